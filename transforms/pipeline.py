@@ -1,0 +1,41 @@
+"""The one place where stages are wired into the Beam job, and how the job is run on any runner."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas.config import Config
+from schemas.tables import DROPPED, KEPT
+from transforms import documents
+from transforms.documents import ProcessWarcFile
+from transforms.sinks import WriteJson, WriteShards
+
+STATS_FILE = "file_stats.json"
+
+
+def build_pipeline(p: beam.Pipeline, files: list[str], cfg: Config, staging: str) -> None:
+    """WARC files -> per-file stage (read, extract, filters) -> kept/ and dropped/ Parquet + per-file stats."""
+    results = (
+        p
+        | "InputFiles" >> beam.Create(sorted(files))
+        | "SpreadFiles" >> beam.Reshuffle()  # one file per worker at a time; only paths cross this shuffle
+        | "ProcessWarcFile" >> beam.ParDo(ProcessWarcFile(cfg)).with_outputs(documents.DROPPED, documents.STATS, main="kept")
+    )
+    results.kept | "WriteKept" >> WriteShards(KEPT, f"{staging}/kept", cfg.output)
+    results[documents.DROPPED] | "WriteDropped" >> WriteShards(DROPPED, f"{staging}/dropped", cfg.output)
+    results[documents.STATS] | "WriteStats" >> WriteJson(f"{staging}/{STATS_FILE}", sort_key="warc_file")
+
+
+def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOptions:
+    """Runner choice is options only: DirectRunner runs multi_processing on this machine, anything else as given."""
+    args = [f"--runner={runner}"]
+    if runner == "DirectRunner":
+        mode = "multi_processing" if workers > 1 else "in_memory"
+        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    return PipelineOptions(args + list(extra))
+
+
+def run_job(files: list[str], cfg: Config, staging: str, runner: str = "DirectRunner", workers: int = 2) -> None:
+    """Run the Beam job to completion, writing its outputs under staging."""
+    with beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options)) as p:
+        build_pipeline(p, files, cfg, staging)

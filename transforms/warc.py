@@ -1,0 +1,76 @@
+"""Reads one WARC file (gzip or plain) into Documents, robust to what real crawls contain.
+
+Every record read becomes exactly one item: a response Document for the stages, a skipped
+non-response record (counted by WARC type), or a Document already dropped at the read stage
+(truncated record, corrupt file) whose details name the file and offset.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from schemas.document import Document, Drop
+
+STAGE = "read"
+
+
+@dataclass
+class ReadItem:
+    """One record's outcome: a Document (possibly with a read-stage drop) or a skipped record type."""
+
+    doc: Document | None = None
+    drop: Drop | None = None
+    skipped_type: str | None = None
+
+
+def _record_type(record) -> str:
+    return str(record.record_type).rsplit(".", 1)[-1]
+
+
+def read_warc(path: str, max_payload_bytes: int) -> Iterator[ReadItem]:
+    """Yield one ReadItem per record of the WARC file at path, never raising for bad content."""
+    offset = 0
+    try:
+        # quirks_mode: real crawls (ClueWeb) have LF-only HTTP header lines
+        for record in ArchiveIterator(path, parse_http=True, quirks_mode=True):
+            offset = record.stream_pos
+            if record.record_type != WarcRecordType.response:
+                yield ReadItem(skipped_type=_record_type(record))
+                record.reader.consume()
+                continue
+            yield _response(path, record, max_payload_bytes)
+    except OSError as e:
+        doc = Document(warc_file=path, warc_offset=offset)
+        yield ReadItem(doc=doc, drop=Drop(STAGE, "corrupt_file", f"{path}: unreadable after offset {offset} ({e}); "
+                                          "records after this point are lost: re-download or repair the file"))
+
+
+def _response(path: str, record, max_payload_bytes: int) -> ReadItem:
+    headers = record.headers
+    doc = Document(
+        warc_file=path,
+        warc_offset=record.stream_pos,
+        warc_record_id=headers.get("WARC-Record-ID"),
+        url=headers.get("WARC-Target-URI"),
+        crawl_date=record.record_date,
+    )
+    http = record.http_headers
+    if http is None:
+        return ReadItem(doc=doc, drop=Drop(STAGE, "not_http", f"{path}: response record at offset {doc.warc_offset} has no HTTP message"))
+    doc.http_status = http.status_code
+    doc.http_charset = record.http_charset
+    doc.content_type = record.http_content_type
+    expected = record.content_length
+    payload = record.reader.read(max_payload_bytes + 1)
+    doc.signals["payload_bytes"] = max(expected, len(payload))
+    if len(payload) > max_payload_bytes:
+        record.reader.consume()
+        return ReadItem(doc=doc, drop=Drop(STAGE, "too_large", f"payload over {max_payload_bytes} bytes (read.max_payload_bytes)"))
+    if len(payload) < expected:
+        return ReadItem(doc=doc, drop=Drop(STAGE, "truncated_record", (
+            f"{path}: record at offset {doc.warc_offset} ends after {len(payload)} of {expected} payload bytes "
+            "(file cut off mid gzip member); re-download the file to recover it")))
+    doc.payload = payload
+    return ReadItem(doc=doc)
