@@ -1,0 +1,1 @@
+"""Orchestration: the Prefect flow, the CLI, input planning, publishing and run reports."""

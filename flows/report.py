@@ -1,0 +1,54 @@
+"""Human-readable run reports: a terminal summary table and report.md beside the outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+REPORT = "report.md"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [headers] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    fmt = lambda r: "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+    return [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in cells[1:]]
+
+
+def _bar(n: int, total: int, width: int = 30) -> str:
+    return "#" * round(width * n / total) if total else ""
+
+
+def summary_lines(manifest: dict[str, Any]) -> list[str]:
+    """Totals and drops by stage/reason, as aligned text tables."""
+    c = manifest["counts"]
+    lines = _table(["records", "count", "share"],
+                   [[k, c[k], f"{c[k] / c['read']:.1%}" if c["read"] else "-"] for k in ("read", "kept", "dropped", "skipped")])
+    drops = sorted(manifest["dropped_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+    if drops:
+        lines += [""] + _table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops])
+    if manifest["skipped_by_type"]:
+        lines += [""] + _table(["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()])
+    return lines
+
+
+def write_report(output: Path, manifest: dict[str, Any]) -> Path:
+    """Write report.md: totals, drop reasons, per-file conservation, output shards."""
+    run = manifest["run"]
+    sizes = {i["path"]: i["size"] for i in manifest["inputs"]}
+    lines = [
+        "# sieve run report", "",
+        f"- runner: {run['runner']} ({run['workers']} workers), {run['seconds']:.1f} s, "
+        f"{manifest['counts']['read'] / max(run['seconds'], 1e-9):.1f} records/s",
+        f"- config hash: `{manifest['config_hash']}`", "",
+        "## Records", "", *summary_lines(manifest), "",
+        "## Per input file (read = kept + dropped + skipped)", "",
+        *_table(["file", "MB", "read", "kept", "dropped", "skipped"],
+                [[Path(f["warc_file"]).name, f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
+                 for f in manifest["files"]]),
+        "", "## Output shards", "",
+        *_table(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
+                                          for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),
+    ]
+    path = output / REPORT
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
