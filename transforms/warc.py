@@ -6,6 +6,7 @@ non-response record (counted by WARC type), or a Document already dropped at the
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,20 +32,24 @@ def _record_type(record) -> str:
 
 def read_warc(path: str, max_payload_bytes: int) -> Iterator[ReadItem]:
     """Yield one ReadItem per record of the WARC file at path, never raising for bad content."""
-    offset = 0
+    offset, records = 0, 0
     try:
         # quirks_mode: real crawls (ClueWeb) have LF-only HTTP header lines
         for record in ArchiveIterator(path, parse_http=True, quirks_mode=True):
-            offset = record.stream_pos
+            offset, records = record.stream_pos, records + 1
             if record.record_type != WarcRecordType.response:
                 yield ReadItem(skipped_type=_record_type(record))
                 record.reader.consume()
                 continue
             yield _response(path, record, max_payload_bytes)
     except OSError as e:
-        doc = Document(warc_file=path, warc_offset=offset)
-        yield ReadItem(doc=doc, drop=Drop(STAGE, "corrupt_file", f"{path}: unreadable after offset {offset} ({e}); "
-                                          "records after this point are lost: re-download or repair the file"))
+        yield ReadItem(doc=Document(warc_file=path, warc_offset=offset), drop=Drop(STAGE, "corrupt_file", (
+            f"{path}: unreadable after offset {offset} ({e}); "
+            "records after this point are lost: re-download or repair the file")))
+        return
+    if records == 0 and os.path.getsize(path) > 0:
+        yield ReadItem(doc=Document(warc_file=path, warc_offset=0), drop=Drop(STAGE, "not_warc", (
+            f"{path}: no WARC record found in {os.path.getsize(path)} bytes; is it a WARC file?")))
 
 
 def _response(path: str, record, max_payload_bytes: int) -> ReadItem:

@@ -1,0 +1,36 @@
+"""Shared fixtures. Prefect state goes to a throwaway folder before anything imports prefect."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
+os.environ["SIEVE_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.pop("PREFECT_API_URL", None)  # always the real ephemeral local server
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory) -> Path:
+    """A 300-document synthetic corpus with truth.json (deterministic, seed 7)."""
+    from flows.synth import write_synthetic_corpus
+
+    out = tmp_path_factory.mktemp("synth")
+    write_synthetic_corpus(out, docs=300, seed=7)
+    return out
+
+
+def write_config(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)

@@ -1,0 +1,166 @@
+"""The per-document stages, without Beam: charset decoding, extraction, time guard, response check, language id."""
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+
+import pytest
+
+from filters.base import build_filters, run_filters
+from filters.extract import Extraction, decode_html, extract_text
+from filters.guard import GuardCrash, GuardTimeout, TimeGuard
+from filters.language import LanguageId, identify
+from filters.response import ResponseCheck
+from flows.evaluate import shingle_f1
+from schemas.config import load_config
+from schemas.document import Document, Drop
+from schemas.tables import DROPPED, KEPT
+from tests.conftest import write_config
+from transforms.warc import read_warc
+
+VI = "Hà Nội là thủ đô của Việt Nam. Thành phố có lịch sử hơn một nghìn năm và nhiều di tích nổi tiếng."
+
+
+def html_doc(body: bytes, charset: str | None = None, status: int = 200, content_type: str = "text/html") -> Document:
+    return Document(warc_file="t.warc.gz", warc_offset=0, warc_record_id="<urn:uuid:1>", url="https://example.vn/a",
+                    http_status=status, http_charset=charset, content_type=content_type, payload=body)
+
+
+def to_cp1258(text: str) -> bytes:
+    """Encode as legacy Windows-1258: vowels with circumflex/breve/horn precomposed, tone marks combining."""
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    clusters: list[list[str]] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and clusters:
+            clusters[-1].append(ch)
+        else:
+            clusters.append([ch])
+    out = "".join(unicodedata.normalize("NFC", "".join(c for c in cl if c not in tones)) + "".join(c for c in cl if c in tones)
+                  for cl in clusters)
+    return out.encode("cp1258")
+
+
+def page(text: str, meta: str = "") -> str:
+    return f"<html><head>{meta}<title>t</title></head><body><article><p>{text}</p></article></body></html>"
+
+
+def test_rows_match_the_arrow_schemas():
+    doc = html_doc(b"")
+    assert list(doc.kept_row()) == KEPT.names
+    assert list(doc.dropped_row(Drop("s", "r"))) == DROPPED.names
+
+
+def test_doc_id_is_stable_and_derived_from_the_record():
+    a, b = html_doc(b"x"), html_doc(b"y")
+    assert a.doc_id == b.doc_id and len(a.doc_id) == 24
+    assert a.domain == "example.vn"
+
+
+@pytest.mark.parametrize("encoding, declared", [
+    ("utf-8", "utf-8"),          # declared right
+    ("cp1258", "windows-1258"),  # Vietnamese legacy code page (tone marks as combining characters)
+    ("utf-8", None),             # no charset in HTTP: meta tag / detection
+    ("utf-8", "x-no-such-charset"),  # unknown charset name: ignored
+    ("utf-8", "ascii"),          # wrong charset: invalid bytes fall back to UTF-8
+])
+def test_vietnamese_page_decodes_with_missing_or_wrong_charset(encoding, declared):
+    meta = '<meta charset="utf-8">' if encoding == "utf-8" else ""
+    body = to_cp1258(page(VI, meta)) if encoding == "cp1258" else page(VI, meta).encode(encoding)
+    text, _ = decode_html(body, declared)
+    assert "Hà Nội là thủ đô của Việt Nam" in unicodedata.normalize("NFC", text)
+
+
+def test_extraction_matches_hand_made_article_bodies(data_dir):
+    truth = json.loads((data_dir / "articles-sample.truth.json").read_text())
+    cfg = load_config()
+    f1s = []
+    for item in read_warc(str(data_dir / "articles-sample.warc.gz"), cfg.read.max_payload_bytes):
+        html, _ = decode_html(item.doc.payload, item.doc.http_charset)
+        f1s.append(shingle_f1(extract_text(cfg.extract, html), truth[item.doc.url]["articleBody"])[2])
+    assert len(f1s) == 12
+    assert sum(f1s) / len(f1s) > 0.85  # published trafilatura F1 on the full benchmark: 0.958
+
+
+def test_extraction_output_is_nfc_normalized():
+    cfg = load_config()
+    decomposed = unicodedata.normalize("NFD", VI * 3)
+    text = extract_text(cfg.extract, page(decomposed))
+    assert "Hà Nội là thủ đô" in text
+
+
+def test_time_guard_kills_a_call_past_its_deadline_and_recovers():
+    guard = TimeGuard(time.sleep, timeout=0.5)
+    try:
+        start = time.perf_counter()
+        with pytest.raises(GuardTimeout):
+            guard(30)
+        assert time.perf_counter() - start < 5
+        assert guard(0) is None  # a fresh child answers the next call
+        with pytest.raises(GuardCrash, match="ValueError"):
+            guard(-1)
+    finally:
+        guard.close()
+
+
+def test_extraction_past_its_time_budget_is_dropped_as_timeout(tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", "extract:\n  timeout_seconds: 0.000001\n"))
+    stage = Extraction(cfg)
+    try:
+        doc = html_doc(page(VI * 50).encode())
+        drop = run_filters(doc, [stage])
+    finally:
+        stage.close()
+    assert (drop.stage, drop.reason) == ("extract", "timeout")
+
+
+def test_page_that_extracts_to_nothing_is_dropped_as_empty_text(tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", "extract:\n  timeout_seconds: 0\n"))
+    drop = run_filters(html_doc(b"<html><body><script>var x = 1;</script></body></html>"), [Extraction(cfg)])
+    assert (drop.stage, drop.reason) == ("extract", "empty_text")
+
+
+@pytest.mark.parametrize("status, content_type, reason", [
+    (404, "text/html", "http_status"),
+    (301, "text/html", "http_status"),
+    (200, "application/pdf", "non_html"),
+    (200, "image/png", "non_html"),
+    (200, "text/html", None),
+    (200, "application/xhtml+xml", None),
+])
+def test_response_check_keeps_only_successful_html(status, content_type, reason):
+    doc = html_doc(b"<html></html>", status=status, content_type=content_type)
+    drop = run_filters(doc, [ResponseCheck(load_config())])
+    assert (drop.reason if drop else None) == reason
+
+
+def test_response_without_content_type_is_sniffed():
+    stage = ResponseCheck(load_config())
+    assert run_filters(html_doc(b"<!DOCTYPE html><html></html>", content_type=None), [stage]) is None
+    assert run_filters(html_doc(b"%PDF-1.4", content_type=None), [stage]).reason == "non_html"
+
+
+def test_language_id_recognises_english_and_vietnamese():
+    assert identify(VI)[0] == "vi"
+    assert identify("The committee approved the budget after a long debate on Tuesday.")[0] == "en"
+
+
+def test_language_filter_uses_the_keep_list_and_per_language_thresholds(tmp_path):
+    doc = html_doc(b"")
+    doc.text = "Le gouvernement a présenté mardi un nouveau projet de loi sur le logement."
+    assert run_filters(doc, [LanguageId(load_config())]).reason == "language_not_kept"
+    strict = load_config(write_config(tmp_path / "c.yaml", "languages:\n  vi: {min_language_score: 1.0}\n"))
+    doc.text = "Xin chào các bạn"
+    drop = run_filters(doc, [LanguageId(strict)])
+    assert drop.reason == "low_language_score" and drop.details.startswith("vi ")
+    doc.text = VI
+    assert run_filters(doc, [LanguageId(load_config())]) is None and doc.language == "vi"
+
+
+def test_build_filters_orders_stages_and_respects_switches(tmp_path):
+    assert [f.stage for f in build_filters(load_config())] == ["response", "extract", "language_id"]
+    off = load_config(write_config(tmp_path / "c.yaml", "language_id:\n  enabled: false\n"))
+    stages = build_filters(off)
+    assert [f.stage for f in stages] == ["response", "extract"]
+    for f in stages:
+        getattr(f, "close", lambda: None)()

@@ -1,0 +1,81 @@
+"""Reading real WARC files, including the malformed ones real crawls contain."""
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+
+from transforms.warc import read_warc
+
+CAP = 2_000_000
+
+
+def outcomes(path) -> Counter:
+    return Counter(i.skipped_type or (i.drop.reason if i.drop else "response") for i in read_warc(str(path), CAP))
+
+
+def test_commoncrawl_file_yields_every_record_by_type(data_dir):
+    assert outcomes(data_dir / "warcfile.warc.gz") == {"warcinfo": 1, "request": 17, "response": 16, "metadata": 16}
+
+
+def test_plain_uncompressed_warc_reads_the_same(data_dir, tmp_path):
+    plain = tmp_path / "warcfile.warc"
+    plain.write_bytes(gzip.decompress((data_dir / "warcfile.warc.gz").read_bytes()))
+    gz = [(i.doc.url, i.doc.payload) for i in read_warc(str(data_dir / "warcfile.warc.gz"), CAP) if i.doc]
+    raw = [(i.doc.url, i.doc.payload) for i in read_warc(str(plain), CAP) if i.doc]
+    assert gz == raw and len(gz) == 16
+
+
+def test_clipped_file_reports_the_truncated_record_with_file_and_offset(data_dir):
+    items = list(read_warc(str(data_dir / "clipped.warc.gz"), CAP))
+    assert len(items) == 1
+    drop = items[0].drop
+    assert (drop.stage, drop.reason) == ("read", "truncated_record")
+    assert "clipped.warc.gz" in drop.details and "offset 0" in drop.details and "re-download" in drop.details
+    assert items[0].doc.url.startswith("http://www.houstonpress.com/")
+
+
+def test_clueweb_quirks_parse_http_headers_with_bare_newlines(data_dir):
+    items = [i for i in read_warc(str(data_dir / "clueweb-quirk.warc.gz"), CAP) if i.doc]
+    assert len(items) == 29
+    assert {i.doc.content_type for i in items} == {"text/html"}
+    assert {i.doc.http_charset for i in items} == {"euc-jp"}
+    assert all(i.doc.payload.lstrip().lower().startswith(b"<html") for i in items)
+
+
+def test_records_on_buffer_boundaries_are_all_read(data_dir):
+    assert outcomes(data_dir / "block-sized-records.warc.gz") == {"unknown": 3}
+
+
+def test_oversized_payload_is_dropped_without_reading_it(data_dir):
+    drops = Counter(i.drop.reason for i in read_warc(str(data_dir / "warcfile.warc.gz"), 1000) if i.drop)
+    assert drops["too_large"] > 0
+
+
+def test_corrupt_gzip_is_one_named_drop_not_a_crash(tmp_path):
+    bad = tmp_path / "garbage.warc.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip" * 100)
+    [item] = read_warc(str(bad), CAP)
+    assert item.drop.reason == "corrupt_file" and "garbage.warc.gz" in item.drop.details
+
+
+def test_corruption_mid_file_keeps_the_records_before_it(data_dir, tmp_path):
+    raw = (data_dir / "warcfile.warc.gz").read_bytes()
+    bad = tmp_path / "damaged.warc.gz"
+    bad.write_bytes(raw[:60000] + b"\x00" * 500 + raw[60500:])
+    items = list(read_warc(str(bad), CAP))
+    assert 1 < len(items) < 50
+    assert items[-1].drop.reason == "corrupt_file" and "damaged.warc.gz: unreadable after offset" in items[-1].drop.details
+    assert all(i.drop is None for i in items[:-1])
+
+
+def test_a_file_that_is_not_warc_is_named(tmp_path):
+    text = tmp_path / "notes.warc"
+    text.write_text("hello world\n" * 50)
+    [item] = read_warc(str(text), CAP)
+    assert item.drop.reason == "not_warc" and "notes.warc" in item.drop.details
+
+
+def test_empty_file_has_no_records(tmp_path):
+    empty = tmp_path / "empty.warc.gz"
+    empty.write_bytes(b"")
+    assert list(read_warc(str(empty), CAP)) == []
