@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.plan import UsageError, resolve_inputs
+from flows.plan import UsageError, check_output, resolve_inputs
 from schemas.config import ConfigError, load_config
 
 
@@ -14,8 +14,6 @@ def _run(args: argparse.Namespace) -> int:
     # Validate everything the user typed before paying for a Prefect server start.
     load_config(args.config)
     resolve_inputs(args.input)
-    from flows.publish import check_output
-
     check_output(args.output)
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
@@ -36,10 +34,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from flows.synth import write_synthetic_corpus
-
     if args.docs < 1:
         raise UsageError(f"--docs must be at least 1, got {args.docs}")
+    from flows.synth import write_synthetic_corpus
+
     start = time.perf_counter()
     try:
         summary = write_synthetic_corpus(Path(args.output), docs=args.docs, seed=args.seed)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
+MANIFEST = "manifest.json"
 
 
 class UsageError(Exception):
@@ -61,3 +62,22 @@ def resolve_inputs(specs: list[str]) -> list[str]:
 def plan_inputs(specs: list[str]) -> list[InputFile]:
     """The resolved input files with their size and SHA-256, as recorded in the manifest."""
     return [InputFile(path=p, size=os.path.getsize(p), sha256=_sha256(p)) for p in resolve_inputs(specs)]
+
+
+def check_output(output: str) -> Path:
+    """Fail early, with what to do, when output cannot receive a run; returns its absolute path."""
+    out = Path(output).absolute()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"output exists and is not a directory: {output}")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise UsageError(f"output directory is not empty and is not a sieve output: {output} (choose a new directory)")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"cannot create the output directory {output}: {blocker} is a file (choose a writable location)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the output directory {output}: {e.strerror} (choose a writable location)") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"cannot write the output directory {output}: permission denied (choose a writable location)")
+    return out

@@ -12,31 +12,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from flows.plan import InputFile, UsageError
+from flows.plan import MANIFEST, InputFile, UsageError, check_output
 from transforms.pipeline import STATS_FILE
 
-MANIFEST = "manifest.json"
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
 
 
 class ConservationError(RuntimeError):
     """Some input record is neither kept, dropped nor skipped: a bug, never a user error."""
-
-
-def check_output(output: str) -> Path:
-    """Fail early, with what to do, when output cannot receive a run; returns its absolute path."""
-    out = Path(output).absolute()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output exists and is not a directory: {output}")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise UsageError(f"output directory is not empty and is not a sieve output: {output} (choose a new directory)")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create the output directory {output}: {e.strerror} (choose a writable location)") from None
-    if not os.access(out.parent, os.W_OK):
-        raise UsageError(f"cannot write the output directory {output}: permission denied (choose a writable location)")
-    return out
 
 
 def prepare_output(output: str) -> Path:

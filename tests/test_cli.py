@@ -1,0 +1,78 @@
+"""The `sieve` command line: clear one-line errors for bad input, config or output; config show."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+SIEVE = str(Path(sys.executable).parent / "sieve")
+
+
+def sieve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([SIEVE, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sieve: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_missing_input(tmp_path):
+    result = sieve("run", "--input", str(tmp_path / "nope.warc.gz"), "--output", str(tmp_path / "out"))
+    assert_one_line_error(result, "input not found", "nope.warc.gz")
+
+
+def test_glob_matching_nothing_and_empty_directory(tmp_path):
+    assert_one_line_error(sieve("run", "--input", str(tmp_path / "*.warc.gz"), "--output", str(tmp_path / "o")),
+                          "matches no files")
+    assert_one_line_error(sieve("run", "--input", str(tmp_path), "--output", str(tmp_path / "o")),
+                          "no *.warc or *.warc.gz files")
+
+
+def test_bad_config_key(data_dir, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("extract:\n  extractr: trafilatura\n")
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "out"),
+                   "--config", str(config))
+    assert_one_line_error(result, "bad.yaml", "extract.extractr", "unknown key")
+
+
+def test_unwritable_output(data_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(blocker / "out"))
+    assert_one_line_error(result, "cannot create the output directory", "choose a writable location")
+
+
+def test_output_that_is_someone_elses_directory_is_refused(data_dir, tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path))
+    assert_one_line_error(result, "not empty and is not a sieve output")
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_config_show_prints_the_effective_config(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("languages:\n  vi: {min_language_score: 0.8}\n")
+    result = sieve("config", "show", "--config", str(config))
+    assert result.returncode == 0
+    shown = yaml.safe_load(result.stdout)
+    assert shown["languages"]["vi"]["min_language_score"] == 0.8
+    assert shown["extract"]["extractor"] == "trafilatura"
+    assert result.stdout.startswith("# effective config (hash ")
+
+
+@pytest.mark.parametrize("args", [["synth", "--output", "x", "--docs", "0"], ["run", "--input", "x", "--output", "y", "--workers", "0"]])
+def test_nonsense_numbers_are_refused(args, tmp_path, data_dir):
+    if args[0] == "run":
+        args = ["run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), "--workers", "0"]
+    assert_one_line_error(sieve(*args, cwd=tmp_path), "must be at least 1")

@@ -1,0 +1,72 @@
+"""The curate flow end to end, on the real Prefect ephemeral server and the real Beam DirectRunner."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path):
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "sieve"), "run", "--input", str(data_dir), "--output", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| kept    |" in result.stdout and f"manifest: {out / 'manifest.json'}" in result.stdout
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    c = manifest["counts"]
+    assert c["read"] == c["kept"] + c["dropped"] + c["skipped"] == 96
+    assert len(manifest["inputs"]) == 5 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert manifest["config"]["extract"]["extractor"] == "trafilatura" and len(manifest["config_hash"]) == 16
+    assert manifest["versions"]["apache-beam"] == "2.77.0"
+    kept_rows = sum(pq.read_metadata(p).num_rows for p in (out / "kept").glob("*.parquet"))
+    assert kept_rows == c["kept"] == sum(s["rows"] for s in manifest["shards"]["kept"])
+    assert "read/truncated_record" in (out / "report.md").read_text()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name or ".old-" in p.name]
+
+
+def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(data_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.curate import curate
+
+    out = str(tmp_path / "out")
+    inputs = [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")]
+    state = curate(inputs=inputs, output=out, return_state=True)
+    assert state.is_completed()
+    manifest = state.result()
+    assert manifest["counts"]["read"] == 51
+    first_bytes = {p.name: p.read_bytes() for p in Path(out, "kept").glob("*.parquet")}
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        tasks = client.read_task_runs()
+        flow_name = client.read_flow(run.flow_id).name
+    assert run.state.is_completed() and flow_name == "curate"
+    assert {"plan-inputs", "beam-job", "publish"} <= {t.name.rsplit("-", 1)[0] for t in tasks}
+
+    mtime = Path(out, "manifest.json").stat().st_mtime_ns
+    assert curate(inputs=inputs, output=out)["counts"] == manifest["counts"]
+    assert Path(out, "manifest.json").stat().st_mtime_ns == mtime  # up to date: nothing rewritten
+
+    curate(inputs=inputs, output=out, force=True)
+    assert {p.name: p.read_bytes() for p in Path(out, "kept").glob("*.parquet")} == first_bytes
+
+
+def test_prefect_state_lives_in_a_project_local_folder_with_telemetry_off(tmp_path, monkeypatch):
+    from flows.prefect_env import configure_prefect
+
+    for var in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "SIEVE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = configure_prefect()
+    assert home == tmp_path / ".sieve" / "prefect" and home.is_dir()
+    assert os.environ["PREFECT_HOME"] == str(home)
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
