@@ -26,6 +26,7 @@ class _Strict(BaseModel):
 class ReadConfig(_Strict):
     max_payload_bytes: Annotated[int, Field(gt=0)]
     html_content_types: list[str]
+    records_per_split: Annotated[int, Field(gt=0)]
 
 
 class ExtractConfig(_Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gzip
 from collections import Counter
 
-from transforms.warc import read_warc
+from transforms.warc import read_warc, split_warc
 
 CAP = 2_000_000
 
@@ -79,3 +79,21 @@ def test_empty_file_has_no_records(tmp_path):
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
     assert list(read_warc(str(empty), CAP)) == []
+
+
+def test_split_ranges_cover_every_record_exactly_once(data_dir):
+    path = str(data_dir / "warcfile.warc.gz")
+    ranges = split_warc(path, 7)
+    assert len(ranges) == 8 and ranges[0][0] == 0 and ranges[-1][1] is None
+    pieces = [(i.skipped_type, i.doc and i.doc.warc_offset) for s, e in ranges for i in read_warc(path, CAP, s, e)]
+    whole = [(i.skipped_type, i.doc and i.doc.warc_offset) for i in read_warc(path, CAP)]
+    assert pieces == whole and len(whole) == 50
+
+
+def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
+    raw = (data_dir / "warcfile.warc.gz").read_bytes()
+    bad = tmp_path / "damaged.warc.gz"
+    bad.write_bytes(raw[:60000] + b"\x00" * 500 + raw[60500:])
+    items = [i for s, e in split_warc(str(bad), 5) for i in read_warc(str(bad), CAP, s, e)]
+    assert [i.drop.reason for i in items if i.drop] == ["corrupt_file"]
+    assert len(items) == len(list(read_warc(str(bad), CAP)))

@@ -18,10 +18,11 @@ STATS = "stats"
 log = logging.getLogger("sieve")
 
 
-class ProcessWarcFile(beam.DoFn):
+class ProcessWarcRange(beam.DoFn):
     """Reading, extraction and filters fused in one step, so raw HTML never crosses a shuffle.
 
-    Main output: (warc_file, kept row). Tagged outputs: DROPPED (warc_file, dropped row), STATS (per-file counts).
+    Input: (warc_file, start, end) byte ranges. Main output: (warc_file, kept row).
+    Tagged outputs: DROPPED (warc_file, dropped row), STATS (counts of the range).
     """
 
     def __init__(self, cfg: Config) -> None:
@@ -36,10 +37,11 @@ class ProcessWarcFile(beam.DoFn):
             self.counters[name] = Metrics.counter("sieve", name)
         self.counters[name].inc(n)
 
-    def process(self, path: str):
+    def process(self, warc_range: tuple[str, int, int | None]):
+        path, first, end = warc_range
         start = time.perf_counter()
         read, kept, dropped, skipped = 0, 0, Counter(), Counter()
-        for item in read_warc(path, self.cfg.read.max_payload_bytes):
+        for item in read_warc(path, self.cfg.read.max_payload_bytes, first, end):
             read += 1
             if item.doc is None:
                 skipped[item.skipped_type] += 1
@@ -56,9 +58,9 @@ class ProcessWarcFile(beam.DoFn):
         self._count("read", read)
         self._count("kept", kept)
         seconds = time.perf_counter() - start
-        log.info("sieve: %s: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped",
-                 path, read, seconds, read / max(seconds, 1e-9), kept, sum(dropped.values()), sum(skipped.values()))
-        yield beam.pvalue.TaggedOutput(STATS, {"warc_file": path, "read": read, "skipped": dict(skipped)})
+        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", path, first,
+                 read, seconds, read / max(seconds, 1e-9), kept, sum(dropped.values()), sum(skipped.values()))
+        yield beam.pvalue.TaggedOutput(STATS, {"warc_file": path, "start": first, "read": read, "skipped": dict(skipped)})
 
     def teardown(self) -> None:
         for f in getattr(self, "filters", []):

@@ -7,23 +7,27 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from schemas.config import Config
 from schemas.tables import DROPPED, KEPT
 from transforms import documents
-from transforms.documents import ProcessWarcFile
+from transforms.documents import ProcessWarcRange
 from transforms.sinks import WriteJson, WriteShards
+from transforms.warc import split_warc
 
 STATS_FILE = "file_stats.json"
 
 
 def build_pipeline(p: beam.Pipeline, files: list[str], cfg: Config, staging: str) -> None:
-    """WARC files -> per-file stage (read, extract, filters) -> kept/ and dropped/ Parquet + per-file stats."""
+    """WARC files -> record ranges -> fused stage (read, extract, filters) -> kept/ and dropped/ Parquet + stats."""
+    per_split = cfg.read.records_per_split
     results = (
         p
         | "InputFiles" >> beam.Create(sorted(files))
-        | "SpreadFiles" >> beam.Reshuffle()  # one file per worker at a time; only paths cross this shuffle
-        | "ProcessWarcFile" >> beam.ParDo(ProcessWarcFile(cfg)).with_outputs(documents.DROPPED, documents.STATS, main="kept")
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "SplitFiles" >> beam.FlatMap(lambda path: [(path, start, end) for start, end in split_warc(path, per_split)])
+        | "SpreadRanges" >> beam.Reshuffle()  # only (path, start, end) crosses this shuffle, never HTML
+        | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg)).with_outputs(documents.DROPPED, documents.STATS, main="kept")
     )
     results.kept | "WriteKept" >> WriteShards(KEPT, f"{staging}/kept", cfg.output)
     results[documents.DROPPED] | "WriteDropped" >> WriteShards(DROPPED, f"{staging}/dropped", cfg.output)
-    results[documents.STATS] | "WriteStats" >> WriteJson(f"{staging}/{STATS_FILE}", sort_key="warc_file")
+    results[documents.STATS] | "WriteStats" >> WriteJson(f"{staging}/{STATS_FILE}", sort_keys=("warc_file", "start"))
 
 
 def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOptions:

@@ -51,12 +51,12 @@ class WriteShards(beam.PTransform):
 class WriteJson(beam.PTransform):
     """Collect a small PCollection of dicts into one JSON list file, sorted for determinism."""
 
-    def __init__(self, path: str, sort_key: str) -> None:
+    def __init__(self, path: str, sort_keys: tuple[str, ...]) -> None:
         super().__init__()
-        self.path, self.sort_key = path, sort_key
+        self.path, self.sort_keys = path, sort_keys
 
     def _write(self, items: list[dict[str, Any]]) -> str:
-        items = sorted(items, key=lambda d: d[self.sort_key])
+        items = sorted(items, key=lambda d: tuple(d[k] for k in self.sort_keys))
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         Path(self.path).write_text(json.dumps(items, indent=1, sort_keys=True), encoding="utf-8")
         return self.path

@@ -30,24 +30,45 @@ def _record_type(record) -> str:
     return str(record.record_type).rsplit(".", 1)[-1]
 
 
-def read_warc(path: str, max_payload_bytes: int) -> Iterator[ReadItem]:
-    """Yield one ReadItem per record of the WARC file at path, never raising for bad content."""
-    offset, records = 0, 0
+def split_warc(path: str, records_per_split: int) -> list[tuple[int, int | None]]:
+    """Byte ranges [start, end) of at most records_per_split records each, cut at record boundaries.
+
+    A fast index pass (headers only) so one big file can be read by many workers; the last range is
+    open-ended, so records past an unreadable point still reach read_warc, which reports them.
+    """
+    offsets = []
     try:
-        # quirks_mode: real crawls (ClueWeb) have LF-only HTTP header lines
-        for record in ArchiveIterator(path, parse_http=True, quirks_mode=True):
-            offset, records = record.stream_pos, records + 1
-            if record.record_type != WarcRecordType.response:
-                yield ReadItem(skipped_type=_record_type(record))
-                record.reader.consume()
-                continue
-            yield _response(path, record, max_payload_bytes)
+        for i, record in enumerate(ArchiveIterator(path, parse_http=False)):
+            if i % records_per_split == 0:
+                offsets.append(record.stream_pos)
+    except OSError:
+        pass  # read_warc meets the same error in the last range and reports it with its offset
+    starts = offsets or [0]
+    return list(zip(starts, [*starts[1:], None]))
+
+
+def read_warc(path: str, max_payload_bytes: int, start: int = 0, end: int | None = None) -> Iterator[ReadItem]:
+    """Yield one ReadItem per record starting in [start, end) of the WARC file at path, never raising for bad content."""
+    offset, records = start, 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            # quirks_mode: real crawls (ClueWeb) have LF-only HTTP header lines
+            for record in ArchiveIterator(f, parse_http=True, quirks_mode=True):
+                if end is not None and record.stream_pos >= end:
+                    break
+                offset, records = record.stream_pos, records + 1
+                if record.record_type != WarcRecordType.response:
+                    yield ReadItem(skipped_type=_record_type(record))
+                    record.reader.consume()
+                    continue
+                yield _response(path, record, max_payload_bytes)
     except OSError as e:
         yield ReadItem(doc=Document(warc_file=path, warc_offset=offset), drop=Drop(STAGE, "corrupt_file", (
             f"{path}: unreadable after offset {offset} ({e}); "
             "records after this point are lost: re-download or repair the file")))
         return
-    if records == 0 and os.path.getsize(path) > 0:
+    if records == 0 and start == 0 and os.path.getsize(path) > 0:
         yield ReadItem(doc=Document(warc_file=path, warc_offset=0), drop=Drop(STAGE, "not_warc", (
             f"{path}: no WARC record found in {os.path.getsize(path)} bytes; is it a WARC file?")))
 
