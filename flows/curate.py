@@ -25,11 +25,11 @@ def plan_task(inputs: list[str]) -> list[InputFile]:
 
 
 @task(name="beam-job", cache_policy=NONE)
-def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, workers: int) -> float:
+def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, workers: int) -> dict[str, Any]:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
-    run_job([f.path for f in files], cfg, str(staging), runner=runner, workers=workers)
-    return time.perf_counter() - start
+    counters = run_job([f.path for f in files], cfg, str(staging), runner=runner, workers=workers)
+    return {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 
 @task(name="publish", cache_policy=NONE)
@@ -52,8 +52,8 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
         return manifest
     staging = prepare_output(output)
     try:
-        seconds = beam_task(files, cfg, staging, runner, workers)
-        manifest = publish_task(staging, output, files, cfg, {"runner": runner, "workers": workers, "seconds": round(seconds, 3)})
+        run = beam_task(files, cfg, staging, runner, workers)
+        manifest = publish_task(staging, output, files, cfg, run)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when published
     c = manifest["counts"]

@@ -1,6 +1,7 @@
 """Shared fixtures. Prefect state goes to a throwaway folder before anything imports prefect."""
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -34,3 +35,6 @@ def synth_corpus(tmp_path_factory) -> Path:
 def write_config(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+# Prefect logs "stopping temporary server" at interpreter exit, after pytest has closed its captured streams.
+logging.raiseExceptions = False

@@ -18,8 +18,15 @@ REAL = ["warcfile.warc.gz", "clipped.warc.gz", "clueweb-quirk.warc.gz", "block-s
 
 
 def run(files: list[Path], staging: Path, workers: int = 2) -> dict:
-    run_job([str(f) for f in files], load_config(), str(staging), workers=workers)
-    return summarize(staging)
+    counters = run_job([str(f) for f in files], load_config(), str(staging), workers=workers)
+    summary = summarize(staging)
+    # Beam's counters and the written tables are two independent tallies of the same outcomes.
+    assert counters["read"] == summary["counts"]["read"] and counters["kept"] == summary["counts"]["kept"]
+    for reason, n in summary["dropped_by_reason"].items():
+        assert counters["dropped." + reason.replace("/", ".")] == n
+    for warc_type, n in summary["skipped_by_type"].items():
+        assert counters["skipped." + warc_type] == n
+    return summary
 
 
 def rows(staging: Path, kind: str) -> list[dict]:

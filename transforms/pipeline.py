@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from schemas.config import Config
@@ -39,7 +40,11 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
     return PipelineOptions(args + list(extra))
 
 
-def run_job(files: list[str], cfg: Config, staging: str, runner: str = "DirectRunner", workers: int = 2) -> None:
-    """Run the Beam job to completion, writing its outputs under staging."""
-    with beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options)) as p:
-        build_pipeline(p, files, cfg, staging)
+def run_job(files: list[str], cfg: Config, staging: str, runner: str = "DirectRunner", workers: int = 2) -> dict[str, int]:
+    """Run the Beam job to completion, writing its outputs under staging; returns the job's sieve counters."""
+    p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
+    build_pipeline(p, files, cfg, staging)
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace("sieve"))["counters"]
+    return dict(sorted((c.key.metric.name, c.committed) for c in counters))

@@ -1,0 +1,113 @@
+"""Read + extract throughput: the Beam job against a bare single-process loop of the same reader and extractor.
+
+Prints a table and writes JSON. The Beam job runs with language id off so both sides do the same work:
+fastwarc reading, charset decoding, trafilatura extraction. Per-core figures divide by the workers used.
+
+    python bench/read_extract.py [--docs 10000] [--real ../shared/data/warc/articles.warc.gz] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType  # noqa: E402
+
+from filters.extract import decode_html, extract_text  # noqa: E402
+from flows.publish import summarize  # noqa: E402
+from schemas.config import load_config  # noqa: E402
+from transforms.pipeline import run_job  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process plus its finished children (Beam workers and extractor processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bare_loop(path: Path, cfg) -> dict:
+    """The baseline: one process, the same reader and extractor, nothing else."""
+    start, cpu = time.perf_counter(), cpu_seconds()
+    docs = 0
+    for record in ArchiveIterator(str(path), parse_http=True, quirks_mode=True):
+        if record.record_type != WarcRecordType.response:
+            continue
+        payload = record.reader.read()
+        if (record.http_content_type or "").startswith("text/html") and record.http_headers.status_code == 200:
+            html, _ = decode_html(payload, record.http_charset)
+            extract_text(cfg.extract, html)
+        docs += 1
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu, "docs": docs, "workers": 1}
+
+
+def beam_job(path: Path, cfg, workers: int) -> dict:
+    with tempfile.TemporaryDirectory(dir=RESULTS) as staging:
+        start, cpu = time.perf_counter(), cpu_seconds()
+        run_job([str(path)], cfg, staging, workers=workers)
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        counts = summarize(Path(staging))["counts"]
+    return {"seconds": seconds, "cpu_seconds": cpu, "docs": counts["kept"] + counts["dropped"], "workers": workers}
+
+
+def synthetic_corpus(docs: int) -> Path:
+    from flows.synth import write_synthetic_corpus
+
+    out = RESULTS / f"synth-{docs}"
+    if not (out / "corpus.warc.gz").exists():
+        write_synthetic_corpus(out, docs=docs, seed=0)
+    return out / "corpus.warc.gz"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=10000, help="synthetic corpus size")
+    ap.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "warc" / "articles.warc.gz"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", default=str(RESULTS / "read_extract.json"))
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    cfg = load_config()
+    cfg = cfg.model_copy(update={"language_id": cfg.language_id.model_copy(update={"enabled": False})})
+    inputs = {f"synthetic ({args.docs} docs)": synthetic_corpus(args.docs)}
+    if Path(args.real).exists():
+        inputs["real articles.warc.gz"] = Path(args.real)
+
+    rows = []
+    for name, path in inputs.items():
+        mb = path.stat().st_size / 1e6
+        runs = {"bare loop": bare_loop(path, cfg), f"beam {args.workers} workers": beam_job(path, cfg, args.workers)}
+        base = runs["bare loop"]["docs"] / runs["bare loop"]["seconds"]
+        for label, r in runs.items():
+            rate = r["docs"] / r["seconds"]
+            rows.append({
+                "input": name, "run": label, "docs": r["docs"], "seconds": round(r["seconds"], 2),
+                "docs_per_s": round(rate, 1), "mb_per_s": round(mb / r["seconds"], 3),
+                "docs_per_s_per_core": round(rate / r["workers"], 1),
+                "cores_used": round(r["cpu_seconds"] / r["seconds"], 2),
+                "per_core_vs_bare": round(rate / r["workers"] / base, 3),
+            })
+            print(f"{name:28} {label:16} {r['docs']:6d} docs {r['seconds']:7.1f} s", file=sys.stderr)
+
+    headers = ["input", "run", "docs", "seconds", "docs_per_s", "mb_per_s", "docs_per_s_per_core", "cores_used", "per_core_vs_bare"]
+    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)))
+    Path(args.json).write_text(json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=1))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
