@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import codecs
-import time
 import unicodedata
 from functools import partial
 from typing import Any
@@ -64,9 +63,8 @@ class Extraction:
         self._extract = TimeGuard(fn, cfg.extract.timeout_seconds) if cfg.extract.timeout_seconds > 0 else fn
 
     def annotate(self, doc: Document) -> dict[str, Any]:
-        html, encoding = decode_html(doc.payload or b"", doc.http_charset)
+        html, _ = decode_html(doc.payload or b"", doc.http_charset)
         doc.payload = None  # the raw bytes are not needed past this point
-        start = time.perf_counter()
         try:
             doc.text = self._extract(html)
             failure = None
@@ -74,7 +72,7 @@ class Extraction:
             failure = ("timeout", f"extraction {e} (extract.timeout_seconds)")
         except Exception as e:  # GuardCrash, or the extractor's own error when the guard is off
             failure = ("extractor_error", str(e)[:500])
-        return {"encoding": encoding, "extract_seconds": time.perf_counter() - start, "failure": failure}
+        return {"failure": failure}
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         if signals["failure"]:
