@@ -36,7 +36,9 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
     args = [f"--runner={runner}"]
     if runner == "DirectRunner":
         mode = "multi_processing" if workers > 1 else "in_memory"
-        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
+                 # workers log Beam's chatter at WARNING, sieve's per-range progress at INFO
+                 "--default_sdk_harness_log_level=WARNING", '--sdk_harness_log_level_overrides={"sieve": "INFO"}']
     return PipelineOptions(args + list(extra))
 
 
