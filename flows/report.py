@@ -7,10 +7,12 @@ from typing import Any
 REPORT = "report.md"
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+def _table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> list[str]:
+    """Markdown table: first column left-aligned, numbers right-aligned, a trailing bar column left-aligned."""
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    fmt = lambda r: "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+    left = {0, len(headers) - 1} if bars else {0}
+    fmt = lambda r: "| " + " | ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
     return [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in cells[1:]]
 
 
@@ -25,7 +27,7 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
                    [[k, c[k], f"{c[k] / c['read']:.1%}" if c["read"] else "-"] for k in ("read", "kept", "dropped", "skipped")])
     drops = sorted(manifest["dropped_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
     if drops:
-        lines += [""] + _table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops])
+        lines += [""] + _table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops], bars=True)
     if manifest["skipped_by_type"]:
         lines += [""] + _table(["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()])
     return lines
