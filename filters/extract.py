@@ -14,19 +14,32 @@ from schemas.document import Document, Drop
 
 
 def decode_html(payload: bytes, http_charset: str | None) -> tuple[str, str]:
-    """Decode page bytes: the HTTP charset when it names a real codec, else the meta tag, else detection.
+    """Decode page bytes, trusting the bytes over labels that real servers often get wrong.
 
-    Returns (text, encoding used). Bytes invalid in that encoding fall back to UTF-8, then Windows-1252.
+    Valid UTF-8 wins (legacy text is almost never valid UTF-8 by accident); otherwise the first of the
+    HTTP charset, the <meta> charset and uchardet's guess that decodes cleanly. Returns (text, encoding).
     """
-    encoding = None
-    if http_charset:
+    try:
+        return payload.decode("utf-8").removeprefix("\ufeff"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    candidates = [_codec(http_charset), detect_encoding(payload, from_html_meta=True), detect_encoding(payload)]
+    candidates = [c for c in dict.fromkeys(candidates) if c and _codec(c) != "utf-8"]
+    for encoding in candidates:
         try:
-            encoding = codecs.lookup(http_charset).name
-        except LookupError:
-            encoding = None
-    if encoding is None:
-        encoding = detect_encoding(payload, from_html_meta=True)
-    return bytes_to_str(payload, encoding, errors="replace", fallback_encodings=("utf-8", "cp1252")), encoding
+            return payload.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError):
+            continue
+    encoding = candidates[-1] if candidates else "cp1252"
+    return bytes_to_str(payload, encoding, errors="replace", fallback_encodings=("cp1252",)), encoding
+
+
+def _codec(label: str | None) -> str | None:
+    """Python's canonical codec name for a charset label, or None when the label names no codec."""
+    try:
+        return codecs.lookup(label).name if label else None
+    except LookupError:
+        return None
 
 
 def extract_text(settings: ExtractConfig, html: str) -> str:

@@ -62,7 +62,9 @@ def test_doc_id_is_stable_and_derived_from_the_record():
     ("cp1258", "windows-1258"),  # Vietnamese legacy code page (tone marks as combining characters)
     ("utf-8", None),             # no charset in HTTP: meta tag / detection
     ("utf-8", "x-no-such-charset"),  # unknown charset name: ignored
-    ("utf-8", "ascii"),          # wrong charset: invalid bytes fall back to UTF-8
+    ("utf-8", "ascii"),          # wrong charset: the bytes are valid UTF-8
+    ("utf-8", "iso-8859-1"),     # wrong single-byte charset that would "decode" anything: UTF-8 still wins
+    ("cp1258", "utf-8"),         # legacy bytes labelled UTF-8: detected as Windows-1258
 ])
 def test_vietnamese_page_decodes_with_missing_or_wrong_charset(encoding, declared):
     meta = '<meta charset="utf-8">' if encoding == "utf-8" else ""
