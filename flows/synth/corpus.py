@@ -1,0 +1,248 @@
+"""Synthetic CommonCrawl-like WARC plus a truth.json saying what every record is, for testing the pipeline."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import BinaryIO, TextIO
+from urllib.parse import urlsplit
+
+from flows.synth import broken, lowq
+from flows.synth.banks import ARTICLE_LANGS, FULL_LANGS, load_bank
+from flows.synth.broken import Payload
+from flows.synth.pages import Site, article_page, build_sites
+from flows.synth.text import Article, build_article, near_duplicate
+from flows.synth.warc import WarcWriter, http_request, http_response, record_id, sha1_digest
+
+# Share of response records per kind; small corpora still get one of each (see _kind_counts).
+KIND_WEIGHTS = {
+    "article": 0.73,
+    "exact_duplicate": 0.06,
+    "near_duplicate": 0.06,
+    "link_list": 0.02,
+    "keyword_stuffing": 0.02,
+    "lorem_ipsum": 0.015,
+    "code": 0.015,
+    "gibberish": 0.015,
+    "short": 0.015,
+    "non_html": 0.0125,
+    "http_error": 0.0125,
+    "bad_charset": 0.0125,
+    "empty": 0.0125,
+}
+KINDS = tuple(KIND_WEIGHTS)
+ARTICLE_LANG_WEIGHTS = {"en": 0.50, "vi": 0.44, "fr": 0.02, "de": 0.02, "es": 0.02}
+PII_RATE = 0.15  # of en/vi articles
+TOXIC_RATE = 0.05  # of en/vi articles
+REQUEST_RATE = 0.5  # responses preceded by a request record
+METADATA_RATE = 0.5  # responses followed by a metadata record
+# Copies pick their original among the last DUP_WINDOW articles, so only that many originals stay in memory.
+DUP_WINDOW = 1000
+CRAWL_START = datetime(2024, 5, 20, 6, 0, 0, tzinfo=timezone.utc)
+_SERVERS = ("nginx", "Apache", "cloudflare", "LiteSpeed", "nginx/1.18.0 (Ubuntu)")
+
+
+@dataclass
+class _Planned:
+    """What one response record will be, decided before any text is generated."""
+
+    kind: str
+    lang: str | None
+    request: bool
+    metadata: bool
+    source: int | None = None  # plan index of the original, for duplicates
+    dup_cluster: int | None = None
+    near_dup_cluster: int | None = None
+
+
+def _kind_counts(docs: int) -> dict[str, int]:
+    """Exact record count per kind; every kind gets at least one once there is room for it."""
+    counts = {kind: int(weight * docs) for kind, weight in KIND_WEIGHTS.items() if kind != "article"}
+    if docs >= 2 * len(KINDS):
+        counts = {kind: max(1, n) for kind, n in counts.items()}
+    return {"article": docs - sum(counts.values()), **counts}
+
+
+def _plan(docs: int, rng: random.Random) -> list[_Planned]:
+    """Kinds in shuffled order (an article first, so copies always have an original), languages and clusters."""
+    kinds = [kind for kind, n in _kind_counts(docs).items() for _ in range(n)]
+    rng.shuffle(kinds)
+    if kinds:
+        first = kinds.index("article")
+        kinds[0], kinds[first] = kinds[first], kinds[0]
+    langs, lang_weights = list(ARTICLE_LANG_WEIGHTS), list(ARTICLE_LANG_WEIGHTS.values())
+    plan: list[_Planned] = []
+    articles: list[int] = []
+    clusters = {"exact_duplicate": 0, "near_duplicate": 0}
+    for index, kind in enumerate(kinds):
+        entry = _Planned(kind, None, rng.random() < REQUEST_RATE, rng.random() < METADATA_RATE)
+        if kind == "article":
+            entry.lang = rng.choices(langs, lang_weights)[0]
+            articles.append(index)
+        elif kind in clusters:
+            entry.source = rng.choice(articles[-DUP_WINDOW:])
+            original = plan[entry.source]
+            entry.lang = original.lang
+            field = "dup_cluster" if kind == "exact_duplicate" else "near_dup_cluster"
+            if getattr(original, field) is None:
+                setattr(original, field, clusters[kind])
+                clusters[kind] += 1
+            setattr(entry, field, getattr(original, field))
+        plan.append(entry)
+    return plan
+
+
+_ARTICLE_KINDS = ("article", "exact_duplicate", "near_duplicate")
+
+
+class _Generator:
+    """Turns plan entries into HTTP payloads plus their truth fields."""
+
+    def __init__(self, plan: list[_Planned], rng: random.Random):
+        self.plan = plan
+        self.rng = rng
+        self.sites = {lang: build_sites(load_bank(lang), rng) for lang in ARTICLE_LANGS}
+        self.id_base = rng.randint(1_000_000, 8_000_000)
+        self.last_use = {entry.source: index for index, entry in enumerate(plan) if entry.source is not None}
+        self.originals: dict[int, tuple[Article, bytes]] = {}  # plan index -> (article, HTML bytes) still to be copied
+
+    def _site(self, lang: str | None = None) -> Site:
+        return self.rng.choice(self.sites[lang or self.rng.choice(FULL_LANGS)])
+
+    def response(self, index: int, moment: datetime) -> tuple[Payload, dict]:
+        """The payload of plan entry `index` and its truth fields (besides record id and URL)."""
+        entry = self.plan[index]
+        doc_id = self.id_base + index
+        article, jaccard = None, None
+        if entry.kind in _ARTICLE_KINDS:
+            payload, article, jaccard = self._article(index, entry, doc_id, moment)
+        elif entry.kind == "bad_charset":
+            article = build_article(load_bank("vi"), self.rng, with_pii=False, with_toxic=False)
+            payload = broken.bad_charset(self._site("vi"), article, self.rng, doc_id, moment)
+        elif entry.kind in lowq.PAGES:
+            url, html = lowq.PAGES[entry.kind](self._site(), self.rng, doc_id, moment)
+            payload = _html_payload(url, html.encode("utf-8"))
+        elif entry.kind == "non_html":
+            site = self._site()
+            payload = broken.non_html(site, self.rng, doc_id, self.rng.choice(site.related)[0])
+        elif entry.kind == "http_error":
+            payload = broken.http_error(self._site(), self.rng, doc_id, moment)
+        else:
+            payload = broken.empty(self._site(), self.rng, doc_id, moment)
+        return payload, _truth(entry, payload, article, jaccard)
+
+    def _article(self, index: int, entry: _Planned, doc_id: int, moment: datetime) -> tuple[Payload, Article, float | None]:
+        """An article page; an exact duplicate re-serves its original's HTML bytes under a new URL."""
+        site = self._site(entry.lang)
+        if entry.kind == "exact_duplicate":
+            article, body = self._original(index, entry)
+            return _html_payload(site.url(article.title, doc_id, moment), body), article, None
+        if entry.kind == "near_duplicate":
+            article, jaccard = near_duplicate(self._original(index, entry)[0], load_bank(entry.lang), self.rng)
+        else:
+            full = entry.lang in FULL_LANGS
+            with_pii, with_toxic = full and self.rng.random() < PII_RATE, full and self.rng.random() < TOXIC_RATE
+            article, jaccard = build_article(load_bank(entry.lang), self.rng, with_pii, with_toxic), None
+        body = article_page(site, article, moment, self.rng).encode("utf-8")
+        if index in self.last_use:
+            self.originals[index] = (article, body)
+        return _html_payload(site.url(article.title, doc_id, moment), body), article, jaccard
+
+    def _original(self, index: int, entry: _Planned) -> tuple[Article, bytes]:
+        """The original a copy is made from; dropped after its last copy, so memory stays bounded."""
+        original = self.originals[entry.source]
+        if self.last_use[entry.source] == index:
+            del self.originals[entry.source]
+        return original
+
+
+def _html_payload(url: str, body: bytes) -> Payload:
+    return Payload(url, 200, "text/html; charset=utf-8", body, "utf-8")
+
+
+def _truth(entry: _Planned, payload: Payload, article: Article | None, jaccard: float | None) -> dict:
+    """Truth fields of one response record; text fields stay empty for pages without planted article text."""
+    truth = {
+        "kind": entry.kind,
+        "lang": None,
+        "topic": None,
+        "body_text": None,
+        "dup_cluster": entry.dup_cluster,
+        "near_dup_cluster": entry.near_dup_cluster,
+        "near_dup_jaccard": jaccard,
+        "pii": [],
+        "toxic": False,
+        "toxic_passages": [],
+        "http_status": payload.status,
+        "content_type": payload.content_type,
+        "encoding": payload.encoding,
+    }
+    if article is not None:
+        truth.update(
+            lang=article.lang,
+            topic=article.topic,
+            body_text=article.body_text,
+            pii=article.pii,
+            toxic=bool(article.toxic_passages),
+            toxic_passages=article.toxic_passages,
+        )
+    return truth
+
+
+def _write_records(plan: list[_Planned], rng: random.Random, seed: int, warc: BinaryIO, truth: TextIO) -> None:
+    """Stream the warcinfo record, then request?/response/metadata? per plan entry, and the truth records in WARC order."""
+    writer = WarcWriter(warc)
+    generator = _Generator(plan, rng)
+    info_id = record_id(rng)
+    info = f"software: sieve-synth\r\nformat: WARC File Format 1.0\r\ndescription: synthetic corpus, seed {seed}, {len(plan)} documents\r\n"
+    writer.write("warcinfo", info_id, CRAWL_START, "application/warc-fields", info.encode("utf-8"), [("WARC-Filename", "corpus.warc.gz")])
+    for index, entry in enumerate(plan):
+        moment = CRAWL_START + timedelta(seconds=3 * index + rng.randint(0, 2))
+        payload, fields = generator.response(index, moment)
+        target = [("WARC-Target-URI", payload.url), ("WARC-Warcinfo-ID", info_id)]
+        response_headers = [*target, ("WARC-Payload-Digest", sha1_digest(payload.body))]
+        if entry.request:
+            request_id = record_id(rng)
+            url = urlsplit(payload.url)
+            path = url.path + (f"?{url.query}" if url.query else "")
+            writer.write("request", request_id, moment, "application/http; msgtype=request", http_request(url.netloc, path), target)
+            response_headers.append(("WARC-Concurrent-To", request_id))
+        http_headers = [("Server", rng.choice(_SERVERS))]
+        if payload.content_type is not None:
+            http_headers.append(("Content-Type", payload.content_type))
+        response_id = record_id(rng)
+        block = http_response(payload.status, http_headers, payload.body, moment)
+        writer.write("response", response_id, moment, "application/http; msgtype=response", block, response_headers)
+        if entry.metadata:
+            fetch = f"fetchTimeMs: {rng.randint(40, 3000)}\r\n".encode("ascii")
+            metadata_headers = [*target, ("WARC-Concurrent-To", response_id)]
+            writer.write("metadata", record_id(rng), moment, "application/warc-fields", fetch, metadata_headers)
+        record = {"record_id": response_id, "url": payload.url, **fields}
+        truth.write(("" if index == 0 else ",\n") + json.dumps(record, sort_keys=True, ensure_ascii=False))
+
+
+def write_synthetic_corpus(output_dir: Path, docs: int, seed: int = 0) -> dict:
+    """Write output_dir/corpus.warc.gz and output_dir/truth.json; return the number of records per kind.
+
+    Output is a pure function of (docs, seed): byte-identical across runs on the same Python/zlib.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    plan = _plan(docs, rng)
+    counts = _kind_counts(docs)
+    non_response = {
+        "metadata": sum(entry.metadata for entry in plan),
+        "request": sum(entry.request for entry in plan),
+        "warcinfo": 1,
+    }
+    # truth.json is streamed; its top-level keys are written in sorted order by hand.
+    with (output_dir / "corpus.warc.gz").open("wb") as warc, (output_dir / "truth.json").open("w", encoding="utf-8") as truth:
+        head = {"counts": counts, "docs": docs, "non_response_records": non_response}
+        truth.write(json.dumps(head, sort_keys=True)[:-1] + ', "records": [\n')
+        _write_records(plan, rng, seed, warc, truth)
+        truth.write(f'\n], "seed": {json.dumps(seed)}}}\n')
+    return counts
