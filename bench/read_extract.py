@@ -1,9 +1,12 @@
 """Read + extract throughput: the Beam job against a bare single-process loop of the same reader and extractor.
 
 Prints a table and writes JSON. The Beam job runs with language id off so both sides do the same work:
-fastwarc reading, charset decoding, trafilatura extraction. Per-core figures divide by the workers used.
+fastwarc reading, charset decoding, trafilatura extraction. It runs twice: as shipped (each page extracted
+in a killable child process, the per-document time guard) and with the guard off, to show what it costs.
+Per-core figures divide by the workers used; "after start-up" subtracts the job's fixed start-up time.
+The real pages (181) are repeated --real-copies times so the run is long enough to measure.
 
-    python bench/read_extract.py [--docs 10000] [--real ../shared/data/warc/articles.warc.gz] [--workers 2]
+    python bench/read_extract.py [--docs 10000] [--real ../shared/data/warc/articles.warc.gz] [--real-copies 10]
 """
 from __future__ import annotations
 
@@ -59,6 +62,14 @@ def beam_job(path: Path, cfg, workers: int) -> dict:
     return {"seconds": seconds, "cpu_seconds": cpu, "docs": counts["kept"] + counts["dropped"], "workers": workers}
 
 
+def repeated(path: Path, copies: int) -> Path:
+    """The WARC file concatenated copies times (gzip members concatenate into a valid multi-member file)."""
+    out = RESULTS / f"{path.name.split('.')[0]}-x{copies}.warc.gz"
+    if not out.exists():
+        out.write_bytes(path.read_bytes() * copies)
+    return out
+
+
 def synthetic_corpus(docs: int) -> Path:
     from flows.synth import write_synthetic_corpus
 
@@ -72,6 +83,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=10000, help="synthetic corpus size (0 skips it)")
     ap.add_argument("--real", default=str(ROOT.parent / "shared" / "data" / "warc" / "articles.warc.gz"))
+    ap.add_argument("--real-copies", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", default=str(RESULTS / "read_extract.json"))
     args = ap.parse_args()
@@ -79,9 +91,10 @@ def main() -> None:
 
     cfg = load_config()
     cfg = cfg.model_copy(update={"language_id": cfg.language_id.model_copy(update={"enabled": False})})
+    unguarded = cfg.model_copy(update={"extract": cfg.extract.model_copy(update={"timeout_seconds": 0})})
     inputs = {f"synthetic ({args.docs} docs)": synthetic_corpus(args.docs)} if args.docs else {}
     if Path(args.real).exists():
-        inputs["real articles.warc.gz"] = Path(args.real)
+        inputs[f"real articles x{args.real_copies}"] = repeated(Path(args.real), args.real_copies)
 
     # The job's fixed cost (runner and worker start-up, extractor processes), timed on a one-record file.
     startup = beam_job(ROOT / "tests" / "data" / "clipped.warc.gz", cfg, args.workers)["seconds"]
@@ -89,7 +102,9 @@ def main() -> None:
     rows = []
     for name, path in inputs.items():
         mb = path.stat().st_size / 1e6
-        runs = {"bare loop": bare_loop(path, cfg), f"beam {args.workers} workers": beam_job(path, cfg, args.workers)}
+        runs = {"bare loop": bare_loop(path, cfg),
+                f"beam {args.workers} workers": beam_job(path, cfg, args.workers),
+                f"beam {args.workers}w no guard": beam_job(path, unguarded, args.workers)}
         base = runs["bare loop"]["docs"] / runs["bare loop"]["seconds"]
         for label, r in runs.items():
             rate = r["docs"] / r["seconds"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import codecs
+import logging
 import unicodedata
 from functools import partial
 from typing import Any
@@ -11,6 +12,10 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 from filters.guard import GuardCrash, GuardTimeout, TimeGuard
 from schemas.config import Config, ExtractConfig
 from schemas.document import Document, Drop
+
+# trafilatura logs every page it discards; the drop row already records that, and log handlers
+# (Beam forwards worker logs over gRPC) cost more than the extraction of a small page.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 
 def decode_html(payload: bytes, http_charset: str | None) -> tuple[str, str]:

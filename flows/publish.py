@@ -44,6 +44,10 @@ def _count_rows(directory: Path, columns: list[str]) -> tuple[Counter, list[dict
 
 def summarize(staging: Path) -> dict[str, Any]:
     """Counts by file, stage and reason, read back from the written tables; raises if any record is unaccounted for."""
+    leftovers = [p for p in (staging / "parts").rglob("*.parquet")]
+    if leftovers:
+        raise ConservationError(f"{len(leftovers)} Parquet parts were never merged into shards, e.g. {leftovers[0]}")
+    shutil.rmtree(staging / "parts", ignore_errors=True)
     stats = json.loads((staging / STATS_FILE).read_text(encoding="utf-8"))
     kept, kept_shards = _count_rows(staging / "kept", ["warc_file"])
     dropped, dropped_shards = _count_rows(staging / "dropped", ["warc_file", "stage", "reason"])

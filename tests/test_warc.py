@@ -90,6 +90,13 @@ def test_split_ranges_cover_every_record_exactly_once(data_dir):
     assert pieces == whole and len(whole) == 50
 
 
+def test_a_lone_file_is_cut_into_enough_ranges_for_every_worker(data_dir):
+    path = str(data_dir / "warcfile.warc.gz")
+    assert len(split_warc(path, 500)) == 1
+    assert len(split_warc(path, 500, min_splits=4)) == 4
+    assert len(split_warc(path, 10, min_splits=2)) == 5  # max_records still caps a range
+
+
 def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
     raw = (data_dir / "warcfile.warc.gz").read_bytes()
     bad = tmp_path / "damaged.warc.gz"

@@ -1,4 +1,4 @@
-"""The per-file stage: read a WARC file, run every document stage, emit kept rows, dropped rows and file stats."""
+"""The per-range stage: read WARC records, run every document stage, write the range's rows as Parquet parts."""
 from __future__ import annotations
 
 import logging
@@ -11,22 +11,22 @@ from apache_beam.metrics import Metrics
 
 from filters.base import build_filters, run_filters
 from schemas.config import Config
+from schemas.tables import DROPPED, KEPT
+from transforms.sinks import part_path, write_table
 from transforms.warc import read_warc
 
-DROPPED = "dropped"
-STATS = "stats"
 log = logging.getLogger("sieve")
 
 
 class ProcessWarcRange(beam.DoFn):
-    """Reading, extraction and filters fused in one step, so raw HTML never crosses a shuffle.
+    """Reading, extraction and filters fused in one step that writes its own rows.
 
-    Input: (warc_file, start, end) byte ranges. Main output: (warc_file, kept row).
-    Tagged outputs: DROPPED (warc_file, dropped row), STATS (counts of the range).
+    Input: (warc_file, start, end) byte ranges. Output: one small dict per range (counts and the paths of
+    its kept/dropped Parquet parts), so neither HTML nor text crosses a Beam shuffle.
     """
 
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: Config, staging: str) -> None:
+        self.cfg, self.staging = cfg, staging
 
     def setup(self) -> None:
         self.filters = build_filters(self.cfg)
@@ -40,7 +40,8 @@ class ProcessWarcRange(beam.DoFn):
     def process(self, warc_range: tuple[str, int, int | None]):
         path, first, end = warc_range
         start = time.perf_counter()
-        read, kept, dropped, skipped = 0, 0, Counter(), Counter()
+        rows: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
+        read, skipped = 0, Counter()
         for item in read_warc(path, self.cfg.read.max_payload_bytes, first, end):
             read += 1
             if item.doc is None:
@@ -49,18 +50,21 @@ class ProcessWarcRange(beam.DoFn):
                 continue
             drop = item.drop or run_filters(item.doc, self.filters)
             if drop is None:
-                kept += 1
-                yield path, item.doc.kept_row()
+                rows["kept"].append(item.doc.kept_row())
             else:
-                dropped[f"{drop.stage}/{drop.reason}"] += 1
                 self._count(f"dropped.{drop.stage}.{drop.reason}")
-                yield beam.pvalue.TaggedOutput(DROPPED, (path, item.doc.dropped_row(drop)))
+                rows["dropped"].append(item.doc.dropped_row(drop))
         self._count("read", read)
-        self._count("kept", kept)
+        self._count("kept", len(rows["kept"]))
+        parts = {}
+        for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
+            if rows[kind]:
+                parts[kind] = str(part_path(self.staging, kind, path, first))
+                write_table(rows[kind], schema, parts[kind], compression=None)  # compressed once, when merged
         seconds = time.perf_counter() - start
-        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", path, first,
-                 read, seconds, read / max(seconds, 1e-9), kept, sum(dropped.values()), sum(skipped.values()))
-        yield beam.pvalue.TaggedOutput(STATS, {"warc_file": path, "start": first, "read": read, "skipped": dict(skipped)})
+        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", path, first, read,
+                 seconds, read / max(seconds, 1e-9), len(rows["kept"]), len(rows["dropped"]), sum(skipped.values()))
+        yield {"warc_file": path, "start": first, "read": read, "skipped": dict(skipped), "parts": parts}
 
     def teardown(self) -> None:
         for f in getattr(self, "filters", []):

@@ -6,29 +6,29 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from schemas.config import Config
-from schemas.tables import DROPPED, KEPT
-from transforms import documents
 from transforms.documents import ProcessWarcRange
-from transforms.sinks import WriteJson, WriteShards
+from transforms.sinks import MergeShards, WriteJson
 from transforms.warc import split_warc
 
 STATS_FILE = "file_stats.json"
+# Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.
+SPLITS_PER_WORKER = 4
 
 
-def build_pipeline(p: beam.Pipeline, files: list[str], cfg: Config, staging: str) -> None:
-    """WARC files -> record ranges -> fused stage (read, extract, filters) -> kept/ and dropped/ Parquet + stats."""
-    per_split = cfg.read.records_per_split
-    results = (
+def build_pipeline(p: beam.Pipeline, files: list[str], cfg: Config, staging: str, workers: int = 1) -> None:
+    """WARC files -> record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file."""
+    max_records = cfg.read.records_per_split
+    min_splits = SPLITS_PER_WORKER * workers if len(files) < workers * SPLITS_PER_WORKER else 1
+    (
         p
         | "InputFiles" >> beam.Create(sorted(files))
         | "SpreadFiles" >> beam.Reshuffle()
-        | "SplitFiles" >> beam.FlatMap(lambda path: [(path, start, end) for start, end in split_warc(path, per_split)])
-        | "SpreadRanges" >> beam.Reshuffle()  # only (path, start, end) crosses this shuffle, never HTML
-        | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg)).with_outputs(documents.DROPPED, documents.STATS, main="kept")
+        | "SplitFiles" >> beam.FlatMap(lambda path: [(path, start, end) for start, end in split_warc(path, max_records, min_splits)])
+        | "SpreadRanges" >> beam.Reshuffle()  # only (path, start, end) crosses this shuffle
+        | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg, staging))  # emits counts and part paths, not rows
+        | "MergeShards" >> MergeShards(staging, cfg.output)
+        | "WriteStats" >> WriteJson(f"{staging}/{STATS_FILE}", sort_key="warc_file")
     )
-    results.kept | "WriteKept" >> WriteShards(KEPT, f"{staging}/kept", cfg.output)
-    results[documents.DROPPED] | "WriteDropped" >> WriteShards(DROPPED, f"{staging}/dropped", cfg.output)
-    results[documents.STATS] | "WriteStats" >> WriteJson(f"{staging}/{STATS_FILE}", sort_keys=("warc_file", "start"))
 
 
 def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOptions:
@@ -45,7 +45,7 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
 def run_job(files: list[str], cfg: Config, staging: str, runner: str = "DirectRunner", workers: int = 2) -> dict[str, int]:
     """Run the Beam job to completion, writing its outputs under staging; returns the job's sieve counters."""
     p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
-    build_pipeline(p, files, cfg, staging)
+    build_pipeline(p, files, cfg, staging, workers)
     result = p.run()
     result.wait_until_finish()
     counters = result.metrics().query(MetricsFilter().with_namespace("sieve"))["counters"]

@@ -1,4 +1,4 @@
-"""Parquet and JSON sinks that write deterministic files: one shard per input file, rows in WARC order."""
+"""Deterministic Parquet output: per-range parts written by workers, merged into one shard per input file."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.config import OutputConfig
+from schemas.tables import TABLES
 
 
 def shard_name(warc_file: str) -> str:
@@ -20,43 +21,62 @@ def shard_name(warc_file: str) -> str:
     return f"{stem}-{hashlib.blake2b(warc_file.encode(), digest_size=4).hexdigest()}.parquet"
 
 
-def write_table(rows: list[dict[str, Any]], schema: pa.Schema, path: Path, out: OutputConfig) -> None:
-    """Write rows to path atomically (temp file + rename) with the configured compression."""
-    table = pa.Table.from_pylist(rows, schema=schema)
+def part_path(staging: str, kind: str, warc_file: str, start: int) -> Path:
+    """Where a worker writes the rows of one record range of one input file."""
+    return Path(staging) / "parts" / kind / f"{shard_name(warc_file)[:-8]}-{start:015d}.parquet"
+
+
+def write_table(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, path: str | Path,
+                compression: str | None, row_group_rows: int | None = None) -> None:
+    """Write rows to path atomically (temp file + rename)."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression=None if out.compression == "none" else out.compression,
-                   row_group_size=out.row_group_rows)
+    pq.write_table(table, tmp, compression=compression, row_group_size=row_group_rows)
     os.replace(tmp, path)
 
 
-class WriteShards(beam.PTransform):
-    """(warc_file, row) pairs -> one Parquet file per input file under directory, rows sorted by WARC offset."""
+class MergeShards(beam.PTransform):
+    """Range results -> one kept and one dropped shard per input file (rows in WARC order) + per-file counts."""
 
-    def __init__(self, schema: pa.Schema, directory: str, out: OutputConfig) -> None:
+    def __init__(self, staging: str, out: OutputConfig) -> None:
         super().__init__()
-        self.schema, self.directory, self.out = schema, directory, out
+        self.staging, self.out = staging, out
 
-    def _write(self, keyed: tuple[str, list[dict[str, Any]]]) -> str:
-        warc_file, rows = keyed
-        rows = sorted(rows, key=lambda r: r["warc_offset"])
-        path = Path(self.directory) / shard_name(warc_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_table(rows, self.schema, path, self.out)
-        return str(path)
+    def _merge(self, keyed: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        warc_file, ranges = keyed
+        ranges = sorted(ranges, key=lambda r: r["start"])
+        for kind, schema in TABLES.items():
+            parts = [r["parts"][kind] for r in ranges if kind in r["parts"]]
+            if parts:
+                table = pa.concat_tables(pq.read_table(p, schema=schema) for p in parts)
+                write_table(table, schema, Path(self.staging) / kind / shard_name(warc_file),
+                            None if self.out.compression == "none" else self.out.compression, self.out.row_group_rows)
+                for p in parts:
+                    os.remove(p)
+        skipped: dict[str, int] = {}
+        for r in ranges:
+            for warc_type, n in r["skipped"].items():
+                skipped[warc_type] = skipped.get(warc_type, 0) + n
+        return {"warc_file": warc_file, "read": sum(r["read"] for r in ranges), "skipped": skipped}
 
     def expand(self, pcoll):
-        return pcoll | "GroupByFile" >> beam.GroupByKey() | "WriteParquet" >> beam.Map(self._write)
+        return (pcoll
+                | "KeyByFile" >> beam.Map(lambda r: (r["warc_file"], r))
+                | "GroupByFile" >> beam.GroupByKey()
+                | "MergeParts" >> beam.Map(self._merge))
 
 
 class WriteJson(beam.PTransform):
     """Collect a small PCollection of dicts into one JSON list file, sorted for determinism."""
 
-    def __init__(self, path: str, sort_keys: tuple[str, ...]) -> None:
+    def __init__(self, path: str, sort_key: str) -> None:
         super().__init__()
-        self.path, self.sort_keys = path, sort_keys
+        self.path, self.sort_key = path, sort_key
 
     def _write(self, items: list[dict[str, Any]]) -> str:
-        items = sorted(items, key=lambda d: tuple(d[k] for k in self.sort_keys))
+        items = sorted(items, key=lambda d: d[self.sort_key])
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         Path(self.path).write_text(json.dumps(items, indent=1, sort_keys=True), encoding="utf-8")
         return self.path

@@ -30,20 +30,20 @@ def _record_type(record) -> str:
     return str(record.record_type).rsplit(".", 1)[-1]
 
 
-def split_warc(path: str, records_per_split: int) -> list[tuple[int, int | None]]:
-    """Byte ranges [start, end) of at most records_per_split records each, cut at record boundaries.
+def split_warc(path: str, max_records: int, min_splits: int = 1) -> list[tuple[int, int | None]]:
+    """Byte ranges [start, end) cut at record boundaries: at least min_splits ranges when the file has enough
+    records, none longer than max_records.
 
     A fast index pass (headers only) so one big file can be read by many workers; the last range is
     open-ended, so records past an unreadable point still reach read_warc, which reports them.
     """
     offsets = []
     try:
-        for i, record in enumerate(ArchiveIterator(path, parse_http=False)):
-            if i % records_per_split == 0:
-                offsets.append(record.stream_pos)
+        offsets = [record.stream_pos for record in ArchiveIterator(path, parse_http=False)]
     except OSError:
         pass  # read_warc meets the same error in the last range and reports it with its offset
-    starts = offsets or [0]
+    per_split = max(1, min(max_records, -(-len(offsets) // min_splits)))
+    starts = offsets[::per_split] or [0]
     return list(zip(starts, [*starts[1:], None]))
 
 
