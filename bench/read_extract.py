@@ -47,7 +47,7 @@ def bare_loop(path: Path, cfg) -> dict:
             continue
         payload = record.reader.read()
         if (record.http_content_type or "").startswith("text/html") and record.http_headers.status_code == 200:
-            html, _ = decode_html(payload, record.http_charset)
+            html = decode_html(payload, record.http_charset)
             extract_text(cfg.extract, html)
         docs += 1
     return {"seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu, "docs": docs, "workers": 1}

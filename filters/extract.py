@@ -18,25 +18,25 @@ from schemas.document import Document, Drop
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 
-def decode_html(payload: bytes, http_charset: str | None) -> tuple[str, str]:
+def decode_html(payload: bytes, http_charset: str | None) -> str:
     """Decode page bytes, trusting the bytes over labels that real servers often get wrong.
 
     Valid UTF-8 wins (legacy text is almost never valid UTF-8 by accident); otherwise the first of the
-    HTTP charset, the <meta> charset and uchardet's guess that decodes cleanly. Returns (text, encoding).
+    HTTP charset, the <meta> charset and uchardet's guess that decodes cleanly.
     """
     try:
-        return payload.decode("utf-8").removeprefix("\ufeff"), "utf-8"
+        return payload.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         pass
     candidates = [_codec(http_charset), detect_encoding(payload, from_html_meta=True), detect_encoding(payload)]
     candidates = [c for c in dict.fromkeys(candidates) if c and _codec(c) != "utf-8"]
     for encoding in candidates:
         try:
-            return payload.decode(encoding), encoding
+            return payload.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
     encoding = candidates[-1] if candidates else "cp1252"
-    return bytes_to_str(payload, encoding, errors="replace", fallback_encodings=("cp1252",)), encoding
+    return bytes_to_str(payload, encoding, errors="replace", fallback_encodings=("cp1252",))
 
 
 def _codec(label: str | None) -> str | None:
@@ -81,7 +81,7 @@ class Extraction:
         self._extract = TimeGuard(fn, cfg.extract.timeout_seconds) if cfg.extract.timeout_seconds > 0 else fn
 
     def annotate(self, doc: Document) -> dict[str, Any]:
-        html, _ = decode_html(doc.payload or b"", doc.http_charset)
+        html = decode_html(doc.payload or b"", doc.http_charset)
         doc.payload = None  # the raw bytes are not needed past this point
         try:
             doc.text = self._extract(html)
