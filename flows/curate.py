@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows.plan import InputFile, plan_inputs
+from flows.progress import watch_progress
 from flows.publish import prepare_output, publish, summarize, up_to_date, write_manifest
 from flows.report import write_report
 from schemas.config import Config, load_config
@@ -28,7 +29,8 @@ def plan_task(inputs: list[str]) -> list[InputFile]:
 def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, workers: int) -> dict[str, Any]:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
-    counters = run_job([f.path for f in files], cfg, str(staging), runner=runner, workers=workers)
+    with watch_progress(staging, sum(f.size for f in files), get_run_logger()):
+        counters = run_job([f.path for f in files], cfg, str(staging), runner=runner, workers=workers)
     return {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 

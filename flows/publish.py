@@ -48,6 +48,7 @@ def summarize(staging: Path) -> dict[str, Any]:
     if leftovers:
         raise ConservationError(f"{len(leftovers)} Parquet parts were never merged into shards, e.g. {leftovers[0]}")
     shutil.rmtree(staging / "parts", ignore_errors=True)
+    shutil.rmtree(staging / "progress", ignore_errors=True)
     stats = json.loads((staging / STATS_FILE).read_text(encoding="utf-8"))
     kept, kept_shards = _count_rows(staging / "kept", ["warc_file"])
     dropped, dropped_shards = _count_rows(staging / "dropped", ["warc_file", "stage", "reason"])

@@ -66,3 +66,12 @@ def test_up_to_date_needs_the_same_inputs_and_config(data_dir, tmp_path):
     assert up_to_date(str(tmp_path), inputs, cfg.hash)
     assert not up_to_date(str(tmp_path), inputs, "another-config")
     assert not up_to_date(str(tmp_path), plan_inputs([str(data_dir / "warcfile.warc.gz")]), cfg.hash)
+
+
+def test_progress_is_read_from_finished_range_markers(staged, data_dir):
+    from flows.progress import progress_line
+
+    total = sum((data_dir / f).stat().st_size for f in ("warcfile.warc.gz", "clipped.warc.gz"))
+    assert progress_line(staged, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
+    assert progress_line(staged, 2 * total, 2.0).startswith("50% of ")
+    assert progress_line(staged, 2 * total, 2.0).endswith("ETA 00:00:02")

@@ -1,7 +1,9 @@
 """The per-range stage: read WARC records, run every document stage, write the range's rows as Parquet parts."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -12,7 +14,7 @@ from apache_beam.metrics import Metrics
 from filters.base import build_filters, run_filters
 from schemas.config import Config
 from schemas.tables import DROPPED, KEPT
-from transforms.sinks import part_path, write_table
+from transforms.sinks import part_path, progress_marker, write_table
 from transforms.warc import read_warc
 
 log = logging.getLogger("sieve")
@@ -61,6 +63,8 @@ class ProcessWarcRange(beam.DoFn):
             if rows[kind]:
                 parts[kind] = str(part_path(self.staging, kind, path, first))
                 write_table(rows[kind], schema, parts[kind], compression=None)  # compressed once, when merged
+        span = (end if end is not None else os.path.getsize(path)) - first
+        progress_marker(self.staging, path, first).write_text(json.dumps({"bytes": span, "records": read}))
         seconds = time.perf_counter() - start
         log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", path, first, read,
                  seconds, read / max(seconds, 1e-9), len(rows["kept"]), len(rows["dropped"]), sum(skipped.values()))

@@ -26,6 +26,13 @@ def part_path(staging: str, kind: str, warc_file: str, start: int) -> Path:
     return Path(staging) / "parts" / kind / f"{shard_name(warc_file)[:-8]}-{start:015d}.parquet"
 
 
+def progress_marker(staging: str, warc_file: str, start: int) -> Path:
+    """A tiny file a worker writes when it finishes a range, so the orchestrator can show progress."""
+    path = Path(staging) / "progress" / f"{shard_name(warc_file)[:-8]}-{start:015d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def write_table(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, path: str | Path,
                 compression: str | None, row_group_rows: int | None = None) -> None:
     """Write rows to path atomically (temp file + rename)."""
