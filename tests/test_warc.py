@@ -104,3 +104,30 @@ def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
     items = [i for s, e in split_warc(str(bad), 5) for i in read_warc(str(bad), CAP, s, e)]
     assert [i.drop.reason for i in items if i.drop] == ["corrupt_file"]
     assert len(items) == len(list(read_warc(str(bad), CAP)))
+
+
+def write_warc(path, bodies: list[bytes], headers: list[tuple[str, str]]) -> None:
+    """A small real WARC of HTTP responses, written with the synthetic corpus' writer."""
+    from datetime import datetime, timezone
+
+    from flows.synth.warc import WarcWriter, http_response
+
+    moment = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    with open(path, "wb") as f:
+        writer = WarcWriter(f)
+        for i, body in enumerate(bodies):
+            block = http_response(200, headers, body, moment)
+            writer.write("response", f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>", moment,
+                         "application/http; msgtype=response", block, [("WARC-Target-URI", f"https://example.com/{i}")])
+
+
+def test_gzip_encoded_payloads_are_decompressed_and_bombs_are_dropped(tmp_path):
+    page = b"<html><body><p>" + b"Hello world. " * 2000 + b"</p></body></html>"
+    path = tmp_path / "encoded.warc.gz"
+    write_warc(path, [gzip.compress(page), gzip.compress(page)[:100]],
+               [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")])
+    ok, broken = read_warc(str(path), CAP)
+    assert ok.drop is None and ok.doc.payload == page
+    assert broken.drop.reason == "bad_content_encoding"
+    bomb = next(read_warc(str(path), 1000))  # 26 kB of text in a 200-byte gzip body, cap 1000 bytes
+    assert bomb.drop.reason == "bad_content_encoding" and "past 1000 bytes" in bomb.drop.details

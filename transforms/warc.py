@@ -7,6 +7,7 @@ non-response record (counted by WARC type), or a Document already dropped at the
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -98,5 +99,20 @@ def _response(path: str, record, max_payload_bytes: int) -> ReadItem:
         return ReadItem(doc=doc, drop=Drop(STAGE, "truncated_record", (
             f"{path}: record at offset {doc.warc_offset} ends after {len(payload)} of {expected} payload bytes "
             "(file cut off mid gzip member); re-download the file to recover it")))
+    if payload[:2] == b"\x1f\x8b":  # some crawlers store the body still gzip-encoded, as the server sent it
+        payload = _gunzip(payload, max_payload_bytes)
+        if payload is None:
+            return ReadItem(doc=doc, drop=Drop(STAGE, "bad_content_encoding", (
+                f"gzip-encoded payload that does not decompress, or decompresses past {max_payload_bytes} bytes")))
     doc.payload = payload
     return ReadItem(doc=doc)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """Decompressed gzip data, or None when it is corrupt or longer than limit bytes (a zip bomb guard)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        return None
+    return out if inflater.eof and len(out) <= limit else None
