@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     check_output(args.output)
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    _check_runner(args.runner)
 
     from flows.prefect_env import configure_prefect
 
@@ -31,6 +33,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nkept:     {out / 'kept'}/*.parquet\ndropped:  {out / 'dropped'}/*.parquet\n"
           f"manifest: {out / 'manifest.json'}\nreport:   {out / REPORT}")
     return 0
+
+
+def _check_runner(name: str) -> None:
+    """Fail fast on a runner name Beam does not know, before a Prefect server starts."""
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # importing Beam warns about optional GCP clients
+    try:
+        from apache_beam.runners.runner import create_runner
+
+        create_runner(name)
+    except (ValueError, ImportError) as e:
+        raise UsageError(f"--runner {name}: {str(e).split('. Valid')[0]} (DirectRunner, DataflowRunner, "
+                         "PortableRunner, or a dotted path to a PipelineRunner class)") from None
+    finally:
+        root.level = level
 
 
 def _synth(args: argparse.Namespace) -> int:

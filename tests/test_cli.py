@@ -60,6 +60,11 @@ def test_output_that_is_someone_elses_directory_is_refused(data_dir, tmp_path):
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
+def test_unknown_runner(data_dir, tmp_path):
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), "--runner", "Nope")
+    assert_one_line_error(result, "--runner Nope", "Unexpected pipeline runner")
+
+
 def test_config_show_prints_the_effective_config(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("languages:\n  vi: {min_language_score: 0.8}\n")
