@@ -104,7 +104,7 @@ def main() -> None:
 
     cfg = load_config()
     cfg = cfg.model_copy(update={"language_id": cfg.language_id.model_copy(update={"enabled": False})})
-    unguarded = cfg.model_copy(update={"extract": cfg.extract.model_copy(update={"timeout_seconds": 0})})
+    unguarded = cfg.model_copy(update={"guard": cfg.guard.model_copy(update={"document_timeout_seconds": 0})})
     inputs = {f"synthetic ({args.docs} docs)": synthetic_corpus(args.docs)} if args.docs else {}
     quality = {}
     if Path(args.real).exists():

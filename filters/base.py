@@ -1,6 +1,7 @@
 """The filter interface every document stage implements, and the ordered list of stages the pipeline runs."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from schemas.config import Config
@@ -21,9 +22,14 @@ class Filter(Protocol):
         ...
 
 
-def run_filters(doc: Document, filters: list[Filter]) -> Drop | None:
-    """Apply filters in order; the first drop ends the document's journey. Signals are kept on the document."""
-    for f in filters:
+def run_filters(doc: Document, filters: list[Filter], on_stage: Callable[[int], None] | None = None) -> Drop | None:
+    """Apply filters in order; the first drop ends the document's journey. Signals are kept on the document.
+
+    on_stage(i) is called before filter i runs, so a supervisor can name the stage a stuck document is in.
+    """
+    for i, f in enumerate(filters):
+        if on_stage is not None:
+            on_stage(i)
         signals = f.annotate(doc)
         doc.signals.update(signals)
         drop = f.decide(doc, signals)

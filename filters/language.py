@@ -36,6 +36,7 @@ class LanguageId:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.keep = set(cfg.language_id.keep)
+        _model()  # load now: the first document's time is its own
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         doc.language, doc.language_score = identify(doc.text or "")

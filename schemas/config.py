@@ -34,9 +34,12 @@ class ExtractConfig(_Strict):
     favor_precision: bool
     fast: bool
     include_tables: bool
-    timeout_seconds: Annotated[float, Field(ge=0)]
     min_chars: Annotated[int, Field(ge=0)]
     unicode_form: Literal["NFC", "NFKC", "none"]
+
+
+class GuardConfig(_Strict):
+    document_timeout_seconds: Annotated[float, Field(ge=0)]
 
 
 class LanguageIdConfig(_Strict):
@@ -62,6 +65,7 @@ class BeamConfig(_Strict):
 class Config(_Strict):
     read: ReadConfig
     extract: ExtractConfig
+    guard: GuardConfig
     language_id: LanguageIdConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig

@@ -30,7 +30,7 @@ def test_language_sections_override_the_default_section(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("extract:\n  bogus: 1\n", "key 'extract.bogus': unknown key"),
     ("nonsense: {}\n", "key 'nonsense': unknown key"),
-    ("extract:\n  timeout_seconds: -1\n", "key 'extract.timeout_seconds'"),
+    ("guard:\n  document_timeout_seconds: -1\n", "key 'guard.document_timeout_seconds'"),
     ("extract:\n  extractor: magic\n", "key 'extract.extractor'"),
     ("languages:\n  vi: {min_language_score: 2}\n", "languages.vi: key 'min_language_score'"),
     ("languages:\n  vi: {min_score: 0.5}\n", "languages.vi: key 'min_score': unknown key"),

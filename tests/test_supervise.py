@@ -1,0 +1,86 @@
+"""The per-document time guard: a document that hangs or kills its process costs one dropped row, not the run."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from schemas.config import load_config
+from tests.conftest import write_config
+from tests.test_warc import write_warc
+from transforms.supervise import RangeSupervisor
+
+SMALL = b"<html><body><article><p>The council met on Tuesday to discuss the new budget for schools and roads.</p></article></body></html>"
+# 3.3 MB of small blocks: trafilatura needs about 9 s for it on our machine, far past the limits used below.
+HUGE = b"<html><body>" + b'<div><p>some words here.</p><a href="/x">link</a></div>' * 60_000 + b"</body></html>"
+
+
+@pytest.fixture
+def warc(tmp_path):
+    path = tmp_path / "mixed.warc.gz"
+    write_warc(path, [SMALL, HUGE, SMALL], [("Content-Type", "text/html; charset=utf-8")])
+    return str(path)
+
+
+def supervisor(tmp_path, seconds: float) -> RangeSupervisor:
+    cfg = load_config(write_config(tmp_path / "c.yaml", (
+        f"guard:\n  document_timeout_seconds: {seconds}\nread:\n  max_payload_bytes: 10000000\n"
+        "language_id:\n  enabled: false\n")))
+    return RangeSupervisor(cfg, str(tmp_path / "staging"))
+
+
+def test_a_document_past_the_limit_is_dropped_and_the_rest_of_the_range_is_kept(warc, tmp_path):
+    sup = supervisor(tmp_path, 1.0)
+    try:
+        start = time.monotonic()
+        result = sup.run(warc, 0, None)
+        elapsed = time.monotonic() - start
+    finally:
+        sup.close()
+    assert result["read"] == 3 and result["kept"] == 2
+    assert result["dropped"] == {"extract/timeout": 1} and result["retries"] == 1
+    assert elapsed < 30
+
+
+def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path):
+    sup = supervisor(tmp_path, 60.0)
+
+    def kill_when_stuck_on_the_huge_page():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            offset, stage = sup._beacon.get()
+            if sup._proc is not None and offset > 0 and stage == 1:  # the second record, in stage 1 (extract)
+                time.sleep(0.5)
+                os.kill(sup._proc.pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_when_stuck_on_the_huge_page)
+    killer.start()
+    try:
+        result = sup.run(warc, 0, None)
+    finally:
+        killer.join()
+        sup.close()
+    assert result["read"] == 3 and result["kept"] == 2
+    assert result["dropped"] == {"extract/crashed": 1}
+
+
+def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tmp_path):
+    import pyarrow.parquet as pq
+
+    from flows.publish import summarize
+    from transforms.pipeline import run_job
+
+    cfg = load_config(write_config(tmp_path / "c.yaml", (
+        "guard:\n  document_timeout_seconds: 1.0\nread:\n  max_payload_bytes: 10000000\nlanguage_id:\n  enabled: false\n")))
+    counters = run_job([warc], cfg, str(tmp_path / "staging"), workers=1)
+    summary = summarize(tmp_path / "staging")
+    assert summary["counts"] == {"read": 3, "kept": 2, "dropped": 1, "skipped": 0}
+    [row] = pq.read_table(next((tmp_path / "staging" / "dropped").glob("*.parquet"))).to_pylist()
+    assert (row["stage"], row["reason"], row["url"]) == ("extract", "timeout", "https://example.com/1")
+    assert "guard.document_timeout_seconds" in row["details"]
+    assert counters["dropped.extract.timeout"] == 1

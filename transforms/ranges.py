@@ -1,0 +1,93 @@
+"""Processing one record range of a WARC file, start to finish: read, run the stages, write Parquet parts.
+
+Plain Python (no Beam), so it runs the same inside a Beam worker or inside the supervised child process
+of transforms/supervise.py.
+"""
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from filters.base import Filter, run_filters
+from schemas.config import Config
+from schemas.document import Drop
+from schemas.tables import DROPPED, KEPT
+from transforms.sinks import part_path, progress_marker, write_table
+from transforms.warc import read_warc
+
+READING = -1  # stage index while a record is being read, before any filter runs
+IDLE = -2
+
+
+class Beacon:
+    """Two int64 slots in a small shared file: the record offset being processed and its stage index.
+
+    The child writes them before every record and stage (no syscall); the supervisor reads them to find a
+    document that is stuck, without any message per document.
+    """
+
+    _FORMAT = "<qq"
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.exists() or path.stat().st_size < struct.calcsize(self._FORMAT):
+            path.write_bytes(struct.pack(self._FORMAT, IDLE, IDLE))
+        with open(path, "r+b") as f:
+            self._map = mmap.mmap(f.fileno(), struct.calcsize(self._FORMAT))
+
+    def set(self, offset: int, stage: int) -> None:
+        struct.pack_into(self._FORMAT, self._map, 0, offset, stage)
+
+    def get(self) -> tuple[int, int]:
+        return struct.unpack_from(self._FORMAT, self._map, 0)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def process_range(cfg: Config, filters: list[Filter], staging: str, path: str, first: int, end: int | None,
+                  given_up: dict[int, Drop], beacon: Beacon | None = None) -> dict[str, Any]:
+    """Run every record starting in [first, end) through the stages and write the range's kept/dropped parts.
+
+    given_up maps record offsets to the drop a supervisor decided for them (a record that hung or crashed
+    an earlier attempt); those records are dropped without running the stages again.
+    Returns the range's counts and part paths.
+    """
+    rows: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
+    read, skipped, dropped = 0, Counter(), Counter()
+    offset = first
+    on_stage: Callable[[int], None] | None = None
+    if beacon is not None:
+        on_stage = lambda stage: beacon.set(offset, stage)  # noqa: E731 - reads the loop's current offset
+        beacon.set(offset, READING)
+    for item in read_warc(path, cfg.read.max_payload_bytes, first, end):
+        read += 1
+        if item.doc is None:
+            skipped[item.skipped_type] += 1
+            continue
+        offset = item.doc.warc_offset
+        drop = item.drop or given_up.get(offset) or run_filters(item.doc, filters, on_stage)
+        if drop is None:
+            rows["kept"].append(item.doc.kept_row())
+        else:
+            dropped[f"{drop.stage}/{drop.reason}"] += 1
+            rows["dropped"].append(item.doc.dropped_row(drop))
+        if beacon is not None:
+            beacon.set(offset, READING)  # reading the next record is attributed to this one's end
+    if beacon is not None:
+        beacon.set(IDLE, IDLE)
+    parts = {}
+    for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
+        if rows[kind]:
+            parts[kind] = str(part_path(staging, kind, path, first))
+            write_table(rows[kind], schema, parts[kind], compression=None)  # compressed once, when merged
+    span = (end if end is not None else os.path.getsize(path)) - first
+    progress_marker(staging, path, first).write_text(json.dumps({"bytes": span, "records": read}))
+    return {"warc_file": path, "start": first, "read": read, "kept": len(rows["kept"]), "dropped": dict(dropped),
+            "skipped": dict(skipped), "parts": parts}

@@ -1,0 +1,129 @@
+"""Runs record ranges in a child process and enforces a wall-clock limit per document, across every stage.
+
+The child processes a whole range (transforms/ranges.py) and reports the record and stage it is in through
+a shared Beacon, so supervision costs no message per document. A document stuck past the limit, or one
+that crashes the child, gets its child killed; the range is then redone with that document dropped
+(reason `timeout` or `crashed`, stage named), so a pathological page costs one record, never the run.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from schemas.config import Config
+from schemas.document import Drop
+from transforms.ranges import IDLE, READING, Beacon, process_range
+
+
+class RangeFailed(RuntimeError):
+    """The range cannot be finished: its reader (not a document stage) hung or crashed."""
+
+
+def serve() -> None:
+    """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
+    from filters.base import build_filters
+
+    reply = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
+    requests = Connection(0, writable=False)
+    cfg, staging, beacon_path = requests.recv()
+    filters = build_filters(cfg)
+    beacon = Beacon(beacon_path)
+    reply.send([f.stage for f in filters])
+    while (job := requests.recv()) is not None:
+        try:
+            reply.send((True, process_range(cfg, filters, staging, *job, beacon=beacon)))
+        except Exception:  # a bug, not a bad document: the supervisor fails the range loudly
+            reply.send((False, traceback.format_exc()))
+
+
+class RangeSupervisor:
+    """Owns one long-lived child process and runs ranges in it under the per-document time limit."""
+
+    def __init__(self, cfg: Config, staging: str) -> None:
+        self.cfg, self.staging = cfg, staging
+        self.limit = cfg.guard.document_timeout_seconds
+        fd, name = tempfile.mkstemp(prefix="sieve-beacon-")
+        os.close(fd)
+        self._beacon_path = Path(name)
+        self._beacon = Beacon(self._beacon_path)
+        self._proc: subprocess.Popen | None = None
+
+    def _start(self) -> None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self._proc = subprocess.Popen([sys.executable, "-c", "from transforms.supervise import serve; serve()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
+        self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
+        self._send.send((self.cfg, self.staging, str(self._beacon_path)))
+        self.stages = self._recv.recv()
+
+    def run(self, path: str, first: int, end: int | None) -> dict[str, Any]:
+        """Process one range to completion; documents that hang or crash the child are dropped and the range redone."""
+        given_up: dict[int, Drop] = {}
+        while True:
+            if self._proc is None:
+                self._start()
+            self._beacon.set(IDLE, IDLE)
+            self._send.send((path, first, end, given_up))
+            outcome = self._wait()
+            if isinstance(outcome, dict):
+                outcome["retries"] = len(given_up)
+                return outcome
+            reason, offset, stage, details = outcome
+            if stage == READING or offset < 0:
+                raise RangeFailed(f"{path}: the WARC reader {reason} near offset {offset} ({details})")
+            given_up[offset] = Drop(self.stages[stage], reason, details)
+
+    def _wait(self) -> dict[str, Any] | tuple[str, int, int, str]:
+        """The range's result, or (reason, offset, stage, details) for the document that hung or crashed."""
+        seen, since = None, time.monotonic()
+        while True:
+            try:
+                if self._recv.poll(min(self.limit / 4, 0.5)):
+                    ok, value = self._recv.recv()
+                    if not ok:
+                        raise RuntimeError(f"range worker failed:\n{value}")
+                    return value
+            except (EOFError, OSError):
+                offset, stage = self._beacon.get()
+                code = self._stop()
+                return "crashed", offset, stage, f"the worker process died (exit code {code})"
+            now, position = time.monotonic(), self._beacon.get()
+            if position != seen:
+                seen, since = position, now
+            elif now - since > self.limit:
+                self._stop()
+                return "timeout", position[0], position[1], f"no progress for {self.limit} s (guard.document_timeout_seconds)"
+
+    def _stop(self) -> int | None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        proc.kill()
+        code = proc.wait()
+        for conn in (self._send, self._recv):
+            conn.close()
+        proc.stdin.close()
+        proc.stdout.close()
+        return code
+
+    def close(self) -> None:
+        """Stop the child cleanly and remove the beacon file."""
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._send.send(None)
+                self._proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._stop()
+        self._beacon.close()
+        self._beacon_path.unlink(missing_ok=True)
