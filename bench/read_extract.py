@@ -114,19 +114,19 @@ def main() -> None:
             quality["articles_f1"] = round(extraction_f1(Path(args.real), truth, cfg), 4)
             print(f"extraction F1 on {args.real} (word 4-grams vs articleBody): {quality['articles_f1']}")
 
-    # The job's fixed cost (runner and worker start-up, extractor processes), timed on a one-record file.
-    startup = beam_job(ROOT / "tests" / "data" / "clipped.warc.gz", cfg, args.workers)["seconds"]
-    print(f"beam start-up with {args.workers} workers: {startup:.1f} s", file=sys.stderr)
+    variants = {f"beam {args.workers} workers": cfg, f"beam {args.workers}w no guard": unguarded}
+    # Each job's fixed cost (runner, workers, supervised processes), timed on a one-record file.
+    startup = {label: beam_job(ROOT / "tests" / "data" / "clipped.warc.gz", c, args.workers)["seconds"]
+               for label, c in variants.items()}
+    print(f"start-up: {startup}", file=sys.stderr)
     rows = []
     for name, path in inputs.items():
         mb = path.stat().st_size / 1e6
-        runs = {"bare loop": bare_loop(path, cfg),
-                f"beam {args.workers} workers": beam_job(path, cfg, args.workers),
-                f"beam {args.workers}w no guard": beam_job(path, unguarded, args.workers)}
+        runs = {"bare loop": bare_loop(path, cfg), **{label: beam_job(path, c, args.workers) for label, c in variants.items()}}
         base = runs["bare loop"]["docs"] / runs["bare loop"]["seconds"]
         for label, r in runs.items():
             rate = r["docs"] / r["seconds"]
-            fixed = startup if label.startswith("beam") else 0.0
+            fixed = startup.get(label, 0.0)
             rows.append({
                 "input": name, "run": label, "docs": r["docs"], "seconds": round(r["seconds"], 2),
                 "docs_per_s": round(rate, 1), "mb_per_s": round(mb / r["seconds"], 3),
@@ -144,7 +144,7 @@ def main() -> None:
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)))
-    Path(args.json).write_text(json.dumps({"cpu_count": os.cpu_count(), "beam_startup_seconds": round(startup, 2),
+    Path(args.json).write_text(json.dumps({"cpu_count": os.cpu_count(), "beam_startup_seconds": {k: round(v, 2) for k, v in startup.items()},
                                            **quality, "rows": rows}, indent=1))
     print(f"\nwrote {args.json}")
 

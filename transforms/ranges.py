@@ -18,7 +18,7 @@ from filters.base import Filter, run_filters
 from schemas.config import Config
 from schemas.document import Drop
 from schemas.tables import DROPPED, KEPT
-from transforms.sinks import part_path, progress_marker, write_table
+from transforms.parquet import part_path, progress_marker, write_table
 from transforms.warc import read_warc
 
 READING = -1  # stage index while a record is being read, before any filter runs
