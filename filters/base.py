@@ -42,9 +42,10 @@ def build_filters(cfg: Config) -> list[Filter]:
     """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
     from filters.extract import Extraction
     from filters.language import LanguageId
+    from filters.normalize import Normalize
     from filters.response import ResponseCheck
 
     stages: list[Filter] = [ResponseCheck(cfg), Extraction(cfg)]
     if cfg.language_id.enabled:
-        stages.append(LanguageId(cfg))
+        stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
     return stages

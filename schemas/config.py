@@ -47,6 +47,10 @@ class LanguageIdConfig(_Strict):
     keep: list[str]
 
 
+class NormalizeConfig(_Strict):
+    vietnamese_tone_style: Literal["old", "new", "keep"]
+
+
 class LanguageConfig(_Strict):
     """Settings that differ per language; every key may be overridden in a language's own section."""
 
@@ -67,6 +71,7 @@ class Config(_Strict):
     extract: ExtractConfig
     guard: GuardConfig
     language_id: LanguageIdConfig
+    normalize: NormalizeConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig
     beam: BeamConfig

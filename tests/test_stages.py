@@ -9,6 +9,7 @@ import pytest
 from filters.base import build_filters, run_filters
 from filters.extract import Extraction, decode_html, extract_text
 from filters.language import LanguageId, identify
+from filters.normalize import Normalize, vietnamese_tone_style
 from filters.response import ResponseCheck
 from flows.evaluate import shingle_f1
 from schemas.config import load_config
@@ -132,6 +133,34 @@ def test_language_filter_uses_the_keep_list_and_per_language_thresholds(tmp_path
 
 
 def test_build_filters_orders_stages_and_respects_switches(tmp_path):
-    assert [f.stage for f in build_filters(load_config())] == ["response", "extract", "language_id"]
+    assert [f.stage for f in build_filters(load_config())] == ["response", "extract", "language_id", "normalize"]
     off = load_config(write_config(tmp_path / "c.yaml", "language_id:\n  enabled: false\n"))
     assert [f.stage for f in build_filters(off)] == ["response", "extract"]
+
+
+@pytest.mark.parametrize("new, old", [
+    ("Hoà Bình", "Hòa Bình"), ("sức khoẻ", "sức khỏe"), ("thuỷ điện", "thủy điện"), ("HOÀ", "HÒA"),
+    ("uỷ ban", "ủy ban"), ("hoạ sĩ", "họa sĩ"),
+])
+def test_vietnamese_tone_placement_converts_both_ways(new, old):
+    assert vietnamese_tone_style(new, "old") == old
+    assert vietnamese_tone_style(old, "new") == new
+
+
+@pytest.mark.parametrize("word", ["quý khách", "hoàng hôn", "toán học", "khuya", "thuở", "thuyết"])
+def test_syllables_spelled_alike_in_both_styles_are_untouched(word):
+    assert vietnamese_tone_style(word, "old") == word == vietnamese_tone_style(word, "new")
+
+
+def test_normalize_stage_rewrites_vietnamese_documents_only(tmp_path):
+    doc = html_doc(b"")
+    doc.text, doc.language = "Hoà bình và sức khoẻ cho mọi người.", "vi"
+    assert run_filters(doc, [Normalize(load_config())]) is None
+    assert doc.text == "Hòa bình và sức khỏe cho mọi người."
+    doc.text, doc.language = "Hoà", "en"
+    run_filters(doc, [Normalize(load_config())])
+    assert doc.text == "Hoà"
+    keep = load_config(write_config(tmp_path / "c.yaml", "normalize:\n  vietnamese_tone_style: keep\n"))
+    doc.text, doc.language = "Hoà", "vi"
+    run_filters(doc, [Normalize(keep)])
+    assert doc.text == "Hoà"
