@@ -20,6 +20,7 @@ from transforms.pipeline import run_job
 
 @task(name="plan-inputs", cache_policy=NONE)
 def plan_task(inputs: list[str]) -> list[InputFile]:
+    """Resolve and checksum the inputs; the checksums decide whether a rerun has anything to do."""
     files = plan_inputs(inputs)
     get_run_logger().info("planned %d input files, %.1f MB", len(files), sum(f.size for f in files) / 1e6)
     return files
@@ -27,6 +28,7 @@ def plan_task(inputs: list[str]) -> list[InputFile]:
 
 @task(name="beam-job", cache_policy=NONE)
 def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, workers: int) -> dict[str, Any]:
+    """Run the Beam job into staging while logging progress; returns how it ran and its counters."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
     with watch_progress(staging, sum(f.size for f in files), get_run_logger()):
@@ -36,6 +38,7 @@ def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, w
 
 @task(name="publish", cache_policy=NONE)
 def publish_task(staging: Path, output: str, files: list[InputFile], cfg: Config, run: dict[str, Any]) -> dict[str, Any]:
+    """Check conservation, write the manifest, swap staging into place, write the report."""
     manifest = write_manifest(staging, summarize(staging), files, cfg.as_dict(), cfg.hash, run)
     out = publish(staging, output)
     write_report(out, manifest)
