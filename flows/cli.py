@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -81,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, metavar="DIR", help="where kept/, dropped/, manifest.json go")
     run.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (see `sieve config show`)")
     run.add_argument("--runner", default="DirectRunner", help="Beam runner (DirectRunner, DataflowRunner, a dotted path, ...)")
-    run.add_argument("--workers", type=int, default=2, help="parallel workers for the DirectRunner (default 2)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="parallel workers for the DirectRunner (default: the number of CPUs)")
     run.add_argument("--force", action="store_true", help="rerun even if output already holds this run")
     run.set_defaults(fn=_run)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -47,9 +48,10 @@ def publish_task(staging: Path, output: str, files: list[InputFile], cfg: Config
 
 @flow(name="curate")
 def curate(inputs: list[str], output: str, config: str | None = None, runner: str = "DirectRunner",
-           workers: int = 2, force: bool = False) -> dict[str, Any]:
-    """WARC files -> kept/ and dropped/ Parquet, manifest.json and report.md under output."""
+           workers: int | None = None, force: bool = False) -> dict[str, Any]:
+    """WARC files -> kept/ and dropped/ Parquet, manifest.json and report.md under output (workers: default all CPUs)."""
     log = get_run_logger()
+    workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
     files = plan_task(inputs)
     if not force and (manifest := up_to_date(output, files, cfg.hash)):
