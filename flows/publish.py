@@ -47,8 +47,6 @@ def summarize(staging: Path) -> dict[str, Any]:
     leftovers = [p for p in (staging / "parts").rglob("*.parquet")]
     if leftovers:
         raise ConservationError(f"{len(leftovers)} Parquet parts were never merged into shards, e.g. {leftovers[0]}")
-    shutil.rmtree(staging / "parts", ignore_errors=True)
-    shutil.rmtree(staging / "progress", ignore_errors=True)
     stats = json.loads((staging / STATS_FILE).read_text(encoding="utf-8"))
     kept, kept_shards = _count_rows(staging / "kept", ["warc_file"])
     dropped, dropped_shards = _count_rows(staging / "dropped", ["warc_file", "stage", "reason"])
@@ -97,7 +95,10 @@ def write_manifest(staging: Path, summary: dict[str, Any], inputs: list[InputFil
         "versions": package_versions(),
         "run": run,
     }
+    # The job's working files are not part of the published output.
     (staging / STATS_FILE).unlink()
+    shutil.rmtree(staging / "parts", ignore_errors=True)
+    shutil.rmtree(staging / "progress", ignore_errors=True)
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return manifest
 

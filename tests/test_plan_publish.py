@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from flows.plan import UsageError, plan_inputs, resolve_inputs
-from flows.publish import ConservationError, publish, summarize, up_to_date
+from flows.publish import ConservationError, publish, summarize, up_to_date, write_manifest
 from schemas.config import load_config
 from transforms.pipeline import run_job
 
@@ -52,10 +52,10 @@ def test_publish_replaces_the_previous_output_in_one_step(staged, tmp_path):
     out.mkdir()
     (out / "manifest.json").write_text("{}")
     (out / "stale.parquet").write_text("old run")
-    summarize(staged)
+    write_manifest(staged, summarize(staged), [], {}, "hash", {})
     publish(staged, str(out))
     assert not staged.exists() and not (out / "stale.parquet").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["dropped", "file_stats.json", "kept"]
+    assert sorted(p.name for p in out.iterdir()) == ["dropped", "kept", "manifest.json"]
     assert not [p for p in tmp_path.iterdir() if ".old-" in p.name]
 
 
