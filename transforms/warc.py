@@ -91,7 +91,6 @@ def _response(path: str, record, max_payload_bytes: int) -> ReadItem:
     doc.content_type = record.http_content_type
     expected = record.content_length
     payload = record.reader.read(max_payload_bytes + 1)
-    doc.signals["payload_bytes"] = max(expected, len(payload))
     if len(payload) > max_payload_bytes:
         record.reader.consume()
         return ReadItem(doc=doc, drop=Drop(STAGE, "too_large", f"payload over {max_payload_bytes} bytes (read.max_payload_bytes)"))
