@@ -44,25 +44,22 @@ def _count_rows(directory: Path, columns: list[str]) -> tuple[Counter, list[dict
 
 def summarize(staging: Path) -> dict[str, Any]:
     """Counts by file, stage and reason, read back from the written tables; raises if any record is unaccounted for."""
-    leftovers = [p for p in (staging / "parts").rglob("*.parquet")]
+    leftovers = list((staging / "parts").rglob("*.parquet"))
     if leftovers:
         raise ConservationError(f"{len(leftovers)} Parquet parts were never merged into shards, e.g. {leftovers[0]}")
     stats = json.loads((staging / STATS_FILE).read_text(encoding="utf-8"))
     kept, kept_shards = _count_rows(staging / "kept", ["warc_file"])
     dropped, dropped_shards = _count_rows(staging / "dropped", ["warc_file", "stage", "reason"])
-    read, skipped = Counter(), {}
-    for s in stats:  # one entry per record range; a file has one or more
-        read[s["warc_file"]] += s["read"]
-        skipped.setdefault(s["warc_file"], Counter()).update(s["skipped"])
     files, by_reason, skipped_types = [], Counter(), Counter()
-    for f in sorted(read):
+    for s in stats:  # one entry per input file (MergeShards sums its ranges), sorted by file
+        f, read = s["warc_file"], s["read"]
         n_kept = kept[(f,)]
         n_dropped = sum(n for (wf, *_), n in dropped.items() if wf == f)
-        n_skipped = sum(skipped[f].values())
-        if read[f] != n_kept + n_dropped + n_skipped:
-            raise ConservationError(f"{f}: read {read[f]} != kept {n_kept} + dropped {n_dropped} + skipped {n_skipped}")
-        files.append({"warc_file": f, "read": read[f], "kept": n_kept, "dropped": n_dropped, "skipped": n_skipped})
-        skipped_types.update(skipped[f])
+        n_skipped = sum(s["skipped"].values())
+        if read != n_kept + n_dropped + n_skipped:
+            raise ConservationError(f"{f}: read {read} != kept {n_kept} + dropped {n_dropped} + skipped {n_skipped}")
+        files.append({"warc_file": f, "read": read, "kept": n_kept, "dropped": n_dropped, "skipped": n_skipped})
+        skipped_types.update(s["skipped"])
     for (_, stage, reason), n in dropped.items():
         by_reason[f"{stage}/{reason}"] += n
     totals = {k: sum(f[k] for f in files) for k in ("read", "kept", "dropped", "skipped")}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,10 @@ class MergeShards(beam.PTransform):
                             None if self.out.compression == "none" else self.out.compression, self.out.row_group_rows)
                 for p in parts:
                     os.remove(p)
-        skipped: dict[str, int] = {}
+        skipped: Counter = Counter()
         for r in ranges:
-            for warc_type, n in r["skipped"].items():
-                skipped[warc_type] = skipped.get(warc_type, 0) + n
-        return {"warc_file": warc_file, "read": sum(r["read"] for r in ranges), "skipped": skipped}
+            skipped.update(r["skipped"])
+        return {"warc_file": warc_file, "read": sum(r["read"] for r in ranges), "skipped": dict(skipped)}
 
     def expand(self, pcoll):
         return (pcoll
