@@ -19,17 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from sieve.filters.extract import decode_html, extract_text
+from sieve.flows.evaluate import shingle_f1
+from sieve.flows.publish import summarize
+from sieve.schemas.config import load_config
+from sieve.transforms.pipeline import run_job
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from fastwarc.warc import ArchiveIterator, WarcRecordType  # noqa: E402
-
-from filters.extract import decode_html, extract_text  # noqa: E402
-from flows.evaluate import shingle_f1  # noqa: E402
-from flows.publish import summarize  # noqa: E402
-from schemas.config import load_config  # noqa: E402
-from transforms.pipeline import run_job  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -84,7 +82,7 @@ def repeated(path: Path, copies: int) -> Path:
 
 
 def synthetic_corpus(docs: int) -> Path:
-    from flows.synth import write_synthetic_corpus
+    from sieve.flows.synth import write_synthetic_corpus
 
     out = RESULTS / f"synth-{docs}"
     if not (out / "corpus.warc.gz").exists():

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from schemas.config import Config
-from schemas.document import Document, Drop
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
 
 
 class Filter(Protocol):
@@ -40,10 +40,10 @@ def run_filters(doc: Document, filters: list[Filter], on_stage: Callable[[int], 
 
 def build_filters(cfg: Config) -> list[Filter]:
     """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
-    from filters.extract import Extraction
-    from filters.language import LanguageId
-    from filters.normalize import Normalize
-    from filters.response import ResponseCheck
+    from sieve.filters.extract import Extraction
+    from sieve.filters.language import LanguageId
+    from sieve.filters.normalize import Normalize
+    from sieve.filters.response import ResponseCheck
 
     stages: list[Filter] = [ResponseCheck(cfg), Extraction(cfg)]
     if cfg.language_id.enabled:

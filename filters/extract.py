@@ -8,8 +8,8 @@ from typing import Any
 
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-from schemas.config import Config, ExtractConfig
-from schemas.document import Document, Drop
+from sieve.schemas.config import Config, ExtractConfig
+from sieve.schemas.document import Document, Drop
 
 # trafilatura logs every page it discards; the drop row already records that, and log handlers
 # (Beam forwards worker logs over gRPC) cost more than the extraction of a small page.

@@ -5,8 +5,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from schemas.config import Config
-from schemas.document import Document, Drop
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
 
 
 @lru_cache(maxsize=1)

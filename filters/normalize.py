@@ -10,8 +10,8 @@ import re
 import unicodedata
 from typing import Any
 
-from schemas.config import Config
-from schemas.document import Document, Drop
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
 
 _TONES = "\u0300\u0301\u0309\u0303\u0323"  # huyền, sắc, hỏi, ngã, nặng
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.config import Config
-from schemas.document import Document, Drop
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
 
 
 class ResponseCheck:

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from flows.plan import UsageError, check_output, resolve_inputs
-from schemas.config import ConfigError, load_config
+from sieve.flows.plan import UsageError, check_output, resolve_inputs
+from sieve.schemas.config import ConfigError, load_config
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -21,11 +21,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     _check_runner(args.runner)
 
-    from flows.prefect_env import configure_prefect
+    from sieve.flows.prefect_env import configure_prefect
 
     configure_prefect()
-    from flows.curate import curate
-    from flows.report import REPORT, summary_lines
+    from sieve.flows.curate import curate
+    from sieve.flows.report import REPORT, summary_lines
 
     manifest = curate(inputs=args.input, output=args.output, config=args.config, runner=args.runner,
                       workers=args.workers, force=args.force)
@@ -54,7 +54,7 @@ def _check_runner(name: str) -> None:
 def _synth(args: argparse.Namespace) -> int:
     if args.docs < 1:
         raise UsageError(f"--docs must be at least 1, got {args.docs}")
-    from flows.synth import write_synthetic_corpus
+    from sieve.flows.synth import write_synthetic_corpus
 
     start = time.perf_counter()
     try:

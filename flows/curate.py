@@ -11,12 +11,12 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from flows.plan import InputFile, plan_inputs
-from flows.progress import watch_progress
-from flows.publish import prepare_output, publish, summarize, up_to_date, write_manifest
-from flows.report import write_report
-from schemas.config import Config, load_config
-from transforms.pipeline import run_job
+from sieve.flows.plan import InputFile, plan_inputs
+from sieve.flows.progress import watch_progress
+from sieve.flows.publish import prepare_output, publish, summarize, up_to_date, write_manifest
+from sieve.flows.report import write_report
+from sieve.schemas.config import Config, load_config
+from sieve.transforms.pipeline import run_job
 
 
 @task(name="plan-inputs", cache_policy=NONE)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from flows.plan import MANIFEST, InputFile, UsageError, check_output
-from transforms.pipeline import STATS_FILE
+from sieve.flows.plan import MANIFEST, InputFile, UsageError, check_output
+from sieve.transforms.pipeline import STATS_FILE
 
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
 

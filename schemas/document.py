@@ -65,7 +65,7 @@ class Document:
         }
 
     def kept_row(self) -> dict[str, Any]:
-        """The row this document becomes in kept/ (columns of schemas.tables.KEPT)."""
+        """The row this document becomes in kept/ (columns of sieve.schemas.tables.KEPT)."""
         row = self._provenance()
         row.update(
             text=self.text,
@@ -76,7 +76,7 @@ class Document:
         return row
 
     def dropped_row(self, drop: Drop) -> dict[str, Any]:
-        """The row this document becomes in dropped/ (columns of schemas.tables.DROPPED)."""
+        """The row this document becomes in dropped/ (columns of sieve.schemas.tables.DROPPED)."""
         row = self._provenance()
         row.update(
             stage=drop.stage,

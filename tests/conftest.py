@@ -25,7 +25,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def synth_corpus(tmp_path_factory) -> Path:
     """A 300-document synthetic corpus with truth.json (deterministic, seed 7)."""
-    from flows.synth import write_synthetic_corpus
+    from sieve.flows.synth import write_synthetic_corpus
 
     out = tmp_path_factory.mktemp("synth")
     write_synthetic_corpus(out, docs=300, seed=7)

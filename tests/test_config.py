@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.config import ConfigError, load_config
+from sieve.schemas.config import ConfigError, load_config
 from tests.conftest import write_config
 
 

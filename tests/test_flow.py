@@ -35,7 +35,7 @@ def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path
 def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(data_dir, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from flows.curate import curate
+    from sieve.flows.curate import curate
 
     out = str(tmp_path / "out")
     inputs = [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")]
@@ -61,7 +61,7 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
 
 
 def test_prefect_state_lives_in_a_project_local_folder_with_telemetry_off(tmp_path, monkeypatch):
-    from flows.prefect_env import configure_prefect
+    from sieve.flows.prefect_env import configure_prefect
 
     for var in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "SIEVE_HOME"):
         monkeypatch.delenv(var, raising=False)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from flows.publish import summarize
-from schemas.config import load_config
-from schemas.tables import DROPPED, KEPT
-from transforms.pipeline import run_job
+from sieve.flows.publish import summarize
+from sieve.schemas.config import load_config
+from sieve.schemas.tables import DROPPED, KEPT
+from sieve.transforms.pipeline import run_job
 
 REAL = ["warcfile.warc.gz", "clipped.warc.gz", "clueweb-quirk.warc.gz", "block-sized-records.warc.gz",
         "articles-sample.warc.gz"]

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from flows.plan import UsageError, plan_inputs, resolve_inputs
-from flows.publish import ConservationError, publish, summarize, up_to_date, write_manifest
-from schemas.config import load_config
-from transforms.pipeline import run_job
+from sieve.flows.plan import UsageError, plan_inputs, resolve_inputs
+from sieve.flows.publish import ConservationError, publish, summarize, up_to_date, write_manifest
+from sieve.schemas.config import load_config
+from sieve.transforms.pipeline import run_job
 
 
 def test_inputs_resolve_from_files_directories_and_globs_without_duplicates(data_dir, tmp_path):
@@ -69,7 +69,7 @@ def test_up_to_date_needs_the_same_inputs_and_config(data_dir, tmp_path):
 
 
 def test_progress_is_read_from_finished_range_markers(staged, data_dir):
-    from flows.progress import progress_line
+    from sieve.flows.progress import progress_line
 
     total = sum((data_dir / f).stat().st_size for f in ("warcfile.warc.gz", "clipped.warc.gz"))
     assert progress_line(staged, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"

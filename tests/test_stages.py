@@ -6,17 +6,17 @@ import unicodedata
 
 import pytest
 
-from filters.base import build_filters, run_filters
-from filters.extract import Extraction, decode_html, extract_text
-from filters.language import LanguageId, identify
-from filters.normalize import Normalize, vietnamese_tone_style
-from filters.response import ResponseCheck
-from flows.evaluate import shingle_f1
-from schemas.config import load_config
-from schemas.document import Document, Drop
-from schemas.tables import DROPPED, KEPT
+from sieve.filters.base import build_filters, run_filters
+from sieve.filters.extract import Extraction, decode_html, extract_text
+from sieve.filters.language import LanguageId, identify
+from sieve.filters.normalize import Normalize, vietnamese_tone_style
+from sieve.filters.response import ResponseCheck
+from sieve.flows.evaluate import shingle_f1
+from sieve.schemas.config import load_config
+from sieve.schemas.document import Document, Drop
+from sieve.schemas.tables import DROPPED, KEPT
 from tests.conftest import write_config
-from transforms.warc import read_warc
+from sieve.transforms.warc import read_warc
 
 VI = "Hà Nội là thủ đô của Việt Nam. Thành phố có lịch sử hơn một nghìn năm và nhiều di tích nổi tiếng."
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from schemas.config import load_config
+from sieve.schemas.config import load_config
 from tests.conftest import write_config
 from tests.test_warc import write_warc
-from transforms.supervise import RangeSupervisor
+from sieve.transforms.supervise import RangeSupervisor
 
 SMALL = b"<html><body><article><p>The council met on Tuesday to discuss the new budget for schools and roads.</p></article></body></html>"
 # 3.3 MB of small blocks: trafilatura needs about 9 s for it on our machine, far past the limits used below.
@@ -72,8 +72,8 @@ def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path)
 def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tmp_path):
     import pyarrow.parquet as pq
 
-    from flows.publish import summarize
-    from transforms.pipeline import run_job
+    from sieve.flows.publish import summarize
+    from sieve.transforms.pipeline import run_job
 
     cfg = load_config(write_config(tmp_path / "c.yaml", (
         "guard:\n  document_timeout_seconds: 1.0\nread:\n  max_payload_bytes: 10000000\nlanguage_id:\n  enabled: false\n")))

@@ -13,11 +13,11 @@ import trafilatura
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
-from filters.language import identify
-from flows.synth import pii, write_synthetic_corpus
-from flows.synth.banks import ARTICLE_LANGS, BANK_DIR, load_bank
-from flows.synth.corpus import KINDS
-from flows.synth.text import NEAR_DUP_MAX, NEAR_DUP_MIN, Slots, jaccard, shingles, words
+from sieve.filters.language import identify
+from sieve.flows.synth import pii, write_synthetic_corpus
+from sieve.flows.synth.banks import ARTICLE_LANGS, BANK_DIR, load_bank
+from sieve.flows.synth.corpus import KINDS
+from sieve.flows.synth.text import NEAR_DUP_MAX, NEAR_DUP_MIN, Slots, jaccard, shingles, words
 
 DOCS = 200
 ARTICLE_LIKE = ("article", "exact_duplicate", "near_duplicate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gzip
 from collections import Counter
 
-from transforms.warc import read_warc, split_warc
+from sieve.transforms.warc import read_warc, split_warc
 
 CAP = 2_000_000
 
@@ -110,7 +110,7 @@ def write_warc(path, bodies: list[bytes], headers: list[tuple[str, str]]) -> Non
     """A small real WARC of HTTP responses, written with the synthetic corpus' writer."""
     from datetime import datetime, timezone
 
-    from flows.synth.warc import WarcWriter, http_response
+    from sieve.flows.synth.warc import WarcWriter, http_response
 
     moment = datetime(2024, 1, 1, tzinfo=timezone.utc)
     with open(path, "wb") as f:

@@ -8,7 +8,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from schemas.config import Config
+from sieve.schemas.config import Config
 
 log = logging.getLogger("sieve")
 
@@ -25,8 +25,8 @@ class ProcessWarcRange(beam.DoFn):
         self.cfg, self.staging = cfg, staging
 
     def setup(self) -> None:
-        from filters.base import build_filters
-        from transforms.supervise import RangeSupervisor
+        from sieve.filters.base import build_filters
+        from sieve.transforms.supervise import RangeSupervisor
 
         self.counters: dict[str, Any] = {}
         if self.cfg.guard.document_timeout_seconds > 0:
@@ -40,7 +40,7 @@ class ProcessWarcRange(beam.DoFn):
         self.counters[name].inc(n)
 
     def process(self, warc_range: tuple[str, int, int | None]):
-        from transforms.ranges import process_range
+        from sieve.transforms.ranges import process_range
 
         path, first, end = warc_range
         start = time.perf_counter()

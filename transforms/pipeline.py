@@ -5,10 +5,10 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from schemas.config import Config
-from transforms.documents import ProcessWarcRange
-from transforms.sinks import MergeShards, WriteJson
-from transforms.warc import split_warc
+from sieve.schemas.config import Config
+from sieve.transforms.documents import ProcessWarcRange
+from sieve.transforms.sinks import MergeShards, WriteJson
+from sieve.transforms.warc import split_warc
 
 STATS_FILE = "file_stats.json"
 # Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filters.base import Filter, run_filters
-from schemas.config import Config
-from schemas.document import Drop
-from schemas.tables import DROPPED, KEPT
-from transforms.parquet import part_path, progress_marker, write_table
-from transforms.warc import read_warc
+from sieve.filters.base import Filter, run_filters
+from sieve.schemas.config import Config
+from sieve.schemas.document import Drop
+from sieve.schemas.tables import DROPPED, KEPT
+from sieve.transforms.parquet import part_path, progress_marker, write_table
+from sieve.transforms.warc import read_warc
 
 READING = -1  # stage index while a record is being read, before any filter runs
 IDLE = -2

@@ -11,9 +11,9 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from schemas.config import OutputConfig
-from schemas.tables import TABLES
-from transforms.parquet import shard_name, write_table
+from sieve.schemas.config import OutputConfig
+from sieve.schemas.tables import TABLES
+from sieve.transforms.parquet import shard_name, write_table
 
 
 class MergeShards(beam.PTransform):

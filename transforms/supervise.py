@@ -17,9 +17,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from schemas.config import Config
-from schemas.document import Drop
-from transforms.ranges import IDLE, READING, Beacon, process_range
+from sieve.schemas.config import Config
+from sieve.schemas.document import Drop
+from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
 
 class RangeFailed(RuntimeError):
@@ -28,7 +28,7 @@ class RangeFailed(RuntimeError):
 
 def serve() -> None:
     """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
-    from filters.base import build_filters
+    from sieve.filters.base import build_filters
 
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
@@ -57,10 +57,8 @@ class RangeSupervisor:
         self._proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        self._proc = subprocess.Popen([sys.executable, "-c", "from transforms.supervise import serve; serve()"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._proc = subprocess.Popen([sys.executable, "-c", "from sieve.transforms.supervise import serve; serve()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
         self._send.send((self.cfg, self.staging, str(self._beacon_path)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from schemas.document import Document, Drop
+from sieve.schemas.document import Document, Drop
 
 STAGE = "read"
 

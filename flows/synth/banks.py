@@ -6,7 +6,7 @@ Bank file format (flows/synth/banks/<lang>.txt, UTF-8):
   "== topic"         starts a section; names starting with "_" (e.g. "_pii", "_toxic") are not article topics
   "T: ..."           a title template of the current section
   anything else      a sentence template of the current section
-Templates use {slot} placeholders, see flows.synth.text.Slots.
+Templates use {slot} placeholders, see sieve.flows.synth.text.Slots.
 """
 
 from __future__ import annotations

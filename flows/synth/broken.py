@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from flows.synth.ascii import slugify
-from flows.synth.pages import Site, article_page, page
-from flows.synth.text import Article
+from sieve.flows.synth.ascii import slugify
+from sieve.flows.synth.pages import Site, article_page, page
+from sieve.flows.synth.text import Article
 
 _NGINX_ERROR = (
     "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"

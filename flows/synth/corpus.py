@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 from urllib.parse import urlsplit
 
-from flows.synth import broken, lowq
-from flows.synth.banks import ARTICLE_LANGS, FULL_LANGS, load_bank
-from flows.synth.broken import Payload
-from flows.synth.pages import Site, article_page, build_sites
-from flows.synth.text import Article, build_article, near_duplicate
-from flows.synth.warc import WarcWriter, http_request, http_response, record_id, sha1_digest
+from sieve.flows.synth import broken, lowq
+from sieve.flows.synth.banks import ARTICLE_LANGS, FULL_LANGS, load_bank
+from sieve.flows.synth.broken import Payload
+from sieve.flows.synth.pages import Site, article_page, build_sites
+from sieve.flows.synth.text import Article, build_article, near_duplicate
+from sieve.flows.synth.warc import WarcWriter, http_request, http_response, record_id, sha1_digest
 
 # Share of response records per kind; small corpora still get one of each (see _kind_counts).
 KIND_WEIGHTS = {

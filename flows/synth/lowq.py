@@ -8,9 +8,9 @@ import string
 from datetime import datetime
 from html import escape
 
-from flows.synth.ascii import slugify
-from flows.synth.pages import Site, page
-from flows.synth.text import Slots
+from sieve.flows.synth.ascii import slugify
+from sieve.flows.synth.pages import Site, page
+from sieve.flows.synth.text import Slots
 
 _LOREM = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore "

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from flows.synth.ascii import slugify
-from flows.synth.banks import Bank
-from flows.synth.text import Article, Slots, person_name
+from sieve.flows.synth.ascii import slugify
+from sieve.flows.synth.banks import Bank
+from sieve.flows.synth.text import Article, Slots, person_name
 
 _SITES_PER_LANG = 8
 _RELATED_PER_SITE = 24

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from flows.synth.ascii import ascii_fold
+from sieve.flows.synth.ascii import ascii_fold
 
 _US_AREA_CODES = ("202", "206", "212", "213", "305", "312", "404", "415", "503", "512", "617", "646", "702", "718")
 _VN_MOBILE_PREFIXES = (

@@ -8,8 +8,8 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
-from flows.synth import pii
-from flows.synth.banks import Bank
+from sieve.flows.synth import pii
+from sieve.flows.synth.banks import Bank
 
 # Slots holding parts of person names; they are combined into {person}, {person2}, {person3}.
 _NAME_PARTS = ("given", "middle", "surname")
