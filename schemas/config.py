@@ -98,8 +98,13 @@ class Config(_Strict):
 
     @property
     def hash(self) -> str:
-        """Content hash of the effective config, written into every manifest."""
-        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        """Content hash of the settings that decide what a run writes; written into every manifest.
+
+        The beam section (runner options, scheduler addresses) says how a job runs, not what it writes, so a
+        run resumed on another cluster is still the same run.
+        """
+        decisive = {k: v for k, v in self.as_dict().items() if k != "beam"}
+        canonical = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

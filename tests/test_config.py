@@ -20,6 +20,11 @@ def test_user_file_overrides_only_the_keys_it_names(tmp_path):
     assert cfg.hash != load_config().hash
 
 
+def test_runner_options_do_not_change_the_config_hash(tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", 'beam:\n  options: ["--dask_client_address=tcp://h:8786"]\n'))
+    assert cfg.beam.options == ["--dask_client_address=tcp://h:8786"] and cfg.hash == load_config().hash
+
+
 def test_language_sections_override_the_default_section(tmp_path):
     cfg = load_config(write_config(tmp_path / "c.yaml", "languages:\n  vi: {min_language_score: 0.9}\n"))
     assert cfg.language("vi").min_language_score == 0.9
