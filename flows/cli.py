@@ -1,54 +1,49 @@
-"""The `sieve` command line: run the curate flow, generate the synthetic corpus, show the effective config."""
+"""The `sieve` command line: run or deploy the curate flow, generate the synthetic corpus, show the effective config."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
 from pathlib import Path
 
-from sieve.flows.plan import UsageError, check_output, resolve_inputs
+from sieve.flows.deploy import PREFECT_FILE
+from sieve.flows.plan import BATCH_FILES, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs
+from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Validate everything the user typed before paying for a Prefect server start.
-    load_config(args.config)
-    resolve_inputs(args.input)
-    check_output(args.output)
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    _check_runner(args.runner)
+    from sieve.flows.server import PrefectServer
 
-    from sieve.flows.prefect_env import configure_prefect
+    # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
+    with PrefectServer() as server:
+        cfg = load_config(args.config)
+        plan_inputs(args.input, args.base_url, args.limit_files, args.sample_fraction)
+        check_output(args.output)
+        _check_numbers(args)
+        check_runner(args.runner, cfg.beam.options)
+        from sieve.flows.curate import curate
+        from sieve.flows.report import REPORT, summary_lines
 
-    configure_prefect()
-    from sieve.flows.curate import curate
-    from sieve.flows.report import REPORT, summary_lines
-
-    manifest = curate(inputs=args.input, output=args.output, config=args.config, runner=args.runner,
-                      workers=args.workers, force=args.force)
-    out = Path(args.output)
+        server.wait_ready()
+        manifest = curate(inputs=args.input, output=args.output, config=args.config, runner=args.runner,
+                          workers=args.workers, force=args.force, limit_files=args.limit_files,
+                          sample_fraction=args.sample_fraction, base_url=args.base_url, batch_files=args.batch_files)
+    out = args.output.rstrip("/")
     print("\n".join(summary_lines(manifest)))
-    print(f"\nkept:     {out / 'kept'}/*.parquet\ndropped:  {out / 'dropped'}/*.parquet\n"
-          f"manifest: {out / 'manifest.json'}\nreport:   {out / REPORT}")
+    print(f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
+          f"manifest: {out}/manifest.json\nreport:   {out}/{REPORT}")
     return 0
 
 
-def _check_runner(name: str) -> None:
-    """Fail fast on a runner name Beam does not know, before a Prefect server starts."""
-    root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR  # importing Beam warns about optional GCP clients
-    try:
-        from apache_beam.runners.runner import create_runner
-
-        create_runner(name)
-    except (ValueError, ImportError) as e:
-        raise UsageError(f"--runner {name}: {str(e).split('. Valid')[0]} (DirectRunner, DataflowRunner, "
-                         "PortableRunner, or a dotted path to a PipelineRunner class)") from None
-    finally:
-        root.level = level
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value, low in (("--workers", args.workers, 1), ("--limit-files", args.limit_files, 1),
+                             ("--batch-files", args.batch_files, 1)):
+        if value is not None and value < low:
+            raise UsageError(f"{flag} must be at least {low}, got {value}")
+    if args.sample_fraction is not None and not 0 < args.sample_fraction <= 1:
+        raise UsageError(f"--sample-fraction must be in (0, 1], got {args.sample_fraction}")
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -72,19 +67,35 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy(args: argparse.Namespace) -> int:
+    from sieve.flows.deploy import api_url, deploy, summary_lines
+
+    registered = deploy(Path(args.prefect_file))
+    print("\n".join(summary_lines(registered, api_url())))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sieve", description="WARC files -> clean, deduplicated Parquet pretraining data.")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the curate flow on WARC files")
     run.add_argument("--input", action="append", required=True, metavar="PATH",
-                     help="WARC file, directory or glob; repeat for more")
-    run.add_argument("--output", required=True, metavar="DIR", help="where kept/, dropped/, manifest.json go")
+                     help="WARC file, directory, glob or warc.paths.gz listing; local, s3:// or gs://; repeat for more")
+    run.add_argument("--output", required=True, metavar="DIR",
+                     help="where shards, report.md and manifest.json go; local, s3:// or gs://")
     run.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (see `sieve config show`)")
     run.add_argument("--runner", default="DirectRunner", help="Beam runner (DirectRunner, DataflowRunner, a dotted path, ...)")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                      help="parallel workers for the DirectRunner (default: the number of CPUs)")
-    run.add_argument("--force", action="store_true", help="rerun even if output already holds this run")
+    run.add_argument("--force", action="store_true", help="redo every file, even if output already holds this run")
+    run.add_argument("--limit-files", type=int, metavar="N", help="only the first N input files (by name)")
+    run.add_argument("--sample-fraction", type=float, metavar="F",
+                     help="a deterministic sample of about F of the input files (by a hash of their names)")
+    run.add_argument("--base-url", metavar="URL",
+                     help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})")
+    run.add_argument("--batch-files", type=int, default=BATCH_FILES, metavar="N",
+                     help=f"input files per Beam job; each batch commits its files (default {BATCH_FILES})")
     run.set_defaults(fn=_run)
 
     synth = sub.add_parser("synth", help="write the synthetic WARC corpus with ground truth")
@@ -98,6 +109,11 @@ def parser() -> argparse.ArgumentParser:
     show = config_sub.add_parser("show", help="print the effective config (defaults + your file)")
     show.add_argument("--config", metavar="FILE")
     show.set_defaults(fn=_config_show)
+
+    deploy = sub.add_parser("deploy", help="register the scheduled deployment with the Prefect server at PREFECT_API_URL")
+    deploy.add_argument("--prefect-file", default=str(PREFECT_FILE), metavar="FILE",
+                        help="deployments to register (default: the repository's infra/prefect.yaml)")
+    deploy.set_defaults(fn=_deploy)
     return p
 
 

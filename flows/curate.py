@@ -1,68 +1,84 @@
-"""The `curate` Prefect flow: plan inputs, run the Beam job into staging, check counts, publish atomically."""
+"""The `curate` Prefect flow: plan inputs, run the Beam job batch by batch, check counts, commit the manifest."""
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sieve.flows.plan import InputFile, plan_inputs
+from sieve.flows.plan import BATCH_FILES, InputFile, check_output, plan_inputs
 from sieve.flows.progress import watch_progress
-from sieve.flows.publish import prepare_output, publish, summarize, up_to_date, write_manifest
+from sieve.flows.publish import (clean_working_files, commit, committed, manifest_for, run_folder, summarize,
+                                 up_to_date)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
 from sieve.transforms.pipeline import run_job
 
 
 @task(name="plan-inputs", cache_policy=NONE)
-def plan_task(inputs: list[str]) -> list[InputFile]:
-    """Resolve and checksum the inputs; the checksums decide whether a rerun has anything to do."""
-    files = plan_inputs(inputs)
+def plan_task(inputs: list[str], base_url: str | None, limit_files: int | None,
+              sample_fraction: float | None) -> list[InputFile]:
+    """Resolve the inputs (files, folders, globs, listings; local or object store) and choose the subset."""
+    files = plan_inputs(inputs, base_url, limit_files, sample_fraction)
     get_run_logger().info("planned %d input files, %.1f MB", len(files), sum(f.size for f in files) / 1e6)
     return files
 
 
 @task(name="beam-job", cache_policy=NONE)
-def beam_task(files: list[InputFile], cfg: Config, staging: Path, runner: str, workers: int) -> dict[str, Any]:
-    """Run the Beam job into staging while logging progress; returns how it ran and its counters."""
+def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, workers: int) -> dict[str, Any]:
+    """Run the Beam job on one batch of files; returns how it ran and its counters."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
-    with watch_progress(staging, sum(f.size for f in files), get_run_logger()):
-        counters = run_job([f.path for f in files], cfg, str(staging), runner=runner, workers=workers)
-    return {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
+    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
+    return {"files": len(files), "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 
 @task(name="publish", cache_policy=NONE)
-def publish_task(staging: Path, output: str, files: list[InputFile], cfg: Config, run: dict[str, Any]) -> dict[str, Any]:
-    """Check conservation, write the manifest, swap staging into place, write the report."""
-    manifest = write_manifest(staging, summarize(staging), files, cfg.as_dict(), cfg.hash, run)
-    out = publish(staging, output)
-    write_report(out, manifest)
+def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config, run: dict[str, Any]) -> dict[str, Any]:
+    """Check conservation from the shards, write the report, then commit the manifest."""
+    markers = committed(run_dir, files)
+    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, run)
+    write_report(output, manifest)
+    commit(output, manifest)
     return manifest
 
 
 @flow(name="curate")
 def curate(inputs: list[str], output: str, config: str | None = None, runner: str = "DirectRunner",
-           workers: int | None = None, force: bool = False) -> dict[str, Any]:
-    """WARC files -> kept/ and dropped/ Parquet, manifest.json and report.md under output (workers: default all CPUs)."""
+           workers: int | None = None, force: bool = False, limit_files: int | None = None,
+           sample_fraction: float | None = None, base_url: str | None = None,
+           batch_files: int = BATCH_FILES) -> dict[str, Any]:
+    """WARC files -> kept and dropped Parquet shards, report.md and manifest.json under output (local, s3://, gs://).
+
+    A rerun of the same command resumes: files committed by an earlier, interrupted run are not redone.
+    inputs may name a CommonCrawl warc.paths.gz listing, whose lines are read below base_url.
+    """
     log = get_run_logger()
     workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
-    files = plan_task(inputs)
+    files = plan_task(inputs, base_url, limit_files, sample_fraction)
+    output = check_output(output)
     if not force and (manifest := up_to_date(output, files, cfg.hash)):
         log.info("%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)", output, cfg.hash)
         return manifest
-    staging = prepare_output(output)
-    try:
-        run = beam_task(files, cfg, staging, runner, workers)
-        manifest = publish_task(staging, output, files, cfg, run)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # gone already when published
+    run_dir = run_folder(output, cfg.hash, force)
+    done = committed(run_dir, files)
+    if done:
+        log.info("resuming %s: %d of %d files were committed by an earlier run", run_dir, len(done), len(files))
+    if stale := clean_working_files(run_dir):
+        log.info("removed %d unfinished part files left by an interrupted run", stale)
+    todo = [f for f in files if f.name not in done]
+    batches = [todo[i:i + batch_files] for i in range(0, len(todo), batch_files)]
+    start = time.perf_counter()
+    with watch_progress(run_dir, sum(f.size for f in todo), log):
+        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(batches)}")(batch, cfg, run_dir, runner, workers)
+                for i, batch in enumerate(batches)]
+    run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
+           "files_resumed": len(done), "batches": jobs}
+    manifest = publish_task(output, run_dir, files, cfg, run)
     c = manifest["counts"]
     log.info("published %s: read %d, kept %d, dropped %d, skipped %d", output, c["read"], c["kept"], c["dropped"], c["skipped"])
     return manifest

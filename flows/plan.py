@@ -1,14 +1,23 @@
-"""Turns what the user typed (files, directories, globs) into a checked, checksummed list of WARC files."""
+"""Turns what the user typed (files, directories, globs, a CommonCrawl listing; local, s3:// or gs://) into the
+list of WARC files a run covers, each with the stable name its rows carry."""
 from __future__ import annotations
 
-import glob
+import gzip
 import hashlib
-import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from sieve.transforms import storage
+from sieve.transforms.storage import StorageError
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
+LISTING_SUFFIXES = (".paths", ".paths.gz")
 MANIFEST = "manifest.json"
+# CommonCrawl's own bucket; listing lines are paths below it.
+COMMONCRAWL_BASE = "s3://commoncrawl"
+# Input files per Beam job: each job's files are committed one by one, and a job starts small enough to
+# report progress early; a crash costs at most the files in flight.
+BATCH_FILES = 500
 
 
 class UsageError(Exception):
@@ -17,67 +26,130 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class InputFile:
-    path: str
+    """One input WARC file: where it is, and the location-independent name written in its rows (warc_file).
+
+    The name is the path below the inputs' common folder (or the listing's line), so the same crawl read from
+    a laptop or from a bucket gives byte-identical shards.
+    """
+
+    uri: str
+    name: str
     size: int
-    sha256: str
+    mtime_ns: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def _listing(spec: str, base_url: str | None) -> list[tuple[str, str]]:
+    """(uri, name) for every line of a CommonCrawl warc.paths(.gz) listing; names are the listed paths."""
+    raw = storage.read_bytes(spec)
+    try:
+        text = (gzip.decompress(raw) if spec.endswith(".gz") else raw).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"input listing {spec} cannot be read ({e}); expected warc.paths.gz lines") from None
+    names = [line.strip().lstrip("/") for line in text.splitlines() if line.strip()]
+    if not names:
+        raise UsageError(f"input listing {spec} lists no files")
+    base = storage.absolute(base_url or COMMONCRAWL_BASE)
+    return [(storage.join(base, n), n) for n in names]
 
 
-def _expand(spec: str) -> list[str]:
+def _expand(spec: str) -> list[storage.FileEntry]:
     if any(c in spec for c in "*?["):
-        matches = [m for m in glob.glob(spec, recursive=True) if os.path.isfile(m)]
+        _, matches = storage.glob(spec)
         if not matches:
             raise UsageError(f"input glob matches no files: {spec}")
         return matches
-    path = Path(spec)
-    if path.is_dir():
-        found = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.name.endswith(WARC_SUFFIXES)]
+    uri = storage.absolute(spec)
+    if storage.is_file(uri):
+        return [storage.stat(uri)]
+    if storage.is_dir(uri):
+        found = [f for f in storage.list_files(uri) if f.uri.endswith(WARC_SUFFIXES)]
         if not found:
             raise UsageError(f"input directory has no *.warc or *.warc.gz files: {spec}")
         return found
-    if path.is_file():
-        if not os.access(path, os.R_OK):
-            raise UsageError(f"input file is not readable: {spec}")
-        return [spec]
-    raise UsageError(f"input not found: {spec} (give a WARC file, a directory of them, or a glob)")
+    raise UsageError(f"input not found: {spec} (give a WARC file, a directory of them, a glob or a warc.paths.gz listing)")
 
 
-def resolve_inputs(specs: list[str]) -> list[str]:
-    """Resolve input specs to absolute, de-duplicated, sorted WARC paths; raises UsageError naming a bad spec."""
+def _common_folder(uris: list[str]) -> str:
+    folders = [u.rsplit("/", 1)[0].split("/") for u in uris]
+    common = folders[0]
+    for parts in folders[1:]:
+        n = next((i for i, (a, b) in enumerate(zip(common, parts)) if a != b), min(len(common), len(parts)))
+        common = common[:n]
+    return "/".join(common)
+
+
+def _sampled(name: str, fraction: float) -> bool:
+    """Deterministic: the same name is in or out of a fraction-F sample on every machine and rerun."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big") < fraction * 2**64
+
+
+def _stat_all(pairs: list[tuple[str, str]]) -> list[InputFile]:
+    """Size and modification time of listed files; remote ones are asked in parallel (one request each)."""
+    def one(pair: tuple[str, str]) -> InputFile:
+        uri, name = pair
+        try:
+            entry = storage.stat(uri)
+        except StorageError as e:
+            raise UsageError(f"listed input {name}: {e}") from None
+        return InputFile(uri, name, entry.size, entry.mtime_ns)
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        return list(pool.map(one, pairs))
+
+
+def plan_inputs(specs: list[str], base_url: str | None = None, limit_files: int | None = None,
+                sample_fraction: float | None = None) -> list[InputFile]:
+    """The input files of a run, sorted by name: resolved, optionally sampled (by a hash of the name) then
+    limited to the first N; raises UsageError naming a bad spec."""
     if not specs:
-        raise UsageError("no input given: pass --input PATH (a WARC file, a directory or a glob)")
-    return sorted({os.path.abspath(p) for spec in specs for p in _expand(spec)})
-
-
-def plan_inputs(specs: list[str]) -> list[InputFile]:
-    """The resolved input files with their size and SHA-256, as recorded in the manifest."""
-    return [InputFile(path=p, size=os.path.getsize(p), sha256=_sha256(p)) for p in resolve_inputs(specs)]
-
-
-def check_output(output: str) -> Path:
-    """Fail early, with what to do, when output cannot receive a run; returns its absolute path."""
-    out = Path(output).absolute()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"output exists and is not a directory: {output}")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise UsageError(f"output directory is not empty and is not a sieve output: {output} (choose a new directory)")
-    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise UsageError(f"cannot create the output directory {output}: {blocker} is a file (choose a writable location)")
+        raise UsageError("no input given: pass --input PATH (a WARC file, a directory, a glob or a warc.paths.gz listing)")
+    listed: dict[str, str] = {}  # uri -> name
+    found: dict[str, storage.FileEntry] = {}
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create the output directory {output}: {e.strerror} (choose a writable location)") from None
-    if not os.access(out.parent, os.W_OK):
-        raise UsageError(f"cannot write the output directory {output}: permission denied (choose a writable location)")
+        for spec in specs:
+            if spec.endswith(LISTING_SUFFIXES):
+                listed.update(_listing(spec, base_url))
+            else:
+                found.update((f.uri, f) for f in _expand(spec))
+    except StorageError as e:
+        raise UsageError(str(e)) from None
+    root = _common_folder(sorted(found)) if found else ""
+    names = {**{u: storage.relative(u, root) for u in found}, **listed}
+    by_name: dict[str, str] = {}
+    for uri, name in sorted(names.items()):
+        if by_name.setdefault(name, uri) != uri:
+            raise UsageError(f"two inputs share the name {name}: {by_name[name]} and {uri} (give them one common folder)")
+    chosen = sorted(by_name)
+    if sample_fraction is not None:
+        chosen = [n for n in chosen if _sampled(n, sample_fraction)]
+    if limit_files is not None:
+        chosen = chosen[:limit_files]
+    stated = [InputFile(by_name[n], n, found[by_name[n]].size, found[by_name[n]].mtime_ns) for n in chosen if by_name[n] in found]
+    stated += _stat_all([(by_name[n], n) for n in chosen if by_name[n] not in found])
+    if stated:  # listing needs fewer rights than reading: missing credentials show up now, not in a worker
+        try:
+            with storage.open_input(stated[0].uri) as f:
+                f.read(1)
+        except StorageError as e:
+            raise UsageError(str(e)) from None
+    return sorted(stated, key=lambda f: f.name)
+
+
+def check_output(output: str) -> str:
+    """Fail early, with what to do, when output cannot receive a run; returns its absolute location."""
+    out = storage.absolute(output)
+    try:
+        if storage.is_file(out):
+            raise UsageError(f"output exists and is not a directory: {output}")
+        if not (storage.exists(storage.join(out, MANIFEST)) or storage.exists(storage.join(out, "runs"))) \
+                and storage.list_files(out, limit=1):
+            raise UsageError(f"output directory is not empty and is not a sieve output: {output} (choose a new directory)")
+        probe = storage.join(out, ".sieve-write-check")  # missing credentials or permissions show up now, not at publish
+        storage.write_bytes(probe, b"")
+        storage.delete(probe)
+    except StorageError as e:
+        raise UsageError(f"output {output} cannot be used: {e}; choose a writable location") from None
     return out

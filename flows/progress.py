@@ -6,18 +6,19 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
+from sieve.transforms import storage
 
-def progress_line(staging: Path, total_bytes: int, seconds: float) -> str:
-    """'42% of 27.3 MB, 1234 records (310/s), ETA 0:00:12' from the finished-range markers under staging."""
+
+def progress_line(run_dir: str, total_bytes: int, seconds: float) -> str:
+    """'42% of 27.3 MB, 1234 records (310/s), ETA 0:00:12' from the finished-range markers under run_dir."""
     done_bytes = records = 0
-    for marker in (staging / "progress").glob("*.json"):
+    for marker in storage.list_files(storage.join(run_dir, "progress")):
         try:
-            done = json.loads(marker.read_text())
+            done = json.loads(storage.read_text(marker.uri))
         except (OSError, ValueError):
-            continue  # being written right now; counted next time
+            continue  # gone or being written right now; counted next time
         done_bytes += done["bytes"]
         records += done["records"]
     share = done_bytes / total_bytes if total_bytes else 1.0
@@ -26,7 +27,7 @@ def progress_line(staging: Path, total_bytes: int, seconds: float) -> str:
 
 
 @contextmanager
-def watch_progress(staging: Path, total_bytes: int, log: logging.Logger | logging.LoggerAdapter,
+def watch_progress(run_dir: str, total_bytes: int, log: logging.Logger | logging.LoggerAdapter,
                    every_seconds: float = 10.0) -> Iterator[None]:
     """Log a progress line every few seconds while the body runs."""
     stop = threading.Event()
@@ -34,7 +35,7 @@ def watch_progress(staging: Path, total_bytes: int, log: logging.Logger | loggin
 
     def report() -> None:
         while not stop.wait(every_seconds):
-            log.info("progress: %s", progress_line(staging, total_bytes, time.perf_counter() - start))
+            log.info("progress: %s", progress_line(run_dir, total_bytes, time.perf_counter() - start))
 
     thread = threading.Thread(target=report, name="sieve-progress", daemon=True)
     thread.start()

@@ -1,74 +1,103 @@
-"""Counts what a job wrote, checks that every record is accounted for, and publishes the run atomically."""
+"""The commit protocol of an output location, local or in an object store, which has no atomic rename:
+
+    <output>/runs/<run>/...   shards and per-file commit markers, written by the job (transforms/parquet.py)
+    <output>/report.md        the readable report
+    <output>/manifest.json    the commit record, written last: readers and reruns trust only what it lists
+
+A run folder is named after the config hash, so a rerun of a crashed run finds its committed files and
+redoes only the others; --force starts a fresh folder. After a commit, other run folders are removed.
+"""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import logging
+import time
 from collections import Counter
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
+from sieve.flows.plan import MANIFEST, InputFile
+from sieve.transforms import storage
+from sieve.transforms.storage import StorageError
+from sieve.transforms.parquet import WORKING, done_marker
 
-from sieve.flows.plan import MANIFEST, InputFile, UsageError, check_output
-from sieve.transforms.pipeline import STATS_FILE
-
+RUNS = "runs"
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
+log = logging.getLogger("sieve")
 
 
 class ConservationError(RuntimeError):
     """Some input record is neither kept, dropped nor skipped: a bug, never a user error."""
 
 
-def prepare_output(output: str) -> Path:
-    """Create a staging folder beside the output (same filesystem, so publishing is a rename)."""
-    out = check_output(output)
-    try:
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    except OSError as e:
-        raise UsageError(f"cannot write the output directory {output}: {e.strerror} (choose a writable location)") from None
+def run_folder(output: str, config_hash: str, force: bool = False) -> str:
+    """Where this run writes: one folder per config, so the same command resumes; a fresh one when forced."""
+    name = f"{config_hash}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}" if force else config_hash
+    return storage.join(output, RUNS, name)
 
 
-def _count_rows(directory: Path, columns: list[str]) -> tuple[Counter, list[dict[str, Any]]]:
-    counts: Counter = Counter()
-    shards = []
-    for path in sorted(directory.glob("*.parquet")):
-        table = pq.read_table(path, columns=columns)
-        for group in table.group_by(columns).aggregate([([], "count_all")]).to_pylist():
-            counts[tuple(group[c] for c in columns)] += group["count_all"]
-        shards.append({"path": f"{directory.name}/{path.name}", "rows": table.num_rows, "bytes": path.stat().st_size})
-    return counts, shards
+def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]:
+    """Commit markers of the planned files that are already finished in run_dir (same name, size and mtime)."""
+    markers = {}
+    for f in files:
+        uri = done_marker(run_dir, f.name)
+        if storage.exists(uri):
+            marker = json.loads(storage.read_text(uri))
+            if (marker["name"], marker["size"], marker["mtime_ns"]) == (f.name, f.size, f.mtime_ns):
+                markers[f.name] = marker
+    return markers
 
 
-def summarize(staging: Path) -> dict[str, Any]:
-    """Counts by file, stage and reason, read back from the written tables; raises if any record is unaccounted for."""
-    leftovers = list((staging / "parts").rglob("*.parquet"))
-    if leftovers:
-        raise ConservationError(f"{len(leftovers)} Parquet parts were never merged into shards, e.g. {leftovers[0]}")
-    stats = json.loads((staging / STATS_FILE).read_text(encoding="utf-8"))
-    kept, kept_shards = _count_rows(staging / "kept", ["warc_file"])
-    dropped, dropped_shards = _count_rows(staging / "dropped", ["warc_file", "stage", "reason"])
-    files, by_reason, skipped_types = [], Counter(), Counter()
-    for s in stats:  # one entry per input file (MergeShards sums its ranges), sorted by file
-        f, read = s["warc_file"], s["read"]
-        n_kept = kept[(f,)]
-        n_dropped = sum(n for (wf, *_), n in dropped.items() if wf == f)
-        n_skipped = sum(s["skipped"].values())
-        if read != n_kept + n_dropped + n_skipped:
-            raise ConservationError(f"{f}: read {read} != kept {n_kept} + dropped {n_dropped} + skipped {n_skipped}")
-        files.append({"warc_file": f, "read": read, "kept": n_kept, "dropped": n_dropped, "skipped": n_skipped})
-        skipped_types.update(s["skipped"])
-    for (_, stage, reason), n in dropped.items():
-        by_reason[f"{stage}/{reason}"] += n
-    totals = {k: sum(f[k] for f in files) for k in ("read", "kept", "dropped", "skipped")}
+def clean_working_files(run_dir: str) -> int:
+    """Remove the parts and progress files an interrupted run left behind; returns how many there were."""
+    stale = [f for folder in WORKING for f in storage.list_files(storage.join(run_dir, folder))]
+    for folder in WORKING:
+        storage.delete_tree(storage.join(run_dir, folder))
+    return len(stale)
+
+
+def _shard_counts(uri: str, columns: list[str]) -> Counter:
+    table = storage.read_parquet(uri, columns=columns)
+    if not columns:
+        return Counter({(): table.num_rows})
+    return Counter({tuple(g[c] for c in columns): g["count_all"]
+                    for g in table.group_by(columns).aggregate([([], "count_all")]).to_pylist()})
+
+
+def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Counts by file, stage and reason, read back from the written shards; raises if any record is unaccounted for."""
+    rows, by_reason, skipped_types = [], Counter(), Counter()
+    shards: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
+    run = storage.relative(run_dir, run_dir.rsplit("/", 2)[0])  # runs/<name>, as the manifest lists paths
+    for f in files:
+        marker = markers.get(f.name)
+        if marker is None:
+            raise ConservationError(f"{f.name}: the job ended without committing this file (no commit marker)")
+        kept = dropped = 0
+        for kind, shard in sorted(marker["shards"].items()):
+            uri = storage.join(run_dir, shard["path"])
+            try:
+                counts = _shard_counts(uri, [] if kind == "kept" else ["stage", "reason"])
+            except StorageError as e:
+                raise ConservationError(f"{f.name}: its committed {kind} shard cannot be read ({e})") from None
+            if kind == "kept":
+                kept = counts[()]
+            else:
+                dropped = sum(counts.values())
+                by_reason.update({f"{stage}/{reason}": n for (stage, reason), n in counts.items()})
+            shards[kind].append({**shard, "path": storage.join(run, shard["path"])})
+        skipped = sum(marker["skipped"].values())
+        if marker["read"] != kept + dropped + skipped or kept != marker["kept"]:
+            raise ConservationError(f"{f.name}: read {marker['read']} != kept {kept} + dropped {dropped} + skipped {skipped}")
+        rows.append({"warc_file": f.name, "read": marker["read"], "kept": kept, "dropped": dropped, "skipped": skipped})
+        skipped_types.update(marker["skipped"])
     return {
-        "counts": totals,
+        "counts": {k: sum(r[k] for r in rows) for k in ("read", "kept", "dropped", "skipped")},
         "dropped_by_reason": dict(sorted(by_reason.items())),
         "skipped_by_type": dict(sorted(skipped_types.items())),
-        "files": files,
-        "shards": {"kept": kept_shards, "dropped": dropped_shards},
+        "files": rows,
+        "shards": shards,
+        "run_dir": run,
     }
 
 
@@ -82,42 +111,40 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_manifest(staging: Path, summary: dict[str, Any], inputs: list[InputFile], config: dict[str, Any],
-                   config_hash: str, run: dict[str, Any]) -> dict[str, Any]:
-    manifest = {
+def manifest_for(summary: dict[str, Any], files: list[InputFile], markers: dict[str, dict[str, Any]],
+                 config: dict[str, Any], config_hash: str, run: dict[str, Any]) -> dict[str, Any]:
+    return {
         "config_hash": config_hash,
         **summary,
-        "inputs": [i.as_dict() for i in inputs],
+        "inputs": [{**f.as_dict(), "sha256": markers[f.name]["sha256"]} for f in files],
         "config": config,
         "versions": package_versions(),
         "run": run,
     }
-    # The job's working files are not part of the published output.
-    (staging / STATS_FILE).unlink()
-    shutil.rmtree(staging / "parts", ignore_errors=True)
-    shutil.rmtree(staging / "progress", ignore_errors=True)
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    return manifest
 
 
-def publish(staging: Path, output: str) -> Path:
-    """Replace output with staging in two renames; readers see the old run or the new one, never a mix."""
-    out = Path(output).absolute()
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old)
-    return out
+def commit(output: str, manifest: dict[str, Any]) -> None:
+    """Write manifest.json (the commit record), then remove the run folders it does not point to."""
+    storage.write_text(storage.join(output, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+    current = storage.join(output, manifest["run_dir"])
+    clean_working_files(current)
+    runs = storage.join(output, RUNS)
+    old = sorted({storage.join(runs, storage.relative(f.uri, runs).split("/", 1)[0]) for f in storage.list_files(runs)}
+                 - {current})
+    for folder in old:
+        log.info("removing %s: a superseded or abandoned run", folder)
+        storage.delete_tree(folder)
+
+
+def read_manifest(output: str) -> dict[str, Any] | None:
+    uri = storage.join(output, MANIFEST)
+    return json.loads(storage.read_text(uri)) if storage.exists(uri) else None
 
 
 def up_to_date(output: str, inputs: list[InputFile], config_hash: str) -> dict[str, Any] | None:
-    """The existing manifest if output already holds this exact run (same inputs and config), else None."""
-    path = Path(output) / MANIFEST
-    if not path.exists():
+    """The published manifest if output already holds this exact run (same inputs and config), else None."""
+    manifest = read_manifest(output)
+    if manifest is None or manifest.get("config_hash") != config_hash:
         return None
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    same = manifest.get("config_hash") == config_hash and manifest.get("inputs") == [i.as_dict() for i in inputs]
-    return manifest if same else None
+    published = [{k: i[k] for k in InputFile.__dataclass_fields__} for i in manifest.get("inputs", [])]
+    return manifest if published == [f.as_dict() for f in inputs] else None

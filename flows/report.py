@@ -1,8 +1,9 @@
 """Human-readable run reports: a terminal summary table and report.md beside the outputs."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from sieve.transforms import storage
 
 REPORT = "report.md"
 
@@ -33,24 +34,26 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(output: Path, manifest: dict[str, Any]) -> Path:
-    """Write report.md: totals, drop reasons, per-file conservation, output shards."""
+def write_report(output: str, manifest: dict[str, Any]) -> str:
+    """Write report.md: totals, drop reasons, per-file conservation, output shards; returns its location."""
     run = manifest["run"]
-    sizes = {i["path"]: i["size"] for i in manifest["inputs"]}
+    sizes = {i["name"]: i["size"] for i in manifest["inputs"]}
     lines = [
         "# sieve run report", "",
         f"- runner: {run['runner']} ({run['workers']} workers), {run['seconds']:.1f} s, "
         f"{manifest['counts']['read'] / max(run['seconds'], 1e-9):.1f} records/s",
-        f"- config hash: `{manifest['config_hash']}`", "",
+        f"- files: {len(manifest['files'])}, of which {run['files_resumed']} committed by an earlier run "
+        f"and {sum(b['files'] for b in run['batches'])} processed in {len(run['batches'])} batch(es)",
+        f"- config hash: `{manifest['config_hash']}`; shards under `{manifest['run_dir']}/`", "",
         "## Records", "", *summary_lines(manifest), "",
         "## Per input file (read = kept + dropped + skipped)", "",
         *_table(["file", "MB", "read", "kept", "dropped", "skipped"],
-                [[Path(f["warc_file"]).name, f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
+                [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
                  for f in manifest["files"]]),
         "", "## Output shards", "",
         *_table(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
                                           for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),
     ]
-    path = output / REPORT
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    uri = storage.join(output, REPORT)
+    storage.write_text(uri, "\n".join(lines) + "\n")
+    return uri

@@ -32,6 +32,23 @@ def synth_corpus(tmp_path_factory) -> Path:
     return out
 
 
+def run_beam(paths: list, run_dir: Path, cfg=None, workers: int = 2) -> tuple[dict, dict]:
+    """Plan paths, run the real Beam job into run_dir, and read back (Beam counters, summary from the shards)."""
+    from sieve.flows.plan import plan_inputs
+    from sieve.flows.publish import committed, summarize
+    from sieve.schemas.config import load_config
+    from sieve.transforms.pipeline import run_job
+
+    files = plan_inputs([str(p) for p in paths])
+    counters = run_job([f.as_dict() for f in files], cfg or load_config(), str(run_dir), workers=workers)
+    return counters, summarize(str(run_dir), files, committed(str(run_dir), files))
+
+
+def source(path) -> dict:
+    """An input file as the Beam stages receive it."""
+    return {"uri": str(path), "name": Path(path).name}
+
+
 def write_config(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)

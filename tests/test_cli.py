@@ -50,7 +50,7 @@ def test_unwritable_output(data_dir, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(blocker / "out"))
-    assert_one_line_error(result, "cannot create the output directory", "choose a writable location")
+    assert_one_line_error(result, "output", "cannot be used", "a-file/out", "choose a writable location")
 
 
 def test_output_that_is_someone_elses_directory_is_refused(data_dir, tmp_path):

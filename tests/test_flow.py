@@ -26,10 +26,11 @@ def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path
     assert len(manifest["inputs"]) == 5 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     assert manifest["config"]["extract"]["extractor"] == "trafilatura" and len(manifest["config_hash"]) == 16
     assert manifest["versions"]["apache-beam"] == "2.77.0"
-    kept_rows = sum(pq.read_metadata(p).num_rows for p in (out / "kept").glob("*.parquet"))
+    kept_rows = sum(pq.read_metadata(out / s["path"]).num_rows for s in manifest["shards"]["kept"])
     assert kept_rows == c["kept"] == sum(s["rows"] for s in manifest["shards"]["kept"])
     assert "read/truncated_record" in (out / "report.md").read_text()
-    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name or ".old-" in p.name]
+    run_dir = out / manifest["run_dir"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["done", "dropped", "kept"]  # no working files left
 
 
 def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(data_dir, tmp_path):
@@ -43,21 +44,26 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
     assert state.is_completed()
     manifest = state.result()
     assert manifest["counts"]["read"] == 51
-    first_bytes = {p.name: p.read_bytes() for p in Path(out, "kept").glob("*.parquet")}
+    first_bytes = shard_bytes(out, manifest)
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
         tasks = client.read_task_runs()
         flow_name = client.read_flow(run.flow_id).name
     assert run.state.is_completed() and flow_name == "curate"
-    assert {"plan-inputs", "beam-job", "publish"} <= {t.name.rsplit("-", 1)[0] for t in tasks}
+    assert {"plan-inputs", "beam-job-1-of-1", "publish"} <= {t.name.rsplit("-", 1)[0] for t in tasks}
 
     mtime = Path(out, "manifest.json").stat().st_mtime_ns
     assert curate(inputs=inputs, output=out)["counts"] == manifest["counts"]
     assert Path(out, "manifest.json").stat().st_mtime_ns == mtime  # up to date: nothing rewritten
 
-    curate(inputs=inputs, output=out, force=True)
-    assert {p.name: p.read_bytes() for p in Path(out, "kept").glob("*.parquet")} == first_bytes
+    forced = curate(inputs=inputs, output=out, force=True)
+    assert forced["run_dir"] != manifest["run_dir"] and not Path(out, manifest["run_dir"]).exists()
+    assert list(shard_bytes(out, forced).values()) == list(first_bytes.values())
+
+
+def shard_bytes(out: str, manifest: dict) -> dict[str, bytes]:
+    return {s["path"]: Path(out, s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]}
 
 
 def test_prefect_state_lives_in_a_project_local_folder_with_telemetry_off(tmp_path, monkeypatch):

@@ -1,77 +1,128 @@
-"""Input planning (files, directories, globs) and publishing (conservation check, atomic replace)."""
+"""Input planning (files, directories, globs, listings, subsets) and the commit protocol (markers, manifest, cleanup)."""
 from __future__ import annotations
 
-import hashlib
+import gzip
 import json
 import shutil
 
 import pytest
 
-from sieve.flows.plan import UsageError, plan_inputs, resolve_inputs
-from sieve.flows.publish import ConservationError, publish, summarize, up_to_date, write_manifest
+from sieve.flows.plan import UsageError, plan_inputs
+from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, manifest_for, run_folder,
+                                 summarize, up_to_date)
 from sieve.schemas.config import load_config
 from sieve.transforms.pipeline import run_job
 
 
-def test_inputs_resolve_from_files_directories_and_globs_without_duplicates(data_dir, tmp_path):
+def test_inputs_resolve_from_files_directories_and_globs_named_below_their_common_folder(data_dir, tmp_path):
     nested = tmp_path / "crawl" / "segment"
     nested.mkdir(parents=True)
     shutil.copy(data_dir / "clipped.warc.gz", nested / "a.warc.gz")
     shutil.copy(data_dir / "block-sized-records.warc.gz", tmp_path / "crawl" / "b.warc.gz")
     (tmp_path / "crawl" / "notes.txt").write_text("not a warc")
-    resolved = resolve_inputs([str(tmp_path / "crawl"), str(tmp_path / "crawl" / "*.warc.gz"), str(nested / "a.warc.gz")])
-    assert resolved == [str(tmp_path / "crawl" / "b.warc.gz"), str(nested / "a.warc.gz")]
+    files = plan_inputs([str(tmp_path / "crawl"), str(tmp_path / "crawl" / "*.warc.gz"), str(nested / "a.warc.gz")])
+    assert [(f.name, f.uri) for f in files] == [("b.warc.gz", str(tmp_path / "crawl" / "b.warc.gz")),
+                                                ("segment/a.warc.gz", str(nested / "a.warc.gz"))]
+    assert files[0].size == (data_dir / "block-sized-records.warc.gz").stat().st_size
 
 
-def test_planned_inputs_carry_size_and_sha256(data_dir):
-    [planned] = plan_inputs([str(data_dir / "clipped.warc.gz")])
-    raw = (data_dir / "clipped.warc.gz").read_bytes()
-    assert planned.size == len(raw) and planned.sha256 == hashlib.sha256(raw).hexdigest()
+def test_a_commoncrawl_listing_is_read_below_the_base_url(data_dir, tmp_path):
+    names = ["crawl-data/CC-MAIN-2024-10/segments/1/warc/a.warc.gz", "crawl-data/CC-MAIN-2024-10/segments/2/warc/b.warc.gz"]
+    for name in names:
+        (tmp_path / "mirror" / name).parent.mkdir(parents=True)
+        shutil.copy(data_dir / "clipped.warc.gz", tmp_path / "mirror" / name)
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress("\n".join(names).encode() + b"\n"))
+    files = plan_inputs([str(listing)], base_url=str(tmp_path / "mirror"))
+    assert [f.name for f in files] == names and files[1].uri == str(tmp_path / "mirror" / names[1])
+    with pytest.raises(UsageError, match="listed input crawl-data/.*a.warc.gz"):
+        plan_inputs([str(listing)], base_url=str(tmp_path / "elsewhere"))
+
+
+def test_limit_and_sample_choose_a_deterministic_subset(data_dir, tmp_path):
+    for i in range(40):
+        shutil.copy(data_dir / "block-sized-records.warc.gz", tmp_path / f"f{i:02d}.warc.gz")
+    every = [f.name for f in plan_inputs([str(tmp_path)])]
+    assert [f.name for f in plan_inputs([str(tmp_path)], limit_files=3)] == every[:3]
+    sample = [f.name for f in plan_inputs([str(tmp_path)], sample_fraction=0.5)]
+    assert sample == [f.name for f in plan_inputs([str(tmp_path)], sample_fraction=0.5)]
+    assert 10 <= len(sample) <= 30 and set(sample) < set(every)
+    assert [f.name for f in plan_inputs([str(tmp_path)], sample_fraction=0.5, limit_files=2)] == sample[:2]
 
 
 def test_no_input_is_a_usage_error():
     with pytest.raises(UsageError, match="no input given"):
-        resolve_inputs([])
+        plan_inputs([])
 
 
 @pytest.fixture
 def staged(data_dir, tmp_path):
-    staging = tmp_path / "staging"
-    run_job([str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")], load_config(), str(staging), workers=1)
-    return staging
+    """A finished job in a run folder, not yet committed."""
+    files = plan_inputs([str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")])
+    cfg = load_config()
+    run_dir = run_folder(str(tmp_path / "out"), cfg.hash)
+    run_job([f.as_dict() for f in files], cfg, run_dir, workers=1)
+    return tmp_path / "out", run_dir, files, cfg
+
+
+def test_every_finished_file_has_a_commit_marker_with_its_checksum(staged, data_dir):
+    _, run_dir, files, _ = staged
+    markers = committed(run_dir, files)
+    assert set(markers) == {"clipped.warc.gz", "warcfile.warc.gz"}
+    assert markers["warcfile.warc.gz"]["read"] == 50 and len(markers["warcfile.warc.gz"]["sha256"]) == 64
 
 
 def test_a_lost_shard_fails_the_conservation_check(staged):
-    next((staged / "dropped").glob("warcfile-*.parquet")).unlink()
-    with pytest.raises(ConservationError, match="warcfile.warc.gz: read 50 != kept 2 \\+ dropped 0 \\+ skipped 34"):
-        summarize(staged)
+    _, run_dir, files, _ = staged
+    markers = committed(run_dir, files)
+    next(p for p in (staged[0] / "runs").rglob("dropped/warcfile-*.parquet")).unlink()
+    with pytest.raises(ConservationError, match="warcfile.warc.gz"):
+        summarize(run_dir, files, markers)
 
 
-def test_publish_replaces_the_previous_output_in_one_step(staged, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "manifest.json").write_text("{}")
-    (out / "stale.parquet").write_text("old run")
-    write_manifest(staged, summarize(staged), [], {}, "hash", {})
-    publish(staged, str(out))
-    assert not staged.exists() and not (out / "stale.parquet").exists()
-    assert sorted(p.name for p in out.iterdir()) == ["dropped", "kept", "manifest.json"]
-    assert not [p for p in tmp_path.iterdir() if ".old-" in p.name]
+def test_a_file_without_a_marker_is_not_committed(staged):
+    _, run_dir, files, _ = staged
+    markers = committed(run_dir, files)
+    del markers["clipped.warc.gz"]
+    with pytest.raises(ConservationError, match="clipped.warc.gz: the job ended without committing"):
+        summarize(run_dir, files, markers)
 
 
-def test_up_to_date_needs_the_same_inputs_and_config(data_dir, tmp_path):
-    inputs = plan_inputs([str(data_dir / "clipped.warc.gz")])
-    cfg = load_config()
-    (tmp_path / "manifest.json").write_text(json.dumps({"config_hash": cfg.hash, "inputs": [i.as_dict() for i in inputs]}))
-    assert up_to_date(str(tmp_path), inputs, cfg.hash)
-    assert not up_to_date(str(tmp_path), inputs, "another-config")
-    assert not up_to_date(str(tmp_path), plan_inputs([str(data_dir / "warcfile.warc.gz")]), cfg.hash)
+def test_commit_writes_the_manifest_last_and_removes_other_runs(staged):
+    out, run_dir, files, cfg = staged
+    abandoned = out / "runs" / "0123456789abcdef"
+    (abandoned / "kept").mkdir(parents=True)
+    (abandoned / "kept" / "x.parquet").write_text("from a run that died")
+    (out / "runs" / cfg.hash / "parts" / "kept").mkdir(parents=True, exist_ok=True)
+    (out / "runs" / cfg.hash / "parts" / "kept" / "stale.parquet").write_text("unfinished part")
+    markers = committed(run_dir, files)
+    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, {})
+    commit(str(out), manifest)
+    assert json.loads((out / "manifest.json").read_text())["counts"]["read"] == 51
+    assert not abandoned.exists() and not (out / "runs" / cfg.hash / "parts").exists()
+    for shard in manifest["shards"]["kept"] + manifest["shards"]["dropped"]:
+        assert (out / shard["path"]).stat().st_size == shard["bytes"]
+    assert up_to_date(str(out), files, cfg.hash)
+    assert not up_to_date(str(out), files, "another-config")
+    assert not up_to_date(str(out), files[:1], cfg.hash)
 
 
-def test_progress_is_read_from_finished_range_markers(staged, data_dir):
+def test_working_files_of_an_interrupted_run_are_cleaned(tmp_path):
+    run_dir = str(tmp_path / "runs" / "abc")
+    for name in ("parts/kept/a-000.parquet", "parts/dropped/a-000.parquet", "progress/a-000.json"):
+        (tmp_path / "runs" / "abc" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / "abc" / name).write_text("x")
+    assert clean_working_files(run_dir) == 3
+    assert not any((tmp_path / "runs" / "abc").iterdir())
+
+
+def test_progress_is_read_from_finished_range_markers(data_dir, tmp_path):
     from sieve.flows.progress import progress_line
 
-    total = sum((data_dir / f).stat().st_size for f in ("warcfile.warc.gz", "clipped.warc.gz"))
-    assert progress_line(staged, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
-    assert progress_line(staged, 2 * total, 2.0).startswith("50% of ")
-    assert progress_line(staged, 2 * total, 2.0).endswith("ETA 00:00:02")
+    files = plan_inputs([str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")])
+    run_dir = str(tmp_path / "run")
+    run_job([f.as_dict() for f in files], load_config(), run_dir, workers=1)
+    total = sum(f.size for f in files)
+    assert progress_line(run_dir, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
+    assert progress_line(run_dir, 2 * total, 2.0).startswith("50% of ")
+    assert progress_line(run_dir, 2 * total, 2.0).endswith("ETA 00:00:02")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from sieve.schemas.config import load_config
-from tests.conftest import write_config
+from tests.conftest import run_beam, source, write_config
 from tests.test_warc import write_warc
 from sieve.transforms.supervise import RangeSupervisor
 
@@ -36,7 +36,7 @@ def test_a_document_past_the_limit_is_dropped_and_the_rest_of_the_range_is_kept(
     sup = supervisor(tmp_path, 1.0)
     try:
         start = time.monotonic()
-        result = sup.run(warc, 0, None)
+        result = sup.run(source(warc), 0, os.path.getsize(warc))
         elapsed = time.monotonic() - start
     finally:
         sup.close()
@@ -61,7 +61,7 @@ def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path)
     killer = threading.Thread(target=kill_when_stuck_on_the_huge_page)
     killer.start()
     try:
-        result = sup.run(warc, 0, None)
+        result = sup.run(source(warc), 0, os.path.getsize(warc))
     finally:
         killer.join()
         sup.close()
@@ -72,15 +72,11 @@ def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path)
 def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tmp_path):
     import pyarrow.parquet as pq
 
-    from sieve.flows.publish import summarize
-    from sieve.transforms.pipeline import run_job
-
     cfg = load_config(write_config(tmp_path / "c.yaml", (
         "guard:\n  document_timeout_seconds: 1.0\nread:\n  max_payload_bytes: 10000000\nlanguage_id:\n  enabled: false\n")))
-    counters = run_job([warc], cfg, str(tmp_path / "staging"), workers=1)
-    summary = summarize(tmp_path / "staging")
+    counters, summary = run_beam([warc], tmp_path / "run", cfg, workers=1)
     assert summary["counts"] == {"read": 3, "kept": 2, "dropped": 1, "skipped": 0}
-    [row] = pq.read_table(next((tmp_path / "staging" / "dropped").glob("*.parquet"))).to_pylist()
+    [row] = pq.read_table(next((tmp_path / "run" / "dropped").glob("*.parquet"))).to_pylist()
     assert (row["stage"], row["reason"], row["url"]) == ("extract", "timeout", "https://example.com/1")
     assert "guard.document_timeout_seconds" in row["details"]
     assert counters["dropped.extract.timeout"] == 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections import Counter
 
 from sieve.transforms.warc import read_warc, split_warc
@@ -83,8 +84,10 @@ def test_empty_file_has_no_records(tmp_path):
 
 def test_split_ranges_cover_every_record_exactly_once(data_dir):
     path = str(data_dir / "warcfile.warc.gz")
-    ranges = split_warc(path, 7)
-    assert len(ranges) == 8 and ranges[0][0] == 0 and ranges[-1][1] is None
+    ranges, sha256 = split_warc(path, 7)
+    raw = (data_dir / "warcfile.warc.gz").read_bytes()
+    assert len(ranges) == 8 and ranges[0][0] == 0 and ranges[-1][1] == len(raw)
+    assert sha256 == hashlib.sha256(raw).hexdigest()  # the index pass checksums the file too
     pieces = [(i.skipped_type, i.doc and i.doc.warc_offset) for s, e in ranges for i in read_warc(path, CAP, s, e)]
     whole = [(i.skipped_type, i.doc and i.doc.warc_offset) for i in read_warc(path, CAP)]
     assert pieces == whole and len(whole) == 50
@@ -92,16 +95,18 @@ def test_split_ranges_cover_every_record_exactly_once(data_dir):
 
 def test_a_lone_file_is_cut_into_enough_ranges_for_every_worker(data_dir):
     path = str(data_dir / "warcfile.warc.gz")
-    assert len(split_warc(path, 500)) == 1
-    assert len(split_warc(path, 500, min_splits=4)) == 4
-    assert len(split_warc(path, 10, min_splits=2)) == 5  # max_records still caps a range
+    assert len(split_warc(path, 500)[0]) == 1
+    assert len(split_warc(path, 500, min_splits=4)[0]) == 4
+    assert len(split_warc(path, 10, min_splits=2)[0]) == 5  # max_records still caps a range
 
 
 def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
     raw = (data_dir / "warcfile.warc.gz").read_bytes()
     bad = tmp_path / "damaged.warc.gz"
     bad.write_bytes(raw[:60000] + b"\x00" * 500 + raw[60500:])
-    items = [i for s, e in split_warc(str(bad), 5) for i in read_warc(str(bad), CAP, s, e)]
+    ranges, sha256 = split_warc(str(bad), 5)
+    items = [i for s, e in ranges for i in read_warc(str(bad), CAP, s, e)]
+    assert sha256 == hashlib.sha256(bad.read_bytes()).hexdigest()  # past the damage too
     assert [i.drop.reason for i in items if i.drop] == ["corrupt_file"]
     assert len(items) == len(list(read_warc(str(bad), CAP)))
 

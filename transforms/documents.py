@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -16,21 +17,24 @@ log = logging.getLogger("sieve")
 class ProcessWarcRange(beam.DoFn):
     """Reading, extraction and filters fused in one step that writes its own rows.
 
-    Input: (warc_file, start, end) byte ranges. Output: one small dict per range (counts and the paths of
+    Input: (input file, start, end) byte ranges. Output: one small dict per range (counts and the paths of
     its kept/dropped Parquet parts), so neither HTML nor text crosses a Beam shuffle. With
     guard.document_timeout_seconds > 0 the range runs in a supervised child process (transforms/supervise.py).
     """
 
-    def __init__(self, cfg: Config, staging: str) -> None:
-        self.cfg, self.staging = cfg, staging
+    def __init__(self, cfg: Config, run_dir: str) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
+        self.launcher_pid = os.getpid()  # the process that builds the job; its local workers end with it
 
     def setup(self) -> None:
         from sieve.filters.base import build_filters
+        from sieve.transforms.lifecycle import die_with_parent
         from sieve.transforms.supervise import RangeSupervisor
 
+        die_with_parent(self.launcher_pid)  # a worker the command started ends with it; no-op in the command itself
         self.counters: dict[str, Any] = {}
         if self.cfg.guard.document_timeout_seconds > 0:
-            self.supervisor, self.filters = RangeSupervisor(self.cfg, self.staging), []
+            self.supervisor, self.filters = RangeSupervisor(self.cfg, self.run_dir), []
         else:
             self.supervisor, self.filters = None, build_filters(self.cfg)
 
@@ -42,12 +46,12 @@ class ProcessWarcRange(beam.DoFn):
     def process(self, warc_range: tuple[str, int, int | None]):
         from sieve.transforms.ranges import process_range
 
-        path, first, end = warc_range
+        source, first, end = warc_range
         start = time.perf_counter()
         if self.supervisor is not None:
-            result = self.supervisor.run(path, first, end)
+            result = self.supervisor.run(source, first, end)
         else:
-            result = process_range(self.cfg, self.filters, self.staging, path, first, end, given_up={})
+            result = process_range(self.cfg, self.filters, self.run_dir, source, first, end, given_up={})
         self._count("read", result["read"])
         self._count("kept", result["kept"])
         for reason, n in result["dropped"].items():
@@ -55,7 +59,7 @@ class ProcessWarcRange(beam.DoFn):
         for warc_type, n in result["skipped"].items():
             self._count(f"skipped.{warc_type}", n)
         seconds = time.perf_counter() - start
-        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", path, first,
+        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", source["name"], first,
                  result["read"], seconds, result["read"] / max(seconds, 1e-9), result["kept"],
                  sum(result["dropped"].values()), sum(result["skipped"].values()))
         yield result

@@ -1,40 +1,50 @@
-"""Deterministic Parquet files: where parts and shards live, and how they are written. No Beam here, so the
-supervised range process (transforms/supervise.py) starts without importing it."""
+"""The layout of a run folder and how its Parquet files are written. No Beam here, so the supervised range
+process (transforms/supervise.py) starts without importing it.
+
+    <run>/parts/<kind>/<shard>-<start>.parquet   one record range's rows (working file, merged then removed)
+    <run>/progress/<shard>-<start>.json          a range is finished (working file, for the live progress line)
+    <run>/<kind>/<shard>.parquet                 one kept and one dropped shard per input file
+    <run>/done/<shard>.json                      the input file's commit marker, written after its shards
+"""
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from sieve.transforms import storage
+
+WORKING = ("parts", "progress")
 
 
-def shard_name(warc_file: str) -> str:
-    """Readable, collision-free shard file name for an input file: its stem plus a hash of its full path."""
-    stem = Path(warc_file).name.split(".")[0] or "input"
-    return f"{stem}-{hashlib.blake2b(warc_file.encode(), digest_size=4).hexdigest()}.parquet"
+def shard_stem(name: str) -> str:
+    """Readable, collision-free stem for an input file's outputs: its file stem plus a hash of its name."""
+    stem = name.rsplit("/", 1)[-1].split(".")[0] or "input"
+    return f"{stem}-{hashlib.blake2b(name.encode(), digest_size=4).hexdigest()}"
 
 
-def part_path(staging: str, kind: str, warc_file: str, start: int) -> Path:
+def shard_path(run_dir: str, kind: str, name: str) -> str:
+    return storage.join(run_dir, kind, f"{shard_stem(name)}.parquet")
+
+
+def part_path(run_dir: str, kind: str, name: str, start: int) -> str:
     """Where a worker writes the rows of one record range of one input file."""
-    return Path(staging) / "parts" / kind / f"{shard_name(warc_file)[:-8]}-{start:015d}.parquet"
+    return storage.join(run_dir, "parts", kind, f"{shard_stem(name)}-{start:015d}.parquet")
 
 
-def progress_marker(staging: str, warc_file: str, start: int) -> Path:
+def progress_marker(run_dir: str, name: str, start: int) -> str:
     """A tiny file a worker writes when it finishes a range, so the orchestrator can show progress."""
-    path = Path(staging) / "progress" / f"{shard_name(warc_file)[:-8]}-{start:015d}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return storage.join(run_dir, "progress", f"{shard_stem(name)}-{start:015d}.json")
 
 
-def write_table(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, path: str | Path,
+def done_marker(run_dir: str, name: str) -> str:
+    """The commit marker of one input file: present only once both its shards are written."""
+    return storage.join(run_dir, "done", f"{shard_stem(name)}.json")
+
+
+def write_table(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, uri: str,
                 compression: str | None, row_group_rows: int | None = None) -> None:
-    """Write rows to path atomically (temp file + rename)."""
+    """Write rows as one Parquet file that appears whole or not at all."""
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression=compression, row_group_size=row_group_rows)
-    os.replace(tmp, path)
+    storage.write_parquet(table, uri, compression, row_group_rows)

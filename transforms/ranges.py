@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import mmap
-import os
 import struct
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from sieve.filters.base import Filter, run_filters
 from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
 from sieve.schemas.tables import DROPPED, KEPT
+from sieve.transforms import storage
 from sieve.transforms.parquet import part_path, progress_marker, write_table
 from sieve.transforms.warc import read_warc
 
@@ -51,9 +51,10 @@ class Beacon:
         self._map.close()
 
 
-def process_range(cfg: Config, filters: list[Filter], staging: str, path: str, first: int, end: int | None,
+def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict[str, Any], first: int, end: int,
                   given_up: dict[int, Drop], beacon: Beacon | None = None) -> dict[str, Any]:
-    """Run every record starting in [first, end) through the stages and write the range's kept/dropped parts.
+    """Run every record starting in [first, end) of the input file source (its uri, name, ...) through the stages
+    and write the range's kept/dropped parts under run_dir.
 
     given_up maps record offsets to the drop a supervisor decided for them (a record that hung or crashed
     an earlier attempt); those records are dropped without running the stages again.
@@ -66,7 +67,8 @@ def process_range(cfg: Config, filters: list[Filter], staging: str, path: str, f
     if beacon is not None:
         on_stage = lambda stage: beacon.set(offset, stage)  # noqa: E731 - reads the loop's current offset
         beacon.set(offset, READING)
-    for item in read_warc(path, cfg.read.max_payload_bytes, first, end):
+    name = source["name"]
+    for item in read_warc(source["uri"], cfg.read.max_payload_bytes, first, end, name=name):
         read += 1
         if item.doc is None:
             skipped[item.skipped_type] += 1
@@ -85,9 +87,8 @@ def process_range(cfg: Config, filters: list[Filter], staging: str, path: str, f
     parts = {}
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if rows[kind]:
-            parts[kind] = str(part_path(staging, kind, path, first))
+            parts[kind] = part_path(run_dir, kind, name, first)
             write_table(rows[kind], schema, parts[kind], compression=None)  # compressed once, when merged
-    span = (end if end is not None else os.path.getsize(path)) - first
-    progress_marker(staging, path, first).write_text(json.dumps({"bytes": span, "records": read}))
-    return {"warc_file": path, "start": first, "read": read, "kept": len(rows["kept"]), "dropped": dict(dropped),
+    storage.write_text(progress_marker(run_dir, name, first), json.dumps({"bytes": end - first, "records": read}))
+    return {"source": source, "start": first, "read": read, "kept": len(rows["kept"]), "dropped": dict(dropped),
             "skipped": dict(skipped), "parts": parts}

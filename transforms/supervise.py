@@ -29,17 +29,19 @@ class RangeFailed(RuntimeError):
 def serve() -> None:
     """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
     from sieve.filters.base import build_filters
+    from sieve.transforms.lifecycle import die_with_parent
 
+    die_with_parent()
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
     requests = Connection(0, writable=False)
-    cfg, staging, beacon_path = requests.recv()
+    cfg, run_dir, beacon_path = requests.recv()
     filters = build_filters(cfg)
     beacon = Beacon(beacon_path)
     reply.send([f.stage for f in filters])
     while (job := requests.recv()) is not None:
         try:
-            reply.send((True, process_range(cfg, filters, staging, *job, beacon=beacon)))
+            reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon)))
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly
             reply.send((False, traceback.format_exc()))
 
@@ -47,8 +49,8 @@ def serve() -> None:
 class RangeSupervisor:
     """Owns one long-lived child process and runs ranges in it under the per-document time limit."""
 
-    def __init__(self, cfg: Config, staging: str) -> None:
-        self.cfg, self.staging = cfg, staging
+    def __init__(self, cfg: Config, run_dir: str) -> None:
+        self.cfg, self.run_dir = cfg, run_dir
         self.limit = cfg.guard.document_timeout_seconds
         fd, name = tempfile.mkstemp(prefix="sieve-beacon-")
         os.close(fd)
@@ -61,24 +63,24 @@ class RangeSupervisor:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
-        self._send.send((self.cfg, self.staging, str(self._beacon_path)))
+        self._send.send((self.cfg, self.run_dir, str(self._beacon_path)))
         self.stages = self._recv.recv()
 
-    def run(self, path: str, first: int, end: int | None) -> dict[str, Any]:
+    def run(self, source: dict[str, Any], first: int, end: int) -> dict[str, Any]:
         """Process one range to completion; documents that hang or crash the child are dropped and the range redone."""
         given_up: dict[int, Drop] = {}
         while True:
             if self._proc is None:
                 self._start()
             self._beacon.set(IDLE, IDLE)
-            self._send.send((path, first, end, given_up))
+            self._send.send((source, first, end, given_up))
             outcome = self._wait()
             if isinstance(outcome, dict):
                 outcome["retries"] = len(given_up)
                 return outcome
             reason, offset, stage, details = outcome
             if stage == READING or offset < 0:
-                raise RangeFailed(f"{path}: the WARC reader {reason} near offset {offset} ({details})")
+                raise RangeFailed(f"{source['name']}: the WARC reader {reason} near offset {offset} ({details})")
             given_up[offset] = Drop(self.stages[stage], reason, details)
 
     def _wait(self) -> dict[str, Any] | tuple[str, int, int, str]:

@@ -1,0 +1,100 @@
+"""The Prefect API server of one `sieve run`: a child process that starts early, so its seconds of start-up overlap
+the command's checks and imports, and that dies with the command, even when the command is SIGKILLed.
+
+Prefect's own ephemeral server (what a library call of `curate` uses) is left behind when its parent is killed.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from types import TracebackType
+
+from sieve.flows.prefect_env import configure_prefect
+from sieve.transforms.lifecycle import die_with_parent
+
+
+class PrefectServer:
+    """Context manager: runs a Prefect API server for the block and points PREFECT_API_URL at it.
+
+    An explicit PREFECT_API_URL (the user's own server) is respected: then nothing is started.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.url = os.environ.get("PREFECT_API_URL")
+
+    def __enter__(self) -> PrefectServer:
+        configure_prefect()
+        if self.url:
+            return self
+        # This process binds the port and hands the listening socket over: no race for a free port, and the
+        # URL is known at once.
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
+            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+            # Its own process group: a Ctrl-C in the terminal reaches the command, which still needs the server
+            # to record how the flow ended, and stops it afterwards.
+            self.process = subprocess.Popen([sys.executable, "-m", "sieve.flows.server", str(listener.fileno())],
+                                            pass_fds=[listener.fileno()], env=env, process_group=0)
+        os.environ["PREFECT_API_URL"] = self.url
+        os.environ.setdefault("PREFECT_UI_URL", "")  # no UI, gone after the command: no dead "View at" link
+        return self
+
+    def wait_ready(self) -> None:
+        """Block until the server answers its health check; fail with its exit code if it died on the way."""
+        if self.process is None:
+            return
+        deadline = time.monotonic() + float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Prefect server exited with code {self.process.returncode} before it was "
+                                   "ready (its error is printed above)")
+            try:
+                # Connecting succeeds at once (the socket already listens); the answer comes once the app is up.
+                with urllib.request.urlopen(f"{self.url}/health", timeout=max(deadline - time.monotonic(), 0.1)):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the Prefect server at {self.url} was not ready in time "
+                                       "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)") from None
+                time.sleep(0.1)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self.process is None:
+            return
+        _send_pending()
+        os.environ.pop("PREFECT_API_URL", None)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _send_pending() -> None:
+    """Send the logs and events Prefect still queues while the server is up; at exit it would retry for a minute."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=5)
+
+
+def serve(listener_fd: int) -> None:
+    """Child side: tie this process to the command, then serve Prefect's API on the socket it was handed."""
+    die_with_parent()
+    import uvicorn  # the command itself never needs it
+
+    config = uvicorn.Config("prefect.server.api.server:create_app", factory=True, log_level="error", lifespan="on")
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=listener_fd)])
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -1,0 +1,132 @@
+"""Scheduled deployments: `sieve deploy` registers infra/prefect.yaml with a real Prefect server, and a real process
+worker runs the deployed curate flow to a published manifest. Every process the test starts is ended by it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sieve.flows.deploy import PREFECT_FILE
+from tests.test_cli import assert_one_line_error
+
+BIN = Path(sys.executable).parent
+DEPLOYMENT = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))["deployments"][0]
+NAME = f"curate/{DEPLOYMENT['name']}"
+POOL = DEPLOYMENT["work_pool"]["name"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _started(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """Run cmd in its own process group, and end the whole group afterwards (a worker's flow-run children too)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        with suppress(ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is still there
+        proc.wait()
+
+
+def _sieve_deploy(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "sieve"), "deploy", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real Prefect server on loopback with its own state; yields the environment that points at it."""
+    tmp_path = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    log = tmp_path / "server.log"
+    with _started([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log) as server:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, f"the Prefect server exited with {server.returncode}:\n{_tail(log)}"
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"the Prefect server was not ready in 90 s:\n{_tail(log)}"
+                time.sleep(0.5)
+        yield env
+
+
+@pytest.mark.slow
+def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs_it(prefect_server, data_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    env = prefect_server
+    result = _sieve_deploy(env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"registered {NAME}" in result.stdout and f"worker start --pool {POOL}" in result.stdout
+
+    # Two small files, so no sampling; a relative output, which resolves in the folder `sieve deploy` ran in.
+    # Every other parameter keeps the deployment's own value.
+    overrides = {"inputs": [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")],
+                 "output": "out", "workers": 1, "sample_fraction": None}
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(NAME)
+        assert [s.schedule.cron for s in deployment.schedules] == [s["cron"] for s in DEPLOYMENT["schedules"]]
+        assert deployment.parameters == DEPLOYMENT["parameters"]
+        assert deployment.entrypoint == "sieve.flows.curate.curate" and client.read_work_pool(POOL).type == "process"
+
+        run = client.create_flow_run_from_deployment(deployment.id, parameters=overrides)
+        log = tmp_path / "worker.log"
+        with _started([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--run-once"], env, log) as worker:
+            deadline = time.monotonic() + 100
+            while not (state := client.read_flow_run(run.id).state).is_final():
+                assert time.monotonic() < deadline, f"flow run still {state.name} after 100 s:\n{_tail(log)}"
+                time.sleep(1)
+            assert state.is_completed(), f"flow run {state.name}: {state.message}\n{_tail(log)}"
+            assert worker.wait(timeout=30) == 0, _tail(log)
+
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    assert counts["read"] > 0 and counts["read"] == counts["kept"] + counts["dropped"] + counts["skipped"]
+
+
+def test_deploy_without_a_server_is_one_clear_error(tmp_path):
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "DO_NOT_TRACK": "1"}
+    env.pop("PREFECT_API_URL", None)
+    unreachable = f"http://127.0.0.1:{_free_port()}/api"
+    assert_one_line_error(_sieve_deploy(env), "PREFECT_API_URL is not set")
+    assert_one_line_error(_sieve_deploy({**env, "PREFECT_API_URL": unreachable}),
+                          f"cannot reach the Prefect server at {unreachable}")
+
+
+@pytest.mark.slow
+def test_deploy_names_a_parameter_the_flow_does_not_take(prefect_server, tmp_path):
+    spec = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
+    spec["deployments"][0]["parameters"]["sample"] = 0.01
+    bad = tmp_path / "prefect.yaml"
+    bad.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert_one_line_error(_sieve_deploy(prefect_server, "--prefect-file", str(bad)),
+                          f"deployment {DEPLOYMENT['name']} sets sample, which the curate flow does not take")

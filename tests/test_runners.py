@@ -1,0 +1,124 @@
+"""Runners are options: the real job on Dask and on the portable runner matches the DirectRunner; bad setups are one line."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from tests.test_cli import assert_one_line_error, sieve
+
+DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
+
+
+def sieve_run(inputs: Path, out: Path, runner: str, options: list[str]) -> dict[str, Any]:
+    """`sieve run` with the runner on the command line and its options in the config, as a user runs it."""
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(yaml.safe_dump({"beam": {"options": options}}))
+    cmd = [str(Path(sys.executable).parent / "sieve"), "run", "--input", str(inputs), "--output", str(out),
+           "--runner", runner, "--config", str(config), "--workers", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "manifest.json").read_text())
+
+
+def assert_conserved(out: Path, manifest: dict[str, Any]) -> None:
+    """Every record read is kept, dropped or skipped, per file and in all, and the listed shards hold those rows."""
+    c = manifest["counts"]
+    assert c["read"] == c["kept"] + c["dropped"] + c["skipped"] == 96
+    for f in manifest["files"]:
+        assert f["read"] == f["kept"] + f["dropped"] + f["skipped"]
+    for kind in ("kept", "dropped"):
+        assert sum(pq.read_metadata(out / s["path"]).num_rows for s in manifest["shards"][kind]) == c[kind]
+
+
+def assert_same_outcome(out: Path, manifest: dict[str, Any], direct: tuple[Path, dict[str, Any]]) -> None:
+    """Same counts per file, stage and reason, and byte-identical shards, as the DirectRunner run of the same inputs."""
+    direct_out, direct_manifest = direct
+    assert_conserved(out, manifest)
+    assert_conserved(direct_out, direct_manifest)
+    for key in ("counts", "files", "dropped_by_reason", "skipped_by_type", "shards"):
+        assert manifest[key] == direct_manifest[key], key
+    for shard in manifest["shards"]["kept"] + manifest["shards"]["dropped"]:
+        assert (out / shard["path"]).read_bytes() == (direct_out / shard["path"]).read_bytes(), shard["path"]
+
+
+def beam_counters(manifest: dict[str, Any]) -> Counter:
+    """Beam's own counters, summed over the run's batches."""
+    return sum((Counter(b["beam_counters"]) for b in manifest["run"]["batches"]), Counter())
+
+
+@pytest.fixture(scope="module")
+def direct_run(data_dir, tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("direct") / "out"
+    return out, sieve_run(data_dir, out, "DirectRunner", [])
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[Any]:
+    """A real Dask cluster on this machine: a scheduler and two single-threaded worker processes."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.mark.slow
+def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(data_dir, tmp_path, dask_cluster, direct_run):
+    transitions = dask_cluster.scheduler.transition_counter
+    out = tmp_path / "out"
+    manifest = sieve_run(data_dir, out, DASK, [f"--dask_client_address={dask_cluster.scheduler_address}"])
+    assert dask_cluster.scheduler.transition_counter > transitions  # the job's tasks ran on this cluster's workers
+    assert manifest["run"]["runner"] == DASK
+    assert not beam_counters(manifest)  # Beam's DaskRunner reports no metrics: the tables carry the counts
+    assert_same_outcome(out, manifest, direct_run)
+
+
+@pytest.mark.slow
+def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_runner_writes(data_dir, tmp_path, direct_run):
+    out = tmp_path / "out"
+    manifest = sieve_run(data_dir, out, "PortableRunner", ["--job_endpoint=embed", "--environment_type=LOOPBACK"])
+    assert manifest["run"]["runner"] == "PortableRunner"
+    assert_same_outcome(out, manifest, direct_run)
+    counters = beam_counters(manifest)  # the portable job API reports metrics: a second, independent tally
+    assert counters["read"] == manifest["counts"]["read"] and counters["kept"] == manifest["counts"]["kept"]
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BAD_SETUPS = {
+    "unknown option": ("DirectRunner", ["--direct_num_worker=2"], ["Beam does not know", "did you mean --direct_num_workers?"]),
+    "bad value": ("DirectRunner", ["--direct_num_workers=many"], ["--direct_num_workers", "invalid int value"]),
+    "runner in the config": ("DirectRunner", ["--runner=DataflowRunner"], ["belongs on the command line"]),
+    "dask short name": ("DaskRunner", [], ["--runner DaskRunner", DASK]),
+    "dask scheduler down": (DASK, ["--dask_client_address=tcp://127.0.0.1:{port}"], ["cannot connect", "start a scheduler"]),
+    "dataflow without project": ("DataflowRunner", [], ["--project, --region, --temp_location"]),
+    "dataflow local temp": ("DataflowRunner", ["--project=p", "--region=europe-west1", "--temp_location=/tmp/t"],
+                            ["--temp_location /tmp/t", "gs://"]),
+    "portable without endpoint": ("PortableRunner", [], ["needs --job_endpoint", "embed"]),
+    "portable job server down": ("PortableRunner", ["--job_endpoint=localhost:{port}"], ["cannot connect", "job server"]),
+    "portable default docker image": ("PortableRunner", ["--job_endpoint=embed"], ["no sieve installed", "LOOPBACK"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SETUPS)
+def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path):
+    runner, options, needles = BAD_SETUPS[case]
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"beam": {"options": [o.format(port=closed_port()) for o in options]}}))
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"),
+                   "--runner", runner, "--config", str(config))
+    assert_one_line_error(result, *needles)

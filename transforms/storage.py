@@ -1,0 +1,226 @@
+"""The one storage layer: every read and write of sieve (inputs, parts, shards, markers, manifest, report)
+goes through here, for local paths, s3:// and gs:// alike.
+
+Built on pyarrow.fs: pyarrow already writes our Parquet, its S3 and GCS clients are native code inside the
+same wheel (no s3fs/aiobotocore pins fighting boto3), and its S3 client takes the standard AWS variables,
+AWS_ENDPOINT_URL included. Object stores have no rename, so nothing here relies on one for remote paths:
+an object appears whole when its upload completes; local files are written to a temp name and renamed.
+"""
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
+# Sequential reads of remote objects are served from large ranged GETs, not one request per small read.
+READ_BUFFER_BYTES = 8 << 20
+
+
+class StorageError(OSError):
+    """A location that cannot be read or written; the message names it and says what to check."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    uri: str
+    size: int
+    mtime_ns: int
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(REMOTE_SCHEMES)
+
+
+def absolute(uri: str) -> str:
+    """A location that means the same thing from any working directory (local paths made absolute)."""
+    return uri.rstrip("/") if is_remote(uri) else os.path.abspath(uri)
+
+
+def join(base: str, *names: str) -> str:
+    return "/".join([base.rstrip("/"), *(n.strip("/") for n in names)])
+
+
+def relative(uri: str, base: str) -> str:
+    """uri's path below base ("a/b.warc.gz"), with forward slashes on every filesystem."""
+    return uri[len(base.rstrip("/")) + 1:] if base else uri
+
+
+def _hint(uri: str) -> str:
+    if uri.startswith("s3://"):
+        return "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION and AWS_ENDPOINT_URL"
+    if is_remote(uri):
+        return "check GOOGLE_APPLICATION_CREDENTIALS and the bucket name"
+    return "check the path and its permissions"
+
+
+def storage_error(uri: str, action: str, e: Exception) -> StorageError:
+    """One line naming the location, the first line of the library's error, and what to check."""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return StorageError(f"cannot {action} {uri}: {first} ({_hint(uri)})")
+
+
+@lru_cache(maxsize=None)
+def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
+    fs, _ = pafs.FileSystem.from_uri(f"{scheme}{bucket}")
+    return fs
+
+
+def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem that holds uri and the path inside it (one cached client per scheme and bucket)."""
+    for scheme in REMOTE_SCHEMES:
+        if uri.startswith(scheme):
+            bucket = uri[len(scheme):].split("/", 1)[0]
+            try:
+                return _filesystem(scheme, bucket), uri[len(scheme):].rstrip("/")
+            except (OSError, ValueError, pa.ArrowException) as e:
+                raise storage_error(uri, "reach", e) from None
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+def _info(uri: str) -> pafs.FileInfo:
+    fs, path = resolve(uri)
+    try:
+        return fs.get_file_info(path)
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "read", e) from None
+
+
+def exists(uri: str) -> bool:
+    return _info(uri).type != pafs.FileType.NotFound
+
+
+def is_file(uri: str) -> bool:
+    return _info(uri).type == pafs.FileType.File
+
+
+def is_dir(uri: str) -> bool:
+    """A local directory, or a remote prefix with at least one object below it."""
+    info = _info(uri)
+    if info.type == pafs.FileType.Directory:
+        return True
+    return is_remote(uri) and info.type == pafs.FileType.NotFound and bool(list_files(uri, limit=1))
+
+
+def stat(uri: str) -> FileEntry:
+    info = _info(uri)
+    if info.type != pafs.FileType.File:
+        raise StorageError(f"not a file: {uri}")
+    return FileEntry(uri, info.size, info.mtime_ns or 0)
+
+
+def list_files(uri: str, limit: int | None = None) -> list[FileEntry]:
+    """Every file below uri (recursive), sorted by location; empty when there is none."""
+    fs, path = resolve(uri)
+    prefix = uri.split("://", 1)[0] + "://" if is_remote(uri) else ""
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "list", e) from None
+    files = sorted((FileEntry(prefix + i.path, i.size, i.mtime_ns or 0) for i in infos if i.type == pafs.FileType.File),
+                   key=lambda f: f.uri)
+    return files[:limit] if limit is not None else files
+
+
+def glob(pattern: str) -> tuple[str, list[FileEntry]]:
+    """(the folder above the first wildcard, the files below it matching pattern); `*` may cross folders."""
+    parts = pattern.split("/")
+    first_wild = next(i for i, p in enumerate(parts) if any(c in p for c in "*?["))
+    base = "/".join(parts[:first_wild]) or "/"
+    pattern = absolute(pattern) if not is_remote(pattern) else pattern
+    base = absolute(base) if not is_remote(base) else base
+    return base, [f for f in list_files(base) if fnmatch.fnmatchcase(f.uri, pattern)]
+
+
+def open_input(uri: str, start: int = 0) -> io.BufferedIOBase:
+    """A buffered binary reader positioned at byte start."""
+    fs, path = resolve(uri)
+    try:
+        if isinstance(fs, pafs.LocalFileSystem):
+            f = open(path, "rb")
+        else:
+            f = io.BufferedReader(fs.open_input_file(path), buffer_size=READ_BUFFER_BYTES)
+        f.seek(start)
+        return f
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "read", e) from None
+
+
+def read_bytes(uri: str) -> bytes:
+    with open_input(uri) as f:
+        return f.read()
+
+
+def read_text(uri: str) -> str:
+    return read_bytes(uri).decode("utf-8")
+
+
+def _write(uri: str, write: Callable[[str, pafs.FileSystem], None]) -> None:
+    """Write through write(path, filesystem): locally to a temp name renamed into place, remotely in one upload."""
+    fs, path = resolve(uri)
+    try:
+        if isinstance(fs, pafs.LocalFileSystem):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+            write(tmp, fs)
+            os.replace(tmp, path)
+        else:
+            write(path, fs)
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "write", e) from None
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    def put(path: str, fs: pafs.FileSystem) -> None:
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+
+    _write(uri, put)
+
+
+def write_text(uri: str, text: str) -> None:
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def write_parquet(table: pa.Table, uri: str, compression: str | None, row_group_rows: int | None = None) -> None:
+    _write(uri, lambda path, fs: pq.write_table(table, path, filesystem=fs, compression=compression,
+                                                row_group_size=row_group_rows))
+
+
+def read_parquet(uri: str, schema: pa.Schema | None = None, columns: list[str] | None = None) -> pa.Table:
+    fs, path = resolve(uri)
+    try:
+        return pq.read_table(path, filesystem=fs, schema=schema, columns=columns)
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "read", e) from None
+
+
+def delete(uri: str) -> None:
+    """Remove a file; a missing one is fine."""
+    fs, path = resolve(uri)
+    try:
+        fs.delete_file(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, pa.ArrowException) as e:
+        if exists(uri):
+            raise storage_error(uri, "delete", e) from None
+
+
+def delete_tree(uri: str) -> None:
+    """Remove a folder (or prefix) and everything below it; a missing one is fine."""
+    fs, path = resolve(uri)
+    try:
+        fs.delete_dir(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, pa.ArrowException) as e:
+        if list_files(uri, limit=1):
+            raise storage_error(uri, "delete", e) from None
