@@ -23,9 +23,8 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from sieve.filters.extract import decode_html, extract_text
 from sieve.flows.evaluate import shingle_f1
-from sieve.flows.publish import summarize
+from sieve.flows.jobs import run_files
 from sieve.schemas.config import load_config
-from sieve.transforms.pipeline import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -65,11 +64,11 @@ def extraction_f1(path: Path, truth_path: Path, cfg) -> float:
 
 
 def beam_job(path: Path, cfg, workers: int) -> dict:
-    with tempfile.TemporaryDirectory(dir=RESULTS) as staging:
+    with tempfile.TemporaryDirectory(dir=RESULTS) as run_dir:
         start, cpu = time.perf_counter(), cpu_seconds()
-        run_job([str(path)], cfg, staging, workers=workers)
+        _, summary = run_files([str(path)], cfg, run_dir, workers=workers)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
-        counts = summarize(Path(staging))["counts"]
+        counts = summary["counts"]
     return {"seconds": seconds, "cpu_seconds": cpu, "docs": counts["kept"] + counts["dropped"], "workers": workers}
 
 

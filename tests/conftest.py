@@ -33,15 +33,11 @@ def synth_corpus(tmp_path_factory) -> Path:
 
 
 def run_beam(paths: list, run_dir: Path, cfg=None, workers: int = 2) -> tuple[dict, dict]:
-    """Plan paths, run the real Beam job into run_dir, and read back (Beam counters, summary from the shards)."""
-    from sieve.flows.plan import plan_inputs
-    from sieve.flows.publish import committed, summarize
+    """Run the real Beam job on paths into run_dir: (Beam counters, summary read back from the shards)."""
+    from sieve.flows.jobs import run_files
     from sieve.schemas.config import load_config
-    from sieve.transforms.pipeline import run_job
 
-    files = plan_inputs([str(p) for p in paths])
-    counters = run_job([f.as_dict() for f in files], cfg or load_config(), str(run_dir), workers=workers)
-    return counters, summarize(str(run_dir), files, committed(str(run_dir), files))
+    return run_files([str(p) for p in paths], cfg or load_config(), str(run_dir), workers=workers)
 
 
 def source(path) -> dict:

@@ -1,0 +1,17 @@
+"""Running the Beam job on some WARC files without Prefect or publishing: for benchmarks, tests and notebooks."""
+from __future__ import annotations
+
+from typing import Any
+
+from sieve.flows.plan import plan_inputs
+from sieve.flows.publish import committed, summarize
+from sieve.schemas.config import Config
+from sieve.transforms.pipeline import run_job
+
+
+def run_files(specs: list[str], cfg: Config, run_dir: str, runner: str = "DirectRunner",
+              workers: int = 2) -> tuple[dict[str, int], dict[str, Any]]:
+    """Plan specs, run the job into run_dir, and return (Beam counters, the summary read back from the shards)."""
+    files = plan_inputs(specs)
+    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
+    return counters, summarize(run_dir, files, committed(run_dir, files))
