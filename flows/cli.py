@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
         plan_inputs(args.input, args.base_url, args.limit_files, args.sample_fraction)
         check_output(args.output)
         _check_numbers(args)
-        check_runner(args.runner, cfg.beam.options)
+        check_runner(args.runner, cfg.beam.options, args.output)
         from sieve.flows.curate import curate
         from sieve.flows.report import REPORT, summary_lines
 

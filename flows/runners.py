@@ -1,4 +1,4 @@
-"""Runner setup checks run before the Prefect server starts: a bad setup is one line saying what to do, not a failed job."""
+"""Runner setup checks run before the flow: a bad setup is one line saying what to do, not a job failing minutes in."""
 from __future__ import annotations
 
 import argparse
@@ -10,28 +10,29 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from sieve.flows.plan import UsageError
+from sieve.transforms.storage import is_remote
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 # Long enough for a scheduler across a network, short enough that a typo fails at once.
 CONNECT_TIMEOUT_SECONDS = 3.0
 
 
-def check_runner(runner: str, options: list[str]) -> None:
+def check_runner(runner: str, options: list[str], output: str) -> None:
     """Refuse an unknown runner, unparseable beam.options, or a runner setup that cannot start (UsageError)."""
     root = logging.getLogger()
     level, root.level = root.level, logging.ERROR  # importing Beam warns about optional GCP clients
     try:
         _load_runner(runner)
         opts = _parse_options(options)
+        kind = runner.rsplit(".", 1)[-1]
+        if kind == "DaskRunner":
+            _check_dask(opts)
+        elif kind == "DataflowRunner":
+            _check_dataflow(opts, output)
+        elif kind == "PortableRunner":
+            _check_portable(opts)
     finally:
         root.level = level
-    kind = runner.rsplit(".", 1)[-1]
-    if kind == "DaskRunner":
-        _check_dask(opts)
-    elif kind == "DataflowRunner":
-        _check_dataflow(opts)
-    elif kind == "PortableRunner":
-        _check_portable(opts)
 
 
 def _load_runner(name: str) -> None:
@@ -72,8 +73,9 @@ def _parse_options(options: list[str]) -> argparse.Namespace:
 
 
 def _connect(host: str | None, port: int, what: str, todo: str) -> None:
+    host = host or "localhost"
     try:
-        socket.create_connection((host or "localhost", port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
     except OSError as e:
         raise UsageError(f"{what}: cannot connect to {host}:{port} ({e.strerror or 'timed out'}); {todo}") from None
 
@@ -96,7 +98,7 @@ def _check_dask(opts: argparse.Namespace) -> None:
              "start a scheduler (`dask scheduler`, or dask.distributed.LocalCluster) and pass the address it prints")
 
 
-def _check_dataflow(opts: argparse.Namespace) -> None:
+def _check_dataflow(opts: argparse.Namespace, output: str) -> None:
     missing = [f"--{name}" for name in ("project", "region", "temp_location") if not getattr(opts, name)]
     if missing:
         raise UsageError(f"DataflowRunner needs {', '.join(missing)} in beam.options, e.g. [--project=my-project, "
@@ -107,6 +109,8 @@ def _check_dataflow(opts: argparse.Namespace) -> None:
     if not opts.sdk_container_image:
         raise UsageError("DataflowRunner needs --sdk_container_image=REGISTRY/sieve-worker:TAG in beam.options "
                          "(build infra/Dockerfile): Dataflow's default workers have no sieve installed")
+    if not is_remote(output):  # each worker would write its shards to its own disk, lost with the VM
+        raise UsageError(f"--output {output}: Dataflow workers cannot write to this machine's disk; give a gs:// or s3:// output")
     try:
         import apache_beam.runners.dataflow.internal.apiclient  # noqa: F401
     except ImportError:

@@ -108,6 +108,8 @@ BAD_SETUPS = {
     "dataflow without project": ("DataflowRunner", [], ["--project, --region, --temp_location"]),
     "dataflow local temp": ("DataflowRunner", ["--project=p", "--region=europe-west1", "--temp_location=/tmp/t"],
                             ["--temp_location /tmp/t", "gs://"]),
+    "dataflow local output": ("DataflowRunner", ["--project=p", "--region=europe-west1", "--temp_location=gs://b/t",
+                                                 "--sdk_container_image=r/sieve-worker:1"], ["cannot write", "gs:// or s3://"]),
     "portable without endpoint": ("PortableRunner", [], ["needs --job_endpoint", "embed"]),
     "portable job server down": ("PortableRunner", ["--job_endpoint=localhost:{port}"], ["cannot connect", "job server"]),
     "portable default docker image": ("PortableRunner", ["--job_endpoint=embed"], ["no sieve installed", "LOOPBACK"]),
