@@ -35,7 +35,10 @@ def watch_progress(run_dir: str, total_bytes: int, log: logging.Logger | logging
 
     def report() -> None:
         while not stop.wait(every_seconds):
-            log.info("progress: %s", progress_line(run_dir, total_bytes, time.perf_counter() - start))
+            try:
+                log.info("progress: %s", progress_line(run_dir, total_bytes, time.perf_counter() - start))
+            except OSError:  # an object store that did not answer this time; the next line will tell
+                continue
 
     thread = threading.Thread(target=report, name="sieve-progress", daemon=True)
     thread.start()
