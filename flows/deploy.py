@@ -3,7 +3,6 @@ creating their process work pool if it is missing, so that a worker runs the sch
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from sieve.flows.plan import UsageError
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.flows import Flow
 
 # `make install` is an editable install: the package folders sit in the clone, beside infra/.
 PREFECT_FILE = Path(__file__).resolve().parents[1] / "infra" / "prefect.yaml"
@@ -52,6 +50,8 @@ def deploy(prefect_file: Path = PREFECT_FILE) -> list[Registered]:
     """Create or update every deployment in prefect_file; their flow runs start in the current folder (as with
     `prefect deploy`'s default pull step), so relative paths in their parameters resolve there."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # no Prefect client telemetry, as in `sieve run`
+    # Beam, imported with the flow, warns about optional GCP clients on the root logger.
+    os.environ.setdefault("PREFECT_LOGGING_ROOT_LEVEL", "ERROR")
     url = api_url()
     try:
         deployments = yaml.safe_load(prefect_file.read_text(encoding="utf-8"))["deployments"]
@@ -64,16 +64,17 @@ def deploy(prefect_file: Path = PREFECT_FILE) -> list[Registered]:
     with get_client(sync_client=True) as client:
         if (error := client.api_healthcheck()) is not None:
             raise UsageError(f"cannot reach the Prefect server at {url} ({str(error) or type(error).__name__}): "
-                             "start it with `prefect server start`, or fix PREFECT_API_URL")
+                             "start it with `prefect server start`, or fix PREFECT_API_URL (it ends in /api)")
         return [_register(client, spec, directory, prefect_file) for spec in deployments]
 
 
 def _register(client: SyncPrefectClient, spec: dict[str, Any], directory: str, prefect_file: Path) -> Registered:
     from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
     from prefect.utilities.callables import parameter_schema
 
-    flow = _load_flow(spec["entrypoint"])
+    flow = load_flow_from_entrypoint(spec["entrypoint"])
     schema = parameter_schema(flow)
     parameters = spec.get("parameters") or {}
     # Caught now rather than at the first scheduled run, a month from now.
@@ -104,18 +105,6 @@ def _register(client: SyncPrefectClient, spec: dict[str, Any], directory: str, p
     return Registered(name=f"{flow.name}/{spec['name']}", deployment_id=str(deployment_id), work_pool=pool["name"],
                       pool_created=pool_created, schedules=[_describe(s) for s in schedules],
                       working_dir=directory, parameters=parameters)
-
-
-def _load_flow(entrypoint: str) -> Flow:
-    from prefect.flows import load_flow_from_entrypoint
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # importing Beam warns about optional GCP clients
-    try:
-        return load_flow_from_entrypoint(entrypoint)
-    finally:
-        root.setLevel(level)
 
 
 def _ensure_process_pool(client: SyncPrefectClient, name: str) -> bool:

@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 DEPLOYMENT = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))["deployments"][0]
 NAME = f"curate/{DEPLOYMENT['name']}"
 POOL = DEPLOYMENT["work_pool"]["name"]
+RUN_SECONDS = 100  # a two-file run takes about 15 s here
 
 
 def _free_port() -> int:
@@ -60,13 +61,14 @@ def _tail(log: Path) -> str:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real Prefect server on loopback with its own state; yields the environment that points at it."""
-    tmp_path = tmp_path_factory.mktemp("prefect-server")
+    home = tmp_path_factory.mktemp("prefect-server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url,
+    env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": url,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
-    log = tmp_path / "server.log"
-    with _started([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log) as server:
+    log = home / "server.log"
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with _started(command, env, log) as server:
         deadline = time.monotonic() + 90
         while True:
             assert server.poll() is None, f"the Prefect server exited with {server.returncode}:\n{_tail(log)}"
@@ -102,12 +104,18 @@ def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs
         run = client.create_flow_run_from_deployment(deployment.id, parameters=overrides)
         log = tmp_path / "worker.log"
         with _started([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--run-once"], env, log) as worker:
-            deadline = time.monotonic() + 100
-            while not (state := client.read_flow_run(run.id).state).is_final():
-                assert time.monotonic() < deadline, f"flow run still {state.name} after 100 s:\n{_tail(log)}"
-                time.sleep(1)
-            assert state.is_completed(), f"flow run {state.name}: {state.message}\n{_tail(log)}"
-            assert worker.wait(timeout=30) == 0, _tail(log)
+            try:
+                deadline = time.monotonic() + RUN_SECONDS
+                while not (state := client.read_flow_run(run.id).state).is_final():
+                    assert time.monotonic() < deadline, f"run still {state.name} after {RUN_SECONDS} s:\n{_tail(log)}"
+                    time.sleep(1)
+                assert state.is_completed(), f"flow run {state.name}: {state.message}\n{_tail(log)}"
+                assert worker.wait(timeout=30) == 0, _tail(log)
+            finally:
+                # The worker starts each flow run in a process group of its own, and waits for it when stopped.
+                if pid := client.read_flow_run(run.id).infrastructure_pid:
+                    with suppress(ProcessLookupError):
+                        os.killpg(int(pid), signal.SIGKILL)
 
     counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
     assert counts["read"] > 0 and counts["read"] == counts["kept"] + counts["dropped"] + counts["skipped"]
