@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sieve.flows.deploy import PREFECT_FILE
-from sieve.flows.plan import BATCH_FILES, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs
+from sieve.flows.plan import BATCH_FILES, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 
@@ -19,18 +19,19 @@ def _run(args: argparse.Namespace) -> int:
     # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
     with PrefectServer() as server:
         cfg = load_config(args.config)
-        plan_inputs(args.input, args.base_url, args.limit_files, args.sample_fraction)
-        check_output(args.output)
+        inputs, output = resolve_latest(args.input, args.output)
+        plan_inputs(inputs, args.base_url, args.limit_files, args.sample_fraction)
+        check_output(output)
         _check_numbers(args)
-        check_runner(args.runner, cfg.beam.options, args.output)
+        check_runner(args.runner, cfg.beam.options, output)
         from sieve.flows.curate import curate
         from sieve.flows.report import REPORT, summary_lines
 
         server.wait_ready()
-        manifest = curate(inputs=args.input, output=args.output, config=args.config, runner=args.runner,
+        manifest = curate(inputs=inputs, output=output, config=args.config, runner=args.runner,
                           workers=args.workers, force=args.force, limit_files=args.limit_files,
                           sample_fraction=args.sample_fraction, base_url=args.base_url, batch_files=args.batch_files)
-    out = args.output.rstrip("/")
+    out = output.rstrip("/")
     print("\n".join(summary_lines(manifest)))
     print(f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
           f"manifest: {out}/manifest.json\nreport:   {out}/{REPORT}")
@@ -81,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the curate flow on WARC files")
     run.add_argument("--input", action="append", required=True, metavar="PATH",
-                     help="WARC file, directory, glob or warc.paths.gz listing; local, s3:// or gs://; repeat for more")
+                     help="WARC file, directory, glob or warc.paths.gz listing; local, s3:// or gs://; repeat for more; "
+                          "{latest} stands for the newest CC-MAIN-* crawl folder (also in --output)")
     run.add_argument("--output", required=True, metavar="DIR",
                      help="where shards, report.md and manifest.json go; local, s3:// or gs://")
     run.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (see `sieve config show`)")

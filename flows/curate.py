@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sieve.flows.plan import BATCH_FILES, InputFile, check_output, plan_inputs
+from sieve.flows.plan import BATCH_FILES, InputFile, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (clean_working_files, commit, committed, manifest_for, run_folder, summarize,
                                  up_to_date)
@@ -54,11 +54,13 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     """WARC files -> kept and dropped Parquet shards, report.md and manifest.json under output (local, s3://, gs://).
 
     A rerun of the same command resumes: files committed by an earlier, interrupted run are not redone.
-    inputs may name a CommonCrawl warc.paths.gz listing, whose lines are read below base_url.
+    inputs may name a CommonCrawl warc.paths.gz listing, whose lines are read below base_url; {latest} in inputs
+    and output stands for the newest crawl folder, so a monthly schedule takes each new crawl.
     """
     log = get_run_logger()
     workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
+    inputs, output = resolve_latest(inputs, output)
     files = plan_task(inputs, base_url, limit_files, sample_fraction)
     output = check_output(output)
     if not force and (manifest := up_to_date(output, files, cfg.hash)):

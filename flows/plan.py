@@ -15,6 +15,8 @@ LISTING_SUFFIXES = (".paths", ".paths.gz")
 MANIFEST = "manifest.json"
 # CommonCrawl's own bucket; listing lines are paths below it.
 COMMONCRAWL_BASE = "s3://commoncrawl"
+# Stands for the newest crawl in an input (and the output): s3://commoncrawl/crawl-data/{latest}/warc.paths.gz
+LATEST = "{latest}"
 # Input files per Beam job: each job's files are committed one by one, and a job starts small enough to
 # report progress early; a crash costs at most the files in flight.
 BATCH_FILES = 500
@@ -39,6 +41,22 @@ class InputFile:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def resolve_latest(inputs: list[str], output: str) -> tuple[list[str], str]:
+    """Replace {latest} in inputs and output by the newest crawl folder (CC-MAIN-YYYY-WW sorts by date) where the
+    inputs point, so a monthly schedule takes each new crawl and writes it to its own output."""
+    specs = [s for s in inputs if LATEST in s]
+    if not specs:
+        return inputs, output
+    parent = specs[0].split(LATEST, 1)[0]
+    try:
+        crawls = [name for name in storage.list_folders(parent) if name.startswith("CC-MAIN-")]
+    except StorageError as e:
+        raise UsageError(str(e)) from None
+    if not crawls:
+        raise UsageError(f"{LATEST} in {specs[0]}: no CC-MAIN-* crawl folder in {parent}")
+    return [s.replace(LATEST, crawls[-1]) for s in inputs], output.replace(LATEST, crawls[-1])
 
 
 def _listing(spec: str, base_url: str | None) -> list[tuple[str, str]]:

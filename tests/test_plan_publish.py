@@ -126,3 +126,15 @@ def test_progress_is_read_from_finished_range_markers(data_dir, tmp_path):
     assert progress_line(run_dir, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
     assert progress_line(run_dir, 2 * total, 2.0).startswith("50% of ")
     assert progress_line(run_dir, 2 * total, 2.0).endswith("ETA 00:00:02")
+
+
+def test_latest_stands_for_the_newest_crawl_in_inputs_and_output(tmp_path):
+    from sieve.flows.plan import resolve_latest
+
+    for crawl in ("CC-MAIN-2024-51", "CC-MAIN-2025-08", "CC-MAIN-2025-05", "not-a-crawl"):
+        (tmp_path / "crawl-data" / crawl).mkdir(parents=True)
+    inputs, output = resolve_latest([f"{tmp_path}/crawl-data/{{latest}}/warc.paths.gz"], "out/{latest}")
+    assert inputs == [f"{tmp_path}/crawl-data/CC-MAIN-2025-08/warc.paths.gz"] and output == "out/CC-MAIN-2025-08"
+    assert resolve_latest(["a.warc.gz"], "out") == (["a.warc.gz"], "out")
+    with pytest.raises(UsageError, match="no CC-MAIN-\\* crawl folder"):
+        resolve_latest([f"{tmp_path}/crawl-data/CC-MAIN-2025-08/{{latest}}/x"], "out")

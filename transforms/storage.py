@@ -129,6 +129,16 @@ def list_files(uri: str, limit: int | None = None) -> list[FileEntry]:
     return files[:limit] if limit is not None else files
 
 
+def list_folders(uri: str) -> list[str]:
+    """Names of the folders (prefixes) right below uri, sorted; one listing request, not a walk of the tree."""
+    fs, path = resolve(uri)
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=False, allow_not_found=True))
+    except (OSError, pa.ArrowException) as e:
+        raise storage_error(uri, "list", e) from None
+    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+
 def glob(pattern: str) -> tuple[str, list[FileEntry]]:
     """(the folder above the first wildcard, the files below it matching pattern); `*` may cross folders."""
     parts = pattern.split("/")
