@@ -18,7 +18,7 @@ from sieve.transforms.lifecycle import die_with_parent
 
 
 class PrefectServer:
-    """Context manager: runs a Prefect API server for the block and points PREFECT_API_URL at it.
+    """Context manager: runs a Prefect API server for the block and points PREFECT_API_URL at it meanwhile.
 
     An explicit PREFECT_API_URL (the user's own server) is respected: then nothing is started.
     """
@@ -35,13 +35,16 @@ class PrefectServer:
         # URL is known at once.
         with socket.create_server(("127.0.0.1", 0)) as listener:
             self.url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
-            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+            # The settings Prefect gives its own ephemeral server: no UI, only the services a temporary server needs.
+            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                   "PREFECT__SERVER_FINAL": "1"}
             # Its own process group: a Ctrl-C in the terminal reaches the command, which still needs the server
             # to record how the flow ended, and stops it afterwards.
-            self.process = subprocess.Popen([sys.executable, "-m", "sieve.flows.server", str(listener.fileno())],
-                                            pass_fds=[listener.fileno()], env=env, process_group=0)
-        os.environ["PREFECT_API_URL"] = self.url
-        os.environ.setdefault("PREFECT_UI_URL", "")  # no UI, gone after the command: no dead "View at" link
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sieve.flows.server", str(listener.fileno()), str(os.getpid())],
+                pass_fds=[listener.fileno()], env=env, process_group=0)
+        # No UI, and gone after the command: no "View at" link to a dead page.
+        os.environ.update(PREFECT_API_URL=self.url, PREFECT_UI_URL="")
         return self
 
     def wait_ready(self) -> None:
@@ -67,7 +70,8 @@ class PrefectServer:
         if self.process is None:
             return
         _send_pending()
-        os.environ.pop("PREFECT_API_URL", None)
+        for key in ("PREFECT_API_URL", "PREFECT_UI_URL"):
+            os.environ.pop(key, None)
         self.process.terminate()
         try:
             self.process.wait(timeout=5)
@@ -87,9 +91,10 @@ def _send_pending() -> None:
         worker.drain_all(timeout=5)
 
 
-def serve(listener_fd: int) -> None:
+def serve(listener_fd: int, command_pid: int) -> None:
     """Child side: tie this process to the command, then serve Prefect's API on the socket it was handed."""
-    die_with_parent()
+    if not die_with_parent(command_pid):  # the command died before this process got here
+        return
     import uvicorn  # the command itself never needs it
 
     config = uvicorn.Config("prefect.server.api.server:create_app", factory=True, log_level="error", lifespan="on")
@@ -97,4 +102,4 @@ def serve(listener_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -10,7 +10,7 @@ POLL_SECONDS = 0.5
 
 
 def _ancestors() -> Iterator[int]:
-    """This process's parent, grandparent, ...: an orphan is re-parented (to init or a subreaper), so a dead one drops out."""
+    """Parent, grandparent, ... of this process; orphans are re-parented (to init or a subreaper): the dead drop out."""
     pid = os.getppid()
     while pid > 0:
         yield pid
@@ -21,15 +21,16 @@ def _ancestors() -> Iterator[int]:
             return
 
 
-def die_with_parent(ancestor: int | None = None) -> None:
+def die_with_parent(ancestor: int | None = None) -> bool:
     """Call first thing in a child process: a daemon thread ends the process as soon as its parent is gone.
 
-    ancestor: the process to die with instead, if it is one of this process's ancestors (Beam starts its
-    workers through `sh -c`, so their parent is a shell); if it is not one (a Dask or Dataflow worker), nothing is done.
+    ancestor: the process to die with instead, if it is one of this process's ancestors (Beam starts its workers
+    through `sh -c`, so their parent is a shell). Returns False, watching nothing, when it is not (a Dask or
+    Dataflow worker, or a child whose parent died before this call).
     """
     watched = ancestor or os.getppid()
     if watched not in _ancestors():
-        return
+        return False
 
     def watch() -> None:
         while watched in _ancestors():
@@ -38,3 +39,4 @@ def die_with_parent(ancestor: int | None = None) -> None:
 
     # Not prctl(PR_SET_PDEATHSIG): it fires when the spawning *thread* exits, and Beam spawns from worker threads.
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+    return True
