@@ -26,6 +26,8 @@ test: install
 
 bench: install
 	$(BIN)/python bench/read_extract.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/fixed_cost.py
 
 clean:
 	rm -rf $(DEMO_DIR) .sieve .pytest_cache

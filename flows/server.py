@@ -72,7 +72,10 @@ class PrefectServer:
         _send_pending()
         for key in ("PREFECT_API_URL", "PREFECT_UI_URL"):
             os.environ.pop(key, None)
-        self.process.terminate()
+        if kind is None:
+            self.process.terminate()
+        else:  # a usage error or a failed run: no graceful stop, which would first let a starting server finish starting
+            self.process.kill()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
