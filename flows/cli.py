@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sieve.flows.deploy import PREFECT_FILE
-from sieve.flows.plan import BATCH_FILES, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
+from sieve.flows.plan import BATCH_FILES_PER_WORKER, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 
@@ -96,8 +96,9 @@ def parser() -> argparse.ArgumentParser:
                      help="a deterministic sample of about F of the input files (by a hash of their names)")
     run.add_argument("--base-url", metavar="URL",
                      help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})")
-    run.add_argument("--batch-files", type=int, default=BATCH_FILES, metavar="N",
-                     help=f"input files per Beam job; each batch commits its files (default {BATCH_FILES})")
+    run.add_argument("--batch-files", type=int, metavar="N",
+                     help="input files per Beam job; a crash costs at most the batch in flight "
+                          f"(default {BATCH_FILES_PER_WORKER} per worker)")
     run.set_defaults(fn=_run)
 
     synth = sub.add_parser("synth", help="write the synthetic WARC corpus with ground truth")

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sieve.flows.plan import BATCH_FILES, InputFile, check_output, plan_inputs, resolve_latest
+from sieve.flows.plan import BATCH_FILES_PER_WORKER, InputFile, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (clean_working_files, commit, committed, manifest_for, run_folder, summarize,
                                  up_to_date)
@@ -50,7 +50,7 @@ def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config,
 def curate(inputs: list[str], output: str, config: str | None = None, runner: str = "DirectRunner",
            workers: int | None = None, force: bool = False, limit_files: int | None = None,
            sample_fraction: float | None = None, base_url: str | None = None,
-           batch_files: int = BATCH_FILES) -> dict[str, Any]:
+           batch_files: int | None = None) -> dict[str, Any]:
     """WARC files -> kept and dropped Parquet shards, report.md and manifest.json under output (local, s3://, gs://).
 
     A rerun of the same command resumes: files committed by an earlier, interrupted run are not redone.
@@ -73,6 +73,7 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     if stale := clean_working_files(run_dir):
         log.info("removed %d unfinished part files left by an interrupted run", stale)
     todo = [f for f in files if f.name not in done]
+    batch_files = batch_files or BATCH_FILES_PER_WORKER * workers
     batches = [todo[i:i + batch_files] for i in range(0, len(todo), batch_files)]
     start = time.perf_counter()
     with watch_progress(run_dir, sum(f.size for f in todo), log):

@@ -17,9 +17,9 @@ MANIFEST = "manifest.json"
 COMMONCRAWL_BASE = "s3://commoncrawl"
 # Stands for the newest crawl in an input (and the output): s3://commoncrawl/crawl-data/{latest}/warc.paths.gz
 LATEST = "{latest}"
-# Input files per Beam job: each job's files are committed one by one, and a job starts small enough to
-# report progress early; a crash costs at most the files in flight.
-BATCH_FILES = 500
+# Input files per Beam job, per worker, by default. A job's files are committed when it ends (its merge step
+# waits for all of its ranges), so a crash costs at most one batch: about this many files per worker.
+BATCH_FILES_PER_WORKER = 4
 
 
 class UsageError(Exception):

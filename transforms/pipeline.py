@@ -16,23 +16,25 @@ from sieve.transforms.warc import split_warc
 SPLITS_PER_WORKER = 4
 
 
-def _ranges(source: dict[str, Any], max_records: int, min_splits: int) -> list[tuple[dict[str, Any], int, int]]:
+def _ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, Any], int, int]]:
     """An input file's record ranges, each carrying the file's identity and checksum for its commit marker."""
-    ranges, sha256 = split_warc(source["uri"], max_records, min_splits)
-    source = {**source, "sha256": sha256}
+    ranges, sha256 = split_warc(source["uri"], max_records, source["min_splits"])
+    source = {k: v for k, v in source.items() if k != "min_splits"} | {"sha256": sha256}
     return [(source, start, end) for start, end in ranges]
 
 
 def build_pipeline(p: beam.Pipeline, files: list[dict[str, Any]], cfg: Config, run_dir: str, workers: int = 1) -> None:
     """Input files -> record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file
     -> its commit marker. files are dicts with the input's uri, name, size and mtime_ns."""
-    max_records = cfg.read.records_per_split
-    min_splits = SPLITS_PER_WORKER * workers if len(files) < workers * SPLITS_PER_WORKER else 1
+    # Each file is cut into at least its share (by bytes) of SPLITS_PER_WORKER ranges per worker, so a few big
+    # files still keep every worker busy; many files are cut only by records_per_split.
+    total = sum(f["size"] for f in files) or 1
+    planned = [{**f, "min_splits": max(1, -(-SPLITS_PER_WORKER * workers * f["size"] // total))} for f in files]
     (
         p
-        | "InputFiles" >> beam.Create(sorted(files, key=lambda f: f["name"]))
+        | "InputFiles" >> beam.Create(sorted(planned, key=lambda f: f["name"]))
         | "SpreadFiles" >> beam.Reshuffle()
-        | "SplitFiles" >> beam.FlatMap(_ranges, max_records, min_splits)
+        | "SplitFiles" >> beam.FlatMap(_ranges, cfg.read.records_per_split)
         | "SpreadRanges" >> beam.Reshuffle()  # only (file, start, end) crosses this shuffle
         | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg, run_dir))  # emits counts and part paths, not rows
         | "MergeShards" >> MergeShards(run_dir, cfg.output)
@@ -47,6 +49,10 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
         args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
                  # workers log Beam's chatter at WARNING, sieve's per-range progress at INFO
                  "--default_sdk_harness_log_level=WARNING", '--sdk_harness_log_level_overrides={"sieve": "INFO"}']
+    elif runner.endswith("DaskRunner") and not any(o.startswith(("--dask_npartitions", "--dask_partition_size")) for o in extra):
+        # Beam's DaskRunner puts up to 128 created items in one partition and makes Reshuffle a no-op: one
+        # partition per input file is what spreads the files over the workers.
+        args.append("--dask_partition_size=1")
     return PipelineOptions(args + list(extra))
 
 
