@@ -6,6 +6,7 @@ from typing import Any
 from sieve.transforms import storage
 
 REPORT = "report.md"
+MAX_ROWS = 100
 
 
 def _table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> list[str]:
@@ -15,6 +16,12 @@ def _table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> lis
     left = {0, len(headers) - 1} if bars else {0}
     fmt = lambda r: "| " + " | ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
     return [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in cells[1:]]
+
+
+def _capped(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    """A table of at most MAX_ROWS rows (a snapshot has 90,000 files); the manifest lists every one."""
+    more = ["", f"... and {len(rows) - MAX_ROWS} more, listed in manifest.json"] if len(rows) > MAX_ROWS else []
+    return _table(headers, rows[:MAX_ROWS]) + more
 
 
 def _bar(n: int, total: int, width: int = 30) -> str:
@@ -47,12 +54,12 @@ def write_report(output: str, manifest: dict[str, Any]) -> str:
         f"- config hash: `{manifest['config_hash']}`; shards under `{manifest['run_dir']}/`", "",
         "## Records", "", *summary_lines(manifest), "",
         "## Per input file (read = kept + dropped + skipped)", "",
-        *_table(["file", "MB", "read", "kept", "dropped", "skipped"],
-                [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
-                 for f in manifest["files"]]),
+        *_capped(["file", "MB", "read", "kept", "dropped", "skipped"],
+                 [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
+                  for f in manifest["files"]]),
         "", "## Output shards", "",
-        *_table(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
-                                          for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),
+        *_capped(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
+                                           for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),
     ]
     uri = storage.join(output, REPORT)
     storage.write_text(uri, "\n".join(lines) + "\n")

@@ -76,8 +76,14 @@ def test_config_show_prints_the_effective_config(tmp_path):
     assert result.stdout.startswith("# effective config (hash ")
 
 
-@pytest.mark.parametrize("args", [["synth", "--output", "x", "--docs", "0"], ["run", "--input", "x", "--output", "y", "--workers", "0"]])
-def test_nonsense_numbers_are_refused(args, tmp_path, data_dir):
-    if args[0] == "run":
-        args = ["run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), "--workers", "0"]
-    assert_one_line_error(sieve(*args, cwd=tmp_path), "must be at least 1")
+@pytest.mark.parametrize("flag, value, message", [("--workers", "0", "must be at least 1"),
+                                                  ("--limit-files", "0", "must be at least 1"),
+                                                  ("--batch-files", "0", "must be at least 1"),
+                                                  ("--sample-fraction", "1.5", "must be in (0, 1]")])
+def test_nonsense_numbers_are_refused(flag, value, message, tmp_path, data_dir):
+    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), flag, value)
+    assert_one_line_error(result, flag, message)
+
+
+def test_nonsense_synth_size_is_refused(tmp_path):
+    assert_one_line_error(sieve("synth", "--output", "x", "--docs", "0", cwd=tmp_path), "must be at least 1")
