@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sieve.flows.deploy import PREFECT_FILE
-from sieve.flows.plan import BATCH_FILES_PER_WORKER, COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
+from sieve.flows.plan import COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 
@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
                      help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})")
     run.add_argument("--batch-files", type=int, metavar="N",
                      help="input files per Beam job; a crash costs at most the batch in flight "
-                          f"(default {BATCH_FILES_PER_WORKER} per worker)")
+                          "(default: about 1 GB of input per worker)")
     run.set_defaults(fn=_run)
 
     synth = sub.add_parser("synth", help="write the synthetic WARC corpus with ground truth")

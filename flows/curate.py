@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sieve.flows.plan import BATCH_FILES_PER_WORKER, InputFile, check_output, plan_inputs, resolve_latest
+from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (clean_working_files, commit, committed, manifest_for, run_folder, summarize,
                                  up_to_date)
@@ -73,12 +73,11 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     if stale := clean_working_files(run_dir):
         log.info("removed %d unfinished part files left by an interrupted run", stale)
     todo = [f for f in files if f.name not in done]
-    batch_files = batch_files or BATCH_FILES_PER_WORKER * workers
-    batches = [todo[i:i + batch_files] for i in range(0, len(todo), batch_files)]
+    groups = batches(todo, workers, batch_files)
     start = time.perf_counter()
     with watch_progress(run_dir, sum(f.size for f in todo), log):
-        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(batches)}")(batch, cfg, run_dir, runner, workers)
-                for i, batch in enumerate(batches)]
+        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(group, cfg, run_dir, runner, workers)
+                for i, group in enumerate(groups)]
     run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": len(done), "batches": jobs}
     manifest = publish_task(output, run_dir, files, cfg, run)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from sieve.flows.plan import UsageError, plan_inputs
+from sieve.flows.plan import BATCH_BYTES_PER_WORKER, InputFile, UsageError, batches, plan_inputs
 from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, manifest_for, run_folder,
                                  summarize, up_to_date)
 from sieve.schemas.config import load_config
@@ -138,3 +138,10 @@ def test_latest_stands_for_the_newest_crawl_in_inputs_and_output(tmp_path):
     assert resolve_latest(["a.warc.gz"], "out") == (["a.warc.gz"], "out")
     with pytest.raises(UsageError, match="no CC-MAIN-\\* crawl folder"):
         resolve_latest([f"{tmp_path}/crawl-data/CC-MAIN-2025-08/{{latest}}/x"], "out")
+
+
+def test_batches_hold_about_a_gigabyte_per_worker_or_the_given_number_of_files():
+    files = [InputFile(f"/c/{i}.warc.gz", f"{i}.warc.gz", BATCH_BYTES_PER_WORKER // 2, 0) for i in range(9)]
+    assert [len(b) for b in batches(files, workers=2)] == [4, 4, 1]
+    assert [len(b) for b in batches(files, workers=2, batch_files=2)] == [2, 2, 2, 2, 1]
+    assert batches(files[:3], workers=8) == [files[:3]] and batches([], workers=2) == []
