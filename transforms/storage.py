@@ -13,6 +13,7 @@ import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 import pyarrow as pa
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
 # Sequential reads of remote objects are served from large ranged GETs, not one request per small read.
 READ_BUFFER_BYTES = 8 << 20
+GCS_RETRY_SECONDS = 30
 
 
 class StorageError(OSError):
@@ -69,6 +71,9 @@ def storage_error(uri: str, action: str, e: Exception) -> StorageError:
 
 @lru_cache(maxsize=None)
 def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
+    if scheme != "s3://":
+        # GCS retries for 15 minutes by default: missing credentials would look like a hang, not an error.
+        return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_SECONDS))
     fs, _ = pafs.FileSystem.from_uri(f"{scheme}{bucket}")
     return fs
 
