@@ -115,7 +115,7 @@ def _stat_all(pairs: list[tuple[str, str]]) -> list[InputFile]:
             raise UsageError(f"listed input {name}: {e}") from None
         return InputFile(uri, name, entry.size, entry.mtime_ns)
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         return list(pool.map(one, pairs))
 
 

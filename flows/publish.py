@@ -23,9 +23,6 @@ from sieve.transforms.storage import StorageError
 from sieve.transforms.parquet import WORKING, done_marker
 
 RUNS = "runs"
-# Markers and shard footers read at once: an object store answers each request in milliseconds, one by one
-# that would be minutes for a CommonCrawl snapshot's 90,000 files.
-PARALLEL_READS = 32
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
 log = logging.getLogger("sieve")
 
@@ -47,7 +44,7 @@ def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]
     """
     present = {f.uri for f in storage.list_files(storage.join(run_dir, "done"))}
     wanted = [f for f in files if done_marker(run_dir, f.name) in present]
-    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         markers = pool.map(lambda f: json.loads(storage.read_text(done_marker(run_dir, f.name))), wanted)
     return {f.name: m for f, m in zip(wanted, markers) if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)}
 
@@ -91,7 +88,7 @@ def _file_summary(run_dir: str, f: InputFile, marker: dict[str, Any] | None) -> 
 
 def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Counts by file, stage and reason, read back from the written shards; raises if any record is unaccounted for."""
-    with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         per_file = list(pool.map(lambda f: _file_summary(run_dir, f, markers.get(f.name)), files))
     run = storage.relative(run_dir, run_dir.rsplit("/", 2)[0])  # runs/<name>, as the manifest lists paths
     by_reason, skipped_types = Counter(), Counter()

@@ -24,6 +24,9 @@ REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
 # Sequential reads of remote objects are served from large ranged GETs, not one request per small read.
 READ_BUFFER_BYTES = 8 << 20
 GCS_RETRY_SECONDS = 30
+# Requests in flight when many small objects are read or stat'ed: an object store answers each in milliseconds,
+# one by one that would be minutes for a CommonCrawl snapshot's 90,000 files.
+PARALLEL_REQUESTS = 32
 
 
 class StorageError(OSError):
