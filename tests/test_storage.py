@@ -115,3 +115,17 @@ def test_missing_credentials_are_one_line_naming_the_variables(s3_env, tmp_path)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("sieve: error: cannot read s3://warcs/one/a.warc.gz") and "AWS_ACCESS_KEY_ID" in line
+
+
+def test_parquet_written_table_by_table_equals_one_write_of_all_rows(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = [pa.table({"n": list(range(i, i + k))}) for i, k in ((0, 2), (2, 5), (7, 1), (8, 4))]
+    storage.write_parquet(str(tmp_path / "x.parquet"), parts[0].schema, iter(parts), "zstd", row_group_rows=3)
+    whole = io.BytesIO()
+    pq.write_table(pa.concat_tables(parts), whole, compression="zstd", row_group_size=3)
+    assert (tmp_path / "x.parquet").read_bytes() == whole.getvalue()
+    assert [pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(i).num_rows for i in range(4)] == [3, 3, 3, 3]

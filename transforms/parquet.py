@@ -43,8 +43,6 @@ def done_marker(run_dir: str, name: str) -> str:
     return storage.join(run_dir, "done", f"{shard_stem(name)}.json")
 
 
-def write_table(rows: list[dict[str, Any]] | pa.Table, schema: pa.Schema, uri: str,
-                compression: str | None, row_group_rows: int | None = None) -> None:
-    """Write rows as one Parquet file that appears whole or not at all."""
-    table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=schema)
-    storage.write_parquet(table, uri, compression, row_group_rows)
+def write_rows(rows: list[dict[str, Any]], schema: pa.Schema, uri: str) -> None:
+    """Write rows as one uncompressed Parquet part (compressed once, when merged into its shard)."""
+    storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], compression=None)

@@ -18,7 +18,7 @@ from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
-from sieve.transforms.parquet import part_path, progress_marker, write_table
+from sieve.transforms.parquet import part_path, progress_marker, write_rows
 from sieve.transforms.warc import read_warc
 
 READING = -1  # stage index while a record is being read, before any filter runs
@@ -88,7 +88,7 @@ def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if rows[kind]:
             parts[kind] = part_path(run_dir, kind, name, first)
-            write_table(rows[kind], schema, parts[kind], compression=None)  # compressed once, when merged
+            write_rows(rows[kind], schema, parts[kind])
     storage.write_text(progress_marker(run_dir, name, first), json.dumps({"bytes": end - first, "records": read}))
     return {"source": source, "start": first, "read": read, "kept": len(rows["kept"]), "dropped": dict(dropped),
             "skipped": dict(skipped), "parts": parts}

@@ -6,12 +6,11 @@ from collections import Counter
 from typing import Any
 
 import apache_beam as beam
-import pyarrow as pa
 
 from sieve.schemas.config import OutputConfig
 from sieve.schemas.tables import TABLES
 from sieve.transforms import storage
-from sieve.transforms.parquet import done_marker, shard_path, write_table
+from sieve.transforms.parquet import done_marker, shard_path
 
 
 class MergeShards(beam.PTransform):
@@ -28,24 +27,26 @@ class MergeShards(beam.PTransform):
     def _merge(self, keyed: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
         name, ranges = keyed
         ranges = sorted(ranges, key=lambda r: r["start"])
-        shards = {}
-        for kind, schema in TABLES.items():
-            parts = [r["parts"][kind] for r in ranges if kind in r["parts"]]
-            if parts:
-                uri = shard_path(self.run_dir, kind, name)
-                table = pa.concat_tables(storage.read_parquet(p, schema=schema) for p in parts)
-                write_table(table, schema, uri, None if self.out.compression == "none" else self.out.compression,
-                            self.out.row_group_rows)
-                shards[kind] = {"path": storage.relative(uri, self.run_dir), "rows": table.num_rows,
-                                "bytes": storage.stat(uri).size}
-                for p in parts:
-                    storage.delete(p)
         skipped: Counter = Counter()
         dropped: Counter = Counter()
         for r in ranges:
             skipped.update(r["skipped"])
             dropped.update(r["dropped"])
-        marker = {**ranges[0]["source"], "read": sum(r["read"] for r in ranges), "kept": sum(r["kept"] for r in ranges),
+        rows = {"kept": sum(r["kept"] for r in ranges), "dropped": sum(dropped.values())}
+        compression = None if self.out.compression == "none" else self.out.compression
+        shards = {}
+        for kind, schema in TABLES.items():
+            parts = [r["parts"][kind] for r in ranges if kind in r["parts"]]
+            if parts:
+                uri = shard_path(self.run_dir, kind, name)
+                # Part by part: memory holds about one row group, not the whole file's text.
+                storage.write_parquet(uri, schema, (storage.read_parquet(p, schema=schema) for p in parts),
+                                      compression, self.out.row_group_rows)
+                shards[kind] = {"path": storage.relative(uri, self.run_dir), "rows": rows[kind],
+                                "bytes": storage.stat(uri).size}
+                for p in parts:
+                    storage.delete(p)
+        marker = {**ranges[0]["source"], "read": sum(r["read"] for r in ranges), "kept": rows["kept"],
                   "dropped": dict(sorted(dropped.items())), "skipped": dict(sorted(skipped.items())), "shards": shards}
         storage.write_text(done_marker(self.run_dir, name), json.dumps(marker, indent=1, sort_keys=True))
         return marker

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -207,9 +207,32 @@ def write_text(uri: str, text: str) -> None:
     write_bytes(uri, text.encode("utf-8"))
 
 
-def write_parquet(table: pa.Table, uri: str, compression: str | None, row_group_rows: int | None = None) -> None:
-    _write(uri, lambda path, fs: pq.write_table(table, path, filesystem=fs, compression=compression,
-                                                row_group_size=row_group_rows))
+def write_parquet(uri: str, schema: pa.Schema, tables: Iterable[pa.Table], compression: str | None,
+                  row_group_rows: int | None = None) -> None:
+    """Write tables, in order, as one Parquet file in row groups of row_group_rows rows. Tables are consumed one by
+    one, so memory holds about one row group, and the bytes are those of writing all the rows at once."""
+    def write(path: str, fs: pafs.FileSystem) -> None:
+        with fs.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema, compression=compression) as out:
+            for group in _row_groups(tables, row_group_rows):
+                out.write_table(group, row_group_size=row_group_rows)
+
+    _write(uri, write)
+
+
+def _row_groups(tables: Iterable[pa.Table], rows: int | None) -> Iterator[pa.Table]:
+    """The rows of tables regrouped into tables of exactly `rows` rows (the last one shorter)."""
+    if rows is None:
+        yield from tables
+        return
+    pending: list[pa.Table] = []
+    for table in tables:
+        pending.append(table)
+        while sum(t.num_rows for t in pending) >= rows:
+            merged = pa.concat_tables(pending)
+            yield merged.slice(0, rows)
+            pending = [merged.slice(rows)]
+    if sum(t.num_rows for t in pending):
+        yield pa.concat_tables(pending)
 
 
 def read_parquet(uri: str, schema: pa.Schema | None = None, columns: list[str] | None = None) -> pa.Table:
