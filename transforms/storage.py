@@ -245,23 +245,20 @@ def read_parquet(uri: str, schema: pa.Schema | None = None, columns: list[str] |
 
 def delete(uri: str) -> None:
     """Remove a file; a missing one is fine."""
-    fs, path = resolve(uri)
-    try:
-        fs.delete_file(path)
-    except FileNotFoundError:
-        pass
-    except (OSError, pa.ArrowException) as e:
-        if exists(uri):
-            raise storage_error(uri, "delete", e) from None
+    _remove(uri, lambda fs, path: fs.delete_file(path), exists)
 
 
 def delete_tree(uri: str) -> None:
     """Remove a folder (or prefix) and everything below it; a missing one is fine."""
+    _remove(uri, lambda fs, path: fs.delete_dir(path), lambda u: bool(list_files(u, limit=1)))
+
+
+def _remove(uri: str, remove: Callable[[pafs.FileSystem, str], None], still_there: Callable[[str], bool]) -> None:
     fs, path = resolve(uri)
     try:
-        fs.delete_dir(path)
+        remove(fs, path)
     except FileNotFoundError:
         pass
-    except (OSError, pa.ArrowException) as e:
-        if list_files(uri, limit=1):
+    except (OSError, pa.ArrowException) as e:  # some stores report a missing path as a generic error
+        if still_there(uri):
             raise storage_error(uri, "delete", e) from None
