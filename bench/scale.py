@@ -5,8 +5,8 @@ The input is the real pages of ../shared/data/warc: articles.warc.gz copied --co
 plus the four small real files (989 records with the default 5 copies).
   runners   in-process Beam job only (no Prefect): DirectRunner with 1 and 2 workers, DaskRunner on a 2-worker
             LocalCluster (started before the clock); docs/s = records read / job seconds
-  resume    `sieve run --batch-files 2` whole; then the same command killed (SIGKILL) once half the files are
-            committed, and rerun: the rerun's wall time against the whole run's
+  resume    `sieve run` whole; then the same command killed (SIGKILL) once half of the input's bytes are in
+            finished record ranges, and rerun: the rerun's wall time against the whole run's
   storage   `sieve run` from a local folder to a local folder against s3:// to s3:// (moto server), --repeat
             times each, interleaved; medians and their ratio
 Fixed costs (imports, server start, publish) before and after are measured by bench/fixed_cost.py.
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sieve.flows.jobs import run_files
 from sieve.schemas.config import load_config
+from sieve.transforms.parquet import range_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "warc"
@@ -80,21 +81,24 @@ def sieve_run(inputs: str, output: str, env: dict | None = None, extra: tuple[st
     return time.perf_counter() - start
 
 
+def finished_bytes(out: Path) -> int:
+    return sum(end - start for _, start, end in map(range_of, map(str, out.glob("runs/*/ranges/*.json"))))
+
+
 def resume(folder: Path, work: Path) -> dict:
-    batches = ("--batch-files", "2")  # small batches, so that half the files are committed before the end
-    whole = sieve_run(str(folder), str(work / "whole"), extra=batches)
+    whole = sieve_run(str(folder), str(work / "whole"))
     out = work / "killed"
-    files = len(list(folder.glob("*.warc.gz")))
-    proc = subprocess.Popen([SIEVE, "run", "--input", str(folder), "--output", str(out), "--workers", "2", *batches],
+    total = sum(p.stat().st_size for p in folder.glob("*.warc.gz"))
+    proc = subprocess.Popen([SIEVE, "run", "--input", str(folder), "--output", str(out), "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    while len(list(out.glob("runs/*/done/*.json"))) < files // 2 and proc.poll() is None:
+    while finished_bytes(out) < total / 2 and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    committed = len(list(out.glob("runs/*/done/*.json")))
-    rerun = sieve_run(str(folder), str(out), extra=batches)
-    return {"files": files, "committed_at_kill": committed, "whole_run_s": round(whole, 2),
-            "rerun_after_kill_s": round(rerun, 2), "rerun_vs_whole": round(rerun / whole, 3)}
+    share = finished_bytes(out) / total
+    rerun = sieve_run(str(folder), str(out))
+    return {"finished_at_kill": f"{share:.0%}", "whole_run_s": round(whole, 2), "rerun_after_kill_s": round(rerun, 2),
+            "rerun_vs_whole": round(rerun / whole, 3)}
 
 
 def storage(folder: Path, work: Path, repeat: int) -> dict:

@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--base-url", metavar="URL",
                      help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})")
     run.add_argument("--batch-files", type=int, metavar="N",
-                     help="input files per Beam job; a crash costs at most the batch in flight "
+                     help="input files per Beam job, whose files are committed when it ends "
                           "(default: about 1 GB of input per worker)")
     run.set_defaults(fn=_run)
 

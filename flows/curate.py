@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
-from sieve.flows.publish import (clean_working_files, commit, committed, manifest_for, run_folder, summarize,
+from sieve.flows.publish import (commit, committed, finished_ranges, manifest_for, run_folder, summarize,
                                  up_to_date)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
@@ -28,11 +28,11 @@ def plan_task(inputs: list[str], base_url: str | None, limit_files: int | None,
 
 
 @task(name="beam-job", cache_policy=NONE)
-def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, workers: int) -> dict[str, Any]:
+def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, workers: int, run_bytes: int) -> dict[str, Any]:
     """Run the Beam job on one batch of files; returns how it ran and its counters."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
-    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
+    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers, run_bytes=run_bytes)
     return {"files": len(files), "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 
@@ -68,15 +68,17 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
         return manifest
     run_dir = run_folder(output, cfg.hash, force)
     done = committed(run_dir, files)
+    todo = [f for f in files if f.name not in done]
     if done:
         log.info("resuming %s: %d of %d files were committed by an earlier run", run_dir, len(done), len(files))
-    if stale := clean_working_files(run_dir):
-        log.info("removed %d unfinished part files left by an interrupted run", stale)
-    todo = [f for f in files if f.name not in done]
+    if ranges := finished_ranges(run_dir, todo):
+        log.info("resuming %s: reusing %d finished record ranges of unfinished files", run_dir, ranges)
     groups = batches(todo, workers, batch_files)
+    run_bytes = sum(f.size for f in files)
     start = time.perf_counter()
-    with watch_progress(run_dir, sum(f.size for f in todo), log):
-        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(group, cfg, run_dir, runner, workers)
+    with watch_progress(run_dir, todo, log):
+        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(group, cfg, run_dir, runner, workers,
+                                                                                 run_bytes)
                 for i, group in enumerate(groups)]
     run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": len(done), "batches": jobs}

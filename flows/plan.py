@@ -18,8 +18,8 @@ COMMONCRAWL_BASE = "s3://commoncrawl"
 # Stands for the newest crawl in an input (and the output): s3://commoncrawl/crawl-data/{latest}/warc.paths.gz
 LATEST = "{latest}"
 # Input bytes per Beam job, per worker, by default: one CommonCrawl WARC file. A job's files are committed
-# when it ends (its merge step waits for all of its ranges), so a crash costs at most one batch, minutes of
-# work per worker, while each job's start-up (about 2 s) stays well under 1% of it.
+# when it ends (its merge step waits for all of its ranges), and its start-up (about 2 s) stays well under 1%
+# of its work. A crash costs less than a batch: finished ranges are reused by the rerun.
 BATCH_BYTES_PER_WORKER = 1 << 30
 
 

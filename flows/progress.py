@@ -8,35 +8,48 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from sieve.flows.plan import InputFile
 from sieve.transforms import storage
+from sieve.transforms.parquet import range_of, shard_stem
 
 
-def progress_line(run_dir: str, total_bytes: int, seconds: float) -> str:
-    """'42% of 27.3 MB, 1234 records (310/s), ETA 0:00:12' from the finished-range markers under run_dir."""
+def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: dict[str, int] | None = None) -> str:
+    """'42% of 27.3 MB, 1234 records (310/s), ETA 0:00:12' for files, from their finished-range markers.
+
+    seen caches each marker's record count across calls, so a marker is read once, not every few seconds.
+    """
+    seen = {} if seen is None else seen
+    stems = {shard_stem(f.name) for f in files}
+    total_bytes = sum(f.size for f in files)
     done_bytes = records = 0
-    for marker in storage.list_files(storage.join(run_dir, "progress")):
-        try:
-            done = json.loads(storage.read_text(marker.uri))
-        except (OSError, ValueError):
-            continue  # gone or being written right now; counted next time
-        done_bytes += done["bytes"]
-        records += done["records"]
+    for marker in storage.list_files(storage.join(run_dir, "ranges")):
+        stem, start, end = range_of(marker.uri)
+        if stem not in stems:
+            continue  # a range of a file committed by an earlier run
+        if marker.uri not in seen:
+            try:
+                seen[marker.uri] = json.loads(storage.read_text(marker.uri))["read"]
+            except (OSError, ValueError):
+                continue  # gone or being written right now; counted next time
+        done_bytes += end - start
+        records += seen[marker.uri]
     share = done_bytes / total_bytes if total_bytes else 1.0
     eta = f", ETA {time.strftime('%H:%M:%S', time.gmtime(seconds * (1 - share) / share))}" if 0 < share < 1 else ""
     return f"{share:.0%} of {total_bytes / 1e6:.1f} MB, {records} records ({records / max(seconds, 1e-9):.0f}/s){eta}"
 
 
 @contextmanager
-def watch_progress(run_dir: str, total_bytes: int, log: logging.Logger | logging.LoggerAdapter,
+def watch_progress(run_dir: str, files: list[InputFile], log: logging.Logger | logging.LoggerAdapter,
                    every_seconds: float = 10.0) -> Iterator[None]:
     """Log a progress line every few seconds while the body runs."""
     stop = threading.Event()
     start = time.perf_counter()
+    seen: dict[str, int] = {}
 
     def report() -> None:
         while not stop.wait(every_seconds):
             try:
-                log.info("progress: %s", progress_line(run_dir, total_bytes, time.perf_counter() - start))
+                log.info("progress: %s", progress_line(run_dir, files, time.perf_counter() - start, seen))
             except OSError:  # an object store that did not answer this time; the next line will tell
                 continue
 

@@ -20,7 +20,7 @@ from typing import Any
 from sieve.flows.plan import MANIFEST, InputFile
 from sieve.transforms import storage
 from sieve.transforms.storage import StorageError
-from sieve.transforms.parquet import WORKING, done_marker
+from sieve.transforms.parquet import WORKING, done_marker, range_of, shard_stem
 
 RUNS = "runs"
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
@@ -49,12 +49,17 @@ def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]
     return {f.name: m for f, m in zip(wanted, markers) if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)}
 
 
-def clean_working_files(run_dir: str) -> int:
-    """Remove the parts and progress files an interrupted run left behind; returns how many there were."""
-    stale = [f for folder in WORKING for f in storage.list_files(storage.join(run_dir, folder))]
+def finished_ranges(run_dir: str, files: list[InputFile]) -> int:
+    """How many record ranges of these (uncommitted) files an interrupted run finished: the job will reuse them."""
+    stems = {shard_stem(f.name) for f in files}
+    markers = storage.list_files(storage.join(run_dir, "ranges"))
+    return sum(range_of(m.uri)[0] in stems for m in markers)
+
+
+def clean_working_files(run_dir: str) -> None:
+    """Remove the parts and range markers of a run, once it is committed."""
     for folder in WORKING:
         storage.delete_tree(storage.join(run_dir, folder))
-    return len(stale)
 
 
 def _shard_counts(uri: str, columns: list[str]) -> Counter:

@@ -8,9 +8,10 @@ import shutil
 import pytest
 
 from sieve.flows.plan import BATCH_BYTES_PER_WORKER, InputFile, UsageError, batches, plan_inputs
-from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, manifest_for, run_folder,
-                                 summarize, up_to_date)
+from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, finished_ranges,
+                                 manifest_for, run_folder, summarize, up_to_date)
 from sieve.schemas.config import load_config
+from sieve.transforms.parquet import shard_stem
 from sieve.transforms.pipeline import run_job
 
 
@@ -99,7 +100,8 @@ def test_commit_writes_the_manifest_last_and_removes_other_runs(staged):
     manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, {})
     commit(str(out), manifest)
     assert json.loads((out / "manifest.json").read_text())["counts"]["read"] == 51
-    assert not abandoned.exists() and not (out / "runs" / cfg.hash / "parts").exists()
+    assert not abandoned.exists()
+    assert sorted(p.name for p in (out / "runs" / cfg.hash).iterdir()) == ["done", "dropped", "kept"]  # working files gone
     for shard in manifest["shards"]["kept"] + manifest["shards"]["dropped"]:
         assert (out / shard["path"]).stat().st_size == shard["bytes"]
     assert up_to_date(str(out), files, cfg.hash)
@@ -107,13 +109,27 @@ def test_commit_writes_the_manifest_last_and_removes_other_runs(staged):
     assert not up_to_date(str(out), files[:1], cfg.hash)
 
 
-def test_working_files_of_an_interrupted_run_are_cleaned(tmp_path):
-    run_dir = str(tmp_path / "runs" / "abc")
-    for name in ("parts/kept/a-000.parquet", "parts/dropped/a-000.parquet", "progress/a-000.json"):
-        (tmp_path / "runs" / "abc" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "runs" / "abc" / name).write_text("x")
-    assert clean_working_files(run_dir) == 3
-    assert not any((tmp_path / "runs" / "abc").iterdir())
+def test_finished_ranges_of_an_interrupted_job_are_reused_not_read_again(data_dir, tmp_path):
+    files = plan_inputs([str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")])
+    cfg, run_dir, run_bytes = load_config(), str(tmp_path / "run"), sum(f.size for f in files)
+    blocker = tmp_path / "run" / "kept" / f"{shard_stem('warcfile.warc.gz')}.parquet"
+    blocker.mkdir(parents=True)  # the job dies merging warcfile, after every one of its ranges was finished
+    with pytest.raises(Exception, match="cannot write"):
+        run_job([f.as_dict() for f in files], cfg, run_dir, workers=1)
+    blocker.rmdir()
+    ranges = sorted((tmp_path / "run" / "ranges").glob("warcfile-*.json"))
+    assert len(ranges) > 1 and finished_ranges(run_dir, files[1:]) == len(ranges)
+    ranges[0].unlink()  # as if the job had died before finishing that one
+
+    again = run_job([files[1].as_dict()], cfg, run_dir, workers=1, run_bytes=run_bytes)  # cut as in the first job
+    assert again["ranges_reused"] == len(ranges) - 1 and 0 < again["read"] < 50
+    reference = str(tmp_path / "reference")
+    run_job([f.as_dict() for f in files], cfg, reference, workers=1)
+    shard = f"kept/{shard_stem('warcfile.warc.gz')}.parquet"
+    assert (tmp_path / "run" / shard).read_bytes() == (tmp_path / "reference" / shard).read_bytes()
+    assert committed(run_dir, files[1:])["warcfile.warc.gz"]["read"] == 50
+    clean_working_files(run_dir)
+    assert not (tmp_path / "run" / "parts").exists() and not (tmp_path / "run" / "ranges").exists()
 
 
 def test_progress_is_read_from_finished_range_markers(data_dir, tmp_path):
@@ -123,9 +139,9 @@ def test_progress_is_read_from_finished_range_markers(data_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     run_job([f.as_dict() for f in files], load_config(), run_dir, workers=1)
     total = sum(f.size for f in files)
-    assert progress_line(run_dir, total, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
-    assert progress_line(run_dir, 2 * total, 2.0).startswith("50% of ")
-    assert progress_line(run_dir, 2 * total, 2.0).endswith("ETA 00:00:02")
+    assert progress_line(run_dir, files, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
+    half = files[1:]  # warcfile alone: clipped's ranges belong to another file
+    assert progress_line(run_dir, half, 2.0).startswith(f"100% of {half[0].size / 1e6:.1f} MB, 50 records")
 
 
 def test_latest_stands_for_the_newest_crawl_in_inputs_and_output(tmp_path):

@@ -1,5 +1,5 @@
-"""A real run killed with SIGKILL part way: nothing it started stays alive, and the same command redoes only the
-unfinished files and publishes exactly what an uninterrupted run publishes."""
+"""A real run killed with SIGKILL part way: nothing it started stays alive, and the same command reads again only
+the record ranges that were not finished and publishes exactly what an uninterrupted run publishes."""
 from __future__ import annotations
 
 import json
@@ -31,7 +31,10 @@ def crawl(tmp_path_factory) -> Path:
 
 
 def command(crawl: Path, out: Path) -> list[str]:
-    return [SIEVE, "run", "--input", str(crawl), "--output", str(out), "--workers", "2", "--batch-files", "2"]
+    """One Beam job for all files (the default batching here); ranges of 100 records, about 5 per file."""
+    config = out.parent / "ranges.yaml"
+    config.write_text("read:\n  records_per_split: 100\n")
+    return [SIEVE, "run", "--input", str(crawl), "--output", str(out), "--workers", "2", "--config", str(config)]
 
 
 def session_processes(sid: int) -> list[int]:
@@ -58,23 +61,25 @@ def test_a_killed_run_leaves_no_process_and_resumes_to_the_same_output(crawl, tm
     proc = subprocess.Popen(command(crawl, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, cwd=tmp_path)
     deadline = time.monotonic() + 240
-    while not list(out.glob("runs/*/done/*.json")):  # at least one file committed, most not yet
+    while len(list(out.glob("runs/*/ranges/*.json"))) < 10:  # a quarter of the ranges finished, no file merged yet
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.2)
+        time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 20
     while (left := session_processes(proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"processes outlived the killed command: {left}"
-    committed_before = len(list(out.glob("runs/*/done/*.json")))
-    assert 0 < committed_before < FILES and not (out / "manifest.json").exists()
+    finished_before = len(list(out.glob("runs/*/ranges/*.json")))
+    assert not list(out.glob("runs/*/done/*.json")) and not (out / "manifest.json").exists()
 
     resumed = subprocess.run(command(crawl, out), capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "files were committed by an earlier run" in resumed.stdout + resumed.stderr
+    assert f"reusing {finished_before} finished record ranges" in resumed.stdout + resumed.stderr
     manifest, shards = published(out)
-    assert manifest["run"]["files_resumed"] >= committed_before
+    [job] = manifest["run"]["batches"]
+    assert job["beam_counters"]["ranges_reused"] == finished_before
+    assert 0 < job["beam_counters"]["read"] < manifest["counts"]["read"]  # only the unfinished ranges were read
 
     whole = subprocess.run(command(crawl, tmp_path / "whole"), capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert whole.returncode == 0, whole.stderr[-3000:]

@@ -1,6 +1,7 @@
 """The per-range Beam stage: each (file, start, end) range is read, run through every stage and written as parts."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -10,6 +11,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from sieve.schemas.config import Config
+from sieve.transforms import storage
+from sieve.transforms.parquet import range_marker
 
 log = logging.getLogger("sieve")
 
@@ -43,10 +46,17 @@ class ProcessWarcRange(beam.DoFn):
             self.counters[name] = Metrics.counter("sieve", name)
         self.counters[name].inc(n)
 
-    def process(self, warc_range: tuple[str, int, int | None]):
+    def process(self, warc_range: tuple[dict[str, Any], int, int]):
         from sieve.transforms.ranges import process_range
 
         source, first, end = warc_range
+        marker = range_marker(self.run_dir, source["name"], first, end)
+        if storage.exists(marker):  # finished by an earlier run that was interrupted before its commit
+            finished = json.loads(storage.read_text(marker))
+            if all(storage.exists(part) for part in finished["parts"].values()):
+                self._count("ranges_reused", 1)
+                yield finished
+                return
         start = time.perf_counter()
         if self.supervisor is not None:
             result = self.supervisor.run(source, first, end)

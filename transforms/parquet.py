@@ -1,10 +1,13 @@
 """The layout of a run folder and how its Parquet files are written. No Beam here, so the supervised range
 process (transforms/supervise.py) starts without importing it.
 
-    <run>/parts/<kind>/<shard>-<start>.parquet   one record range's rows (working file, merged then removed)
-    <run>/progress/<shard>-<start>.json          a range is finished (working file, for the live progress line)
-    <run>/<kind>/<shard>.parquet                 one kept and one dropped shard per input file
-    <run>/done/<shard>.json                      the input file's commit marker, written after its shards
+    <run>/parts/<kind>/<shard>-<start>-<end>.parquet   one record range's rows
+    <run>/ranges/<shard>-<start>-<end>.json            the range's marker, written after its parts: its counts
+    <run>/<kind>/<shard>.parquet                       one kept and one dropped shard per input file
+    <run>/done/<shard>.json                            the input file's commit marker, written after its shards
+
+Parts and range markers are working files, removed at the run's commit. Until then they are what a rerun
+after a crash reuses: a range with a marker is not read again.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import pyarrow as pa
 
 from sieve.transforms import storage
 
-WORKING = ("parts", "progress")
+WORKING = ("parts", "ranges")
 
 
 def shard_stem(name: str) -> str:
@@ -28,14 +31,24 @@ def shard_path(run_dir: str, kind: str, name: str) -> str:
     return storage.join(run_dir, kind, f"{shard_stem(name)}.parquet")
 
 
-def part_path(run_dir: str, kind: str, name: str, start: int) -> str:
+def _range(name: str, start: int, end: int) -> str:
+    return f"{shard_stem(name)}-{start:015d}-{end:015d}"
+
+
+def part_path(run_dir: str, kind: str, name: str, start: int, end: int) -> str:
     """Where a worker writes the rows of one record range of one input file."""
-    return storage.join(run_dir, "parts", kind, f"{shard_stem(name)}-{start:015d}.parquet")
+    return storage.join(run_dir, "parts", kind, f"{_range(name, start, end)}.parquet")
 
 
-def progress_marker(run_dir: str, name: str, start: int) -> str:
-    """A tiny file a worker writes when it finishes a range, so the orchestrator can show progress."""
-    return storage.join(run_dir, "progress", f"{shard_stem(name)}-{start:015d}.json")
+def range_marker(run_dir: str, name: str, start: int, end: int) -> str:
+    """Written when a range's parts are: its counts and parts, for the merge, a resumed run and the progress line."""
+    return storage.join(run_dir, "ranges", f"{_range(name, start, end)}.json")
+
+
+def range_of(marker: str) -> tuple[str, int, int]:
+    """(shard stem, start, end) of a range marker's location: the inverse of range_marker."""
+    stem, start, end = marker.rsplit("/", 1)[1].removesuffix(".json").rsplit("-", 2)
+    return stem, int(start), int(end)
 
 
 def done_marker(run_dir: str, name: str) -> str:

@@ -23,12 +23,14 @@ def _ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, An
     return [(source, start, end) for start, end in ranges]
 
 
-def build_pipeline(p: beam.Pipeline, files: list[dict[str, Any]], cfg: Config, run_dir: str, workers: int = 1) -> None:
+def build_pipeline(p: beam.Pipeline, files: list[dict[str, Any]], cfg: Config, run_dir: str, workers: int = 1,
+                   run_bytes: int | None = None) -> None:
     """Input files -> record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file
     -> its commit marker. files are dicts with the input's uri, name, size and mtime_ns."""
-    # Each file is cut into at least its share (by bytes) of SPLITS_PER_WORKER ranges per worker, so a few big
-    # files still keep every worker busy; many files are cut only by records_per_split.
-    total = sum(f["size"] for f in files) or 1
+    # Each file is cut into at least its share (by bytes of the whole run, run_bytes, so that a rerun cuts it the
+    # same way and reuses its finished ranges) of SPLITS_PER_WORKER ranges per worker: a few big files still keep
+    # every worker busy; many files are cut only by records_per_split.
+    total = run_bytes or sum(f["size"] for f in files) or 1
     planned = [{**f, "min_splits": max(1, -(-SPLITS_PER_WORKER * workers * f["size"] // total))} for f in files]
     (
         p
@@ -57,10 +59,10 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
 
 
 def run_job(files: list[dict[str, Any]], cfg: Config, run_dir: str, runner: str = "DirectRunner",
-            workers: int = 2) -> dict[str, int]:
+            workers: int = 2, run_bytes: int | None = None) -> dict[str, int]:
     """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
     p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
-    build_pipeline(p, files, cfg, run_dir, workers)
+    build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
     result = p.run()
     result.wait_until_finish()
     try:

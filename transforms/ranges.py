@@ -18,7 +18,7 @@ from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
-from sieve.transforms.parquet import part_path, progress_marker, write_rows
+from sieve.transforms.parquet import part_path, range_marker, write_rows
 from sieve.transforms.warc import read_warc
 
 READING = -1  # stage index while a record is being read, before any filter runs
@@ -58,7 +58,7 @@ def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict
 
     given_up maps record offsets to the drop a supervisor decided for them (a record that hung or crashed
     an earlier attempt); those records are dropped without running the stages again.
-    Returns the range's counts and part paths.
+    Returns the range's counts and part paths, also written as the range's marker after its parts.
     """
     rows: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
     read, skipped, dropped = 0, Counter(), Counter()
@@ -87,8 +87,9 @@ def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict
     parts = {}
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if rows[kind]:
-            parts[kind] = part_path(run_dir, kind, name, first)
+            parts[kind] = part_path(run_dir, kind, name, first, end)
             write_rows(rows[kind], schema, parts[kind])
-    storage.write_text(progress_marker(run_dir, name, first), json.dumps({"bytes": end - first, "records": read}))
-    return {"source": source, "start": first, "read": read, "kept": len(rows["kept"]), "dropped": dict(dropped),
-            "skipped": dict(skipped), "parts": parts}
+    result = {"source": source, "start": first, "end": end, "read": read, "kept": len(rows["kept"]),
+              "dropped": dict(dropped), "skipped": dict(skipped), "parts": parts}
+    storage.write_text(range_marker(run_dir, name, first, end), json.dumps(result, sort_keys=True))
+    return result

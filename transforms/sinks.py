@@ -16,8 +16,9 @@ from sieve.transforms.parquet import done_marker, shard_path
 class MergeShards(beam.PTransform):
     """Range results -> one kept and one dropped shard per input file (rows in WARC order) -> its commit marker.
 
-    The marker is written last, so a file with a marker is finished whatever happens to the job after it:
-    a rerun skips it. It records the input's identity and checksum, its counts and its shards.
+    The marker is written after the shards, so a file with a marker is finished whatever happens to the job after
+    it: a rerun skips it. It records the input's identity and checksum, its counts and its shards. The file's
+    parts are removed after it (its small range markers stay for the progress line, until the run's commit).
     """
 
     def __init__(self, run_dir: str, out: OutputConfig) -> None:
@@ -44,11 +45,13 @@ class MergeShards(beam.PTransform):
                                       compression, self.out.row_group_rows)
                 shards[kind] = {"path": storage.relative(uri, self.run_dir), "rows": rows[kind],
                                 "bytes": storage.stat(uri).size}
-                for p in parts:
-                    storage.delete(p)
         marker = {**ranges[0]["source"], "read": sum(r["read"] for r in ranges), "kept": rows["kept"],
                   "dropped": dict(sorted(dropped.items())), "skipped": dict(sorted(skipped.items())), "shards": shards}
         storage.write_text(done_marker(self.run_dir, name), json.dumps(marker, indent=1, sort_keys=True))
+        # Only now: until the file is committed, its parts are what a rerun after a crash would reuse.
+        for r in ranges:
+            for part in r["parts"].values():
+                storage.delete(part)
         return marker
 
     def expand(self, pcoll):
