@@ -42,10 +42,15 @@ def build_filters(cfg: Config) -> list[Filter]:
     """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
     from sieve.filters.extract import Extraction
     from sieve.filters.language import LanguageId
-    from sieve.filters.normalize import Normalize
+    from sieve.filters.normalize import CleanText, Normalize
     from sieve.filters.response import ResponseCheck
+    from sieve.filters.url import UrlFilter
 
-    stages: list[Filter] = [ResponseCheck(cfg), Extraction(cfg)]
+    stages: list[Filter] = [ResponseCheck(cfg)]
+    if cfg.url_filter.enabled:
+        stages.append(UrlFilter(cfg))  # the URL alone can drop a page, so before extraction, the costly stage
+    stages.append(Extraction(cfg))
+    stages.append(CleanText(cfg))  # language-independent, so it runs for every document and language id reads clean text
     if cfg.language_id.enabled:
         stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
     return stages

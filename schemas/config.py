@@ -42,12 +42,35 @@ class GuardConfig(_Strict):
     document_timeout_seconds: Annotated[float, Field(ge=0)]
 
 
+class UrlFilterConfig(_Strict):
+    enabled: bool
+    blocklist: str | None
+    extra_blocklists: list[str]
+    extra_domains: list[str]
+    path_keyword_hits: Annotated[int, Field(ge=1)]
+    adult_keywords: dict[str, list[str]]
+    spam_keywords: dict[str, list[str]]
+
+
 class LanguageIdConfig(_Strict):
     enabled: bool
     keep: list[str]
 
 
+class CleanupConfig(_Strict):
+    """Switches of the language-independent cleanup groups (filters/normalize.py)."""
+
+    control_chars: bool
+    zero_width: bool
+    whitespace: bool
+    quotes: bool
+    dashes: bool
+    ellipsis: bool
+    fullwidth: bool
+
+
 class NormalizeConfig(_Strict):
+    cleanup: CleanupConfig
     vietnamese_tone_style: Literal["old", "new", "keep"]
 
 
@@ -68,6 +91,7 @@ class BeamConfig(_Strict):
 
 class Config(_Strict):
     read: ReadConfig
+    url_filter: UrlFilterConfig
     extract: ExtractConfig
     guard: GuardConfig
     language_id: LanguageIdConfig

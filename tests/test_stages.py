@@ -133,9 +133,10 @@ def test_language_filter_uses_the_keep_list_and_per_language_thresholds(tmp_path
 
 
 def test_build_filters_orders_stages_and_respects_switches(tmp_path):
-    assert [f.stage for f in build_filters(load_config())] == ["response", "extract", "language_id", "normalize"]
+    assert [f.stage for f in build_filters(load_config())] == ["response", "url", "extract", "clean_text", "language_id",
+                                                             "normalize"]
     off = load_config(write_config(tmp_path / "c.yaml", "language_id:\n  enabled: false\n"))
-    assert [f.stage for f in build_filters(off)] == ["response", "extract"]
+    assert [f.stage for f in build_filters(off)] == ["response", "url", "extract", "clean_text"]
 
 
 @pytest.mark.parametrize("new, old", [

@@ -52,7 +52,7 @@ def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             offset, stage = sup._beacon.get()
-            if sup._proc is not None and offset > 0 and stage == 1:  # the second record, in stage 1 (extract)
+            if sup._proc is not None and offset > 0 and stage == sup.stages.index("extract"):  # the second record
                 time.sleep(0.5)
                 os.kill(sup._proc.pid, signal.SIGKILL)
                 return
