@@ -14,11 +14,13 @@ from sieve.schemas.config import ConfigError, load_config
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sieve.flows.publish import config_identity
     from sieve.flows.server import PrefectServer
 
     # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
     with PrefectServer() as server:
         cfg = load_config(args.config)
+        config_identity(cfg)  # a blocklist file the config names must be readable
         inputs, output = resolve_latest(args.input, args.output)
         plan_inputs(inputs, args.base_url, args.limit_files, args.sample_fraction)
         check_output(output)
@@ -63,8 +65,10 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
+    from sieve.flows.publish import config_identity
+
     cfg = load_config(args.config)
-    print(f"# effective config (hash {cfg.hash})\n{cfg.to_yaml()}", end="")
+    print(f"# effective config (hash {config_identity(cfg)})\n{cfg.to_yaml()}", end="")
     return 0
 
 

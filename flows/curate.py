@@ -11,8 +11,8 @@ from prefect.cache_policies import NONE
 
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
-from sieve.flows.publish import (commit, committed, finished_ranges, manifest_for, run_folder, summarize,
-                                 up_to_date)
+from sieve.flows.publish import (commit, committed, config_identity, finished_ranges, manifest_for, run_folder,
+                                 summarize, up_to_date)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
 from sieve.transforms.pipeline import run_job
@@ -37,10 +37,11 @@ def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, wo
 
 
 @task(name="publish", cache_policy=NONE)
-def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config, run: dict[str, Any]) -> dict[str, Any]:
+def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config, identity: str,
+                 run: dict[str, Any]) -> dict[str, Any]:
     """Check conservation from the shards, write the report, then commit the manifest."""
     markers = committed(run_dir, files)
-    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, run)
+    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run)
     write_report(output, manifest)
     commit(output, manifest)
     return manifest
@@ -61,12 +62,13 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
     inputs, output = resolve_latest(inputs, output)
+    identity = config_identity(cfg)
     files = plan_task(inputs, base_url, limit_files, sample_fraction)
     output = check_output(output)
-    if not force and (manifest := up_to_date(output, files, cfg.hash)):
-        log.info("%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)", output, cfg.hash)
+    if not force and (manifest := up_to_date(output, files, identity)):
+        log.info("%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)", output, identity)
         return manifest
-    run_dir = run_folder(output, cfg.hash, force)
+    run_dir = run_folder(output, identity, force)
     done = committed(run_dir, files)
     todo = [f for f in files if f.name not in done]
     if done:
@@ -82,7 +84,7 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
                 for i, group in enumerate(groups)]
     run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": len(done), "batches": jobs}
-    manifest = publish_task(output, run_dir, files, cfg, run)
+    manifest = publish_task(output, run_dir, files, cfg, identity, run)
     c = manifest["counts"]
     log.info("published %s: read %d, kept %d, dropped %d, skipped %d", output, c["read"], c["kept"], c["dropped"], c["skipped"])
     return manifest

@@ -9,6 +9,7 @@ redoes only the others; --force starts a fresh folder. After a commit, other run
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -17,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
-from sieve.flows.plan import MANIFEST, InputFile
+from sieve.flows.plan import MANIFEST, InputFile, UsageError
+from sieve.schemas.config import Config
 from sieve.transforms import storage
-from sieve.transforms.storage import StorageError
 from sieve.transforms.parquet import WORKING, done_marker, range_of, shard_stem
+from sieve.transforms.storage import StorageError
 
 RUNS = "runs"
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
@@ -29,6 +31,16 @@ log = logging.getLogger("sieve")
 
 class ConservationError(RuntimeError):
     """Some input record is neither kept, dropped nor skipped: a bug, never a user error."""
+
+
+def config_identity(cfg: Config) -> str:
+    """The config hash, extended by the contents of the data files the config names (user blocklists): an edited
+    list changes what a run writes, so it must not find the old run up to date or resume it."""
+    try:
+        digests = [hashlib.sha256(storage.read_bytes(path)).hexdigest() for path in cfg.data_files()]
+    except StorageError as e:
+        raise UsageError(f"config: a file it names cannot be read: {e}") from None
+    return hashlib.sha256("\n".join([cfg.hash, *digests]).encode()).hexdigest()[:16] if digests else cfg.hash
 
 
 def run_folder(output: str, config_hash: str, force: bool = False) -> str:

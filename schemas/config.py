@@ -114,6 +114,10 @@ class Config(_Strict):
         except ValidationError as e:
             raise ValueError(f"languages.{lang}: {_first_error(e)}") from None
 
+    def data_files(self) -> list[str]:
+        """Files the config names whose contents decide what a run writes; the hash covers only their names."""
+        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path]
+
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

@@ -8,11 +8,12 @@ import shutil
 import pytest
 
 from sieve.flows.plan import BATCH_BYTES_PER_WORKER, InputFile, UsageError, batches, plan_inputs
-from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, finished_ranges,
-                                 manifest_for, run_folder, summarize, up_to_date)
+from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, config_identity,
+                                 finished_ranges, manifest_for, run_folder, summarize, up_to_date)
 from sieve.schemas.config import load_config
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.pipeline import run_job
+from tests.conftest import write_config
 
 
 def test_inputs_resolve_from_files_directories_and_globs_named_below_their_common_folder(data_dir, tmp_path):
@@ -161,3 +162,16 @@ def test_batches_hold_about_a_gigabyte_per_worker_or_the_given_number_of_files()
     assert [len(b) for b in batches(files, workers=2)] == [4, 4, 1]
     assert [len(b) for b in batches(files, workers=2, batch_files=2)] == [2, 2, 2, 2, 1]
     assert batches(files[:3], workers=8) == [files[:3]] and batches([], workers=2) == []
+
+
+def test_the_run_identity_follows_the_contents_of_the_blocklists_the_config_names(tmp_path):
+    blocklist = tmp_path / "blocked.txt"
+    blocklist.write_text("spam.example\n")
+    cfg = load_config(write_config(tmp_path / "c.yaml", f"url_filter:\n  extra_blocklists: [{blocklist}]\n"))
+    before = config_identity(cfg)
+    blocklist.write_text("spam.example\nmore-spam.example\n")  # same config file, another list
+    assert config_identity(cfg) != before and cfg.hash == load_config(str(tmp_path / "c.yaml")).hash
+    assert config_identity(load_config()) == load_config().hash  # no data files: the plain config hash
+    blocklist.unlink()
+    with pytest.raises(UsageError, match="blocked.txt"):
+        config_identity(cfg)
