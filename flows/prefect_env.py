@@ -1,4 +1,5 @@
-"""Prefect settings for a run with nothing started by hand: ephemeral local server, project-local state, no telemetry."""
+"""Prefect settings for a run with nothing started by hand: a local server (sieve's own, or Prefect's ephemeral one for
+library calls), project-local state, no telemetry."""
 from __future__ import annotations
 
 import os
