@@ -74,7 +74,7 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     if done:
         log.info("resuming %s: %d of %d files were committed by an earlier run", run_dir, len(done), len(files))
     if ranges := finished_ranges(run_dir, todo):
-        log.info("resuming %s: reusing %d finished record ranges of unfinished files", run_dir, ranges)
+        log.info("resuming %s: reusing %d finished record ranges of unfinished files", run_dir, len(ranges))
     groups = batches(todo, workers, batch_files)
     run_bytes = sum(f.size for f in files)
     start = time.perf_counter()

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sieve.flows.plan import InputFile
+from sieve.flows.publish import finished_ranges
 from sieve.transforms import storage
-from sieve.transforms.parquet import range_of, shard_stem
 
 
 def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: dict[str, int] | None = None) -> str:
@@ -19,20 +19,16 @@ def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: di
     seen caches each marker's record count across calls, so a marker is read once, not every few seconds.
     """
     seen = {} if seen is None else seen
-    stems = {shard_stem(f.name) for f in files}
     total_bytes = sum(f.size for f in files)
     done_bytes = records = 0
-    for marker in storage.list_files(storage.join(run_dir, "ranges")):
-        stem, start, end = range_of(marker.uri)
-        if stem not in stems:
-            continue  # a range of a file committed by an earlier run
-        if marker.uri not in seen:
+    for marker, start, end in finished_ranges(run_dir, files):
+        if marker not in seen:
             try:
-                seen[marker.uri] = json.loads(storage.read_text(marker.uri))["read"]
+                seen[marker] = json.loads(storage.read_text(marker))["read"]
             except (OSError, ValueError):
                 continue  # gone or being written right now; counted next time
         done_bytes += end - start
-        records += seen[marker.uri]
+        records += seen[marker]
     share = done_bytes / total_bytes if total_bytes else 1.0
     eta = f", ETA {time.strftime('%H:%M:%S', time.gmtime(seconds * (1 - share) / share))}" if 0 < share < 1 else ""
     return f"{share:.0%} of {total_bytes / 1e6:.1f} MB, {records} records ({records / max(seconds, 1e-9):.0f}/s){eta}"

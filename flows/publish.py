@@ -61,11 +61,12 @@ def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]
     return {f.name: m for f, m in zip(wanted, markers) if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)}
 
 
-def finished_ranges(run_dir: str, files: list[InputFile]) -> int:
-    """How many record ranges of these (uncommitted) files an interrupted run finished: the job will reuse them."""
+def finished_ranges(run_dir: str, files: list[InputFile]) -> list[tuple[str, int, int]]:
+    """(marker, start, end) of each finished record range of these files, found by one listing: the ranges an
+    interrupted run left for the job to reuse, and what the progress line counts."""
     stems = {shard_stem(f.name) for f in files}
     markers = storage.list_files(storage.join(run_dir, "ranges"))
-    return sum(range_of(m.uri)[0] in stems for m in markers)
+    return [(m.uri, start, end) for m in markers for stem, start, end in [range_of(m.uri)] if stem in stems]
 
 
 def clean_working_files(run_dir: str) -> None:
@@ -154,11 +155,10 @@ def commit(output: str, manifest: dict[str, Any]) -> None:
     current = storage.join(output, manifest["run_dir"])
     clean_working_files(current)
     runs = storage.join(output, RUNS)
-    old = sorted({storage.join(runs, storage.relative(f.uri, runs).split("/", 1)[0]) for f in storage.list_files(runs)}
-                 - {current})
-    for folder in old:
-        log.info("removing %s: a superseded or abandoned run", folder)
-        storage.delete_tree(folder)
+    for folder in (storage.join(runs, name) for name in storage.list_folders(runs)):
+        if folder != current:
+            log.info("removing %s: a superseded or abandoned run", folder)
+            storage.delete_tree(folder)
 
 
 def read_manifest(output: str) -> dict[str, Any] | None:

@@ -119,7 +119,7 @@ def test_finished_ranges_of_an_interrupted_job_are_reused_not_read_again(data_di
         run_job([f.as_dict() for f in files], cfg, run_dir, workers=1)
     blocker.rmdir()
     ranges = sorted((tmp_path / "run" / "ranges").glob("warcfile-*.json"))
-    assert len(ranges) > 1 and finished_ranges(run_dir, files[1:]) == len(ranges)
+    assert len(ranges) > 1 and [uri for uri, _, _ in finished_ranges(run_dir, files[1:])] == [str(r) for r in ranges]
     ranges[0].unlink()  # as if the job had died before finishing that one
 
     again = run_job([files[1].as_dict()], cfg, run_dir, workers=1, run_bytes=run_bytes)  # cut as in the first job
