@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+KENLM := $(BIN)/lmplz
 DEMO_DOCS ?= 2000
 DEMO_DIR ?= demo
 
 .PHONY: install demo test bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(KENLM)
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -17,9 +18,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# KenLM's trainer (lmplz, build_binary) for `sieve lm train`: built once into the venv (about 2 minutes).
+$(KENLM): | $(STAMP)
+	bash infra/build_kenlm.sh $(VENV)
+
+# Perplexity models trained on the synthetic corpus's held-out clean reference text, so the demo downloads nothing.
 demo: install
 	$(BIN)/sieve synth --output $(DEMO_DIR)/input --docs $(DEMO_DOCS) --seed 0
-	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output
+	$(BIN)/sieve lm train --input $(DEMO_DIR)/input/reference/en.txt --lang en --output $(DEMO_DIR)/models/en
+	$(BIN)/sieve lm train --input $(DEMO_DIR)/input/reference/vi.txt --lang vi --output $(DEMO_DIR)/models/vi
+	printf 'quality:\n  perplexity:\n    models:\n      en: %s\n      vi: %s\n' \
+	  "$(abspath $(DEMO_DIR))/models/en" "$(abspath $(DEMO_DIR))/models/vi" > $(DEMO_DIR)/config.yaml
+	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output --config $(DEMO_DIR)/config.yaml
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -28,6 +38,7 @@ bench: install
 	$(BIN)/python bench/read_extract.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/fixed_cost.py
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(DEMO_DIR) .sieve .pytest_cache

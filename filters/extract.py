@@ -78,8 +78,8 @@ class Extraction:
         extract_text(self.settings, "<html></html>")  # import the extractor now: the first page's time is its own
 
     def annotate(self, doc: Document) -> dict[str, Any]:
-        html = decode_html(doc.payload or b"", doc.http_charset)
-        doc.payload = None  # the raw bytes are not needed past this point
+        html = doc.html if doc.html is not None else decode_html(doc.payload or b"", doc.http_charset)
+        doc.payload = doc.html = None  # the page is not needed past this point
         try:
             doc.text = extract_text(self.settings, html)
             failure = None

@@ -52,15 +52,40 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def _synth(args: argparse.Namespace) -> int:
     if args.docs < 1:
         raise UsageError(f"--docs must be at least 1, got {args.docs}")
-    from sieve.flows.synth import write_synthetic_corpus
+    if args.reference_docs < 0:
+        raise UsageError(f"--reference-docs must be at least 0, got {args.reference_docs}")
+    from sieve.flows.synth import write_reference_text, write_synthetic_corpus
 
     start = time.perf_counter()
     try:
         summary = write_synthetic_corpus(Path(args.output), docs=args.docs, seed=args.seed)
+        reference = write_reference_text(Path(args.output), args.reference_docs, args.seed) if args.reference_docs else {}
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror} (choose a writable location)") from None
     print(f"wrote {args.docs} documents to {Path(args.output) / 'corpus.warc.gz'} and truth.json "
           f"in {time.perf_counter() - start:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
+    for lang, path in reference.items():
+        print(f"wrote {args.reference_docs} clean held-out {lang} articles to {path} (reference text for `sieve lm train`)")
+    return 0
+
+
+def _lm_train(args: argparse.Namespace) -> int:
+    from sieve.flows.lm import train
+
+    info = train(args.input, args.lang, args.output, order=args.order, vocab_size=args.vocab_size, memory=args.memory)
+    print(f"trained {args.lang} model in {args.output}: {info['order']}-gram, vocabulary {info['vocab_size']}, "
+          f"{info['training_lines']} lines, {info['training_tokens']} tokens; training-text perplexity "
+          + ", ".join(f"p{k} {v}" for k, v in info["perplexity_percentiles"].items()))
+    return 0
+
+
+def _quality_train(args: argparse.Namespace) -> int:
+    from sieve.flows.quality_model import train
+
+    train(args.positive, args.negative, args.lang, args.output, max_docs=args.max_docs, seed=args.seed,
+          cfg=load_config(args.config))
+    print(f"use it: quality.classifier.enabled: true, quality.classifier.models.{args.lang}: "
+          f"{Path(args.output).absolute() / (args.lang + '.bin')}")
     return 0
 
 
@@ -69,6 +94,52 @@ def _config_show(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     print(f"# effective config (hash {config_identity(cfg)})\n{cfg.to_yaml()}", end="")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from sieve.flows.explain import explain_record, explain_row, find_record, find_row
+    from sieve.flows.publish import published
+
+    if args.run:
+        if args.config:
+            raise UsageError("--config goes with --warc; --run explains under the run's own config")
+        lines = explain_row(find_row(args.run, args.key), published(args.run)[1])
+    else:
+        cfg = load_config(args.config)
+        lines = explain_record(find_record(args.warc, args.key, cfg), cfg)
+    print("\n".join(lines))
+    return 0
+
+
+def _rethreshold(args: argparse.Namespace) -> int:
+    from sieve.flows.report import REPORT, summary_lines
+    from sieve.flows.rethreshold import rethreshold
+
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    manifest = rethreshold(args.run, args.config, args.output, args.workers)
+    print("\n".join(summary_lines(manifest)))
+    print(f"\nre-decided {args.run} under {args.config}: {manifest['counts']['kept']} kept\n"
+          f"manifest: {args.output.rstrip('/')}/manifest.json\nreport:   {args.output.rstrip('/')}/{REPORT}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from sieve.flows.calibrate import calibrate
+    from sieve.flows.publish import published
+    from sieve.transforms import storage
+
+    snippet, lines = calibrate(published(args.run)[1], args.run, args.lang, args.reference, args.keep,
+                               args.tighten)
+
+    base = storage.join(args.output, f"calibrate-{args.lang}")
+    storage.write_text(base + ".yaml", yaml.safe_dump(snippet, sort_keys=False, allow_unicode=True))
+    storage.write_text(base + ".md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"\nwrote {base}.yaml (merge it into your config) and {base}.md")
     return 0
 
 
@@ -109,7 +180,42 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--output", required=True, metavar="DIR")
     synth.add_argument("--docs", type=int, default=1000)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--reference-docs", type=int, default=300, metavar="N",
+                       help="clean held-out articles per language (en, vi) in DIR/reference/<lang>.txt; 0 for none")
     synth.set_defaults(fn=_synth)
+
+    lm = sub.add_parser("lm", help="language models for the perplexity stage")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    lm_train = lm_sub.add_parser("train", help="train a SentencePiece + KenLM model (CCNet style) from clean text")
+    lm_train.add_argument("--input", required=True, metavar="TEXT_OR_RUN_DIR",
+                          help="UTF-8 text file (documents separated by blank lines, else one per line), a folder of "
+                               ".txt files, or a sieve output/run folder (its kept rows in --lang); local, s3:// or gs://")
+    lm_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
+    lm_train.add_argument("--output", required=True, metavar="DIR", help="local folder for <lang>.sp.model, "
+                          "<lang>.arpa.bin and lm.json; name it in quality.perplexity.models")
+    lm_train.add_argument("--order", type=int, default=5, help="n-gram order, 2..6 (default 5, as CCNet)")
+    lm_train.add_argument("--vocab-size", type=int, default=32000, metavar="N",
+                          help="SentencePiece vocabulary (default 32000; scaled down for small inputs)")
+    lm_train.add_argument("--memory", default="1G", help="lmplz sort memory, e.g. 1G or 20%% (default 1G)")
+    lm_train.set_defaults(fn=_lm_train)
+
+    quality = sub.add_parser("quality", help="quality classifier models for the classifier stage")
+    quality_sub = quality.add_subparsers(dest="quality_command", required=True)
+    q_train = quality_sub.add_parser("train", help="train a fastText classifier (DCLM style): reference text against "
+                                                   "random crawl, one language")
+    sources = ("a UTF-8 text file (documents separated by blank lines, else one per line), a WARC file (extracted and "
+               "language-identified as a run does), or a sieve output/run folder (its kept rows); local, s3:// or gs://")
+    q_train.add_argument("--positive", action="append", required=True, metavar="SRC",
+                         help=f"reference (high-quality) text: {sources}; repeat for more")
+    q_train.add_argument("--negative", action="append", required=True, metavar="SRC",
+                         help="random crawl text, same kinds of source; repeat for more")
+    q_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
+    q_train.add_argument("--output", required=True, metavar="DIR",
+                         help="local folder for <lang>.bin and classifier.json; name the model in quality.classifier.models")
+    q_train.add_argument("--max-docs", type=int, metavar="N", help="at most N documents per class, the first in source order")
+    q_train.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
+    q_train.add_argument("--config", metavar="FILE", help="config whose extraction and language id read the sources")
+    q_train.set_defaults(fn=_quality_train)
 
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -121,6 +227,36 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--prefect-file", default=str(PREFECT_FILE), metavar="FILE",
                         help="deployments to register (default: the repository's infra/prefect.yaml)")
     deploy.set_defaults(fn=_deploy)
+
+    explain = sub.add_parser("explain", help="one document's signals, thresholds and decision at every stage")
+    explain.add_argument("key", metavar="URL_OR_DOC_ID", help="the page's URL, its doc_id or its WARC-Record-ID")
+    where = explain.add_mutually_exclusive_group(required=True)
+    where.add_argument("--warc", metavar="FILE", help="run every stage now on this WARC file's record")
+    where.add_argument("--run", metavar="DIR", help="read the row of a finished run (the --output of `sieve run`)")
+    explain.add_argument("--config", metavar="FILE", help="with --warc: the config to explain under (default: defaults)")
+    explain.set_defaults(fn=_explain)
+
+    rethreshold = sub.add_parser("rethreshold", help="re-decide a finished run under new thresholds, from its stored "
+                                                     "signals and text, without extracting again")
+    rethreshold.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+    rethreshold.add_argument("--config", required=True, metavar="FILE", help="the config with the new thresholds")
+    rethreshold.add_argument("--output", required=True, metavar="DIR", help="where the re-decided run is published")
+    rethreshold.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    rethreshold.set_defaults(fn=_rethreshold)
+
+    calibrate = sub.add_parser("calibrate", help="propose per-language thresholds from a run and clean reference text")
+    calibrate.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+    calibrate.add_argument("--lang", required=True, metavar="L")
+    calibrate.add_argument("--reference", required=True, metavar="TEXT",
+                           help="clean text in that language: a text file (documents separated by blank lines), a "
+                                "folder of .txt files or a sieve run folder")
+    calibrate.add_argument("--output", required=True, metavar="DIR",
+                           help="where calibrate-<lang>.yaml (a config snippet) and calibrate-<lang>.md go")
+    calibrate.add_argument("--keep", type=float, default=0.99,
+                           help="share of the reference each proposed threshold keeps (default 0.99)")
+    calibrate.add_argument("--tighten", action="store_true",
+                           help="also tighten thresholds the reference sits well inside (sound only with a broad reference)")
+    calibrate.set_defaults(fn=_calibrate)
     return p
 
 

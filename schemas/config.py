@@ -57,6 +57,14 @@ class LanguageIdConfig(_Strict):
     keep: list[str]
 
 
+class LanguageGateConfig(_Strict):
+    """The cheap language check before extraction (filters/gate.py)."""
+
+    enabled: bool
+    min_kept_language_score: Annotated[float, Field(ge=0, le=1)]
+    min_line_chars: Annotated[int, Field(ge=1)]
+
+
 class CleanupConfig(_Strict):
     """Switches of the language-independent cleanup groups (filters/normalize.py)."""
 
@@ -74,10 +82,102 @@ class NormalizeConfig(_Strict):
     vietnamese_tone_style: Literal["old", "new", "keep"]
 
 
+class PerplexityLanguageConfig(_Strict):
+    max_perplexity: Annotated[float, Field(gt=0)] | None
+
+
+class ClassifierLanguageConfig(_Strict):
+    min_score: Annotated[float, Field(ge=0, le=1)] | None
+
+
+class GopherQualityConfig(_Strict):
+    min_words: Annotated[int, Field(ge=0)]
+    max_words: Annotated[int, Field(gt=0)]
+    min_mean_word_length: Annotated[float, Field(ge=0)]
+    max_mean_word_length: Annotated[float, Field(gt=0)]
+    max_hash_word_ratio: Annotated[float, Field(ge=0)]
+    max_ellipsis_word_ratio: Annotated[float, Field(ge=0)]
+    max_bullet_lines_frac: Annotated[float, Field(ge=0, le=1)]
+    max_ellipsis_lines_frac: Annotated[float, Field(ge=0, le=1)]
+    min_alpha_words_frac: Annotated[float, Field(ge=0, le=1)]
+    min_stop_words: Annotated[int, Field(ge=0)]
+    stop_words: list[str]
+
+
+class GopherRepetitionConfig(_Strict):
+    max_dup_line_frac: Annotated[float, Field(ge=0, le=1)]
+    max_dup_paragraph_frac: Annotated[float, Field(ge=0, le=1)]
+    max_dup_line_char_frac: Annotated[float, Field(ge=0, le=1)]
+    max_dup_paragraph_char_frac: Annotated[float, Field(ge=0, le=1)]
+    max_top_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(ge=0, le=1)]]
+    max_dup_ngram_char_frac: dict[Annotated[int, Field(ge=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+class C4Config(_Strict):
+    """C4's line rules (each switchable) and page rules; filters/c4.py."""
+
+    max_word_length: Annotated[int, Field(ge=0)]
+    remove_no_terminal_punct_lines: bool
+    min_words_per_line: Annotated[int, Field(ge=0)]
+    remove_javascript_lines: bool
+    remove_policy_lines: bool
+    policy_phrases: list[str]
+    drop_lorem_ipsum: bool
+    drop_curly_bracket: bool
+    min_sentences: Annotated[int, Field(ge=0)]
+
+
+class FineWebConfig(_Strict):
+    min_line_punct_frac: Annotated[float, Field(ge=0, le=1)]
+    short_line_chars: Annotated[int, Field(ge=0)]
+    max_short_line_frac: Annotated[float, Field(ge=0, le=1)]
+    max_dup_line_char_frac: Annotated[float, Field(ge=0, le=1)]
+    max_lines_per_word: Annotated[float, Field(ge=0)]
+
+
 class LanguageConfig(_Strict):
     """Settings that differ per language; every key may be overridden in a language's own section."""
 
     min_language_score: Annotated[float, Field(ge=0, le=1)]
+    perplexity: PerplexityLanguageConfig
+    classifier: ClassifierLanguageConfig
+    gopher_quality: GopherQualityConfig
+    gopher_repetition: GopherRepetitionConfig
+    c4: C4Config
+    fineweb: FineWebConfig
+
+
+class PerplexityConfig(_Strict):
+    """The KenLM perplexity stage (filters/perplexity.py); models maps a language to a `sieve lm train` folder."""
+
+    enabled: bool
+    models: dict[str, str]
+    drop_tail: bool
+    head_percentile: Annotated[float, Field(ge=0, le=100)]
+    tail_percentile: Annotated[float, Field(ge=0, le=100)]
+
+    def model_post_init(self, _: Any) -> None:
+        if self.head_percentile > self.tail_percentile:
+            raise ValueError(f"head_percentile {self.head_percentile:g} > tail_percentile "
+                             f"{self.tail_percentile:g}")
+
+
+class ClassifierConfig(_Strict):
+    """The fastText quality classifier stage (filters/classifier.py); models maps a language to a model file."""
+
+    enabled: bool
+    models: dict[str, str]
+
+
+class QualityConfig(_Strict):
+    """Document quality stages after language id; the heuristic ones are on/off here, thresholds per language."""
+
+    gopher_quality: bool
+    gopher_repetition: bool
+    c4: bool
+    fineweb: bool
+    perplexity: PerplexityConfig
+    classifier: ClassifierConfig
 
 
 class OutputConfig(_Strict):
@@ -92,10 +192,12 @@ class BeamConfig(_Strict):
 class Config(_Strict):
     read: ReadConfig
     url_filter: UrlFilterConfig
+    language_gate: LanguageGateConfig
     extract: ExtractConfig
     guard: GuardConfig
     language_id: LanguageIdConfig
     normalize: NormalizeConfig
+    quality: QualityConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig
     beam: BeamConfig
@@ -107,16 +209,35 @@ class Config(_Strict):
             self.language(lang)  # validates every section eagerly
 
     def language(self, lang: str | None) -> LanguageConfig:
-        """Settings for one language: its own section over the default section."""
-        merged = {**self.languages["default"], **self.languages.get(lang or "default", {})}
+        """Settings for one language: its own section deep-merged over the default section (a nested threshold
+        group may override one key and inherit the rest)."""
+        merged = _merge(self.languages["default"], self.languages.get(lang or "default", {}))
         try:
             return LanguageConfig(**merged)
         except ValidationError as e:
             raise ValueError(f"languages.{lang}: {_first_error(e)}") from None
 
+    def stage_settings(self, stage: str, lang: str | None) -> dict[str, Any]:
+        """Everything in the config that a stage's decision reads, for one language: its top-level section (or its
+        section under quality:) and its per-language thresholds. For explain and calibrate reports."""
+        section = getattr(self, stage, None) or getattr(self, f"{stage}_filter", None) or getattr(self.quality, stage, None)
+        settings = section.model_dump(mode="json") if isinstance(section, BaseModel) else {}
+        if stage == "language_id":
+            settings["min_language_score"] = self.language(lang).min_language_score
+        per_language = getattr(self.language(lang), stage, None)
+        if isinstance(per_language, BaseModel):
+            settings.update(per_language.model_dump(mode="json"))
+        return settings
+
     def data_files(self) -> list[str]:
         """Files the config names whose contents decide what a run writes; the hash covers only their names."""
-        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path]
+        from sieve.filters.perplexity import model_paths  # the layout `sieve lm train` writes; imported late (cycle)
+
+        models = [str(path) for lang, folder in self.quality.perplexity.models.items()
+                  for path in model_paths(folder, lang)] if self.quality.perplexity.enabled else []
+        if self.quality.classifier.enabled:
+            models += self.quality.classifier.models.values()
+        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path] + models
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

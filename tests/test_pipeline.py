@@ -104,4 +104,7 @@ def test_synthetic_corpus_outcomes_match_its_ground_truth(synth_corpus, tmp_path
     kept_en_vi = [r for r in articles if r["lang"] in ("en", "vi") and outcome[r["record_id"]] == "kept"]
     assert len(kept_en_vi) >= 0.95 * sum(r["lang"] in ("en", "vi") for r in articles)
     others = [r for r in articles if r["lang"] not in ("en", "vi")]
-    assert all(outcome[r["record_id"]] == "language_id/language_not_kept" for r in others)
+    # Most leave at the language gate, before extraction; a page the gate lets through leaves at language id.
+    reasons = Counter(outcome[r["record_id"]] for r in others)
+    assert set(reasons) <= {"language_gate/language_not_kept", "language_id/language_not_kept"}
+    assert reasons["language_gate/language_not_kept"] >= 0.9 * len(others)

@@ -129,7 +129,7 @@ def test_every_real_url_is_kept(path):
 
 
 def test_url_stage_runs_after_the_response_check_and_before_extraction(tmp_path):
-    assert [f.stage for f in build_filters(load_config())][:3] == ["response", "url", "extract"]
+    assert [f.stage for f in build_filters(load_config())][:4] == ["response", "url", "language_gate", "extract"]
     off = load_config(write_config(tmp_path / "c.yaml", "url_filter:\n  enabled: false\n"))
     assert "url" not in [f.stage for f in build_filters(off)]
 

@@ -224,6 +224,24 @@ def _write_records(plan: list[_Planned], rng: random.Random, seed: int, warc: Bi
         truth.write(("" if index == 0 else ",\n") + json.dumps(record, sort_keys=True, ensure_ascii=False))
 
 
+def write_reference_text(output_dir: Path, docs: int, seed: int = 0) -> dict[str, Path]:
+    """Write output_dir/reference/<lang>.txt for en and vi: `docs` clean articles each, blank-line separated.
+
+    Same generator as the corpus's articles, on its own random stream, so a language model trained on them
+    (`sieve lm train`) has not seen the corpus's own documents. No PII or toxic passages: this is the clean side.
+    """
+    rng = random.Random(f"reference-{seed}")
+    folder = Path(output_dir) / "reference"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for lang in FULL_LANGS:
+        bank = load_bank(lang)
+        articles = [build_article(bank, rng, with_pii=False, with_toxic=False).body_text for _ in range(docs)]
+        written[lang] = folder / f"{lang}.txt"
+        written[lang].write_text("\n\n".join(articles) + "\n", encoding="utf-8")
+    return written
+
+
 def write_synthetic_corpus(output_dir: Path, docs: int, seed: int = 0) -> dict:
     """Write output_dir/corpus.warc.gz and output_dir/truth.json; return the number of records per kind.
 

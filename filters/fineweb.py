@@ -1,0 +1,52 @@
+"""FineWeb's own quality rules (Penedo et al. 2024): pages made of lines that are not sentences, short lines,
+repeated lines, or one-word-per-line lists, which C4 and Gopher let through."""
+from __future__ import annotations
+
+from typing import Any
+
+from sieve.filters.textstats import duplicates, text_stats
+from sieve.filters.base import PerLanguage
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
+
+# Sentence-final marks of the Latin, CJK, Devanagari and Arabic scripts (normalization turned "…" into "...").
+TERMINAL_PUNCTUATION = (".", "!", "?", "…", "。", "！", "？", "।", "؟", "۔")
+# Closers after the final mark (a quote, a bracket, a table-layout pipe) do not make a line less of a sentence.
+_CLOSERS = "\"')]|» "
+
+
+class FineWeb:
+    """Drops pages whose lines are mostly not sentences, mostly short, repeated, or a list of single words."""
+
+    stage = "fineweb"
+
+    def __init__(self, cfg: Config) -> None:
+        self.thresholds = PerLanguage(cfg, "fineweb")
+
+    def annotate(self, doc: Document) -> dict[str, Any]:
+        text = doc.text or ""
+        stats = text_stats(text)
+        lines = stats.lines
+        short = self.thresholds(doc.language).short_line_chars
+        n = len(lines) or 1
+        chars = len(text) - text.count("\n")
+        ending = sum(line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION) for line in lines)
+        return {
+            "line_punct_frac": round(ending / n, 4),
+            "short_line_frac": round(sum(len(line) <= short for line in lines) / n, 4),
+            "dup_line_char_frac": round(duplicates(lines)[1] / chars if chars else 0.0, 4),
+            "lines_per_word": round(len(lines) / len(stats.words) if stats.words else float(len(lines)), 4),
+        }
+
+    def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
+        t = self.thresholds(doc.language)
+        lang = doc.language
+        checks = (("line_punct_frac", signals["line_punct_frac"] < t.min_line_punct_frac, "<", t.min_line_punct_frac),
+                  ("short_line_frac", signals["short_line_frac"] > t.max_short_line_frac, ">", t.max_short_line_frac),
+                  ("dup_line_char_frac", signals["dup_line_char_frac"] > t.max_dup_line_char_frac, ">",
+                   t.max_dup_line_char_frac),
+                  ("lines_per_word", signals["lines_per_word"] > t.max_lines_per_word, ">", t.max_lines_per_word))
+        for name, failed, op, limit in checks:
+            if failed:
+                return Drop(self.stage, name, f"{signals[name]} {op} {limit} ({lang})")
+        return None

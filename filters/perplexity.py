@@ -1,0 +1,109 @@
+"""CCNet perplexity: each document scored by its language's SentencePiece + KenLM model (trained by `sieve lm train`)."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sieve.filters.base import PerLanguage
+from sieve.schemas.config import Config
+from sieve.schemas.document import Document, Drop
+
+LM_INFO = "lm.json"
+
+# CCNet's text_normalizer: Unicode punctuation -> its ASCII form, so "，" and "," are one token for the model.
+_PUNCT = str.maketrans({
+    "，": ",", "。": ".", "、": ",", "„": '"', "”": '"', "“": '"', "«": '"', "»": '"', "１": '"', "」": '"', "「": '"',
+    "《": '"', "》": '"', "´": "'", "∶": ":", "：": ":", "？": "?", "！": "!", "（": "(", "）": ")", "；": ";", "–": "-",
+    "—": " - ", "．": ". ", "～": "~", "’": "'", "…": "...", "━": "-", "〈": "<", "〉": ">", "【": "[", "】": "]",
+    "％": "%", "►": "-",
+})
+_DIGIT = re.compile(r"\d")
+_NON_PRINTING = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def normalize_line(line: str) -> str:
+    """One line as CCNet normalizes it before tokenizing: stripped, lowercased, digits -> 0, Unicode punctuation
+    -> ASCII, control characters removed. Unlike CCNet's default, accents stay: Vietnamese tone marks tell words
+    apart (ma, má, mà, mả, mã, mạ are six words), and stripping them would merge what the model must separate."""
+    line = unicodedata.normalize("NFC", line.strip()).lower()
+    return _NON_PRINTING.sub("", _DIGIT.sub("0", line).translate(_PUNCT))
+
+
+def model_paths(model_dir: str | Path, lang: str) -> tuple[Path, Path]:
+    """The SentencePiece model and KenLM binary that `sieve lm train` writes for a language into model_dir."""
+    model_dir = Path(model_dir)
+    return model_dir / f"{lang}.sp.model", model_dir / f"{lang}.arpa.bin"
+
+
+class LanguageModel:
+    """One language's SentencePiece tokenizer and KenLM model, scoring text the CCNet way."""
+
+    def __init__(self, model_dir: str | Path, lang: str) -> None:
+        import kenlm
+        import sentencepiece
+
+        sp_path, lm_path = model_paths(model_dir, lang)
+        for path in (sp_path, lm_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} not found: train the model with "
+                                        f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`")
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
+        self.lm = kenlm.Model(str(lm_path))
+
+    def tokenize(self, line: str) -> str:
+        """A normalized line's SentencePiece pieces joined by spaces: what KenLM trains on and scores."""
+        return " ".join(self.sp.encode(line, out_type=str))
+
+    def log_score(self, text: str) -> tuple[float, int]:
+        """(sum of log10 probabilities, tokens + sentence ends) over the text's non-empty lines."""
+        total, length = 0.0, 0
+        for line in text.splitlines():
+            line = normalize_line(line)
+            if line:
+                pieces = self.tokenize(line)
+                total += self.lm.score(pieces)  # with <s> and </s>, as CCNet scores
+                length += len(pieces.split()) + 1
+        return total, length
+
+    def perplexity(self, text: str) -> float | None:
+        """CCNet document perplexity 10 ** (-sum log10 p / (tokens + lines)); None for text without a line to score."""
+        total, length = self.log_score(text)
+        return round(10.0 ** (-total / length), 1) if length else None
+
+
+@lru_cache(maxsize=None)
+def load_model(model_dir: str, lang: str) -> LanguageModel:
+    """Each model once per process: a worker scores thousands of documents with it."""
+    return LanguageModel(model_dir, lang)
+
+
+class Perplexity:
+    """Annotates the CCNet perplexity of the document's language model; drops only above an absolute cutoff."""
+
+    stage = "perplexity"
+
+    def __init__(self, cfg: Config) -> None:
+        self.thresholds = PerLanguage(cfg, "perplexity")
+        self.models = dict(cfg.quality.perplexity.models)
+        for lang, model_dir in self.models.items():  # a wrong path fails when the stages are built, not mid-run
+            for path in model_paths(model_dir, lang):
+                if not path.is_file():
+                    raise FileNotFoundError(f"quality.perplexity.models.{lang}: {path} not found (train it with "
+                                            f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`)")
+
+    def annotate(self, doc: Document) -> dict[str, Any]:
+        model_dir = self.models.get(doc.language or "")
+        if model_dir is None:
+            return {"perplexity": None, "perplexity_missing": "no_model"}
+        perplexity = load_model(model_dir, doc.language).perplexity(doc.text or "")
+        return {"perplexity": perplexity, "perplexity_missing": None if perplexity is not None else "no_text"}
+
+    def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
+        limit = self.thresholds(doc.language).max_perplexity
+        perplexity = signals["perplexity"]
+        if limit is not None and perplexity is not None and perplexity > limit:
+            return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {limit:g}")
+        return None

@@ -1,0 +1,218 @@
+"""KenLM perplexity: `sieve lm train` (real lmplz, real SentencePiece), the perplexity stage, and the synth reference text."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from sieve.filters.base import build_filters
+from sieve.filters.language import identify
+from sieve.filters.perplexity import LanguageModel, Perplexity, load_model, normalize_line
+from sieve.flows.cli import main
+from sieve.flows.lm import kenlm_program, split_documents, train
+from sieve.flows.plan import UsageError
+from sieve.flows.synth import write_reference_text
+from sieve.flows.synth.banks import load_bank
+from sieve.flows.synth.text import build_article
+from sieve.schemas.config import load_config
+from sieve.schemas.document import Document
+from sieve.schemas.tables import KEPT
+from sieve.transforms import storage
+from tests.conftest import run_beam, write_config
+
+# Written by hand for these tests (not from any corpus): plain news prose.
+EN_HAND = ("Heavy rain flooded several streets in the city centre this morning, and buses were sent on long detours.\n"
+           "The weather service expects more showers over the weekend and has asked drivers to avoid low roads.\n"
+           "Shop owners near the river spent the afternoon moving goods to higher shelves.")
+VI_HAND = ("Sáng nay, nhiều tuyến đường ở trung tâm thành phố bị ngập sau trận mưa lớn kéo dài gần hai giờ.\n"
+           "Người dân phải dắt xe qua những đoạn nước sâu, trong khi lực lượng chức năng được điều động để phân luồng "
+           "giao thông.\nTheo trung tâm dự báo khí tượng, mưa sẽ còn tiếp diễn trong ba ngày tới và có thể gây sạt lở ở "
+           "các tỉnh miền núi.\nGiá xăng dầu trong nước giảm nhẹ từ chiều hôm qua, giúp các doanh nghiệp vận tải bớt áp "
+           "lực chi phí. Tuy nhiên, nhiều hộ kinh doanh nhỏ cho biết sức mua vẫn chưa phục hồi như trước.")
+HAND = {"en": EN_HAND, "vi": VI_HAND}
+
+
+def gibberish(seed: int) -> str:
+    rng = random.Random(seed)
+    return " ".join("".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 11))) for _ in range(200))
+
+
+def keyword_stuffing(lang: str, seed: int) -> str:
+    """An SEO page: the same 3-4 commercial phrases of the language repeated, as spam pages do."""
+    rng = random.Random(seed)
+    keywords = rng.sample(load_bank(lang).slots["kw"], 4)
+    return "\n".join(" ".join(rng.choice(keywords) for _ in range(30)) for _ in range(5))
+
+
+def shuffled_words(text: str, seed: int = 0) -> str:
+    words = text.split()
+    random.Random(seed).shuffle(words)
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """en and vi models trained on the synthetic reference text, as `make demo` trains them."""
+    root = tmp_path_factory.mktemp("lm")
+    reference = write_reference_text(root / "input", docs=150, seed=3)
+    try:
+        kenlm_program("lmplz")
+    except UsageError as e:
+        pytest.fail(f"{e} (the perplexity tests need KenLM's trainer: run infra/build_kenlm.sh)")
+    for lang, path in reference.items():
+        train(str(path), lang, str(root / "models" / lang))
+    return root / "models"
+
+
+def test_normalization_is_ccnet_but_keeps_vietnamese_tone_marks():
+    assert normalize_line("  Giá XĂNG giảm 1.250 đồng，từ 15:00！ ") == "giá xăng giảm 0.000 đồng,từ 00:00!"
+    assert normalize_line("“Quoted” – 2024…") == '"quoted" - 0000...'
+    assert normalize_line("ma má mà mả mã mạ") == "ma má mà mả mã mạ"  # six different words stay six
+
+
+def test_training_writes_the_model_files_and_reference_figures(models):
+    for lang in ("en", "vi"):
+        info = json.loads((models / lang / "lm.json").read_text())
+        assert (models / lang / f"{lang}.sp.model").is_file() and (models / lang / f"{lang}.arpa.bin").is_file()
+        assert info["lang"] == lang and info["order"] == 5 and info["training_documents"] == 150
+        assert info["training_tokens"] > info["training_lines"] > 150
+        assert 100 < info["vocab_size"] < 32000  # scaled down for a 150-article input
+        pcts = info["perplexity_percentiles"]
+        assert list(pcts) == ["10", "25", "30", "50", "60", "75", "90"] and pcts["10"] <= pcts["50"] <= pcts["90"]
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_clean_held_out_text_scores_lower_than_gibberish_and_keyword_stuffing(models, lang):
+    model = LanguageModel(models / lang, lang)
+    rng = random.Random(99)  # not the reference text's stream: articles the model has not seen
+    held_out = [build_article(load_bank(lang), rng, with_pii=False, with_toxic=False).body_text for _ in range(20)]
+    clean = max(model.perplexity(text) for text in held_out)
+    junk = [model.perplexity(gibberish(seed)) for seed in range(5)] + [model.perplexity(keyword_stuffing(lang, seed))
+                                                                       for seed in range(5)]
+    assert clean < min(junk)
+    if lang == "vi":  # hand-written Vietnamese, not from the generator: still below junk, above nothing it should be
+        assert model.perplexity(VI_HAND) < min(junk)
+        assert model.perplexity(VI_HAND) < model.perplexity(shuffled_words(VI_HAND))
+
+
+def test_model_trained_on_real_articles_prefers_real_prose_to_the_same_words_shuffled(data_dir, tmp_path):
+    truth = json.loads((data_dir / "articles-sample.truth.json").read_text())
+    english = [v["articleBody"] for _, v in sorted(truth.items()) if identify(v["articleBody"])[0] == "en"]
+    (tmp_path / "train.txt").write_text("\n\n".join(body.replace("\n\n", "\n") for body in english[:8]))
+    train(str(tmp_path / "train.txt"), "en", str(tmp_path / "en"))
+    model = LanguageModel(tmp_path / "en", "en")
+    for body in english[8:] + [EN_HAND]:
+        assert model.perplexity(body) < model.perplexity(shuffled_words(body))
+        assert model.perplexity(body) < min(model.perplexity(gibberish(1)), model.perplexity(keyword_stuffing("en", 1)))
+
+
+def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_crashed(models, tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n"))
+    stage = build_filters(cfg)[-1]
+    assert isinstance(stage, Perplexity)
+    vi = Document(warc_file="w", warc_offset=0, text=VI_HAND, language="vi")
+    signals = stage.annotate(vi)
+    assert set(signals) == {"perplexity", "perplexity_missing"} and signals["perplexity_missing"] is None
+    assert isinstance(signals["perplexity"], float) and signals["perplexity"] == load_model(str(models / "vi"), "vi").perplexity(VI_HAND)
+    assert stage.decide(vi, signals) is None  # no max_perplexity by default
+    en = Document(warc_file="w", warc_offset=1, text=EN_HAND, language="en")
+    assert stage.annotate(en) == {"perplexity": None, "perplexity_missing": "no_model"}
+    assert stage.decide(en, stage.annotate(en)) is None
+    empty = Document(warc_file="w", warc_offset=2, text=" \n ", language="vi")
+    assert stage.annotate(empty) == {"perplexity": None, "perplexity_missing": "no_text"}
+
+
+def test_absolute_cutoff_drops_from_stored_signals_per_language(models, tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", (
+        f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n"
+        "languages:\n  vi:\n    perplexity:\n      max_perplexity: 500\n")))
+    stage = Perplexity(cfg)
+    vi = Document(warc_file="w", warc_offset=0, language="vi")
+    drop = stage.decide(vi, {"perplexity": 1593.2, "perplexity_missing": None})
+    assert (drop.stage, drop.reason, drop.details) == ("perplexity", "max_perplexity", "1593 > 500")
+    assert stage.decide(vi, {"perplexity": 42.7, "perplexity_missing": None}) is None
+    assert stage.decide(vi, {"perplexity": None, "perplexity_missing": "no_text"}) is None
+    en = Document(warc_file="w", warc_offset=0, language="en")  # the cutoff is Vietnamese only
+    assert stage.decide(en, {"perplexity": 1593.2, "perplexity_missing": None}) is None
+    junk = Document(warc_file="w", warc_offset=1, text=gibberish(3), language="vi")
+    assert stage.decide(junk, stage.annotate(junk)).reason == "max_perplexity"
+
+
+def test_configured_model_folder_without_a_model_fails_when_stages_are_built(tmp_path):
+    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {tmp_path}\n"))
+    with pytest.raises(FileNotFoundError, match=r"quality.perplexity.models.en: .*en.sp.model not found .*sieve lm train"):
+        build_filters(cfg)
+    assert str(tmp_path / "en.sp.model") in cfg.data_files()  # checked and hashed before a run starts
+
+
+@pytest.mark.slow
+def test_train_from_a_run_folder_of_the_real_beam_job(synth_corpus, models, tmp_path):
+    """The Beam job runs with the perplexity stage (en model only: vi has none and must not fail), then the kept
+    Vietnamese rows of its run folder train a model."""
+    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {models / 'en'}\n"))
+    run_dir = tmp_path / "run"
+    _, summary = run_beam([synth_corpus / "corpus.warc.gz"], run_dir, cfg)
+    kept = [r for p in sorted((run_dir / "kept").glob("*.parquet")) for r in storage.read_parquet(str(p), KEPT).to_pylist()]
+    assert summary["counts"]["kept"] == len(kept)
+    vi_rows = [r for r in kept if r["language"] == "vi"]
+    assert vi_rows and any(r["language"] == "en" for r in kept)
+
+    info = train(str(run_dir), "vi", str(tmp_path / "vi"), order=3)
+    assert info["training_documents"] == len(vi_rows) and info["order"] == 3
+    assert LanguageModel(tmp_path / "vi", "vi").perplexity(VI_HAND) < LanguageModel(tmp_path / "vi", "vi").perplexity(gibberish(0))
+    with pytest.raises(UsageError, match=r"--input .*/run: no text in language 'fr' to train on"):
+        train(str(run_dir), "fr", str(tmp_path / "fr"))
+
+
+def test_training_reads_the_kept_shards_a_manifest_lists(tmp_path):
+    """An output folder's manifest.json names its run's shards; rows of other languages are left out."""
+    rows = [{"doc_id": str(i), "warc_file": "w", "warc_offset": i, "text": text, "n_chars": len(text), "language": lang}
+            for i, (text, lang) in enumerate([(VI_HAND, "vi"), (EN_HAND, "en"), (VI_HAND.upper(), "vi")])]
+    shard = tmp_path / "out" / "runs" / "abc" / "kept" / "part-0.parquet"
+    shard.parent.mkdir(parents=True)
+    storage.write_parquet(str(shard), KEPT, [pa.Table.from_pylist(rows, KEPT)], "zstd")
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps({"shards": {"kept": [{"path": "runs/abc/kept/part-0.parquet"}]}}))
+    info = train(str(tmp_path / "out"), "vi", str(tmp_path / "vi"), order=2)
+    assert info["training_documents"] == 2 and info["training_lines"] == 8
+
+
+def test_text_files_split_into_documents_at_blank_lines_or_else_per_line(tmp_path):
+    assert split_documents("a b\nc d\n\n\ne f\n") == ["a b\nc d", "e f"]
+    assert split_documents("one\ntwo\r\nthree\n") == ["one", "two", "three"]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text(EN_HAND)
+    (tmp_path / "docs" / "b.txt").write_text(EN_HAND.upper() + "\n\n" + EN_HAND.lower())
+    (tmp_path / "docs" / "notes.md").write_text("not read")
+    info = train(str(tmp_path / "docs"), "en", str(tmp_path / "en"), order=3, vocab_size=100)
+    assert info["training_documents"] == 5 and info["training_lines"] == 9  # a.txt: one per line; b.txt: two blocks
+
+
+def test_bad_inputs_get_one_clear_error_naming_the_file(tmp_path, capsys):
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "nothing").mkdir()
+    cases = [
+        (["--input", str(tmp_path / "missing.txt")], f"--input {tmp_path / 'missing.txt'}: not found"),
+        (["--input", str(tmp_path / "empty.txt")], f"--input {tmp_path / 'empty.txt'}: no text to train on"),
+        (["--input", str(tmp_path / "nothing")], f"--input {tmp_path / 'nothing'}: a folder without .txt files"),
+        (["--input", str(tmp_path / "empty.txt"), "--order", "7"], "--order must be 2..6"),
+    ]
+    for extra, message in cases:
+        assert main(["lm", "train", "--lang", "vi", "--output", str(tmp_path / "m"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"KenLM's lmplz-missing is not built: run infra/build_kenlm.sh"):
+        kenlm_program("lmplz-missing")
+
+
+def test_synth_writes_held_out_reference_text_per_language(tmp_path, capsys):
+    assert main(["synth", "--output", str(tmp_path), "--docs", "40", "--seed", "5", "--reference-docs", "12"]) == 0
+    assert "12 clean held-out vi articles" in capsys.readouterr().out
+    corpus = {r["body_text"] for r in json.loads((tmp_path / "truth.json").read_text())["records"] if r["body_text"]}
+    for lang in ("en", "vi"):
+        articles = split_documents((tmp_path / "reference" / f"{lang}.txt").read_text(encoding="utf-8"))
+        assert len(articles) == 12 and not corpus & set(articles)  # none of the corpus's own documents
+        assert {identify(a)[0] for a in articles} == {lang}
+    again = write_reference_text(tmp_path / "again", docs=12, seed=5)
+    assert again["vi"].read_bytes() == (tmp_path / "reference" / "vi.txt").read_bytes()  # deterministic per seed
