@@ -15,6 +15,7 @@ from sieve.flows.publish import (commit, committed, config_identity, finished_ra
                                  summarize, up_to_date)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
+from sieve.transforms.corpus import passes_for, run_passes
 from sieve.transforms.pipeline import run_job
 
 
@@ -36,12 +37,18 @@ def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, wo
     return {"files": len(files), "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 
+@task(name="corpus-passes", cache_policy=NONE)
+def passes_task(run_dir: str, files: list[InputFile], cfg: Config) -> dict[str, Any]:
+    """Decisions that need the whole run (perplexity percentiles), applied to every committed file's shards."""
+    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output)
+
+
 @task(name="publish", cache_policy=NONE)
 def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config, identity: str,
-                 run: dict[str, Any]) -> dict[str, Any]:
+                 run: dict[str, Any], passes: dict[str, Any]) -> dict[str, Any]:
     """Check conservation from the shards, write the report, then commit the manifest."""
     markers = committed(run_dir, files)
-    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run)
+    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run, passes)
     write_report(output, manifest)
     commit(output, manifest)
     return manifest
@@ -84,7 +91,8 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
                 for i, group in enumerate(groups)]
     run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": len(done), "batches": jobs}
-    manifest = publish_task(output, run_dir, files, cfg, identity, run)
+    passes = passes_task(run_dir, files, cfg)
+    manifest = publish_task(output, run_dir, files, cfg, identity, run, passes)
     c = manifest["counts"]
     log.info("published %s: read %d, kept %d, dropped %d, skipped %d", output, c["read"], c["kept"], c["dropped"], c["skipped"])
     return manifest

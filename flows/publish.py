@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
+from pydantic import ValidationError
+
 from sieve.flows.plan import MANIFEST, InputFile, UsageError
 from sieve.schemas.config import Config
 from sieve.transforms import storage
@@ -138,10 +140,11 @@ def package_versions() -> dict[str, str]:
 
 
 def manifest_for(summary: dict[str, Any], files: list[InputFile], markers: dict[str, dict[str, Any]],
-                 config: dict[str, Any], config_hash: str, run: dict[str, Any]) -> dict[str, Any]:
+                 config: dict[str, Any], config_hash: str, run: dict[str, Any], passes: dict[str, Any]) -> dict[str, Any]:
     return {
         "config_hash": config_hash,
         **summary,
+        "passes": passes,
         "inputs": [{**f.as_dict(), "sha256": markers[f.name]["sha256"]} for f in files],
         "config": config,
         "versions": package_versions(),
@@ -164,6 +167,18 @@ def commit(output: str, manifest: dict[str, Any]) -> None:
 def read_manifest(output: str) -> dict[str, Any] | None:
     uri = storage.join(output, MANIFEST)
     return json.loads(storage.read_text(uri)) if storage.exists(uri) else None
+
+
+def published(output: str) -> tuple[dict[str, Any], Config]:
+    """The manifest of a finished run and the config it ran under, for the commands that read a run back."""
+    manifest = read_manifest(output)
+    if manifest is None:
+        raise UsageError(f"{output}: no manifest.json (give the --output folder of a finished `sieve run`)")
+    try:
+        return manifest, Config(**manifest["config"])
+    except ValidationError as e:
+        raise UsageError(f"{output}: written by another version of sieve (its config does not validate: "
+                         f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}); run it again with this version") from None
 
 
 def up_to_date(output: str, inputs: list[InputFile], config_hash: str) -> dict[str, Any] | None:

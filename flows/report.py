@@ -9,7 +9,7 @@ REPORT = "report.md"
 MAX_ROWS = 100
 
 
-def _table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> list[str]:
+def markdown_table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> list[str]:
     """Markdown table: first column left-aligned, numbers right-aligned, a trailing bar column left-aligned."""
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -21,7 +21,7 @@ def _table(headers: list[str], rows: list[list[Any]], bars: bool = False) -> lis
 def _capped(headers: list[str], rows: list[list[Any]]) -> list[str]:
     """A table of at most MAX_ROWS rows (a snapshot has 90,000 files); the manifest lists every one."""
     more = ["", f"... and {len(rows) - MAX_ROWS} more, listed in manifest.json"] if len(rows) > MAX_ROWS else []
-    return _table(headers, rows[:MAX_ROWS]) + more
+    return markdown_table(headers, rows[:MAX_ROWS]) + more
 
 
 def _bar(n: int, total: int, width: int = 30) -> str:
@@ -31,14 +31,31 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 def summary_lines(manifest: dict[str, Any]) -> list[str]:
     """Totals and drops by stage/reason, as aligned text tables."""
     c = manifest["counts"]
-    lines = _table(["records", "count", "share"],
+    lines = markdown_table(["records", "count", "share"],
                    [[k, c[k], f"{c[k] / c['read']:.1%}" if c["read"] else "-"] for k in ("read", "kept", "dropped", "skipped")])
     drops = sorted(manifest["dropped_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
     if drops:
-        lines += [""] + _table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops], bars=True)
+        lines += [""] + markdown_table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops], bars=True)
     if manifest["skipped_by_type"]:
-        lines += [""] + _table(["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()])
+        lines += [""] + markdown_table(["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()])
     return lines
+
+
+def _passes(passes: dict[str, Any]) -> list[str]:
+    """The corpus passes' statistics: perplexity cutoffs per language and the documents no model scored."""
+    pp = passes.get("perplexity")
+    if not pp:
+        return []
+    langs = sorted(set(pp["cutoffs"]) | set(pp["without_perplexity"]))
+    rows = [[lang, pp["cutoffs"].get(lang, {}).get("documents", 0),
+             f"{pp['cutoffs'][lang]['head']:.1f}" if lang in pp["cutoffs"] else "-",
+             f"{pp['cutoffs'][lang]['tail']:.1f}" if lang in pp["cutoffs"] else "-",
+             pp["without_perplexity"].get(lang, 0)] for lang in langs]
+    tail = "dropped" if pp["drop_tail"] else "kept (quality.perplexity.drop_tail: false)"
+    return ["", "## Perplexity buckets (per language, over this run)", "",
+            f"head <= p{pp['head_percentile']:g} < middle <= p{pp['tail_percentile']:g} < tail; the tail is {tail}", "",
+            *markdown_table(["language", "scored", f"p{pp['head_percentile']:g}", f"p{pp['tail_percentile']:g}",
+                             "no model (perplexity null)"], rows)]
 
 
 def write_report(output: str, manifest: dict[str, Any]) -> str:
@@ -57,6 +74,7 @@ def write_report(output: str, manifest: dict[str, Any]) -> str:
         *_capped(["file", "MB", "read", "kept", "dropped", "skipped"],
                  [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
                   for f in manifest["files"]]),
+        *_passes(manifest.get("passes", {})),
         "", "## Output shards", "",
         *_capped(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
                                            for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),

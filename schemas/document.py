@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-
 @dataclass(frozen=True)
 class Drop:
     """A stage's verdict that a record leaves the corpus: which stage, a short machine-readable reason, free details."""
@@ -36,6 +35,7 @@ class Document:
     http_status: int | None = None
     http_charset: str | None = None
     payload: bytes | None = field(default=None, repr=False)
+    html: str | None = field(default=None, repr=False)  # payload decoded once by the language gate, for Extraction
 
     @property
     def doc_id(self) -> str:
@@ -64,15 +64,39 @@ class Document:
             "content_type": self.content_type,
         }
 
+    def _measures(self) -> dict[str, Any]:
+        """The measure columns (sieve.schemas.tables.MEASURES): language, scores and each stage's stored signals."""
+        from sieve.schemas.tables import SIGNALS
+
+        signals = {stage: {f.name: self.signals[stage].get(f.name) for f in fields} if stage in self.signals else None
+                   for stage, fields in SIGNALS.items()}
+        return {
+            "language": self.language,
+            "language_score": self.language_score,
+            "perplexity": self.signals.get("perplexity", {}).get("perplexity"),
+            "pp_bucket": None,  # set by the run's corpus pass, once every document's perplexity is known
+            "quality_score": self.signals.get("classifier", {}).get("quality_score"),
+            "signals": signals,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Document:
+        """A kept or dropped row back as a document with its text and stored signals, to re-decide or explain it."""
+        doc = cls(warc_file=row["warc_file"], warc_offset=row["warc_offset"], warc_record_id=row.get("warc_record_id"),
+                  url=row.get("url"), crawl_date=row.get("crawl_date"), content_type=row.get("content_type"),
+                  text=row.get("text"), language=row.get("language"), language_score=row.get("language_score"))
+        doc.signals = {stage: values for stage, values in (row.get("signals") or {}).items() if values is not None}
+        # Scores the product names as columns join the stage's stored signals.
+        for stage, columns in (("language_id", ("language", "language_score")), ("perplexity", ("perplexity",)),
+                               ("classifier", ("quality_score",))):
+            if row.get(columns[0]) is not None or stage in doc.signals:
+                doc.signals[stage] = {**doc.signals.get(stage, {}), **{c: row.get(c) for c in columns}}
+        return doc
+
     def kept_row(self) -> dict[str, Any]:
         """The row this document becomes in kept/ (columns of sieve.schemas.tables.KEPT)."""
         row = self._provenance()
-        row.update(
-            text=self.text,
-            n_chars=len(self.text or ""),
-            language=self.language,
-            language_score=self.language_score,
-        )
+        row.update(text=self.text, n_chars=len(self.text or ""), **self._measures())
         return row
 
     def dropped_row(self, drop: Drop) -> dict[str, Any]:
@@ -84,6 +108,7 @@ class Document:
             details=drop.details,
             text=self.text,
             n_chars=None if self.text is None else len(self.text),
+            **self._measures(),
         )
         return row
 

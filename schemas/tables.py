@@ -15,17 +15,56 @@ PROVENANCE = [
     pa.field("content_type", pa.string()),
 ]
 
+# Every stage's measurements, one sub-struct per stage (null for a stage that did not run on the row), so a
+# user can re-threshold (sieve rethreshold), explain or calibrate without extracting again. A stage's annotate
+# returns exactly these names; others it returns (working values) are not stored.
+SIGNALS: dict[str, list[pa.Field]] = {
+    "language_gate": [
+        pa.field("language", pa.string()),         # top language of the fast extraction
+        pa.field("score", pa.float64()),           # its probability
+        pa.field("kept_score", pa.float64()),      # best kept-language probability: of the whole text, or of
+                                                   # its best long line when the whole text is below the gate
+    ],
+}
+# float64, as measured: a stored 0.3 must compare with a 0.3 threshold exactly as it did in the run.
+_f64 = lambda *names: [pa.field(name, pa.float64()) for name in names]  # noqa: E731
+_i32 = lambda *names: [pa.field(name, pa.int32()) for name in names]  # noqa: E731
+SIGNALS["gopher_quality"] = _i32("n_words") + _f64("mean_word_length", "hash_word_ratio", "ellipsis_word_ratio",
+                                                  "bullet_lines_frac", "ellipsis_lines_frac", "alpha_words_frac") \
+    + _i32("stop_words")
+SIGNALS["c4"] = _i32("lines_removed_long_word", "lines_removed_no_terminal_punct", "lines_removed_few_words",
+                     "lines_removed_javascript", "lines_removed_policy", "lines_removed", "chars_removed") \
+    + [pa.field("lorem_ipsum", pa.bool_()), pa.field("curly_bracket", pa.bool_())] + _i32("sentences")
+SIGNALS["fineweb"] = _f64("line_punct_frac", "short_line_frac", "dup_line_char_frac", "lines_per_word")
+# The n-gram fractions Gopher's paper uses; a config that asks for other n measures them but stores these.
+SIGNALS["gopher_repetition"] = _f64("dup_line_frac", "dup_line_char_frac", "dup_paragraph_frac",
+                                    "dup_paragraph_char_frac", *(f"top_{n}gram_char_frac" for n in (2, 3, 4)),
+                                    *(f"dup_{n}gram_char_frac" for n in range(5, 11)))
+SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())]  # no_model / no_text; the value is a column
+SIGNALS["classifier"] = [pa.field("classifier_missing", pa.string())]  # no_model; the score is a column
+SIGNALS_TYPE = pa.struct([pa.field(stage, pa.struct(fields)) for stage, fields in SIGNALS.items()])
+
+# Columns both tables carry: the language, the scores named by the product, and the signal struct.
+MEASURES = [
+    pa.field("language", pa.string()),
+    pa.field("language_score", pa.float32()),
+    pa.field("perplexity", pa.float64()),          # CCNet perplexity of the language's KenLM model; null without one
+    pa.field("pp_bucket", pa.string()),            # head/middle/tail by the run's per-language percentiles
+    pa.field("quality_score", pa.float32()),       # the quality classifier's probability of "reference-like"
+    pa.field("signals", SIGNALS_TYPE),
+]
+
 KEPT = pa.schema(
     PROVENANCE
     + [
         pa.field("text", pa.string(), nullable=False),
         pa.field("n_chars", pa.int64(), nullable=False),
-        pa.field("language", pa.string()),
-        pa.field("language_score", pa.float32()),
     ]
+    + MEASURES
 )
 
-# A dropped row keeps the text it had when dropped (null when there was none) so a drop can be audited.
+# A dropped row keeps the text it had when dropped (null when there was none) and the signals measured up to
+# its drop, so a drop can be audited and re-decided.
 DROPPED = pa.schema(
     PROVENANCE
     + [
@@ -35,6 +74,7 @@ DROPPED = pa.schema(
         pa.field("text", pa.string()),
         pa.field("n_chars", pa.int64()),
     ]
+    + MEASURES
 )
 
 TABLES = {"kept": KEPT, "dropped": DROPPED}

@@ -98,7 +98,7 @@ def test_commit_writes_the_manifest_last_and_removes_other_runs(staged):
     (out / "runs" / cfg.hash / "parts" / "kept").mkdir(parents=True, exist_ok=True)
     (out / "runs" / cfg.hash / "parts" / "kept" / "stale.parquet").write_text("unfinished part")
     markers = committed(run_dir, files)
-    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, {})
+    manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), cfg.hash, {}, {})
     commit(str(out), manifest)
     assert json.loads((out / "manifest.json").read_text())["counts"]["read"] == 51
     assert not abandoned.exists()

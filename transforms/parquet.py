@@ -5,9 +5,10 @@ process (transforms/supervise.py) starts without importing it.
     <run>/ranges/<shard>-<start>-<end>.json            the range's marker, written after its parts: its counts
     <run>/<kind>/<shard>.parquet                       one kept and one dropped shard per input file
     <run>/done/<shard>.json                            the input file's commit marker, written after its shards
+    <run>/passes/<pass>.json                           a corpus pass's statistics (transforms/corpus.py)
 
-Parts and range markers are working files, removed at the run's commit. Until then they are what a rerun
-after a crash reuses: a range with a marker is not read again.
+Parts, range markers and pass statistics are working files, removed at the run's commit (the manifest keeps
+the statistics). Until then they are what a rerun after a crash reuses: a range with a marker is not read again.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pyarrow as pa
 
 from sieve.transforms import storage
 
-WORKING = ("parts", "ranges")
+WORKING = ("parts", "ranges", "passes")
 
 
 def shard_stem(name: str) -> str:
