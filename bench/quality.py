@@ -1,0 +1,399 @@
+"""Quality benchmark: what each document stage costs, and sieve against datatrove on the same real WARC files.
+
+Prints tables and writes JSON to bench/results/quality.json. Two parts:
+  stages     every stage build_filters(cfg) returns, timed in this process over the same documents: the CPU time
+             of each stage's annotate + decide (between run_filters' on_stage calls), on the 181 real article
+             pages and on a synthetic corpus. Reading is not counted. Per stage: documents that reach it, those it
+             drops, ms per document that reaches it, documents/s per core, and its share of the total. The
+             annotation chain (every stage after extraction) is set against extraction, which it must cost less
+             than. Models for perplexity and classifier are trained first with `sieve lm train` and
+             `sieve quality train` on the synthetic reference text (<synth>/reference/<lang>.txt) against the
+             synthetic crawl.
+  datatrove  datatrove 0.10.1 (in its own venv, bench/.venv-datatrove, made on first use) running
+             WarcReader -> Trafilatura -> GopherRepetitionFilter -> GopherQualityFilter -> JsonlWriter on its
+             LocalPipelineExecutor (tasks = files, 2 workers), against sieve's Beam job (run_files, 2 workers,
+             default config, language gate on and off), each a whole command (imports and start-up included),
+             --repeat times in turn; medians, and sieve's docs/s over datatrove's (datatrove wall / sieve wall of
+             each round's pair, then the median). Both sides' kept documents are counted, and the share of pages
+             the language gate dropped in sieve's first gate-on run (datatrove has no language filter, so every
+             page it reads goes through extraction and both Gopher filters).
+             Captures (a request, its response and its metadata, copied as whole gzip members, one per record):
+             ../shared/data/warc/articles.warc.gz (181 real article pages, about 90% English),
+             tests/data/warcfile.warc.gz (16 real multilingual pages) and tests/data/clueweb-quirk.warc.gz (29
+             real Japanese pages). Each capture's page carries the language sieve's full path gives it (decode,
+             trafilatura, lid.176 on the extracted text, default config; computed once and cached). Two inputs,
+             each cut into --files gzip WARC files of about equal size:
+               real pages as they are     every capture once per copy, --copies times;
+               CommonCrawl language mix   the same number of responses, of which about 55% are the captures whose
+                                          page is in a language other than en and vi, repeated in turn, and the
+                                          rest the other captures in turn. English is about 43-46% of the pages
+                                          of recent CommonCrawl crawls and Vietnamese about 1%
+                                          (https://commoncrawl.github.io/cc-crawl-statistics/plots/languages), so
+                                          with keep [en, vi] a bit over half of a crawl's pages are in other
+                                          languages.
+             Responses that lack CommonCrawl's WARC-Identified-Payload-Type header, or have it empty (ClueWeb), get
+             it from their HTTP Content-Type (see with_payload_type). docs/s counts the response records in the
+             input, the same figure for both sides.
+
+    python bench/quality.py [--docs 10000] [--copies 3] [--repeat 3] [--skip stages,datatrove]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+from fastwarc.warc import ArchiveIterator
+
+from sieve.filters.base import build_filters, run_filters
+from sieve.filters.extract import decode_html, extract_text
+from sieve.filters.language import identify
+from sieve.schemas.config import Config, load_config
+from sieve.transforms.warc import read_warc
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+REAL = ROOT.parent / "shared" / "data" / "warc" / "articles.warc.gz"
+CRAWL = ROOT / "tests" / "data" / "warcfile.warc.gz"
+CLUEWEB = ROOT / "tests" / "data" / "clueweb-quirk.warc.gz"
+SIEVE = str(Path(sys.executable).parent / "sieve")
+LANGS = ("en", "vi")
+# Share of the responses in languages other than en and vi in the "CommonCrawl language mix" input (see above).
+OTHER_SHARE = 0.55
+
+DATATROVE_VENV = ROOT / "bench" / ".venv-datatrove"
+# Two installs: datatrove and trafilatura 2.x asked for together make pip fall back to datatrove 0.2.0.
+# The second brings the same trafilatura as sieve's and the reader's undeclared dependencies.
+DATATROVE_INSTALL = (["datatrove[processing]==0.10.1"],
+                     ["trafilatura==2.3.1", "lxml_html_clean==0.4.6", "warcio==1.8.1", "spacy==3.8.18",
+                      "orjson==3.13.0", "faust-cchardet==2.1.19", "python-magic==0.4.27"])
+# Trafilatura as sieve runs it (favor_precision, no deduplication) and datatrove's per-document timeout set to
+# sieve's guard (10 s); Gopher filters with their defaults, the reference values.
+DATATROVE_JOB = """
+import sys
+from pathlib import Path
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+from datatrove.pipeline.readers import WarcReader
+from datatrove.pipeline.writers import JsonlWriter
+
+src, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+LocalPipelineExecutor(
+    pipeline=[WarcReader(src, glob_pattern="*.warc.gz"), Trafilatura(favour_precision=True, deduplicate=False, timeout=10),
+              GopherRepetitionFilter(), GopherQualityFilter(), JsonlWriter(f"{out}/kept")],
+    tasks=len(list(Path(src).glob("*.warc.gz"))), workers=workers, logging_dir=f"{out}/logs",
+).run()
+kept = sum(1 for part in Path(out, "kept").glob("*.jsonl.gz") for _ in __import__("gzip").open(part))
+print("KEPT", kept)
+"""
+SIEVE_JOB = """
+import sys
+from sieve.flows.jobs import run_files
+from sieve.schemas.config import load_config
+
+_, summary = run_files([sys.argv[1]], load_config(sys.argv[3]), sys.argv[2], workers=int(sys.argv[4]))
+print("KEPT", summary["counts"]["kept"])
+"""
+
+
+def table(rows: list[dict]) -> str:
+    headers = list(dict.fromkeys(h for r in rows for h in r))
+    widths = [max(len(h), *(len(str(r.get(h, ""))) for r in rows)) for h in headers]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), "-+-".join("-" * w for w in widths)]
+    return "\n".join(lines + [" | ".join(str(r.get(h, "")).ljust(w) for h, w in zip(headers, widths)) for r in rows])
+
+
+def run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+
+
+# --- inputs ------------------------------------------------------------------------------------------------
+
+def synthetic_corpus(docs: int) -> Path:
+    """The synthetic corpus folder (corpus.warc.gz, truth.json, reference/<lang>.txt), written once and cached."""
+    out = RESULTS / f"synth-{docs}"
+    if not ((out / "corpus.warc.gz").exists() and (out / "reference").is_dir()):
+        run([SIEVE, "synth", "--output", str(out), "--docs", str(docs), "--seed", "0"])
+    return out
+
+
+def with_payload_type(member: bytes, mime: str) -> bytes:
+    """A response record (one gzip member) with the WARC-Identified-Payload-Type header CommonCrawl writes.
+
+    datatrove's reader trusts that header; without it, it guesses with libmagic and skips 106 of the 181 real
+    article pages as "application/javascript", and with it empty (ClueWeb) it skips the page, which would leave it
+    less work than sieve."""
+    head, block = gzip.decompress(member).split(b"\r\n\r\n", 1)
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"warc-identified-payload-type:")]
+    return gzip.compress(b"\r\n".join([*lines, f"WARC-Identified-Payload-Type: {mime}".encode()]) + b"\r\n\r\n" + block)
+
+
+def page_languages() -> dict[str, str]:
+    """The language sieve's full path gives each response page of the captures, keyed "<file name>@<offset>"
+    ("" for a page with no text), computed once with the default config and cached."""
+    cache = RESULTS / "page-languages.json"
+    if not cache.exists():
+        cfg = load_config()
+        languages = {}
+        for path in (REAL, CRAWL, CLUEWEB):
+            for item in read_warc(str(path), cfg.read.max_payload_bytes):
+                if item.doc is not None and item.drop is None:
+                    text = extract_text(cfg.extract, decode_html(item.doc.payload or b"", item.doc.http_charset))
+                    languages[f"{path.name}@{item.doc.warc_offset}"] = identify(text)[0] if text else ""
+        cache.write_text(json.dumps(languages, indent=1))
+    return json.loads(cache.read_text())
+
+
+def captures(path: Path, languages: dict[str, str]) -> list[tuple[bytes, str | None]]:
+    """The file's records as (gzip member bytes, its page's language), a request and metadata kept with their
+    response; the language is None for a capture without a response (warcinfo)."""
+    data = path.read_bytes()
+    records = []
+    for r in ArchiveIterator(str(path), parse_http=True, quirks_mode=True):
+        kind = str(r.record_type).rsplit(".", 1)[-1]
+        untyped = kind == "response" and r.http_headers and not r.headers.get("WARC-Identified-Payload-Type")
+        records.append((kind, r.stream_pos, (r.http_content_type or "").split(";")[0].strip() if untyped else ""))
+    ends = [pos for _, pos, _ in records[1:]] + [len(data)]
+    groups: list[tuple[bytes, str | None]] = []
+    previous = None
+    for (kind, start, mime), end in zip(records, ends):
+        member = with_payload_type(data[start:end], mime) if mime else data[start:end]
+        language = languages.get(f"{path.name}@{start}", "") if kind == "response" else None
+        if (previous, kind) in {("request", "response"), ("response", "metadata")}:
+            groups[-1] = (groups[-1][0] + member, groups[-1][1] if language is None else language)
+        else:
+            groups.append((member, language))
+        previous = kind
+    return groups
+
+
+def cycled(groups: list[tuple[bytes, str | None]], responses: int) -> list[tuple[bytes, str | None]]:
+    """groups taken in turn, from the first again after the last, until they hold responses responses."""
+    out, taken = [], 0
+    for group in itertools.cycle(groups):
+        if taken == responses:
+            return out
+        out.append(group)
+        taken += group[1] is not None
+
+
+def inputs(copies: int) -> dict[str, list[tuple[bytes, str | None]]]:
+    """The captures of the two side-by-side inputs, by name, with the same number of responses."""
+    languages = page_languages()
+    groups = [g for path in (REAL, CRAWL, CLUEWEB) for g in captures(path, languages)]
+    as_is = groups * copies
+    responses = sum(language is not None for _, language in as_is)
+    other = [g for g in groups if g[1] and g[1] not in LANGS]
+    rest = [g for g in groups if not (g[1] and g[1] not in LANGS)]
+    other_responses = round(OTHER_SHARE * responses)
+    return {"real pages as they are": as_is,
+            "CommonCrawl language mix": cycled(rest, responses - other_responses) + cycled(other, other_responses)}
+
+
+def write_input(groups: list[tuple[bytes, str | None]], folder: Path, files: int) -> None:
+    """groups cut into files gzip WARC files of about equal size in folder, unless the folder is there already."""
+    if folder.exists():
+        return
+    parts: list[list[bytes]] = [[] for _ in range(files)]
+    sizes = [0] * files
+    for member, _ in groups:
+        i = sizes.index(min(sizes))  # the smallest file so far takes the next capture
+        parts[i].append(member)
+        sizes[i] += len(member)
+    folder.mkdir(parents=True)
+    for i, part in enumerate(parts):
+        (folder / f"part-{i:02d}.warc.gz").write_bytes(b"".join(part))
+
+
+# --- part 1: stage costs -----------------------------------------------------------------------------------
+
+def train_models(reference: Path, crawl: Path) -> dict:
+    """Perplexity and classifier models trained on the reference text against the crawl; the config overrides."""
+    models = RESULTS / "models"
+    lm, classifier = {}, {}
+    for lang in LANGS:  # trained anew each run (seconds), so the models match the trainer in the tree
+        text = reference / f"{lang}.txt"
+        lm[lang] = str(models / f"lm-{lang}")
+        run([SIEVE, "lm", "train", "--input", str(text), "--lang", lang, "--output", lm[lang]])
+        # The negatives are extracted from the crawl, so a sample of it bounds the training time.
+        folder = models / f"classifier-{lang}"
+        run([SIEVE, "quality", "train", "--positive", str(text), "--negative", str(crawl), "--lang", lang,
+             "--output", str(folder), "--max-docs", "1000"])
+        classifier[lang] = str(folder / f"{lang}.bin")
+    return {"quality": {"perplexity": {"enabled": True, "models": lm},
+                        "classifier": {"enabled": True, "models": classifier}}}
+
+
+def stage_config(overrides: dict) -> Config:
+    """Defaults plus the trained models."""
+    path = RESULTS / "quality-stages.yaml"
+    path.write_text(yaml.safe_dump(overrides))
+    return load_config(path)
+
+
+def stage_costs(path: Path, cfg: Config) -> tuple[list[dict], dict]:
+    """CPU time of each stage over every response record of path; (table rows, chain-vs-extraction summary)."""
+    filters = build_filters(cfg)
+    cpu = [0.0] * len(filters)
+    reached, dropped = [0] * len(filters), [0] * len(filters)
+    docs = 0
+    for item in read_warc(str(path), cfg.read.max_payload_bytes):
+        if item.doc is None or item.drop is not None:
+            continue  # not a document the stages see
+        docs += 1
+        marks: list[float] = []
+        drop = run_filters(item.doc, filters, lambda _: marks.append(time.process_time()))
+        marks.append(time.process_time())
+        for i in range(len(marks) - 1):
+            cpu[i] += marks[i + 1] - marks[i]
+            reached[i] += 1
+        dropped[len(marks) - 2] += drop is not None
+    total = sum(cpu)
+    rows = [{"stage": f.stage, "docs_in": reached[i], "dropped": dropped[i],
+             "ms_per_doc": round(1000 * cpu[i] / max(reached[i], 1), 3),
+             "docs_per_s_per_core": round(reached[i] / cpu[i]) if cpu[i] else "-",
+             "cpu_s": round(cpu[i], 3), "share": f"{cpu[i] / total:.1%}"}
+            for i, f in enumerate(filters)]
+    stages = [f.stage for f in filters]
+    x = stages.index("extract")
+    chain = range(x + 1, len(filters))
+    summary = {
+        "docs": docs,
+        "extract_cpu_s": round(cpu[x], 3),
+        "chain_cpu_s": round(sum(cpu[i] for i in chain), 3),
+        "chain_vs_extract": round(sum(cpu[i] for i in chain) / cpu[x], 3),
+        "extract_ms_per_doc_in": rows[x]["ms_per_doc"],
+        "chain_ms_per_doc_in": round(sum(rows[i]["ms_per_doc"] for i in chain), 3),
+        "chain": [stages[i] for i in chain],
+    }
+    return rows, summary
+
+
+# --- part 2: sieve vs datatrove ------------------------------------------------------------------------------
+
+def datatrove_python() -> Path:
+    """The datatrove venv's python, made and filled on first use (a stamp file records what was installed)."""
+    python, stamp = DATATROVE_VENV / "bin" / "python", DATATROVE_VENV / ".installed"
+    wanted = json.dumps(DATATROVE_INSTALL)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"installing datatrove into {DATATROVE_VENV} (about a minute) ...", file=sys.stderr, flush=True)
+    if not python.exists():
+        run([str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(DATATROVE_VENV)])
+    for packages in DATATROVE_INSTALL:
+        run([str(python), "-m", "pip", "install", "--quiet", *packages])
+    stamp.write_text(wanted)
+    return python
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds of a whole command and the kept-document count it prints."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:2])} ... failed:\n{done.stderr[-3000:]}")
+    kept = [line for line in done.stdout.splitlines() if line.startswith("KEPT ")]
+    return seconds, int(kept[-1].split()[1])
+
+
+def gate_dropped(run_dir: Path) -> int:
+    """Documents the language gate dropped in a sieve run (its dropped shards' rows with stage language_gate)."""
+    return sum(pq.read_table(shard, columns=["stage"]).column("stage").to_pylist().count("language_gate")
+               for shard in (run_dir / "dropped").glob("*.parquet"))
+
+
+def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: Path) -> dict:
+    """Each command --repeat times, in turn; medians per command, per-round ratios against datatrove, and the
+    documents the language gate dropped in the first gate-on run."""
+    configs = {"sieve gate on": {}, "sieve gate off": {"language_gate": {"enabled": False}}}
+    commands = {"datatrove": [str(datatrove_python()), "-c", DATATROVE_JOB, str(folder), "{out}", str(workers)]}
+    for name, overrides in configs.items():
+        cfg_path = work / f"{name.replace(' ', '-')}.yaml"
+        cfg_path.write_text(yaml.safe_dump(overrides))
+        commands[name] = [sys.executable, "-c", SIEVE_JOB, str(folder), "{out}", str(cfg_path), str(workers)]
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    for i in range(repeat):
+        for name, cmd in commands.items():
+            out = work / f"{name.replace(' ', '-')}-{i}"
+            runs[name].append(timed([str(out) if a == "{out}" else a for a in cmd]))
+            print(f"round {i + 1}: {name:15} {runs[name][-1][0]:6.1f} s, {runs[name][-1][1]} kept", file=sys.stderr)
+    rows = []
+    for name, results in runs.items():
+        wall = statistics.median(s for s, _ in results)
+        ratios = [d / s for (d, _), (s, _) in zip(runs["datatrove"], results)]
+        rows.append({"command": name, "files": len(list(folder.glob("*.warc.gz"))), "workers": workers,
+                     # one figure per distinct count: the tree can change between rounds while others edit it
+                     "docs": responses, "kept": "/".join(str(k) for k in sorted({k for _, k in results})),
+                     "wall_s_median": round(wall, 2),
+                     "wall_s_min_max": f"{min(s for s, _ in results):.1f}-{max(s for s, _ in results):.1f}",
+                     "docs_per_s": round(responses / wall, 1), "docs_per_s_per_worker": round(responses / wall / workers, 1),
+                     "docs_per_s_vs_datatrove": round(statistics.median(ratios), 3)})
+    return {"rows": rows, "runs": {k: [{"wall_s": round(s, 2), "kept": n} for s, n in v] for k, v in runs.items()},
+            "gate_dropped": gate_dropped(work / "sieve-gate-on-0")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=10000, help="synthetic corpus size for the stage costs")
+    ap.add_argument("--copies", type=int, default=3, help="copies of the real captures in the side-by-side inputs")
+    ap.add_argument("--files", type=int, default=24, help="WARC files each side-by-side input is cut into")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the side-by-side commands")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: stages, datatrove")
+    ap.add_argument("--json", default=str(RESULTS / "quality.json"))
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict = {"cpu_count": os.cpu_count(), "load_average_1min_start": round(os.getloadavg()[0], 2)}
+
+    if "stages" not in skip:
+        synth = synthetic_corpus(args.docs)
+        cfg = stage_config(train_models(synth / "reference", synth / "corpus.warc.gz"))
+        results["stages"] = {}
+        for name, path in {"real articles (181)": REAL, f"synthetic ({args.docs})": synth / "corpus.warc.gz"}.items():
+            rows, summary = stage_costs(path, cfg)
+            results["stages"][name] = {"rows": rows, "summary": summary}
+            print(f"\nstage costs, {name}: CPU time per stage in one process\n{table(rows)}")
+            print(f"annotation chain ({' + '.join(summary['chain'])}): {summary['chain_cpu_s']} s against extraction "
+                  f"{summary['extract_cpu_s']} s = {summary['chain_vs_extract']}x (target < 1); per document that "
+                  f"reaches them: {summary['chain_ms_per_doc_in']} ms against {summary['extract_ms_per_doc_in']} ms",
+                  flush=True)
+
+    if "datatrove" not in skip:
+        results["datatrove"] = {}
+        for name, groups in inputs(args.copies).items():
+            folder = RESULTS / f"{name.lower().replace(' ', '-')}-x{args.copies}-{args.files}files"
+            write_input(groups, folder, args.files)
+            responses = sum(language is not None for _, language in groups)
+            other = sum(bool(language) and language not in LANGS for _, language in groups)
+            with tempfile.TemporaryDirectory(dir=RESULTS) as work:
+                result = side_by_side(folder, responses, args.workers, args.repeat, Path(work))
+            results["datatrove"][name] = {"input": str(folder.relative_to(ROOT)), "responses": responses,
+                                          "other_languages": other, **result}
+            print(f"\nsieve vs datatrove, {name}: {responses} real pages ({other / responses:.1%} in languages other "
+                  f"than {' and '.join(LANGS)}) in {args.files} files, whole commands, median of {args.repeat}\n"
+                  f"{table(result['rows'])}")
+            print(f"language gate, first 'sieve gate on' run: dropped {result['gate_dropped']} of {responses} pages "
+                  f"({result['gate_dropped'] / responses:.1%})", flush=True)
+
+    results["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
