@@ -8,7 +8,7 @@ from typing import Any
 from resiliparse.extract.html2text import extract_plain_text
 
 from sieve.filters.extract import decode_html
-from sieve.filters.language import _model
+from sieve.filters.language import _model, identify
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -42,9 +42,12 @@ class LanguageGate:
         text = fast_text(doc.html)
         if not text:  # nothing the fast extractor can read: the full path decides
             return {"language": None, "score": None, "kept_score": None}
-        whole = language_probabilities(text)
-        language = max(whole, key=whole.__getitem__)
-        kept, threshold = self._best_kept(whole), self.settings.min_kept_language_score
+        threshold = self.settings.min_kept_language_score
+        # Only labels at or above the threshold are asked for: scoring all 176 costs 3.7x more (1.8 vs 0.5 ms on a
+        # real article), and a kept language below the threshold drops the page whatever its exact probability.
+        whole = language_probabilities(text, threshold)
+        language, score = max(whole.items(), key=lambda kv: kv[1]) if whole else identify(text)
+        kept = self._best_kept(whole)
         if kept < threshold:
             # Only a page about to be dropped pays for its lines. A line only counts when it reaches the threshold:
             # pruning the rest makes lines 3x cheaper and changes no decision a stored score can still make (a
@@ -52,7 +55,7 @@ class LanguageGate:
             lines = [language_probabilities(line, threshold) for line in text.splitlines()
                      if len(line.strip()) >= self.settings.min_line_chars]
             kept = max([kept, *(self._best_kept(p) for p in lines)])
-        return {"language": language, "score": whole[language], "kept_score": kept}
+        return {"language": language, "score": score, "kept_score": kept}
 
     def _best_kept(self, probabilities: dict[str, float]) -> float:
         return max((probabilities.get(lang, 0.0) for lang in self.keep), default=0.0)

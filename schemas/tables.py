@@ -23,7 +23,8 @@ SIGNALS: dict[str, list[pa.Field]] = {
         pa.field("language", pa.string()),         # top language of the fast extraction
         pa.field("score", pa.float64()),           # its probability
         pa.field("kept_score", pa.float64()),      # best kept-language probability: of the whole text, or of
-                                                   # its best long line when the whole text is below the gate
+                                                   # its best long line when the whole text is below the gate;
+                                                   # 0 when none reaches the gate (lower scores are not computed)
     ],
 }
 # float64, as measured: a stored 0.3 must compare with a 0.3 threshold exactly as it did in the run.
