@@ -143,6 +143,71 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_config(args: argparse.Namespace):
+    """The config's training_data section with the command's overrides (flags beat the file)."""
+    cfg = load_config(args.config).training_data
+    tokenizer = {k: v for k in ("vocab_size", "model_type", "sample_docs") if (v := getattr(args, k, None)) is not None}
+    for flag, value, ok in (("--target-bytes", getattr(args, "target_bytes", None), lambda v: v > 0),
+                            ("--validation-fraction", getattr(args, "validation_fraction", None), lambda v: 0 <= v < 1),
+                            ("--vocab-size", tokenizer.get("vocab_size"), lambda v: v > 0),
+                            ("--sample-docs", tokenizer.get("sample_docs"), lambda v: v > 0),
+                            ("--workers", getattr(args, "workers", None), lambda v: v >= 1)):
+        if value is not None and not ok(value):
+            raise UsageError(f"{flag}: {value} is out of range (see `sieve {args.command} --help`)")
+    update = {k: v for k in ("target_bytes", "validation_fraction", "workers") if (v := getattr(args, k, None)) is not None}
+    return cfg.model_copy(update={**update, "tokenizer": cfg.tokenizer.model_copy(update=tokenizer)})
+
+
+def _shards(args: argparse.Namespace) -> int:
+    from sieve.trainer.shards import MANIFEST, write_training_shards
+
+    manifest = write_training_shards(args.input, args.output, _training_config(args), args.tokenizer)
+    docs, seconds = manifest["documents"], manifest["seconds"]
+    print(f"wrote {len(manifest['shards'])} shards of {docs} documents, {manifest['tokens']} {manifest['token_unit']} "
+          f"in {seconds:.1f} s ({docs / max(seconds, 1e-9):.0f} docs/s)")
+    for shard in manifest["shards"]:
+        print(f"  {shard['path']}: {shard['rows']} docs, {shard['tokens']} tokens, {shard['bytes'] / 1e6:.1f} MB")
+    print(f"manifest: {args.output.rstrip('/')}/{MANIFEST}")
+    return 0
+
+
+def _tokenizer_train(args: argparse.Namespace) -> int:
+    from sieve.trainer.tokenizer import MODEL, train_tokenizer
+
+    start = time.perf_counter()
+    info = train_tokenizer(args.input, args.output, _training_config(args).tokenizer)
+    print(f"trained a {info['model_type']} tokenizer of {info['vocab_size']} pieces (end-of-document id "
+          f"{info['eod_id']}) on {info['training_documents']} documents, {info['training_bytes'] / 1e6:.1f} MB, in "
+          f"{time.perf_counter() - start:.1f} s\nwrote {Path(args.output) / MODEL} and tokenizer.json")
+    return 0
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from sieve.trainer.indexed import SUMMARY, tokenize
+
+    result = tokenize(args.input, args.output, _training_config(args), args.tokenizer, args.decontaminate)
+    tokens, seconds = result["tokens"], result["seconds"]
+    print(f"tokenized {result['documents']} documents into {tokens} tokens in {seconds:.1f} s "
+          f"({tokens / max(seconds, 1e-9):,.0f} tokens/s, {result['workers']} workers); "
+          f"{result['decontaminated']} dropped by decontamination")
+    for f in result["files"]:
+        print(f"  {args.output.rstrip('/')}/{f['prefix']}.bin/.idx/.docs.parquet: {f['documents']} docs, "
+              f"{f['tokens']} tokens")
+    print(f"summary: {args.output.rstrip('/')}/{SUMMARY}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sieve.trainer.train import train
+
+    cfg = load_config(args.config).training
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: {args.steps} is out of range (at least 1)")
+    update = {k: v for k in ("preset", "steps") if (v := getattr(args, k)) is not None}
+    train(args.data, args.output, cfg.model_copy(update=update))
+    return 0
+
+
 def _deploy(args: argparse.Namespace) -> int:
     from sieve.flows.deploy import api_url, deploy, summary_lines
 
@@ -257,6 +322,54 @@ def parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--tighten", action="store_true",
                            help="also tighten thresholds the reference sits well inside (sound only with a broad reference)")
     calibrate.set_defaults(fn=_calibrate)
+
+    source_help = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
+    shards = sub.add_parser("shards", help="a run's kept documents as size-targeted training shards per language "
+                                           "and train/validation split")
+    shards.add_argument("--input", required=True, metavar="RUN_OUTPUT", help="the --output of `sieve run`")
+    shards.add_argument("--output", required=True, metavar="DIR",
+                        help="where <lang>/<split>/shard-NNNNN.parquet and shards.json go; local, s3:// or gs://")
+    shards.add_argument("--target-bytes", type=int, metavar="N", help="text bytes per shard (default: config)")
+    shards.add_argument("--validation-fraction", type=float, metavar="F",
+                        help="share of each language held out for validation (default: config)")
+    shards.add_argument("--tokenizer", metavar="PATH", help="count tokens with this tokenizer (default: whitespace words)")
+    shards.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
+    shards.set_defaults(fn=_shards)
+
+    tokenizer = sub.add_parser("tokenizer", help="the SentencePiece tokenizer of the training token files")
+    tokenizer_sub = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
+    t_train = tokenizer_sub.add_parser("train", help="train on a seeded sample of documents (byte fallback: no <unk>)")
+    t_train.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS", help=source_help)
+    t_train.add_argument("--output", required=True, metavar="DIR", help="local folder for tokenizer.model and tokenizer.json")
+    t_train.add_argument("--vocab-size", type=int, metavar="N", help="pieces (default: config)")
+    t_train.add_argument("--model-type", choices=["bpe", "unigram"], help="SentencePiece algorithm (default: config)")
+    t_train.add_argument("--sample-docs", type=int, metavar="N", help="documents to train on (default: config)")
+    t_train.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
+    t_train.set_defaults(fn=_tokenizer_train)
+
+    tokenize = sub.add_parser("tokenize", help="Megatron .bin/.idx token files, one pair per language and split")
+    tokenize.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS",
+                          help=source_help + " (a run output is cut into DIR/shards first)")
+    tokenize.add_argument("--output", required=True, metavar="DIR", help="local folder for the token files")
+    tokenize.add_argument("--tokenizer", metavar="PATH",
+                          help="tokenizer folder or .model file (default: train one into DIR/tokenizer)")
+    tokenize.add_argument("--decontaminate", nargs="+", metavar="EVAL_FILE",
+                          help="evaluation text files: documents sharing a word n-gram with them are dropped and "
+                               "listed in DIR/decontaminated.parquet")
+    tokenize.add_argument("--vocab-size", type=int, metavar="N", help="pieces of a tokenizer trained here (default: config)")
+    tokenize.add_argument("--workers", type=int, metavar="N", help="tokenizing processes (default: config)")
+    tokenize.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
+    tokenize.set_defaults(fn=_tokenize)
+
+    train = sub.add_parser("train", help="pretrain a GPT on token files; several processes with torchrun "
+                                         "(`torchrun --nproc_per_node=N -m sieve.flows.cli train ...`)")
+    train.add_argument("--data", required=True, metavar="DIR", help="the --output of `sieve tokenize`")
+    train.add_argument("--output", required=True, metavar="DIR",
+                       help="metrics.jsonl and checkpoints/; a run resumes from its latest checkpoint here")
+    train.add_argument("--preset", metavar="NAME", help="model size: tiny, 125M or 1B (default: config)")
+    train.add_argument("--steps", type=int, metavar="N", help="optimizer steps in all (default: config)")
+    train.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training section)")
+    train.set_defaults(fn=_train)
     return p
 
 

@@ -185,6 +185,63 @@ class OutputConfig(_Strict):
     row_group_rows: Annotated[int, Field(gt=0)]
 
 
+class TokenizerConfig(_Strict):
+    """`sieve tokenizer train`: a SentencePiece model for the training token files (trainer/tokenizer.py)."""
+
+    vocab_size: Annotated[int, Field(gt=0)]
+    model_type: Literal["bpe", "unigram"]
+    character_coverage: Annotated[float, Field(gt=0, le=1)]
+    sample_docs: Annotated[int, Field(gt=0)]
+    seed: int
+
+
+class TrainingDataConfig(_Strict):
+    """Training shards and Megatron token files made from a run's kept documents (trainer/)."""
+
+    target_bytes: Annotated[int, Field(gt=0)]
+    row_group_rows: Annotated[int, Field(gt=0)]
+    row_group_bytes: Annotated[int, Field(gt=0)]
+    compression: Literal["zstd", "snappy", "gzip", "none"]
+    validation_fraction: Annotated[float, Field(ge=0, lt=1)]
+    tokenizer: TokenizerConfig
+    decontamination_ngram: Annotated[int, Field(ge=1)]
+    workers: Annotated[int, Field(ge=1)]
+
+
+class ParallelismConfig(_Strict):
+    """How `sieve train` spreads the model over its processes (trainer/parallel.py)."""
+
+    dp_shard: Literal["ddp", "fsdp"]
+    cpu_offload: bool
+
+
+class TrainingConfig(_Strict):
+    """`sieve train`: the GPT pretraining run (trainer/train.py); the model's shape comes from its preset."""
+
+    preset: str
+    seq_len: Annotated[int, Field(gt=0)] | None
+    micro_batch_size: Annotated[int, Field(gt=0)]
+    global_batch_size: Annotated[int, Field(gt=0)]
+    steps: Annotated[int, Field(gt=0)]
+    lr: Annotated[float, Field(gt=0)]
+    min_lr: Annotated[float, Field(ge=0)]
+    warmup_steps: Annotated[int, Field(ge=0)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]]
+    grad_clip: Annotated[float, Field(gt=0)]
+    log_interval: Annotated[int, Field(gt=0)]
+    eval_interval: Annotated[int, Field(gt=0)]
+    eval_batches: Annotated[int, Field(gt=0)]
+    checkpoint_interval: Annotated[int, Field(gt=0)]
+    seed: int
+    datasets: dict[str, Annotated[float, Field(ge=0)]]
+    parallelism: ParallelismConfig
+    activation_checkpointing: bool
+    dtype: Literal["auto", "bf16", "fp32"]
+    device: Literal["auto", "cuda", "cpu"]
+    peak_flops: Annotated[float, Field(gt=0)]
+
+
 class BeamConfig(_Strict):
     options: list[str]
 
@@ -200,6 +257,8 @@ class Config(_Strict):
     quality: QualityConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig
+    training_data: TrainingDataConfig
+    training: TrainingConfig
     beam: BeamConfig
 
     def model_post_init(self, _: Any) -> None:
@@ -250,9 +309,10 @@ class Config(_Strict):
         """Content hash of the settings that decide what a run writes; written into every manifest.
 
         The beam section (runner options, scheduler addresses) says how a job runs, not what it writes, so a
-        run resumed on another cluster is still the same run.
+        run resumed on another cluster is still the same run; the training and training_data sections are read only
+        by the commands after a run (`sieve shards`, `tokenize`, `train`).
         """
-        decisive = {k: v for k, v in self.as_dict().items() if k != "beam"}
+        decisive = {k: v for k, v in self.as_dict().items() if k not in ("beam", "training", "training_data")}
         canonical = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

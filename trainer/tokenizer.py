@@ -1,0 +1,110 @@
+"""`sieve tokenizer train`: a SentencePiece tokenizer for the token files, trained on a seeded document sample.
+
+Byte fallback spells any character outside the vocabulary as its UTF-8 bytes, so no text (a rare Vietnamese
+tone mark, an emoji) ever becomes <unk>; identity normalization keeps decode(encode(text)) == text.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import sentencepiece as spm
+
+from sieve.flows.plan import UsageError
+from sieve.schemas.config import TokenizerConfig
+from sieve.trainer.shards import Progress, doc_hash, input_files, read_batches
+from sieve.transforms import storage
+
+MODEL = "tokenizer.model"
+INFO = "tokenizer.json"
+EOD_PIECE = "<eod>"
+MAX_LINE_BYTES = 16384  # SentencePiece skips longer training lines; a long paragraph still trains
+
+
+class Tokenizer:
+    """A trained tokenizer: encode texts to ids, decode ids, and the end-of-document id appended to every document."""
+
+    def __init__(self, path: str) -> None:
+        model = os.path.join(path, MODEL) if os.path.isdir(path) else path
+        if not os.path.isfile(model):
+            raise UsageError(f"--tokenizer {path}: no {MODEL} (train one with `sieve tokenizer train`)")
+        self.path = model
+        self.sp = spm.SentencePieceProcessor(model_file=model)
+        self.vocab_size: int = self.sp.get_piece_size()
+        self.eod_id: int = self.sp.eos_id()
+        self.unk_id: int = self.sp.unk_id()
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        # One thread: parallelism comes from worker processes, which would oversubscribe the cores otherwise.
+        return self.sp.encode(texts, num_threads=1)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.sp.decode(ids)
+
+
+def train_tokenizer(source: str, output: str, cfg: TokenizerConfig) -> dict[str, Any]:
+    """Train on a sample of source's documents (the train split of training shards); write tokenizer.model/.json."""
+    sources = [s for s in input_files(source) if s.split in (None, "train")]
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f"--output {output}: a file, not a folder")
+    os.makedirs(output, exist_ok=True)
+    chosen = _sample_ids(sources, cfg.sample_docs, cfg.seed)
+    if not chosen:
+        raise UsageError(f"--input {source}: no documents to train a tokenizer on")
+    with tempfile.TemporaryDirectory(prefix="sieve-tokenizer-") as tmp:
+        text_file = Path(tmp, "sample.txt")
+        lines, text_bytes = _write_sample(sources, chosen, text_file)
+        spm.set_random_generator_seed(cfg.seed)
+        try:
+            spm.SentencePieceTrainer.train(
+                input=str(text_file), model_prefix=str(Path(tmp, "tokenizer")), vocab_size=cfg.vocab_size,
+                model_type=cfg.model_type, character_coverage=cfg.character_coverage, byte_fallback=True,
+                normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
+                max_sentence_length=MAX_LINE_BYTES, shuffle_input_sentence=True, num_threads=os.cpu_count() or 1,
+                unk_id=0, bos_id=1, eos_id=2, pad_id=-1, eos_piece=EOD_PIECE, minloglevel=2)
+        except RuntimeError as e:
+            raise UsageError(f"cannot train a {cfg.vocab_size}-piece tokenizer on {len(chosen)} documents of "
+                             f"{source}: {str(e).strip()} (lower --vocab-size or give more text)") from None
+        Path(tmp, "tokenizer.model").replace(Path(output, MODEL))
+    tokenizer = Tokenizer(output)
+    info = {"vocab_size": tokenizer.vocab_size, "eod_id": tokenizer.eod_id, "eod_piece": EOD_PIECE,
+            "unk_id": tokenizer.unk_id, "model_type": cfg.model_type, "byte_fallback": True,
+            "character_coverage": cfg.character_coverage, "seed": cfg.seed, "source": storage.absolute(source),
+            "training_documents": len(chosen), "training_lines": lines, "training_bytes": text_bytes}
+    Path(output, INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def _sample_ids(sources: list, sample_docs: int, seed: int) -> set[str]:
+    """The sample_docs doc_ids with the lowest seeded hash: a uniform sample, the same on every rerun."""
+    heap: list[tuple[int, str]] = []  # (-hash, doc_id): a max-heap of the lowest hashes seen
+    progress = Progress("sampling")
+    for source in sources:
+        for batch in read_batches(source.uri, ["doc_id"]):
+            for doc_id in batch.column("doc_id").to_pylist():
+                item = (-doc_hash(doc_id, f"sample:{seed}"), doc_id)
+                if len(heap) < sample_docs:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+            progress.add(batch.num_rows)
+    return {doc_id for _, doc_id in heap}
+
+
+def _write_sample(sources: list, chosen: set[str], path: Path) -> tuple[int, int]:
+    """The chosen documents' non-empty lines into path (SentencePiece's input is one sentence a line)."""
+    lines = text_bytes = 0
+    with path.open("w", encoding="utf-8") as out:
+        for source in sources:
+            for batch in read_batches(source.uri, ["doc_id", "text"]):
+                for doc_id, text in zip(batch.column("doc_id").to_pylist(), batch.column("text").to_pylist()):
+                    if doc_id in chosen:
+                        for line in filter(str.strip, text.splitlines()):
+                            out.write(line + "\n")
+                            lines += 1
+                            text_bytes += len(line.encode())
+    return lines, text_bytes
