@@ -213,6 +213,9 @@ class ParallelismConfig(_Strict):
 
     dp_shard: Literal["ddp", "fsdp"]
     cpu_offload: bool
+    tp: Annotated[int, Field(ge=1)]
+    pp: Annotated[int, Field(ge=1)]
+    pp_microbatches: Annotated[int, Field(ge=1)] | None
 
 
 class TrainingConfig(_Strict):

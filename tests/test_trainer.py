@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,13 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sentencepiece as spm
+import torch
 import yaml
+from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
 from sieve.flows.cli import main
 from sieve.schemas.config import load_config
 from sieve.trainer.checkpoint import CHECKPOINTS, LATEST
 from sieve.trainer.indexed import SUMMARY, IndexedTokens, IndexedTokenWriter
 from sieve.trainer.model import GPT, model_config
+from sieve.trainer.parallel import mesh_shape
 from sieve.trainer.sample_index import BlendedSamples, TokenSamples, blend_index
 from sieve.trainer.train import METRICS, train
 
@@ -111,6 +115,65 @@ def test_fsdp_run_killed_after_a_checkpoint_resumes_with_the_uninterrupted_losse
     assert [line["step"] for line in lines] == list(range(1, STEPS + 1))  # the killed run's later lines replaced
     assert [line["loss"] for line in lines] == [line["loss"] for line in uninterrupted]
     assert lines[-1]["val_loss"] == uninterrupted[-1]["val_loss"]
+
+
+@pytest.fixture(scope="module")
+def mesh_runs(articles, tmp_path_factory) -> dict[str, tuple[list[dict], str]]:
+    """Tensor parallel and a 2-stage pipeline on 2 processes (dp 1); only 2 cores, so no mesh beyond 2 here."""
+    root = tmp_path_factory.mktemp("mesh")
+    return {"tp": _train(2, articles, root / "tp", parallelism={"dp_shard": "fsdp", "tp": 2}),
+            "pp": _train(2, articles, root / "pp", parallelism={"dp_shard": "fsdp", "pp": 2}), "root": root}
+
+
+def _tied_weights(checkpoint: Path, tmp_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The saved tok_embeddings and output weights, read back from the DCP checkpoint in this process."""
+    dcp_to_torch_save(checkpoint, tmp_path / "state.pt")
+    model = torch.load(tmp_path / "state.pt", weights_only=False)["model"]
+    return model["tok_embeddings.weight"], model["output.weight"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["tp", "pp"])
+def test_tensor_and_pipeline_parallel_follow_the_one_process_loss_curve(runs, mesh_runs, mode, tmp_path):
+    """tp=2 (heads and MLP split over 2 processes) and pp=2 (one layer per stage, the tied embedding's gradient
+    summed across the stages) train the same model as one process: same losses, same tied matrix at the end."""
+    lines, log = mesh_runs[mode]
+    one = runs["one"][0]
+    assert f"fsdp (pp {2 if mode == 'pp' else 1} x dp 1 x tp {2 if mode == 'tp' else 1})" in log
+    for key in ("loss", "grad_norm", "val_loss"):
+        np.testing.assert_allclose([line[key] for line in lines if key in line],
+                                   [line[key] for line in one if key in line], rtol=1e-5)
+    embeddings, output = _tied_weights(mesh_runs["root"] / mode / CHECKPOINTS / "step-000012", tmp_path)
+    assert torch.equal(embeddings, output)  # still one matrix after 12 updates
+    one_embeddings, _ = _tied_weights(runs["root"] / "one" / CHECKPOINTS / "step-000012", tmp_path)
+    torch.testing.assert_close(embeddings, one_embeddings, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_pipeline_run_resumes_with_the_uninterrupted_losses(mesh_runs, articles):
+    """Each stage saves and reloads its own layers and optimizer state: steps 7..12 repeat bit for bit."""
+    uninterrupted, _ = mesh_runs["pp"]
+    killed = mesh_runs["root"] / "pp-killed"
+    shutil.copytree(mesh_runs["root"] / "pp", killed)
+    shutil.rmtree(killed / CHECKPOINTS / "step-000012")
+    (killed / CHECKPOINTS / LATEST).write_text("step-000006\n")
+    lines, log = _train(2, articles, killed, parallelism={"dp_shard": "fsdp", "pp": 2})
+    assert "(step 6, 96 samples read)" in log
+    assert [line["loss"] for line in lines] == [line["loss"] for line in uninterrupted]
+    assert lines[-1]["val_loss"] == uninterrupted[-1]["val_loss"]
+
+
+def test_mesh_shape_names_the_numbers_that_do_not_fit():
+    cfg = load_config(None).training.parallelism
+    tiny = model_config("tiny", vocab_size=1000)  # 4 heads, MLP 176, 2 layers
+    assert mesh_shape(8, cfg.model_copy(update={"tp": 2, "pp": 2}), tiny) == (2, 2, 2)
+    cases = [(6, {"tp": 4}, "6 processes are not a multiple of tp 4 x pp 1 = 4"),
+             (3, {"tp": 3}, "tp 3 must divide the model's 4 heads"),
+             (4, {"pp": 4}, "pp 4 stages for 2 layers"),
+             (2, {"tp": 2, "dp_shard": "ddp"}, "tp > 1 needs dp_shard: fsdp")]
+    for world, update, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            mesh_shape(world, cfg.model_copy(update=update), tiny)
 
 
 def test_tiny_preset_overfits_a_tiny_corpus(articles, tmp_path):

@@ -15,10 +15,13 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+# Optimizer state and param-group settings keyed by parameter name, not by group index: the stages of a pipeline
+# own different parameters, and index-keyed groups from two stages would collide in one checkpoint.
+OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
 
 
 def _rng_key() -> str:
@@ -35,7 +38,7 @@ def _rng_states() -> dict[str, torch.Tensor]:
 def save_checkpoint(output: str, step: int, samples: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> Path:
     """Write step-NNNNNN from every process, then point `latest` at it; returns its folder."""
     path = Path(output, CHECKPOINTS, f"step-{step:06d}")
-    model_state, optimizer_state = get_state_dict(model, optimizer)
+    model_state, optimizer_state = get_state_dict(model, optimizer, options=OPTIONS)
     state = {"model": model_state, "optimizer": optimizer_state, "progress": {"step": step, "samples": samples},
              "rng": {_rng_key(): _rng_states()}}
     dcp.save(state, checkpoint_id=str(path))
@@ -55,11 +58,12 @@ def latest_checkpoint(output: str) -> Path | None:
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, int]:
     """Restore model, optimizer and this process's RNG state in place; returns {"step", "samples"}."""
-    model_state, optimizer_state = get_state_dict(model, optimizer)
+    model_state, optimizer_state = get_state_dict(model, optimizer, options=OPTIONS)
     state: dict[str, Any] = {"model": model_state, "optimizer": optimizer_state,
                              "progress": {"step": 0, "samples": 0}, "rng": {_rng_key(): _rng_states()}}
     dcp.load(state, checkpoint_id=str(path))
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
+                   options=OPTIONS)
     rng = state["rng"][_rng_key()]
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng:

@@ -127,13 +127,17 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, std=0.02)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Next-token logits, shape (batch, seq, vocab_size), for token ids of shape (batch, seq)."""
+        """Next-token logits, shape (batch, seq, vocab_size), for token ids of shape (batch, seq).
+
+        A pipeline stage (trainer/pipeline.py) has None for the modules it does not own: a later stage takes the
+        previous stage's hidden states (batch, seq, dim) instead of token ids, and an earlier one returns them."""
         seq = tokens.shape[1]
         cos, sin = self.rope_cos[:seq], self.rope_sin[:seq]
-        h = self.tok_embeddings(tokens)
+        h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         for block in self.layers.values():
             h = block(h, cos, sin)
-        return self.output(self.norm(h))
+        h = self.norm(h) if self.norm is not None else h
+        return self.output(h) if self.output is not None else h
 
     def num_params(self) -> int:
         """Distinct parameters (the tied embedding counted once)."""

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +27,8 @@ from sieve.schemas.config import TrainingConfig
 from sieve.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sieve.trainer.indexed import SUMMARY, IndexedTokens
 from sieve.trainer.model import GPT, loss_fn, model_config
-from sieve.trainer.parallel import build_mesh, parallelize, set_gradient_sync
+from sieve.trainer.parallel import build_mesh, mesh_shape, parallelize, set_gradient_sync
+from sieve.trainer.pipeline import Pipeline, split_stage
 from sieve.trainer.sample_index import BlendedSamples, TokenSamples
 
 METRICS = "metrics.jsonl"
@@ -87,14 +89,28 @@ def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
-def clip_gradients(model: nn.Module, max_norm: float) -> torch.Tensor:
+def _by_mesh(params: list[nn.Parameter]) -> list[list[nn.Parameter]]:
+    """Parameters grouped by their gradients' mesh (FSDP's "dp", FSDP + tensor parallel's "dp" x "tp", or none):
+    one norm or foreach call takes DTensors of a single mesh."""
+    groups = defaultdict(list)
+    for p in params:
+        groups[p.grad.device_mesh if isinstance(p.grad, DTensor) else None].append(p)
+    return list(groups.values())
+
+
+def clip_gradients(model: nn.Module, max_norm: float, pipeline: Pipeline | None) -> torch.Tensor:
     """Scale gradients to a global norm of at most max_norm; returns the norm before clipping (a tensor: reading
-    it would wait for the GPU, so only logged steps do)."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    total = torch.nn.utils.get_total_norm(grads, foreach=True)
-    if isinstance(total, DTensor):  # FSDP: each process holds a shard's partial norm
-        total = total.full_tensor()
-    torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total, foreach=True)
+    it would wait for the GPU, so only logged steps do). With a pipeline the squares are summed over the stages."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    squares = torch.zeros((), device=params[0].device)
+    for group in _by_mesh(pipeline.counted_in_norm(params) if pipeline else params):
+        norm = torch.nn.utils.get_total_norm([p.grad for p in group], foreach=True)
+        squares = squares + (norm.full_tensor() if isinstance(norm, DTensor) else norm) ** 2  # sharded: partial
+    if pipeline:
+        dist.all_reduce(squares, group=pipeline.group)
+    total = squares.sqrt()
+    for group in _by_mesh(params):
+        torch.nn.utils.clip_grads_with_norm_(group, max_norm, total, foreach=True)
     return total
 
 
@@ -103,20 +119,24 @@ def _tokens(rows: list, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, samples: dict[str, TokenSamples], cfg: TrainingConfig, autocast: Any,
-             device: torch.device) -> dict[str, float]:
-    """Mean loss over eval_batches global batches of each language's validation samples, split over processes
-    like a training step (so the figure does not depend on the number of processes)."""
-    rank, world = dist.get_rank(), dist.get_world_size()
-    per_rank, mb = cfg.global_batch_size // world, cfg.micro_batch_size
+def evaluate(model: nn.Module, pipeline: Pipeline | None, samples: dict[str, TokenSamples], cfg: TrainingConfig,
+             autocast: Any, dp_rank: int, dp: int, device: torch.device) -> dict[str, float]:
+    """Mean loss over eval_batches global batches of each language's validation samples, split over the
+    data-parallel ranks like a training step (so the figure does not depend on the number of processes)."""
+    per_rank, mb = cfg.global_batch_size // dp, cfg.micro_batch_size
     model.eval()
     losses = {}
     for lang, ds in samples.items():
-        total = torch.zeros(2, device=device)  # sum of micro-batch losses, micro-batches
+        total = torch.zeros(2, device=device)  # sum of micro-batch (pipeline: step) mean losses, their count
         for b in range(cfg.eval_batches):
+            start = b * cfg.global_batch_size + dp_rank * per_rank
+            if pipeline:  # the loss exists on the last stage only; the others add nothing to either sum
+                loss = pipeline.eval(_tokens([ds[k] for k in range(start, start + per_rank)], device))
+                if loss is not None:
+                    total += torch.stack([loss, torch.ones_like(loss)])
+                continue
             for m in range(0, per_rank, mb):
-                start = b * cfg.global_batch_size + rank * per_rank + m
-                tokens = _tokens([ds[k] for k in range(start, start + mb)], device)
+                tokens = _tokens([ds[k] for k in range(start + m, start + m + mb)], device)
                 with autocast:
                     total[0] += loss_fn(model(tokens[:, :-1]), tokens[:, 1:])
                 total[1] += 1
@@ -138,11 +158,6 @@ def train(data: str, output: str, cfg: TrainingConfig) -> list[dict[str, Any]]:
 def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) -> list[dict[str, Any]]:
     rank, world = dist.get_rank(), dist.get_world_size()
     say = print if rank == 0 else (lambda *a, **k: None)
-    per_rank = cfg.global_batch_size // world
-    if cfg.global_batch_size % (cfg.micro_batch_size * world):
-        raise UsageError(f"training.global_batch_size {cfg.global_batch_size} is not a multiple of "
-                         f"micro_batch_size {cfg.micro_batch_size} x {world} processes")
-    accumulation = per_rank // cfg.micro_batch_size
     if cfg.parallelism.cpu_offload and (device.type != "cuda" or cfg.parallelism.dp_shard != "fsdp"):
         raise UsageError("training.parallelism.cpu_offload keeps FSDP shards in CPU memory between their uses on a "
                          "GPU: it needs dp_shard: fsdp and a cuda device; set it to false here")
@@ -158,6 +173,20 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     except ValueError as e:
         raise UsageError(f"training.preset: {e}") from None
     seq_len = model_cfg.max_seq_len
+    try:
+        pp, dp, tp = mesh_shape(world, cfg.parallelism, model_cfg)
+    except ValueError as e:
+        raise UsageError(f"training.parallelism: {e}") from None
+    per_rank = cfg.global_batch_size // dp  # samples per step of a data-parallel rank, shared by its tp and pp peers
+    if cfg.global_batch_size % (cfg.micro_batch_size * dp):
+        raise UsageError(f"training.global_batch_size {cfg.global_batch_size} is not a multiple of "
+                         f"micro_batch_size {cfg.micro_batch_size} x dp {dp} (= {world} processes / "
+                         f"(tp {tp} x pp {pp}))")
+    accumulation = per_rank // cfg.micro_batch_size
+    microbatches = cfg.parallelism.pp_microbatches or accumulation
+    if pp > 1 and per_rank % microbatches:
+        raise UsageError(f"training.parallelism.pp_microbatches {microbatches} does not divide the {per_rank} "
+                         f"samples per step of each data-parallel rank")
     train_samples = open_samples(data, cfg, seq_len, "train")
     if not train_samples:
         raise UsageError("training.datasets: every weight is 0; give at least one language a positive weight")
@@ -168,9 +197,15 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     flops_per_token = model.num_flops_per_token(seq_len)
     say(f"model {cfg.preset}: {model.num_params() / 1e6:.2f}M parameters, {model_cfg.n_layers} layers, dim "
         f"{model_cfg.dim}, vocab {vocab_size}, seq_len {seq_len}; {world} x {device.type} process(es), "
-        f"{cfg.parallelism.dp_shard}, {'bf16' if bf16 else 'fp32'}, {accumulation} micro-batch(es) of "
-        f"{cfg.micro_batch_size} per step", flush=True)
-    model = parallelize(model, build_mesh(device, world), cfg)
+        f"{cfg.parallelism.dp_shard} (pp {pp} x dp {dp} x tp {tp}), {'bf16' if bf16 else 'fp32'}, "
+        + (f"{microbatches} pipeline micro-batches of {per_rank // microbatches}" if pp > 1 else
+           f"{accumulation} micro-batch(es) of {cfg.micro_batch_size}") + " per step", flush=True)
+    mesh = build_mesh(device, (pp, dp, tp))
+    dp_rank = mesh["dp"].get_local_rank()
+    if pp > 1:
+        model = split_stage(model, mesh["pp"].get_local_rank(), pp)
+    model = parallelize(model, mesh, cfg)
+    pipeline = Pipeline(model, mesh, device, microbatches) if pp > 1 else None
     optimizer = build_optimizer(model, cfg)
 
     os.makedirs(output, exist_ok=True)
@@ -198,17 +233,25 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss_sum = torch.zeros((), device=device)
-        for m in range(accumulation):
-            start = samples + rank * per_rank + m * cfg.micro_batch_size
-            tokens = _tokens([blend[i] for i in range(start, start + cfg.micro_batch_size)], device)
-            set_gradient_sync(model, m == accumulation - 1)
+        loss_sum = torch.zeros((), device=device)  # the step's mean loss (pipeline: on the last stage only)
+        if pipeline:  # the schedule runs this rank's samples through the stages in micro-batches, backward included
+            start = samples + dp_rank * per_rank
             with autocast:
-                logits = model(tokens[:, :-1])
-            loss = loss_fn(logits, tokens[:, 1:]) / accumulation  # the step's gradient is the mean over its samples
-            loss.backward()
-            loss_sum += loss.detach()
-        grad_norm = clip_gradients(model, cfg.grad_clip)
+                loss = pipeline.step(_tokens([blend[i] for i in range(start, start + per_rank)], device))
+            if loss is not None:
+                loss_sum += loss
+            pipeline.sync_tied_gradients()
+        else:
+            for m in range(accumulation):
+                start = samples + dp_rank * per_rank + m * cfg.micro_batch_size
+                tokens = _tokens([blend[i] for i in range(start, start + cfg.micro_batch_size)], device)
+                set_gradient_sync(model, m == accumulation - 1)
+                with autocast:
+                    logits = model(tokens[:, :-1])
+                loss = loss_fn(logits, tokens[:, 1:]) / accumulation  # the step's gradient: the mean over its samples
+                loss.backward()
+                loss_sum += loss.detach()
+        grad_norm = clip_gradients(model, cfg.grad_clip, pipeline)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step, samples = step + 1, samples + cfg.global_batch_size
@@ -217,12 +260,12 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
 
         last = step == cfg.steps
         if step % cfg.log_interval == 0 or last:
-            dist.all_reduce(loss_sum)
+            dist.all_reduce(loss_sum)  # dp x tp processes hold the loss (with a pipeline, those of its last stage)
             tokens_per_s = interval_steps * tokens_per_step / interval_time
-            line = {"step": step, "loss": loss_sum.item() / world, "lr": lr, "grad_norm": grad_norm.item(),
+            line = {"step": step, "loss": loss_sum.item() / (dp * tp), "lr": lr, "grad_norm": grad_norm.item(),
                     "tokens_per_s": tokens_per_s, "mfu": flops_per_token * tokens_per_s / (cfg.peak_flops * world)}
             if step % cfg.eval_interval == 0 or last:
-                val = evaluate(model, val_samples, cfg, autocast, device)
+                val = evaluate(model, pipeline, val_samples, cfg, autocast, dp_rank, dp, device)
                 if val:
                     line["val_loss"] = sum(cfg.datasets[lang] * v for lang, v in val.items()) / sum(
                         cfg.datasets[lang] for lang in val)
