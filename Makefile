@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/fixed_cost.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/trainer.py
 
 clean:
 	rm -rf $(DEMO_DIR) .sieve .pytest_cache
