@@ -32,6 +32,14 @@ def synth_corpus(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def synth_run(synth_corpus, tmp_path_factory) -> Path:
+    """A real Beam run of the 300-document synthetic corpus: its kept/ shards feed the training-data tests."""
+    run_dir = tmp_path_factory.mktemp("synth-run") / "run"
+    run_beam([synth_corpus / "corpus.warc.gz"], run_dir)
+    return run_dir
+
+
 def run_beam(paths: list, run_dir: Path, cfg=None, workers: int = 2) -> tuple[dict, dict]:
     """Run the real Beam job on paths into run_dir: (Beam counters, summary read back from the shards)."""
     from sieve.flows.jobs import run_files

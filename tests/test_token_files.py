@@ -14,17 +14,14 @@ from sieve.flows.cli import main
 from sieve.schemas.config import load_config
 from sieve.trainer.indexed import IndexedTokens, IndexedTokenWriter, tokenize, word_ngrams
 from sieve.trainer.tokenizer import Tokenizer
-from tests.conftest import run_beam
 
 VOCAB = 1500
 
 
 @pytest.fixture(scope="module")
-def run(synth_corpus, tmp_path_factory) -> Path:
-    """A real Beam run of the 300-document synthetic corpus."""
-    run_dir = tmp_path_factory.mktemp("tokens") / "run"
-    run_beam([synth_corpus / "corpus.warc.gz"], run_dir)
-    return run_dir
+def run(synth_run) -> Path:
+    """The session's real Beam run of the synthetic corpus (tests/conftest.py)."""
+    return synth_run
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from sieve.flows.cli import main
 from sieve.schemas.config import load_config
 from sieve.trainer.shards import doc_hash, write_training_shards
 from sieve.trainer.tokenizer import Tokenizer, train_tokenizer
-from tests.conftest import run_beam
 
 # Every Vietnamese vowel with every tone mark, đ/Đ, and characters no crawl sample trains on.
 VIETNAMESE = ("Tiếng Việt có sáu thanh: ma, mà, má, mả, mã, mạ. "
@@ -22,11 +21,9 @@ VIETNAMESE = ("Tiếng Việt có sáu thanh: ma, mà, má, mả, mã, mạ. "
 
 
 @pytest.fixture(scope="module")
-def run(synth_corpus, tmp_path_factory) -> Path:
-    """A real Beam run of the 300-document synthetic corpus (its kept/ shards are the input)."""
-    run_dir = tmp_path_factory.mktemp("training") / "run"
-    run_beam([synth_corpus / "corpus.warc.gz"], run_dir)
-    return run_dir
+def run(synth_run) -> Path:
+    """The session's real Beam run of the synthetic corpus (tests/conftest.py)."""
+    return synth_run
 
 
 @pytest.fixture(scope="module")
