@@ -64,12 +64,13 @@ def check_compatible(old: Config, new: Config) -> None:
 
 
 @lru_cache(maxsize=1)
-def _stages(config_json: str) -> tuple[list[Filter], set[str]]:
-    """The stages after extraction under the new config, built once per worker process, and the stage names
-    whose dropped rows they can re-decide."""
-    filters = build_filters(Config(**json.loads(config_json)))
-    after = [f for f in filters[[f.stage for f in filters].index("extract") + 1:]]
-    return after, {f.stage for f in after} | {p.name for p in passes_for(Config(**json.loads(config_json)))}
+def _stages(config_json: str) -> tuple[Config, list[Filter], set[str]]:
+    """The new config, its stages after extraction (built once per worker process), and the stage names whose
+    dropped rows they can re-decide."""
+    cfg = Config(**json.loads(config_json))
+    filters = build_filters(cfg)
+    after = filters[[f.stage for f in filters].index("extract") + 1:]
+    return cfg, after, {f.stage for f in after} | {p.name for p in passes_for(cfg)}
 
 
 def redecide(row: dict[str, Any], filters: list[Filter]) -> tuple[Document, Any]:
@@ -88,8 +89,7 @@ def redecide(row: dict[str, Any], filters: list[Filter]) -> tuple[Document, Any]
 def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     """Re-decide one input file's rows; write its shards and commit marker under the new run folder."""
     old_run, new_run, marker, config_json = task
-    filters, redecidable = _stages(config_json)
-    cfg = Config(**json.loads(config_json))
+    cfg, filters, redecidable = _stages(config_json)
     rows = [dict(r, _kind=kind) for kind, shard in sorted(marker["shards"].items())
             for r in storage.read_parquet(storage.join(old_run, shard["path"])).to_pylist()]
     out: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}

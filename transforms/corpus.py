@@ -115,25 +115,27 @@ def _read(run_dir: str, marker: dict[str, Any], kind: str, columns: list[str] | 
 
 
 def _rows_of(run_dir: str, marker: dict[str, Any], name: str, columns: list[str] | None = None) -> pa.Table:
-    """A file's rows as this pass first saw them: its kept rows plus the rows the pass moved to dropped before."""
-    kept_columns = columns or KEPT.names
-    tables = []
-    kept = _read(run_dir, marker, "kept", kept_columns)
-    if kept is not None:
-        tables.append(kept)
+    """A file's rows as this pass first saw them, read from its shards (projected to columns when given)."""
+    kept = _read(run_dir, marker, "kept", columns or KEPT.names)
     dropped = _read(run_dir, marker, "dropped", None if columns is None else sorted({*columns, "stage"}))
+    return _restored(kept, dropped, name, columns or KEPT.names)
+
+
+def _restored(kept: pa.Table | None, dropped: pa.Table | None, name: str, columns: list[str]) -> pa.Table:
+    """Kept rows plus the rows the pass named `name` moved to dropped before, as kept rows."""
+    tables = [] if kept is None else [kept]
     if dropped is not None:
-        tables.append(dropped.filter(pc.equal(dropped["stage"], name)).select(kept_columns))
-    schema = pa.schema([KEPT.field(c) for c in kept_columns])
+        tables.append(dropped.filter(pc.equal(dropped["stage"], name)).select(columns))
+    schema = pa.schema([KEPT.field(c) for c in columns])
     rows = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
-    return rows.sort_by("warc_offset") if "warc_offset" in kept_columns else rows
+    return rows.sort_by("warc_offset") if "warc_offset" in columns else rows
 
 
 def _rewrite(run_dir: str, name: str, marker: dict[str, Any], p: CorpusPass, stats: dict[str, Any], digest: str,
              out: OutputConfig) -> None:
     """Rewrite one file's shards under the pass's statistics, then its marker (dropped first, then kept)."""
-    kept, moved = p.apply(_rows_of(run_dir, marker, p.name), stats)
-    dropped = _read(run_dir, marker, "dropped")
+    dropped = _read(run_dir, marker, "dropped")  # read once: the restored rows and the other drops both come from it
+    kept, moved = p.apply(_restored(_read(run_dir, marker, "kept"), dropped, p.name, KEPT.names), stats)
     others = dropped.filter(pc.not_equal(dropped["stage"], p.name)) if dropped is not None else DROPPED.empty_table()
     tables = {"dropped": pa.concat_tables([others, moved]).sort_by("warc_offset"), "kept": kept}
     compression = None if out.compression == "none" else out.compression
