@@ -76,7 +76,8 @@ DATATROVE_VENV = ROOT / "bench" / ".venv-datatrove"
 # The second brings the same trafilatura as sieve's and the reader's undeclared dependencies.
 DATATROVE_INSTALL = (["datatrove[processing]==0.10.1"],
                      ["trafilatura==2.3.1", "lxml_html_clean==0.4.6", "warcio==1.8.1", "spacy==3.8.18",
-                      "orjson==3.13.0", "faust-cchardet==2.1.19", "python-magic==0.4.27"])
+                      "orjson==3.13.0", "faust-cchardet==2.1.19", "python-magic==0.4.27",
+                      "pyarrow==25.0.1"])  # its Parquet reader and writer (bench/dedup_datatrove.py)
 # Trafilatura as sieve runs it (favor_precision, no deduplication) and datatrove's per-document timeout set to
 # sieve's guard (10 s); Gopher filters with their defaults, the reference values.
 DATATROVE_JOB = """

@@ -74,6 +74,10 @@ def build_filters(cfg: Config) -> list[Filter]:
     if cfg.language_id.enabled:
         stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
         stages += _heuristic_stages(cfg)  # per-language thresholds; cheap, so before the model-based stages
+        if cfg.quality.toxicity.enabled:
+            from sieve.filters.toxicity import Toxicity
+
+            stages.append(Toxicity(cfg))  # measures the text the heuristic stages kept; cheaper than the models after
         if cfg.quality.perplexity.enabled:
             from sieve.filters.perplexity import Perplexity
 

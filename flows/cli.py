@@ -63,7 +63,11 @@ def _synth(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror} (choose a writable location)") from None
     print(f"wrote {args.docs} documents to {Path(args.output) / 'corpus.warc.gz'} and truth.json "
-          f"in {time.perf_counter() - start:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.items())))
+          f"in {time.perf_counter() - start:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())))
+    distinct = summary.distinct_pairs_jaccard
+    print(f"distinct same-topic article pairs: {distinct['sampled']} sampled, word-5-gram Jaccard median "
+          f"{distinct['median']:.2f}, p99 {distinct['p99']:.2f}, max {distinct['max']:.2f}")
+    print(f"wrote {summary.pairs} labelled exact/near/distinct pairs to {summary.pairs_path} (for measuring dedup)")
     for lang, path in reference.items():
         print(f"wrote {args.reference_docs} clean held-out {lang} articles to {path} (reference text for `sieve lm train`)")
     return 0
@@ -140,6 +144,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     storage.write_text(base + ".md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwrote {base}.yaml (merge it into your config) and {base}.md")
+    return 0
+
+
+def _dedup_eval(args: argparse.Namespace) -> int:
+    from sieve.flows.dedup_eval import evaluate
+
+    try:
+        _, _, report = evaluate(args.run, args.pairs, args.negative_below)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(report)
     return 0
 
 
@@ -322,6 +337,14 @@ def parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--tighten", action="store_true",
                            help="also tighten thresholds the reference sits well inside (sound only with a broad reference)")
     calibrate.set_defaults(fn=_calibrate)
+
+    dedup_eval = sub.add_parser("dedup-eval", help="precision and recall of near-duplicate removal on labelled pairs")
+    dedup_eval.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+    dedup_eval.add_argument("--pairs", required=True, metavar="PAIRS",
+                            help="JSON lines {a: url, b: url, jaccard, kind?}, e.g. dedup_pairs.jsonl of `sieve synth`")
+    dedup_eval.add_argument("--negative-below", type=float, default=0.6, metavar="J",
+                            help="pairs below this Jaccard must not be merged (default 0.6)")
+    dedup_eval.set_defaults(fn=_dedup_eval)
 
     source_help = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
     shards = sub.add_parser("shards", help="a run's kept documents as size-targeted training shards per language "

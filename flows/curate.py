@@ -38,9 +38,11 @@ def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, wo
 
 
 @task(name="corpus-passes", cache_policy=NONE)
-def passes_task(run_dir: str, files: list[InputFile], cfg: Config) -> dict[str, Any]:
-    """Decisions that need the whole run (perplexity percentiles), applied to every committed file's shards."""
-    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output)
+def passes_task(run_dir: str, files: list[InputFile], cfg: Config, runner: str, workers: int) -> dict[str, Any]:
+    """Decisions that need the whole run (perplexity percentiles, duplicates), applied to every committed file's
+    shards; the dedup pass runs as Beam jobs on the same runner."""
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg, runner, workers), cfg.output)
 
 
 @task(name="publish", cache_policy=NONE)
@@ -91,7 +93,7 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
                 for i, group in enumerate(groups)]
     run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": len(done), "batches": jobs}
-    passes = passes_task(run_dir, files, cfg)
+    passes = passes_task(run_dir, files, cfg, runner, workers)
     manifest = publish_task(output, run_dir, files, cfg, identity, run, passes)
     c = manifest["counts"]
     log.info("published %s: read %d, kept %d, dropped %d, skipped %d", output, c["read"], c["kept"], c["dropped"], c["skipped"])

@@ -16,5 +16,5 @@ def run_files(specs: list[str], cfg: Config, run_dir: str, runner: str = "Direct
     from the shards)."""
     files = plan_inputs(specs)
     counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
-    run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output)
+    run_passes(run_dir, committed(run_dir, files), passes_for(cfg, runner, workers), cfg.output)
     return counters, summarize(run_dir, files, committed(run_dir, files))

@@ -92,6 +92,10 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     cfg, filters, redecidable = _stages(config_json)
     rows = [dict(r, _kind=kind) for kind, shard in sorted(marker["shards"].items())
             for r in storage.read_parquet(storage.join(old_run, shard["path"])).to_pylist()]
+    if "unedited" in marker:  # texts the dedup pass edited: re-decided from the text as extracted
+        original = storage.read_parquet(storage.join(old_run, marker["unedited"]["path"]))
+        texts = dict(zip(original["doc_id"].to_pylist(), original["text"].to_pylist()))
+        rows = [dict(r, text=texts.get(r["doc_id"], r["text"])) for r in rows]
     out: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
     dropped: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r["warc_offset"]):
@@ -114,7 +118,7 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
             storage.write_parquet(uri, schema, [pa.Table.from_pylist(out[kind], schema=schema)], compression,
                                   cfg.output.row_group_rows)
             shards[kind] = {"path": storage.relative(uri, new_run), "rows": len(out[kind]), "bytes": storage.stat(uri).size}
-    new = {k: v for k, v in marker.items() if k != "passes"} | {
+    new = {k: v for k, v in marker.items() if k not in ("passes", "unedited")} | {
         "kept": len(out["kept"]), "dropped": dict(sorted(dropped.items())), "shards": shards}
     storage.write_text(done_marker(new_run, marker["name"]), json.dumps(new, indent=1, sort_keys=True))
     return new
@@ -141,7 +145,7 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
         with ProcessPoolExecutor(max_workers=workers) as pool:
             markers = list(pool.map(_file, tasks))
     by_name = {m["name"]: m for m in markers}
-    passes = run_passes(run_dir, by_name, passes_for(new), new.output)
+    passes = run_passes(run_dir, by_name, passes_for(new, "DirectRunner", workers), new.output)
     run = {"runner": "rethreshold", "workers": workers, "seconds": round(time.perf_counter() - start, 3),
            "files_resumed": 0, "batches": [{"files": len(files)}], "rethreshold_of": run_output,
            "rethreshold_of_config_hash": manifest["config_hash"]}

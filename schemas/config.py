@@ -135,6 +135,20 @@ class FineWebConfig(_Strict):
     max_lines_per_word: Annotated[float, Field(ge=0)]
 
 
+class DedupLanguageConfig(_Strict):
+    keep_accents: bool
+    shingle_n: Annotated[int, Field(ge=1)]
+    min_words_left: Annotated[int, Field(ge=0)]
+
+
+class ToxicityLanguageConfig(_Strict):
+    """Per-language drop thresholds of the toxicity stage (filters/toxicity.py); null switches one off."""
+
+    max_toxicity: Annotated[float, Field(ge=0, le=1)] | None
+    max_toxic_words: Annotated[int, Field(ge=0)] | None
+    max_profanity: Annotated[float, Field(ge=0, le=1)] | None
+
+
 class LanguageConfig(_Strict):
     """Settings that differ per language; every key may be overridden in a language's own section."""
 
@@ -145,6 +159,8 @@ class LanguageConfig(_Strict):
     gopher_repetition: GopherRepetitionConfig
     c4: C4Config
     fineweb: FineWebConfig
+    dedup: DedupLanguageConfig
+    toxicity: ToxicityLanguageConfig
 
 
 class PerplexityConfig(_Strict):
@@ -169,6 +185,18 @@ class ClassifierConfig(_Strict):
     models: dict[str, str]
 
 
+class ToxicityConfig(_Strict):
+    """The toxicity stage (filters/toxicity.py): shipped word lists, extra list files per language, the English model
+    and the bias flag rule."""
+
+    enabled: bool
+    extra_lists: dict[str, list[str]]
+    model_languages: list[str]
+    profane_sentence_prob: Annotated[float, Field(ge=0, le=1)]
+    bias_min_sentences: Annotated[int, Field(ge=1)]
+    bias_min_share: Annotated[float, Field(ge=0, le=1)]
+
+
 class QualityConfig(_Strict):
     """Document quality stages after language id; the heuristic ones are on/off here, thresholds per language."""
 
@@ -178,6 +206,66 @@ class QualityConfig(_Strict):
     fineweb: bool
     perplexity: PerplexityConfig
     classifier: ClassifierConfig
+    toxicity: ToxicityConfig
+
+
+class NearDedupConfig(_Strict):
+    enabled: bool
+    threshold: Annotated[float, Field(gt=0, le=1)]
+    num_perm: Annotated[int, Field(ge=2)]
+    seed: int
+    false_positive_weight: Annotated[float, Field(ge=0, le=1)]
+    false_negative_weight: Annotated[float, Field(ge=0, le=1)]
+    min_estimated_jaccard: Annotated[float, Field(ge=0, le=1)]
+    max_bucket_pairs: Annotated[int, Field(ge=2)]
+
+
+class LineDedupConfig(_Strict):
+    enabled: bool
+    max_documents: Annotated[int, Field(ge=1)]
+
+
+class SentenceDedupConfig(_Strict):
+    enabled: bool
+    span: Annotated[int, Field(ge=1)]
+
+
+class DedupIndexConfig(_Strict):
+    write: bool
+    against: list[str]
+
+
+class DedupConfig(_Strict):
+    """Corpus passes that remove duplicates at document, line and sentence level (transforms/dedup.py)."""
+
+    enabled: bool
+    exact: bool
+    near: NearDedupConfig
+    lines: LineDedupConfig
+    sentences: SentenceDedupConfig
+    index: DedupIndexConfig
+    partitions: Annotated[int, Field(ge=1)]
+
+
+class PiiConfig(_Strict):
+    """PII redaction of every written row (filters/pii.py): entity types per language ("default" for the others)."""
+
+    enabled: bool
+    entities: dict[str, list[str]]
+    placeholders: dict[str, str]
+    replace: Literal["placeholder", "fake"]
+    fake_locales: dict[str, str]
+    dropped_text: Literal["scrubbed", "none"]
+    spacy_models: dict[str, str]
+    prefilter: bool
+    min_score: Annotated[float, Field(ge=0, le=1)]
+
+    def model_post_init(self, _: Any) -> None:
+        if "default" not in self.entities or "default" not in self.fake_locales:
+            raise ValueError("pii.entities and pii.fake_locales need a default entry")
+        unknown = {e for names in self.entities.values() for e in names} - set(self.placeholders)
+        if unknown:
+            raise ValueError(f"pii.entities names {sorted(unknown)}, which have no pii.placeholders entry")
 
 
 class OutputConfig(_Strict):
@@ -258,6 +346,8 @@ class Config(_Strict):
     language_id: LanguageIdConfig
     normalize: NormalizeConfig
     quality: QualityConfig
+    dedup: DedupConfig
+    pii: PiiConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig
     training_data: TrainingDataConfig

@@ -76,7 +76,10 @@ class Document:
             "perplexity": self.signals.get("perplexity", {}).get("perplexity"),
             "pp_bucket": None,  # set by the run's corpus pass, once every document's perplexity is known
             "quality_score": self.signals.get("classifier", {}).get("quality_score"),
+            "dup_cluster_id": None,  # set by the dedup corpus pass
+            "dup_cluster_size": None,
             "signals": signals,
+            "pii_counts": None,  # set when the row is written (transforms/parquet.py write_rows scrubs every row)
         }
 
     @classmethod

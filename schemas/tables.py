@@ -43,6 +43,13 @@ SIGNALS["gopher_repetition"] = _f64("dup_line_frac", "dup_line_char_frac", "dup_
                                     *(f"dup_{n}gram_char_frac" for n in range(5, 11)))
 SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())]  # no_model / no_text; the value is a column
 SIGNALS["classifier"] = [pa.field("classifier_missing", pa.string())]  # no_model; the score is a column
+# toxicity = toxic_words / words (the drop score); profanity = the English model's highest sentence probability
+# (null for other languages); bias = identity terms dominated by negative terms (a flag, never a drop).
+SIGNALS["toxicity"] = _f64("toxicity") + _i32("toxic_words", "words") + _f64("profanity") \
+    + _i32("profane_sentences", "identity_sentences", "identity_negative_sentences") + [pa.field("bias", pa.bool_())]
+# The dedup pass's text edits: boilerplate lines, sentences repeated within the document, sentences of spans that
+# another document holds, and the characters they took.
+SIGNALS["dedup"] = _i32("lines_removed", "sentences_removed", "span_sentences_removed", "chars_removed")
 SIGNALS_TYPE = pa.struct([pa.field(stage, pa.struct(fields)) for stage, fields in SIGNALS.items()])
 
 # Columns both tables carry: the language, the scores named by the product, and the signal struct.
@@ -52,7 +59,13 @@ MEASURES = [
     pa.field("perplexity", pa.float64()),          # CCNet perplexity of the language's KenLM model; null without one
     pa.field("pp_bucket", pa.string()),            # head/middle/tail by the run's per-language percentiles
     pa.field("quality_score", pa.float32()),       # the quality classifier's probability of "reference-like"
+    pa.field("dup_cluster_id", pa.string()),       # doc_id of the document kept for its duplicate cluster; null
+                                                   # for a document without duplicates
+    pa.field("dup_cluster_size", pa.int32()),      # documents in that cluster (1 without duplicates)
     pa.field("signals", SIGNALS_TYPE),
+    # PII spans replaced in the row's text, details and url, per entity type (filters/pii.py); a map, not a struct:
+    # most rows have none, and a user's extra entity types (PERSON with an NER model) need no schema change.
+    pa.field("pii_counts", pa.map_(pa.string(), pa.int32())),
 ]
 
 KEPT = pa.schema(

@@ -30,7 +30,8 @@ def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path
     assert kept_rows == c["kept"] == sum(s["rows"] for s in manifest["shards"]["kept"])
     assert "read/truncated_record" in (out / "report.md").read_text()
     run_dir = out / manifest["run_dir"]
-    assert sorted(p.name for p in run_dir.iterdir()) == ["done", "dropped", "kept"]  # no working files left
+    # no working files left; the dedup index and the texts dedup edited stay with the run
+    assert sorted(p.name for p in run_dir.iterdir()) == ["dedup_index", "done", "dropped", "kept", "unedited"]
 
 
 def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(data_dir, tmp_path):

@@ -17,10 +17,14 @@ REAL = ["warcfile.warc.gz", "clipped.warc.gz", "clueweb-quirk.warc.gz", "block-s
 
 def run(files: list[Path], staging: Path, workers: int = 2) -> dict:
     counters, summary = run_beam(files, staging, workers=workers)
-    # Beam's counters and the written tables are two independent tallies of the same outcomes.
-    assert counters["read"] == summary["counts"]["read"] and counters["kept"] == summary["counts"]["kept"]
+    # Beam's counters and the written tables are two independent tallies of the same outcomes; the corpus passes
+    # (dedup, the perplexity tail) move rows after the job, so their drops were kept rows to the job's counters.
+    moved = {r: n for r, n in summary["dropped_by_reason"].items() if r.startswith("dedup/") or r == "perplexity/tail"}
+    assert counters["read"] == summary["counts"]["read"]
+    assert counters["kept"] == summary["counts"]["kept"] + sum(moved.values())
     for reason, n in summary["dropped_by_reason"].items():
-        assert counters["dropped." + reason.replace("/", ".")] == n
+        if reason not in moved:
+            assert counters["dropped." + reason.replace("/", ".")] == n
     for warc_type, n in summary["skipped_by_type"].items():
         assert counters["skipped." + warc_type] == n
     return summary

@@ -64,7 +64,7 @@ def by_id(truth, responses) -> dict[str, tuple[dict, bytes]]:
 
 def test_same_seed_gives_identical_bytes_another_seed_differs(corpus, tmp_path):
     again, other = _generate(tmp_path / "again"), _generate(tmp_path / "other", seed=12)
-    for name in ("corpus.warc.gz", "truth.json"):
+    for name in ("corpus.warc.gz", "truth.json", "dedup_pairs.jsonl"):
         assert (again / name).read_bytes() == (corpus / name).read_bytes()
         assert (other / name).read_bytes() != (corpus / name).read_bytes()
 
@@ -181,26 +181,34 @@ def test_bad_charset_pages_hold_vietnamese_in_an_undeclared_encoding(by_id):
         assert record["body_text"].splitlines()[1] in html
 
 
-def test_exact_duplicates_reserve_their_original_under_a_new_url(by_id):
+def test_exact_duplicates_reserve_their_original_or_rerender_it_on_another_site(by_id):
     clusters: dict[int, list[tuple[dict, bytes]]] = {}
     for record, payload in by_id.values():
         if record["dup_cluster"] is not None:
             clusters.setdefault(record["dup_cluster"], []).append((record, payload))
     assert clusters
+    renders = Counter()
     for members in clusters.values():
         kinds = Counter(r["kind"] for r, _ in members)
         assert kinds["article"] == 1 and kinds["exact_duplicate"] >= 1 and set(kinds) == {"article", "exact_duplicate"}
-        assert len({p for _, p in members}) == 1
+        (original, body), = [(r, p) for r, p in members if r["kind"] == "article"]
+        for record, payload in members:
+            if record["kind"] == "exact_duplicate":
+                renders[record["dup_render"]] += 1
+                assert record["dup_source"] == original["record_id"]
+                assert (payload == body) == (record["dup_render"] == "same_bytes")
         assert len({r["body_text"] for r, _ in members}) == 1
         assert len({r["url"] for r, _ in members}) == len(members)
+    assert set(renders) == {"same_bytes", "other_site"}
 
 
-def test_near_duplicate_jaccard_is_in_range_and_recomputable(truth):
-    originals = {r["near_dup_cluster"]: r for r in truth["records"] if r["kind"] == "article" and r["near_dup_cluster"] is not None}
+def test_near_duplicate_jaccard_vs_its_source_is_in_range_and_recomputable(truth):
+    by_record = {r["record_id"]: r for r in truth["records"]}
     near = [r for r in truth["records"] if r["kind"] == "near_duplicate"]
     assert near
     for record in near:
-        original = originals[record["near_dup_cluster"]]
+        original = by_record[record["near_dup_source"]]
+        assert original["near_dup_cluster"] == record["near_dup_cluster"]
         assert NEAR_DUP_MIN <= record["near_dup_jaccard"] <= NEAR_DUP_MAX
         recomputed = jaccard(shingles(original["body_text"]), shingles(record["body_text"]))
         assert recomputed == pytest.approx(record["near_dup_jaccard"], abs=1e-4)
@@ -254,6 +262,72 @@ def test_every_bank_template_fills(lang):
 
 
 def test_small_corpora_hold_most_kinds(tmp_path):
-    counts = write_synthetic_corpus(tmp_path, docs=50, seed=1)
+    counts = write_synthetic_corpus(tmp_path, docs=50, seed=1).counts
     assert sum(counts.values()) == 50 and sum(n > 0 for n in counts.values()) >= 10
-    assert write_synthetic_corpus(tmp_path / "one", docs=1, seed=1) == {k: int(k == "article") for k in KINDS}
+    assert write_synthetic_corpus(tmp_path / "one", docs=1, seed=1).counts == {k: int(k == "article") for k in KINDS}
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory) -> tuple[dict, list[dict]]:
+    """A 2000-document corpus: its truth and its labelled pairs."""
+    path = _generate(tmp_path_factory.mktemp("synth2000"), docs=2000, seed=5)
+    lines = (path / "dedup_pairs.jsonl").read_text(encoding="utf-8").splitlines()
+    return json.loads((path / "truth.json").read_text(encoding="utf-8")), [json.loads(line) for line in lines]
+
+
+def test_pairs_file_holds_every_cluster_pair_with_its_jaccard(big_corpus):
+    truth, pairs = big_corpus
+    by_url = {r["url"]: r for r in truth["records"]}
+    keys = [(p["kind"], p["a"], p["b"]) for p in pairs]
+    assert keys == sorted(keys, key=lambda k: (("exact", "near", "distinct").index(k[0]), k[1], k[2]))
+    for label, field in (("exact", "dup_cluster"), ("near", "near_dup_cluster")):
+        clusters: dict[int, list[str]] = {}
+        for record in truth["records"]:
+            if record[field] is not None:
+                clusters.setdefault(record[field], []).append(record["url"])
+        expected = {(a, b) for urls in clusters.values() for i, a in enumerate(urls) for b in urls[i + 1:]}
+        assert {(p["a"], p["b"]) for p in pairs if p["kind"] == label} == expected
+    for pair in pairs:
+        a, b = by_url[pair["a"]], by_url[pair["b"]]
+        assert pair["jaccard"] == round(jaccard(shingles(a["body_text"]), shingles(b["body_text"])), 4)
+        if pair["kind"] == "exact":
+            assert pair["jaccard"] == 1.0
+        if pair["kind"] == "distinct":
+            assert (a["kind"], b["kind"]) == ("article", "article")
+            assert (a["lang"], a["topic"]) == (b["lang"], b["topic"])
+    near = sum(p["kind"] == "near" for p in pairs)
+    assert sum(p["kind"] == "distinct" for p in pairs) == max(near, 100)
+
+
+def test_near_duplicate_chains_reach_below_the_dedup_threshold(big_corpus):
+    truth, pairs = big_corpus
+    by_id = {r["record_id"]: r for r in truth["records"]}
+    chained = [r for r in truth["records"] if r["near_dup_source"] and by_id[r["near_dup_source"]]["kind"] == "near_duplicate"]
+    assert len(chained) >= 0.2 * truth["counts"]["near_duplicate"]
+    near = [p["jaccard"] for p in pairs if p["kind"] == "near"]
+    assert min(near) < 0.6 and max(near) > 0.9
+    copies = [r["near_dup_jaccard"] for r in truth["records"] if r["kind"] == "near_duplicate"]
+    assert min(copies) < 0.65 and max(copies) > 0.9
+
+
+def test_site_boilerplate_recurs_inside_article_bodies(corpus, truth, by_id):
+    small = json.loads((_generate(corpus.parent / "synth300", docs=300, seed=7) / "truth.json").read_text(encoding="utf-8"))
+    lines = Counter(line for r in small["records"] for line in r["boilerplate"])
+    print("boilerplate lines in the 300-doc corpus:", sorted(lines.values(), reverse=True))
+    assert sum(n >= 5 for n in lines.values()) >= 3
+    for record, payload in by_id.values():
+        for line in record["boilerplate"]:
+            assert line in record["body_text"].splitlines() and line in payload.decode("utf-8")
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_distinct_same_topic_articles_share_few_word_5_grams(big_corpus, lang):
+    truth, _ = big_corpus
+    groups: dict[str, list[set]] = {}
+    for record in truth["records"]:
+        if record["kind"] == "article" and record["lang"] == lang:
+            groups.setdefault(record["topic"], []).append(shingles(record["body_text"]))
+    rng = random.Random(lang)
+    topics = [t for t, members in groups.items() if len(members) > 1]
+    values = sorted(jaccard(*rng.sample(groups[t], 2)) for t in (rng.choice(topics) for _ in range(1000)))
+    assert values[len(values) // 2] < 0.05 and values[-1] < 0.3

@@ -31,10 +31,12 @@ class ProcessWarcRange(beam.DoFn):
 
     def setup(self) -> None:
         from sieve.filters.base import build_filters
+        from sieve.filters.pii import install_log_scrubber
         from sieve.transforms.lifecycle import die_with_parent
         from sieve.transforms.supervise import RangeSupervisor
 
         die_with_parent(self.launcher_pid)  # a worker the command started ends with it; no-op in the command itself
+        install_log_scrubber(self.cfg.pii)  # a log line quoting a document's text carries no PII
         self.counters: dict[str, Any] = {}
         if self.cfg.guard.document_timeout_seconds > 0:
             self.supervisor, self.filters = RangeSupervisor(self.cfg, self.run_dir), []

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sieve.schemas.config import PiiConfig, load_config
 from sieve.transforms import storage
 
 WORKING = ("parts", "ranges", "passes")
@@ -57,6 +58,11 @@ def done_marker(run_dir: str, name: str) -> str:
     return storage.join(run_dir, "done", f"{shard_stem(name)}.json")
 
 
-def write_rows(rows: list[dict[str, Any]], schema: pa.Schema, uri: str) -> None:
-    """Write rows as one uncompressed Parquet part (compressed once, when merged into its shard)."""
+def write_rows(rows: list[dict[str, Any]], schema: pa.Schema, uri: str, pii: PiiConfig | None = None) -> None:
+    """Scrub the rows' PII (filters/pii.py; pii None: the default settings), then write them as one uncompressed
+    Parquet part (compressed once, when merged into its shard). Every row a run writes passes here first, kept or
+    dropped, so no stage can write one unscrubbed; later passes only move or trim rows written here."""
+    from sieve.filters.pii import scrubber
+
+    scrubber(pii or load_config().pii).scrub_rows(rows, dropped="stage" in schema.names)
     storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], compression=None)

@@ -88,7 +88,7 @@ def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if rows[kind]:
             parts[kind] = part_path(run_dir, kind, name, first, end)
-            write_rows(rows[kind], schema, parts[kind])
+            write_rows(rows[kind], schema, parts[kind], cfg.pii)
     result = {"source": source, "start": first, "end": end, "read": read, "kept": len(rows["kept"]),
               "dropped": dict(dropped), "skipped": dict(skipped), "parts": parts}
     storage.write_text(range_marker(run_dir, name, first, end), json.dumps(result, sort_keys=True))

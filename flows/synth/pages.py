@@ -11,7 +11,8 @@ from sieve.flows.synth.ascii import slugify
 from sieve.flows.synth.banks import Bank
 from sieve.flows.synth.text import Article, Slots, person_name
 
-_SITES_PER_LANG = 8
+# Few sites per language, so each site's pasted boilerplate line recurs in 5+ articles even in a 300-document corpus.
+_SITES_PER_LANG = 5
 _RELATED_PER_SITE = 24
 _DATE_FORMATS = {"en": "%m/%d/%Y", "vi": "%d/%m/%Y", "fr": "%d/%m/%Y", "de": "%d.%m.%Y", "es": "%d/%m/%Y"}
 
@@ -35,6 +36,7 @@ class Site:
     login_to_comment: str
     related_heading: str
     newsletter: str
+    boilerplate: tuple[str, ...]  # lines this site pastes into some article bodies; no other site uses them
 
     def url(self, title: str, doc_id: int, moment: datetime, section: str | None = None) -> str:
         """A unique URL on this site in the site's URL style (doc_id makes it unique)."""
@@ -48,10 +50,13 @@ class Site:
 def build_sites(bank: Bank, rng: random.Random) -> list[Site]:
     """The fictional sites of one language, with pre-rendered boilerplate."""
     names = rng.sample(bank.ui("site"), min(_SITES_PER_LANG, len(bank.ui("site"))))
-    return [_build_site(bank, name, rng) for name in names]
+    lines = list(bank.ui("boilerplate"))
+    rng.shuffle(lines)
+    own = [tuple(lines.pop() for _ in range(min(rng.randint(1, 2), len(lines)))) for _ in names]
+    return [_build_site(bank, name, boilerplate, rng) for name, boilerplate in zip(names, own)]
 
 
-def _build_site(bank: Bank, name: str, rng: random.Random) -> Site:
+def _build_site(bank: Bank, name: str, boilerplate: tuple[str, ...], rng: random.Random) -> Site:
     def ui(key: str) -> str:
         return rng.choice(bank.ui(key))
 
@@ -103,6 +108,7 @@ def _build_site(bank: Bank, name: str, rng: random.Random) -> Site:
             f'<div class="newsletter"><p>{escape(ui("newsletter"))}</p><input type="email" placeholder="Email">'
             f'<button type="submit">{escape(ui("subscribe"))}</button></div>'
         ),
+        boilerplate=boilerplate,
     )
 
 

@@ -1,0 +1,175 @@
+"""PII detection (presidio-analyzer, offline) and redaction (presidio-anonymizer) of the text of every written row.
+
+Not a Filter: it changes no decision. transforms/parquet.py write_rows calls scrub_rows on every row it writes,
+kept or dropped, so no stage can write a row that was not scrubbed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import Counter
+from typing import Any
+
+from sieve.filters.pii_recognizers import SECRET_KEYS, custom_recognizers
+from sieve.schemas.config import PiiConfig
+
+LANGUAGES = ("en", "vi")  # presidio languages; any other document language is analyzed with the "en" recognizers
+# Text with none of these cannot hold a supported entity, so presidio is skipped: "@" (e-mail), "+" or 8 digits in
+# one separated run (phones, cards, ids, SSN), a dotted quad, hex groups with colons (IPv6), an IBAN head, a URL
+# with credentials or a secret key, a house number before a street. Kept to literal-led alternatives: it runs on
+# every row, so it must cost a fraction of presidio (docs/pii-toxicity.md).
+CANDIDATE = re.compile(r"@|\+\d|\d(?:[ .\-()/]{0,2}\d){7}|\d\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:"
+                       r"|://[^\s/?#]*@|[?&#;](?i:" + SECRET_KEYS + r")=|\b[A-Z]{2}\d\d ?[A-Z0-9]{4}"
+                       r"|\d [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:Street|St\b|Avenue|Ave\b|Road|Rd\b|Boulevard|Blvd|Lane|Ln\b"
+                       r"|Drive|Dr\b|Court|Ct\b|Place|Pl\b|Terrace|Parkway|Pkwy|Highway|Hwy|Way)"
+                       r"|(?i:số|nhà|ngõ|ngách|hẻm|kiệt) \d|\d,? (?i:đường|phố) |\d/\d+[A-Za-z]?,? [A-ZĐ]")
+# Which Faker provider makes the fake value of each entity type (pii.replace: fake).
+FAKERS = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone_number", "IP_ADDRESS": "ipv4_public",
+          "CREDIT_CARD": "credit_card_number", "IBAN_CODE": "iban", "US_SSN": "ssn", "VN_CCCD": "numerify",
+          "VN_CMND": "numerify", "CREDENTIAL_URL": "url", "ADDRESS": "street_address", "PERSON": "name"}
+
+
+def _offline_tldextract() -> None:
+    """presidio's e-mail check calls tldextract, which would fetch the public suffix list; use its bundled copy."""
+    import tldextract.tldextract
+
+    tldextract.tldextract.TLD_EXTRACTOR.suffix_list_urls = ()
+
+
+class Scrubber:
+    """Finds PII with presidio (analyzer built once per process) and replaces it with typed placeholders or
+    consistent fake values."""
+
+    def __init__(self, pii: PiiConfig) -> None:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer, IbanRecognizer,
+                                                              IpRecognizer, UsSsnRecognizer)
+        from presidio_anonymizer import AnonymizerEngine
+
+        _offline_tldextract()
+        self.pii = pii
+        registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
+        for lang in LANGUAGES:
+            for recognizer in (EmailRecognizer, IpRecognizer, CreditCardRecognizer, IbanRecognizer, UsSsnRecognizer):
+                registry.add_recognizer(recognizer(supported_language=lang))
+            for recognizer in custom_recognizers(lang):
+                registry.add_recognizer(recognizer)
+        self.engine = _nlp_engine(pii.spacy_models)
+        if pii.spacy_models:
+            from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+            for lang in pii.spacy_models:
+                registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]))
+        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.engine, supported_languages=list(LANGUAGES),
+                                       default_score_threshold=pii.min_score)
+        self.anonymizer = AnonymizerEngine()
+        self._fakers: dict[str, Any] = {}
+
+    def scrub(self, text: str, lang: str | None) -> tuple[str, dict[str, int]]:
+        """(text with every PII span replaced, count of replaced spans per entity type)."""
+        from presidio_anonymizer.entities import OperatorConfig
+
+        if not text or not self.pii.enabled:
+            return text, {}
+        presidio_lang = lang if lang in LANGUAGES else "en"
+        ner = presidio_lang in self.pii.spacy_models
+        if self.pii.prefilter and not ner and not CANDIDATE.search(text):
+            return text, {}
+        entities = self.pii.entities.get(lang or "default", self.pii.entities["default"])
+        # Without an NER model no recognizer reads tokens, so presidio's tokenization is skipped.
+        artifacts = None if ner else _no_tokens(self.engine, presidio_lang)
+        found = self.analyzer.analyze(text, presidio_lang, entities=entities, nlp_artifacts=artifacts)
+        if not found:
+            return text, {}
+        if self.pii.replace == "fake":
+            operators = {e: OperatorConfig("custom", {"lambda": self._faker(e, lang)}) for e in entities}
+        else:
+            operators = {e: OperatorConfig("replace", {"new_value": self.pii.placeholders[e]}) for e in entities}
+        result = self.anonymizer.anonymize(text, found, operators)
+        return result.text, dict(Counter(item.entity_type for item in result.items))
+
+    def _faker(self, entity: str, lang: str | None) -> Any:
+        """A replacement function giving the same fake value for the same original (seeded by its hash)."""
+        locale = self.pii.fake_locales.get(lang or "default", self.pii.fake_locales["default"])
+        if locale not in self._fakers:
+            from faker import Faker
+
+            self._fakers[locale] = Faker(locale)
+        fake, provider = self._fakers[locale], FAKERS.get(entity, "word")
+
+        def replace(value: str) -> str:
+            fake.seed_instance(int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big"))
+            return fake.numerify("#" * sum(c.isdigit() for c in value)) if provider == "numerify" else str(getattr(fake, provider)())
+        return replace
+
+    def scrub_rows(self, rows: list[dict[str, Any]], dropped: bool) -> None:
+        """Scrub the free-text columns (text, details, url) of rows in place and set their pii_counts; the text of
+        dropped rows is scrubbed or, with pii.dropped_text: none, not stored."""
+        for row in rows:
+            counts: Counter = Counter()
+            for column in ("text", "details", "url"):
+                if row.get(column):
+                    row[column], found = self.scrub(row[column], row.get("language"))
+                    counts.update(found)
+            if dropped and self.pii.dropped_text == "none":
+                row["text"] = None
+            row["pii_counts"] = dict(counts) if self.pii.enabled else None
+
+
+def _nlp_engine(spacy_models: dict[str, str]) -> Any:
+    """presidio's spaCy engine on the user's NER models where configured, blank (tokenizer-only) models elsewhere:
+    its default engine would download a model."""
+    import spacy
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    class OfflineSpacyEngine(SpacyNlpEngine):
+        def load(self) -> None:
+            self.nlp = {lang: spacy.load(spacy_models[lang]) if lang in spacy_models
+                        else spacy.blank(lang, config={"nlp": {"tokenizer": {"use_pyvi": False}}} if lang == "vi" else {})
+                        for lang in LANGUAGES}
+
+    engine = OfflineSpacyEngine(models=[{"lang_code": lang, "model_name": spacy_models.get(lang, f"blank_{lang}")}
+                                        for lang in LANGUAGES])
+    engine.load()
+    return engine
+
+
+def _no_tokens(engine: Any, lang: str) -> Any:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    return NlpArtifacts(entities=[], tokens=engine.nlp[lang].make_doc(""), tokens_indices=[], lemmas=[],
+                        nlp_engine=engine, language=lang)
+
+
+_SCRUBBERS: dict[str, Scrubber] = {}
+
+
+def scrubber(pii: PiiConfig) -> Scrubber:
+    """The process's scrubber for a config: presidio's analyzer is built once, not once per range or row."""
+    key = pii.model_dump_json()
+    if key not in _SCRUBBERS:
+        _SCRUBBERS[key] = Scrubber(pii)
+    return _SCRUBBERS[key]
+
+
+class ScrubLogs(logging.Filter):
+    """Scrubs PII from every record logged on the "sieve" logger, so a message quoting text leaks nothing."""
+
+    def __init__(self, pii: PiiConfig) -> None:
+        super().__init__()
+        self.pii = pii
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed, found = scrubber(self.pii).scrub(message, None)
+        if found:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
+def install_log_scrubber(pii: PiiConfig) -> None:
+    """Attach ScrubLogs to the "sieve" logger once per process (every sieve module logs on it)."""
+    log = logging.getLogger("sieve")
+    if pii.enabled and not any(isinstance(f, ScrubLogs) for f in log.filters):
+        log.addFilter(ScrubLogs(pii))

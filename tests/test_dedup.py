@@ -1,0 +1,239 @@
+"""Deduplication: the measures (filters/dedup.py), the corpus pass on hand-made duplicate sets (exact copies with
+other chrome, edited copies at several similarities, chains, pasted disclaimers, an earlier crawl's index), and
+the synthetic corpus against its truth."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from datasketch import MinHash
+
+from sieve.filters import dedup as d
+from sieve.flows.dedup_eval import read_pairs, score
+from sieve.flows.synth.banks import load_bank
+from sieve.flows.synth.text import build_article, jaccard, shingles
+from sieve.schemas.config import load_config
+from sieve.schemas.document import Document
+from sieve.schemas.tables import KEPT
+from sieve.transforms import dedup as dedup_pass
+from sieve.transforms import storage
+from sieve.transforms.corpus import run_passes
+from sieve.transforms.dedup import Dedup
+from sieve.transforms.parquet import done_marker, shard_path
+
+DATA = Path(__file__).parent / "data"
+DISCLAIMER = "The views expressed in this article are the author's own and do not reflect the editorial policy."
+
+
+def test_signatures_equal_datasketch_for_the_same_shingle_hashes():
+    hasher = d.MinHasher(128, 1)
+    shingles_ = hasher.shingle_hashes(d.words("The quick brown fox jumps over the lazy dog, twice in 2024.", False), 5)
+    reference = MinHash(num_perm=128, seed=1, hashfunc=lambda x: x)
+    reference.update_batch([int(x) for x in shingles_])
+    assert np.array_equal(hasher.signatures([shingles_])[0], reference.hashvalues)
+
+
+def test_normalization_keeps_vietnamese_tones_and_drops_english_accents():
+    assert d.normalize("Café, 2024!", keep_accents=False) == "cafe 0000"
+    assert d.normalize("Mà má mả", keep_accents=True) == "mà má mả"
+    assert d.normalize("Mà má mả", keep_accents=False) == "ma ma ma"
+
+
+def test_edit_removes_frequent_lines_repeated_sentences_and_held_spans():
+    text = "First point here. Second point here. Third point here.\nShare this story.\nFirst point here. Last one."
+    frequent = {d.stable_hash(d.normalize("Share this story.", False))}
+    edited, spans = d.edit(text, False, frequent, 3)
+    assert edited.text == "First point here. Second point here. Third point here.\nLast one."
+    assert (edited.lines_removed, edited.sentences_removed) == (1, 1)
+    assert len(spans) == 2  # four sentences left: two spans of three
+    held, _ = d.edit(text, False, frequent, 3, drop_spans={spans[0]})
+    assert held.text == "Last one." and held.span_sentences_removed == 3
+
+
+def test_s_curve_and_optimal_parameters():
+    bands, rows = d.lsh_params(0.8, 128, 0.1, 0.9)
+    assert bands * rows <= 128
+    assert d.candidate_probability(0.5, bands, rows) < 0.05 < 0.95 < d.candidate_probability(0.9, bands, rows)
+
+
+# ---- the pass on hand-made duplicate sets ----------------------------------------------------------------------
+
+def _bases() -> list[str]:
+    """Distinct real article texts (tests/data) plus synthetic Vietnamese ones, each at least 150 words."""
+    truth = json.loads((DATA / "articles-sample.truth.json").read_text())
+    texts = [t["articleBody"] for t in truth.values() if len(t["articleBody"].split()) >= 150]
+    rng = random.Random(1)
+    vi = [build_article(load_bank("vi"), rng, False, False).body_text for _ in range(4)]
+    return texts + [t for t in vi if len(t.split()) >= 150]
+
+
+def _edited(text: str, target: float, rng: random.Random) -> str:
+    """A copy whose word-5-gram Jaccard with text is about target: words replaced one by one until it gets there."""
+    words = text.split(" ")
+    base = shingles(text)
+    while jaccard(base, shingles(" ".join(words))) > target:
+        words[rng.randrange(len(words))] = rng.choice(["alpha", "beta", "gamma", "delta", "omega"])
+    return " ".join(words)
+
+
+def _commit(run_dir: str, name: str, docs: list[tuple[str, str, str]]) -> dict:
+    """One committed file of kept rows (url, language, text), with its shard and marker."""
+    rows = [Document(warc_file=name, warc_offset=100 * i, url=url, text=text, language=lang, language_score=0.9,
+                     warc_record_id=f"<urn:uuid:{name}-{i}>").kept_row() for i, (url, lang, text) in enumerate(docs)]
+    uri = shard_path(run_dir, "kept", name)
+    storage.write_parquet(uri, KEPT, [pa.Table.from_pylist(rows, schema=KEPT)], "zstd", 1000)
+    marker = {"name": name, "sha256": name * 2, "read": len(rows), "kept": len(rows), "dropped": {}, "skipped": {},
+              "shards": {"kept": {"path": storage.relative(uri, run_dir), "rows": len(rows), "bytes": 1}}}
+    storage.write_text(done_marker(run_dir, name), json.dumps(marker))
+    return marker
+
+
+def _rows(run_dir: str, markers: dict) -> dict[str, dict]:
+    """url -> row (kept and dropped) after the pass."""
+    out = {}
+    for m in markers.values():
+        for kind, shard in m["shards"].items():
+            for row in storage.read_parquet(storage.join(run_dir, shard["path"])).to_pylist():
+                out[row["url"]] = {**row, "kind": kind}
+    return out
+
+
+@pytest.fixture(scope="module")
+def hand_made():
+    """Two files: originals, exact copies with other chrome, edited copies at 0.9/0.7/0.4, a chain, a disclaimer
+    pasted into 12 documents, and one line that occurs once."""
+    rng = random.Random(3)
+    bases = _bases()
+    docs: list[tuple[str, str, str]] = []
+    for i, text in enumerate(bases):
+        lang = "vi" if i >= len(bases) - 4 else "en"
+        docs.append((f"orig/{i}", lang, text))
+    a, b, c = bases[0], bases[1], bases[2]
+    docs += [("chrome/0", "en", "Home | News | Sport\n" + a + "\nFollow us | Contact"),  # other page chrome
+             ("exact/7", "en", bases[7].upper().replace(".", " .")),  # case, spacing, punctuation
+             ("near90/1", "en", _edited(b, 0.9, rng)), ("near70/2", "en", _edited(c, 0.7, rng)),
+             ("far40/3", "en", _edited(bases[3], 0.4, rng))]
+    chain1 = _edited(bases[4], 0.85, rng)
+    chain2 = _edited(chain1, 0.85, rng)
+    docs += [("chain/1", "en", chain1), ("chain/2", "en", chain2)]
+    filler = _bases()[0].split(". ")
+    for k in range(12):  # distinct documents sharing a pasted disclaimer line
+        body = ". ".join(rng.sample(filler, min(len(filler), 12)))
+        docs.append((f"disclaimer/{k}", "en", f"Story {k} " + " ".join(rng.sample(body.split(), len(body.split())))
+                     + "\n" + DISCLAIMER))
+    docs[6] = (docs[6][0], docs[6][1], docs[6][2] + "\nThis closing line appears in one document only.")
+    rng.shuffle(docs)
+    half = len(docs) // 2
+    return docs[:half], docs[half:], {"chain": (bases[4], chain1, chain2)}
+
+
+def _config(tmp_path: Path, dedup: dict):
+    path = tmp_path / "dedup.yaml"
+    path.write_text(json.dumps({"dedup": dedup}))  # JSON is YAML
+    return load_config(path)
+
+
+def _run(tmp_path: Path, files: dict[str, list], cfg=None, workers: int = 1) -> tuple[str, dict, dict]:
+    run = str(tmp_path / "runs" / "r")  # an output's layout: the index names the output it belongs to
+    markers = {name: _commit(run, name, docs) for name, docs in files.items()}
+    cfg = cfg or load_config()
+    stats = run_passes(run, markers, [Dedup(cfg, "DirectRunner", workers)], cfg.output)["dedup"]
+    return run, markers, stats
+
+
+def test_hand_made_duplicate_sets(tmp_path, hand_made):
+    first, second, extra = hand_made
+    run, markers, stats = _run(tmp_path, {"a.warc.gz": first, "b.warc.gz": second})
+    rows = _rows(run, markers)
+    assert len(rows) == len(first) + len(second)  # conserved: every row kept or dropped
+    dropped = {u: r for u, r in rows.items() if r["kind"] == "dropped"}
+    # each copy is in its original's cluster; the document kept is the first by doc_id (no quality score or
+    # crawl date here), and every member carries the cluster
+    for copy, original in (("chrome/0", "orig/0"), ("exact/7", "orig/7"), ("near90/1", "orig/1")):
+        pair = [rows[copy], rows[original]]
+        assert rows[copy]["dup_cluster_id"] == rows[original]["dup_cluster_id"] == min(r["doc_id"] for r in pair)
+        assert sorted(r["kind"] for r in pair) == ["dropped", "kept"] and pair[0]["dup_cluster_size"] == 2
+        gone = next(r for r in pair if r["kind"] == "dropped")
+        assert "duplicate of " + gone["dup_cluster_id"] in gone["details"]
+    assert next(r for r in (rows["exact/7"], rows["orig/7"]) if r["kind"] == "dropped")["reason"] == "exact_duplicate"
+    assert next(r for r in (rows["near90/1"], rows["orig/1"]) if r["kind"] == "dropped")["reason"] == "near_duplicate"
+    # 0.4 is far: both stay, with no cluster
+    assert rows["far40/3"]["kind"] == "kept" and rows["far40/3"]["dup_cluster_id"] is None
+    # a chain ends in one cluster even though its ends are far apart
+    original, _, end = extra["chain"]
+    assert jaccard(shingles(original), shingles(end)) < 0.8
+    chain = [rows["orig/4"], rows["chain/1"], rows["chain/2"]]
+    assert len({r["dup_cluster_id"] for r in chain}) == 1 and [r["dup_cluster_size"] for r in chain] == [3, 3, 3]
+    assert sorted(r["kind"] for r in chain) == ["dropped", "dropped", "kept"] and stats["component_rounds"] >= 1
+    # the pasted disclaimer is boilerplate: cut from every document; the line found once stays
+    for k in range(12):
+        row = rows[f"disclaimer/{k}"]
+        assert DISCLAIMER not in row["text"] and row["signals"]["dedup"]["lines_removed"] == 1
+    assert "appears in one document only" in rows["orig/6"]["text"]
+    # nothing else removed
+    assert len(dropped) == 5 and stats["clusters"]["removed"] == 5
+
+
+def test_same_output_with_one_or_two_workers(tmp_path, hand_made, monkeypatch):
+    first, second, _ = hand_made
+    files = {"a.warc.gz": first, "b.warc.gz": second}
+    run1, markers1, _ = _run(tmp_path / "one", files, workers=1)
+    monkeypatch.setattr(dedup_pass, "SMALL_RUN_DOCUMENTS", 0)  # two worker processes, as a large run gets
+    run2, markers2, _ = _run(tmp_path / "two", files, workers=2)
+    for name in files:
+        assert markers1[name]["shards"].keys() == markers2[name]["shards"].keys()
+        for kind, shard in markers1[name]["shards"].items():
+            one = Path(run1, shard["path"]).read_bytes()
+            assert one == Path(run2, markers2[name]["shards"][kind]["path"]).read_bytes()
+
+
+def test_a_second_crawl_against_the_first_ones_index(tmp_path, hand_made):
+    first, second, _ = hand_made
+    crawl1 = [doc for doc in first + second if doc[0].startswith("orig/")]
+    run1, _, _ = _run(tmp_path / "crawl1", {"c1.warc.gz": crawl1})
+    copies = [(f"copy-of-{u}", lang, text) for u, lang, text in crawl1[:3]]
+    new = [("new/0", "en", "A new story about " + " ".join(f"item{k} grows" for k in range(80)) + ".")]
+    cfg = _config(tmp_path, {"index": {"against": [str(Path(run1, "dedup_index"))]}})
+    run2, markers2, stats = _run(tmp_path / "crawl2", {"c2.warc.gz": copies + new}, cfg)
+    rows = _rows(run2, markers2)
+    assert {u for u, r in rows.items() if r["kind"] == "dropped"} == {u for u, _, _ in copies}
+    assert all(str(tmp_path / "crawl1") in r["details"] for r in rows.values() if r["kind"] == "dropped")
+    assert rows["new/0"]["kind"] == "kept" and stats["earlier_indexes"]
+
+
+def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
+    from sieve.flows.plan import UsageError
+
+    first, _, _ = hand_made
+    run1, _, _ = _run(tmp_path / "crawl1", {"c1.warc.gz": first[:3]})
+    cfg = _config(tmp_path, {"index": {"against": [str(Path(run1, "dedup_index"))]}, "near": {"num_perm": 64}})
+    with pytest.raises(UsageError, match="other MinHash settings"):
+        _run(tmp_path / "crawl2", {"c2.warc.gz": first[:3]}, cfg)
+
+
+# ---- the synthetic corpus against its truth --------------------------------------------------------------------
+
+def test_synthetic_corpus_against_its_truth(synth_corpus, synth_run):
+    """Exact copies all found; near-duplicates at J >= 0.8 with precision >= 0.98 and recall >= 0.95; pairs below
+    0.6 (not chained) not merged; no document without a duplicate removed as one."""
+    rows = {}
+    for kind in ("kept", "dropped"):
+        for path in Path(synth_run).glob(f"{kind}/*.parquet"):
+            for row in pa.parquet.read_table(path, columns=["url", "dup_cluster_id", "doc_id"] +
+                                             (["stage", "reason"] if kind == "dropped" else [])).to_pylist():
+                if kind == "kept" or row["stage"] == "dedup":
+                    rows[row["url"]] = row
+    clusters = {u: r["dup_cluster_id"] or f"single:{r['doc_id']}" for u, r in rows.items()}
+    pairs = read_pairs(str(synth_corpus / "dedup_pairs.jsonl"))
+    result = score(pairs, clusters, 0.8, 0.6)
+    assert result.exact_found == result.exact_pairs > 0
+    assert result.precision >= 0.98 and result.recall >= 0.95 and result.tp > 0
+    assert result.fp == 0
+    truth = json.loads((synth_corpus / "truth.json").read_text())["records"]
+    copies = {r["url"] for r in truth if r["dup_cluster"] is not None or r["near_dup_cluster"] is not None}
+    removed = {u for u, r in rows.items() if r.get("reason") in ("exact_duplicate", "near_duplicate")}
+    assert removed and removed <= copies

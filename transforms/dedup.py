@@ -1,0 +1,685 @@
+"""The dedup corpus pass: exact and near-duplicate documents, boilerplate lines and repeated sentence spans, found by
+Beam jobs over every committed file, then applied to each file's shards (transforms/corpus.py).
+
+Order, and why: exact copies and near-duplicates (MinHash LSH) first, on the text as extracted; then boilerplate
+lines and sentence spans over the documents left, so a syndicated article copied to 50 sites is one document
+before its lines are counted (counted 50 times, its own lines would look like boilerplate and be cut from it).
+
+Only small things cross a shuffle: hashes, band keys and node ids, as numpy arrays per file and hash partition.
+Text never does; signatures are read from the per-file tables written by the first job. A node is a document's
+place: (source << 32) | row, where a source is a committed file's document table or an earlier run's index part.
+
+    documents   per file: exact hash, MinHash signature, band keys -> passes/dedup/docs/<i>.parquet;
+                equal hashes and band keys grouped per partition -> candidate pairs -> verified -> edges
+    components  connected components of the edges, large-star / small-star rounds until nothing changes
+    clusters    per component: the document kept (earlier run, then quality score, crawl date, doc_id)
+    lines       per partition, a combiner counts the documents holding each normalized line -> frequent lines
+    spans       per partition, documents holding each span of consecutive sentences; all but the first lose it
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Iterable, Iterator
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sieve.filters import dedup as d
+from sieve.schemas.config import Config
+from sieve.schemas.tables import SIGNALS
+from sieve.transforms import storage
+from sieve.transforms.corpus import RunFiles, as_dropped, rows_before
+
+log = logging.getLogger("sieve")
+
+READ = ["doc_id", "text", "language", "quality_score", "crawl_date"]
+DOCS = pa.schema([
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("run", pa.string()),          # the earlier run an index row comes from; null for this run's rows
+    pa.field("language", pa.string()),
+    pa.field("quality_score", pa.float32()),
+    pa.field("crawl_date", pa.timestamp("us", tz="UTC")),
+    pa.field("exact_hash", pa.int64(), nullable=False),
+    pa.field("words", pa.int32(), nullable=False),
+    pa.field("signature", pa.list_(pa.uint32())),
+    pa.field("bands", pa.list_(pa.int64())),
+])
+INDEX = "dedup_index"  # folder of a run's index, beside its shards
+INDEX_META = "dedup_index.json"
+_SHIFT = 32
+SMALL_RUN_DOCUMENTS = 20_000  # below this many documents, a DirectRunner runs the dedup jobs in one process
+
+
+def _node(source: int, rows: np.ndarray) -> np.ndarray:
+    return (np.int64(source) << _SHIFT) | rows.astype(np.int64)
+
+
+def _source(node: int) -> int:
+    return node >> _SHIFT
+
+
+def _write(uri: str, table: pa.Table) -> None:
+    storage.write_parquet(uri, table.schema, [table], "zstd", None)
+
+
+@lru_cache(maxsize=64)
+def _docs_table(uri: str) -> pa.Table:
+    """A document table (this run's or an earlier index part), read once per worker process."""
+    return storage.read_parquet(uri)
+
+
+def _signatures(uri: str) -> np.ndarray:
+    sig = _docs_table(uri)["signature"].combine_chunks()
+    return sig.values.to_numpy().reshape(len(sig), -1) if len(sig) else np.empty((0, 0), np.uint32)
+
+
+class _Params:
+    """What the workers need of the config, small enough to ship with every task."""
+
+    def __init__(self, cfg: Config) -> None:
+        near = cfg.dedup.near
+        self.exact, self.near = cfg.dedup.exact, near.enabled
+        self.num_perm, self.seed = near.num_perm, near.seed
+        self.bands, self.rows = d.lsh_params(near.threshold, near.num_perm, near.false_positive_weight,
+                                             near.false_negative_weight)
+        self.min_jaccard, self.max_run = near.min_estimated_jaccard, near.max_bucket_pairs
+        self.max_documents, self.span = cfg.dedup.lines.max_documents, cfg.dedup.sentences.span
+        self.lines, self.sentences = cfg.dedup.lines.enabled, cfg.dedup.sentences.enabled
+        self.partitions = cfg.dedup.partitions
+        self.languages = {lang: (cfg.language(lang).dedup.keep_accents, cfg.language(lang).dedup.shingle_n,
+                                 cfg.language(lang).dedup.min_words_left) for lang in cfg.languages}
+        self.default = self.languages["default"]
+
+    def of(self, language: str | None) -> tuple[bool, int, int]:
+        """(keep_accents, shingle_n, min_words_left) of a language."""
+        return self.languages.get(language or "", self.default)
+
+    def index_identity(self) -> dict[str, Any]:
+        """What an index must share with this run to be compared: the hash family and the shingling."""
+        return {"num_perm": self.num_perm, "seed": self.seed, "bands": self.bands, "rows": self.rows,
+                "languages": {k: list(v[:2]) for k, v in sorted(self.languages.items())}}
+
+
+# ---- job 1: documents -> candidate pairs -> verified edges --------------------------------------------------------
+
+def _documents(task: tuple[int, str, dict[str, Any], str, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
+    """One file's document table, then its hashes per partition: (("exact"|band, partition), (keys, nodes))."""
+    source, run_dir, marker, name, out = task
+    rows = rows_before(run_dir, marker, "dedup", READ)
+    texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
+    hasher = d.MinHasher(params.num_perm, params.seed)
+    exact, shingles, words = [], [], []
+    for text, lang in zip(texts, langs):
+        keep_accents, n, _ = params.of(lang)
+        tokens = d.normalize(text or "", keep_accents).split()
+        exact.append(d.stable_hash(" ".join(tokens)))
+        words.append(len(tokens))
+        shingles.append(d.MinHasher.shingle_hashes(tokens, n))
+    sig = hasher.signatures(shingles)
+    bands = d.band_keys(sig, params.bands, params.rows).astype(np.int64)
+    table = pa.table({
+        "doc_id": rows["doc_id"], "run": pa.nulls(rows.num_rows, pa.string()), "language": rows["language"],
+        "quality_score": rows["quality_score"], "crawl_date": rows["crawl_date"],
+        "exact_hash": pa.array(exact, pa.int64()), "words": pa.array(words, pa.int32()),
+        "signature": pa.array(list(sig), pa.list_(pa.uint32())), "bands": pa.array(list(bands), pa.list_(pa.int64())),
+    }, schema=DOCS)
+    _write(out, table)
+    yield from _hashes(source, table, params)
+
+
+def _hashes(source: int, table: pa.Table, params: _Params) -> Iterator[tuple[tuple, Any]]:
+    """A document table's exact hashes and band keys, split by partition (documents without words have none)."""
+    nodes = _node(source, np.arange(table.num_rows))
+    has_words = table["words"].to_numpy() > 0
+    groups = []
+    if params.exact:
+        groups.append(("exact", table["exact_hash"].to_numpy()))
+    if params.near and table.num_rows:
+        bands = table["bands"].combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
+        groups += [(band, bands[:, band]) for band in range(bands.shape[1])]
+    for kind, keys in groups:
+        keys, kept = keys[has_words], nodes[has_words]
+        part = keys % params.partitions
+        for p in np.unique(part):
+            yield (kind, int(p)), (keys[part == p], kept[part == p])
+
+
+def _index_hashes(task: tuple[int, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
+    source, uri = task
+    yield from _hashes(source, _docs_table(uri), params)
+
+
+def _candidates(group: tuple[tuple, Iterable[tuple[np.ndarray, np.ndarray]]], params: _Params,
+                earlier: int) -> Iterator[tuple[str, tuple[int, int]]]:
+    """(kind, (a, b)) pairs of equal keys in one partition; pairs inside earlier runs' indexes are not needed."""
+    (kind, _), arrays = group
+    arrays = list(arrays)
+    keys = np.concatenate([k for k, _ in arrays])
+    nodes = np.concatenate([n for _, n in arrays])
+    label = "exact" if kind == "exact" else "band"
+    for a, b in d.pairs_in_runs(keys, nodes, params.max_run):
+        if _source(a) < earlier or _source(b) < earlier:
+            yield label, (a, b)
+
+
+def _verify(group: tuple[tuple[int, int], Iterable[tuple[int, int]]], sources: list[str],
+            min_jaccard: float) -> Iterator[tuple[int, int]]:
+    """Candidate pairs of two sources whose signatures agree on at least min_jaccard of their values."""
+    (sa, sb), pairs = group
+    pairs = np.array(sorted(set(pairs)), np.int64)
+    mask = np.int64((1 << _SHIFT) - 1)
+    a, b = _signatures(sources[sa])[pairs[:, 0] & mask], _signatures(sources[sb])[pairs[:, 1] & mask]
+    for (x, y), ok in zip(pairs.tolist(), d.estimated_jaccard(a, b) >= min_jaccard):
+        if ok:
+            yield x, y
+
+
+# ---- job 2..k: connected components, large-star / small-star ---------------------------------------------------
+
+def _large_star(item: tuple[int, Iterable[int]]) -> Iterator[tuple[str, Any]]:
+    """Link every larger neighbour of u to the smallest node of u's neighbourhood."""
+    u, neighbours = item
+    neighbours = set(neighbours)
+    m = min(neighbours | {u})
+    larger = [v for v in neighbours if v > u]
+    if m < u and larger:
+        yield "changed", 1
+    for v in larger:
+        yield "edge", (v, m)
+
+
+def _small_star(item: tuple[int, Iterable[int]]) -> Iterator[tuple[str, Any]]:
+    """Link u and its smaller neighbours to the smallest of them."""
+    u, smaller = item
+    smaller = set(smaller)
+    m = min(smaller | {u})
+    if len(smaller) > 1:
+        yield "changed", 1
+    for v in smaller | {u}:
+        if v != m:
+            yield "edge", (v, m)
+
+
+def _read_edges(uri: str) -> Iterator[tuple[int, int]]:
+    t = storage.read_parquet(uri)
+    yield from zip(t["a"].to_pylist(), t["b"].to_pylist())
+
+
+def _write_edges(item: tuple[int, Iterable[tuple[int, int]]], folder: str) -> str:
+    part, edges = item
+    edges = sorted(set(edges))
+    uri = storage.join(folder, f"part-{part:05d}.parquet")
+    _write(uri, pa.table({"a": pa.array([a for a, _ in edges], pa.int64()), "b": pa.array([b for _, b in edges], pa.int64())}))
+    return uri
+
+
+class _WriteEdges(beam.PTransform):
+    """Edges, deduplicated, to folder/part-N.parquet (one part per hash partition); yields the part paths."""
+
+    def __init__(self, folder: str, partitions: int) -> None:
+        super().__init__()
+        self.folder, self.partitions = folder, partitions
+
+    def expand(self, edges):
+        return (edges
+                | "KeyByPartition" >> beam.Map(lambda e, n: (hash(e) % n, e), self.partitions)
+                | "GroupByPartition" >> beam.GroupByKey()
+                | "WritePart" >> beam.Map(_write_edges, self.folder))
+
+
+def _write_json(uri: str, value: Any) -> None:
+    storage.write_text(uri, json.dumps(value, sort_keys=True))
+
+
+def _read_json(uri: str, empty: Any) -> Any:
+    """A count a job wrote; `empty` when it wrote none (a global combine of nothing writes nothing on some runners,
+    Dask's among them)."""
+    return json.loads(storage.read_text(uri)) if storage.exists(uri) else empty
+
+
+# ---- the pass ----------------------------------------------------------------------------------------------------
+
+class Dedup:
+    """Removes exact and near-duplicate documents, boilerplate lines and repeated sentence spans (see the module)."""
+
+    name = "dedup"
+    edits_text = True
+
+    def __init__(self, cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> None:
+        self.cfg, self.runner, self.workers = cfg, runner, workers
+        self.params = _Params(cfg)
+        self.small_run = False
+
+    def _run(self, build, small: bool = False) -> None:
+        """Run one Beam job. On Beam's local DirectRunner a small job (edges only, or a run of few documents) runs
+        in this process: starting worker processes costs about 5 s a job, more than such a job's work."""
+        from sieve.transforms.pipeline import pipeline_options
+
+        workers = 1 if (small or self.small_run) and self.runner == "DirectRunner" else self.workers
+        p = beam.Pipeline(options=pipeline_options(self.runner, workers, self.cfg.beam.options))
+        build(p)
+        p.run().wait_until_finish()
+
+    # -- statistics: the Beam jobs --
+
+    def statistics(self, files: RunFiles) -> dict[str, Any]:
+        work, names, params = files.workdir, files.names, self.params
+        start = time.perf_counter()
+        self.small_run = sum(m["kept"] + sum(n for r, n in m["dropped"].items() if r.startswith("dedup/"))
+                             for m in files.markers.values()) < SMALL_RUN_DOCUMENTS
+        for cached in (_docs_table, _clusters_of, _frequent_lines, _spans_of):  # an earlier pass in this process
+            cached.cache_clear()
+        if storage.exists(work):  # what an interrupted pass left: every file below is written again
+            storage.delete_tree(work)
+        seconds: dict[str, float] = {}
+        index = self._earlier_indexes()
+        sources = [storage.join(work, "docs", f"{i:06d}.parquet") for i in range(len(names))] + [u for _, u in index]
+        tasks = [(i, files.run_dir, files.markers[n], n, sources[i]) for i, n in enumerate(names)]
+        edges0 = storage.join(work, "edges", "round-0")
+        counts = storage.join(work, "counts")
+
+        def documents(p):
+            hashes = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
+                      | "Documents" >> beam.FlatMap(_documents, params))
+            if index:
+                earlier = (p | "Index" >> beam.Create([(len(names) + k, u) for k, (_, u) in enumerate(index)])
+                           | "IndexHashes" >> beam.FlatMap(_index_hashes, params))
+                hashes = (hashes, earlier) | "AllHashes" >> beam.Flatten()
+            pairs = (hashes | "GroupKeys" >> beam.GroupByKey()
+                     | "Candidates" >> beam.FlatMap(_candidates, params, len(names)))
+            exact = pairs | "Exact" >> beam.Filter(lambda kv: kv[0] == "exact") | "ExactPairs" >> beam.Values()
+            band = pairs | "Band" >> beam.Filter(lambda kv: kv[0] == "band") | "BandPairs" >> beam.Values()
+            verified = (band
+                        | "BySources" >> beam.Map(lambda e: ((_source(e[0]), _source(e[1])), e))
+                        | "GroupBySources" >> beam.GroupByKey()
+                        | "Verify" >> beam.FlatMap(_verify, sources, params.min_jaccard))
+            for label, pc_ in (("exact", exact), ("candidates", band), ("verified", verified)):
+                (pc_ | f"Count{label}" >> beam.combiners.Count.Globally()
+                 | f"Write{label}" >> beam.Map(lambda n, u: _write_json(u, n), storage.join(counts, f"{label}.json")))
+            ((exact, verified) | "Edges" >> beam.Flatten() | "WriteEdges" >> _WriteEdges(edges0, params.partitions))
+
+        self._run(documents)
+        seconds["documents"] = time.perf_counter() - start
+        pair_counts = {k: _read_json(storage.join(counts, f"{k}.json"), 0) for k in ("exact", "candidates", "verified")}
+        t = time.perf_counter()
+        edges, rounds = self._components(edges0, work)
+        seconds["components"] = time.perf_counter() - t
+        t = time.perf_counter()
+        clusters = self._clusters(edges, sources, names, work)
+        seconds["clusters"] = time.perf_counter() - t
+        t = time.perf_counter()
+        lines = self._lines(files, tasks, sources, work) if params.lines else 0
+        seconds["lines"] = time.perf_counter() - t
+        t = time.perf_counter()
+        spans = self._spans(files, tasks, work) if params.sentences else {}
+        seconds["spans"] = time.perf_counter() - t
+        stats = {
+            "workdir": work, "names": names, "params": {"bands": params.bands, "rows": params.rows, **self.cfg.dedup.near.model_dump()},
+            "earlier_indexes": [run for run, _ in index], "pairs": pair_counts, "component_rounds": rounds,
+            "clusters": clusters, "frequent_lines": lines, "spans": spans,
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        }
+        if self.cfg.dedup.index.write:
+            self.write_index(files, stats)
+        log.info("dedup: %d exact and %d verified near pairs (of %d candidates), %d clusters after %d rounds, "
+                 "%d boilerplate lines, %d duplicated sentence spans, %.1f s", pair_counts["exact"],
+                 pair_counts["verified"], pair_counts["candidates"], clusters["count"], rounds, lines,
+                 spans.get("duplicated", 0), time.perf_counter() - start)
+        return stats
+
+    def _earlier_indexes(self) -> list[tuple[str, str]]:
+        """(run, part uri) of every index part of the runs in dedup.index.against, checked to be comparable."""
+        from sieve.flows.plan import UsageError
+
+        parts = []
+        for place in self.cfg.dedup.index.against:
+            folder = place
+            if not storage.exists(storage.join(place, INDEX_META)) and storage.exists(storage.join(place, "manifest.json")):
+                run = json.loads(storage.read_text(storage.join(place, "manifest.json")))["run_dir"]
+                folder = storage.join(place, run, INDEX)
+            meta_uri = storage.join(folder, INDEX_META)
+            if not storage.exists(meta_uri):
+                raise UsageError(f"dedup.index.against: no dedup index at {place} (expected {meta_uri}; an output "
+                                 "written with dedup.index.write: true has one)")
+            meta = json.loads(storage.read_text(meta_uri))
+            if meta["identity"] != self.params.index_identity():
+                raise UsageError(f"dedup.index.against: {place} was written with other MinHash settings "
+                                 f"({meta['identity']}); use the same dedup.near and languages.*.dedup settings")
+            parts += [(meta["run"], storage.join(folder, p)) for p in meta["parts"]]
+        return parts
+
+    def _components(self, edges: str, work: str) -> tuple[str, int]:
+        """Large-star then small-star, one Beam job per round, until a round changes nothing; returns the folder
+        of the final edges (each node -> the smallest node of its component) and the number of rounds."""
+        rounds = 0
+        while True:
+            rounds += 1
+            out = storage.join(work, "edges", f"round-{rounds}")
+            changed = storage.join(work, "counts", f"round-{rounds}.json")
+            parts = [f.uri for f in storage.list_files(edges)] if storage.exists(edges) else []
+
+            def one_round(p, parts=parts, out=out, changed=changed):
+                pairs = p | "Parts" >> beam.Create(parts) | "Read" >> beam.FlatMap(_read_edges)
+                large = (pairs | "BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+                         | "Neighbours" >> beam.GroupByKey() | "LargeStar" >> beam.FlatMap(_large_star))
+                small = (large | "LargeEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "L" >> beam.Values()
+                         | "Smaller" >> beam.GroupByKey() | "SmallStar" >> beam.FlatMap(_small_star))
+                (small | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "S" >> beam.Values()
+                 | "Write" >> _WriteEdges(out, self.params.partitions))
+                ((large, small) | "All" >> beam.Flatten() | "Changes" >> beam.Filter(lambda kv: kv[0] == "changed")
+                 | "Ones" >> beam.Values() | "Sum" >> beam.CombineGlobally(sum)
+                 | "WriteChanged" >> beam.Map(lambda n, u: _write_json(u, n), changed))
+
+            if not parts:
+                return edges, 0
+            self._run(one_round, small=True)
+            edges = out
+            if _read_json(changed, 0) == 0:
+                return edges, rounds
+
+    def _clusters(self, edges: str, sources: list[str], names: list[str], work: str) -> dict[str, Any]:
+        """Per component, the document kept and each member's reason, as clusters/<i>.parquet; the size histogram."""
+        parts = [f.uri for f in storage.list_files(edges)] if storage.exists(edges) else []
+        folder, sizes_uri = storage.join(work, "clusters"), storage.join(work, "counts", "cluster_sizes.json")
+
+        def build(p):
+            members = (p | "Parts" >> beam.Create(parts) | "Read" >> beam.FlatMap(_read_edges)
+                       | "Nodes" >> beam.FlatMap(lambda e: [(_source(e[0]), e), (_source(e[1]), (e[1], e[1]))])
+                       | "BySource" >> beam.GroupByKey() | "Ranked" >> beam.FlatMap(_ranked, sources)
+                       | "ByComponent" >> beam.GroupByKey() | "Keep" >> beam.FlatMap(_keep))
+            (members | "Members" >> beam.Filter(lambda kv: kv[0] == "member") | "M" >> beam.Values()
+             | "MemberSource" >> beam.GroupByKey()
+             | "WriteClusters" >> beam.Map(_write_clusters, folder, len(names)))
+            (members | "Sizes" >> beam.Filter(lambda kv: kv[0] == "size") | "Z" >> beam.Values()
+             | "CountSizes" >> beam.combiners.Count.PerElement() | "AllSizes" >> beam.combiners.ToList()
+             | "WriteSizes" >> beam.Map(lambda s, u: _write_json(u, sorted(s)), sizes_uri))
+
+        if parts:
+            self._run(build, small=True)
+        sizes = {str(size): n for size, n in _read_json(sizes_uri, [])}
+        return {"count": sum(sizes.values()), "documents": sum(int(k) * n for k, n in sizes.items()),
+                "removed": sum((int(k) - 1) * n for k, n in sizes.items()), "size_histogram": sizes}
+
+    def _lines(self, files: RunFiles, tasks: list, sources: list[str], work: str) -> int:
+        """Normalized lines held by more than max_documents of the documents left: lines/part-N.parquet."""
+        folder = storage.join(work, "lines")
+        count = storage.join(work, "counts", "lines.json")
+
+        def build(p):
+            frequent = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
+                        | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work)
+                        | "CountDocuments" >> beam.CombinePerKey(CountHashes(self.params.max_documents)))
+            (frequent | "WriteLines" >> beam.Map(_write_lines, folder)
+             | "Total" >> beam.CombineGlobally(sum) | "WriteCount" >> beam.Map(lambda n, u: _write_json(u, n), count))
+
+        self._run(build)
+        return _read_json(count, 0)
+
+    def _spans(self, files: RunFiles, tasks: list, work: str) -> dict[str, int]:
+        """Spans of consecutive sentences held by several documents: spans/<i>.parquet lists what each file's
+        documents lose (all holders but the first, in run order)."""
+        folder, count = storage.join(work, "spans"), storage.join(work, "counts", "spans.json")
+        sources = [t[4] for t in tasks]
+
+        def build(p):
+            removals = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
+                        | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work)
+                        | "ByPartition" >> beam.GroupByKey() | "Duplicated" >> beam.FlatMap(_duplicated_spans))
+            ((removals | "Removals" >> beam.Filter(lambda kv: kv[0] == "remove") | "R" >> beam.Values()
+              | "BySource" >> beam.GroupByKey() | "WriteSpans" >> beam.Map(_write_spans, folder, sources)))
+            (removals | "Counts" >> beam.Filter(lambda kv: kv[0] != "remove")
+             | "SumCounts" >> beam.CombinePerKey(sum) | "AllCounts" >> beam.combiners.ToList()
+             | "WriteCount" >> beam.Map(lambda c, u: _write_json(u, dict(sorted(c))), count))
+
+        self._run(build)
+        return _read_json(count, 0) if storage.exists(count) else {}
+
+    def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
+        """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs."""
+        folder = storage.join(files.run_dir, INDEX)
+        parts = []
+        for i, name in enumerate(stats["names"]):
+            table = _docs_table(storage.join(files.workdir, "docs", f"{i:06d}.parquet"))
+            removed = _removed(files.workdir, i)
+            table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
+            run = storage.absolute(files.run_dir).rsplit("/", 2)[0]
+            table = table.set_column(table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string()))
+            parts.append(f"part-{i:06d}.parquet")
+            _write(storage.join(folder, parts[-1]), table)
+        _write_json(storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts,
+                                                       "run": storage.absolute(files.run_dir).rsplit("/", 2)[0]})
+
+    # -- apply: one file --
+
+    def apply(self, name: str, kept: pa.Table, stats: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
+        work, i = stats["workdir"], stats["names"].index(name)
+        clusters = _clusters_of(work, i)
+        spans = _spans_of(work, i)
+        frequent = _frequent_lines(work) if self.params.lines else frozenset()
+        texts, langs, ids = kept["text"].to_pylist(), kept["language"].to_pylist(), kept["doc_id"].to_pylist()
+        out_text, signals, cluster_ids, cluster_sizes, reasons, details, moved = [], [], [], [], [], [], []
+        for row, (doc_id, text, lang) in enumerate(zip(ids, texts, langs)):
+            cluster = clusters.get(doc_id)
+            keeper = cluster is not None and cluster["keeper"] == doc_id and cluster["keeper_run"] is None
+            cluster_ids.append(None if cluster is None else cluster["keeper"])
+            cluster_sizes.append(1 if cluster is None else cluster["size"])
+            if cluster is not None and not keeper:
+                where = f" of {cluster['keeper_run']}" if cluster["keeper_run"] else ""
+                moved.append(row)
+                reasons.append(cluster["reason"])
+                details.append(f"duplicate of {cluster['keeper']}{where} (cluster of {cluster['size']})")
+                out_text.append(text)
+                signals.append(None)
+                continue
+            keep_accents, _, min_words = self.params.of(lang)
+            edited, _ = d.edit(text or "", keep_accents, frequent, self.params.span, spans.get(doc_id, frozenset()))
+            out_text.append(edited.text)
+            signals.append({"lines_removed": edited.lines_removed, "sentences_removed": edited.sentences_removed,
+                            "span_sentences_removed": edited.span_sentences_removed,
+                            "chars_removed": edited.chars_removed})
+            if edited.chars_removed and edited.words_left < min_words:
+                moved.append(row)
+                reasons.append("sentence_duplicate_residue")
+                details.append(f"{edited.words_left} words left < {min_words} ({lang}) after removing "
+                               f"{edited.lines_removed} lines and "
+                               f"{edited.sentences_removed + edited.span_sentences_removed} sentences")
+        table = _with_columns(kept, out_text, signals, cluster_ids, cluster_sizes)
+        gone = np.zeros(table.num_rows, bool)
+        gone[moved] = True
+        # a dropped row keeps the text as extracted, so the drop can be audited
+        dropped = kept.filter(pa.array(gone)).set_column(kept.schema.get_field_index("dup_cluster_id"), "dup_cluster_id",
+                                                         pa.array([cluster_ids[r] for r in moved], pa.string()))
+        dropped = dropped.set_column(dropped.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
+                                     pa.array([cluster_sizes[r] for r in moved], pa.int32()))
+        return table.filter(pa.array(~gone)), as_dropped(dropped, self.name, reasons, details)
+
+
+# ---- workers of the later jobs ----------------------------------------------------------------------------------
+
+def _rank(table: pa.Table, row: int) -> tuple:
+    """The keep rule, smallest first: a document of an earlier run, then the highest quality score (when the
+    classifier ran), then the earliest crawl date, then the smallest doc_id."""
+    run, score, date = table["run"][row].as_py(), table["quality_score"][row].as_py(), table["crawl_date"][row].value
+    return (run is None, -(score or 0.0), date if date is not None else 2 ** 62, table["doc_id"][row].as_py())
+
+
+def _ranked(item: tuple[int, Iterable[tuple[int, int]]], sources: list[str]) -> Iterator[tuple[int, tuple]]:
+    """(component, (rank, node, doc_id, exact_hash, run)) of one source's nodes."""
+    source, pairs = item
+    table = _docs_table(sources[source])
+    mask = (1 << _SHIFT) - 1
+    for node, component in sorted(set(pairs)):
+        row = node & mask
+        yield component, (_rank(table, row), node, table["doc_id"][row].as_py(), table["exact_hash"][row].as_py(),
+                          table["run"][row].as_py())
+
+
+def _keep(item: tuple[int, Iterable[tuple]]) -> Iterator[tuple[str, Any]]:
+    """The kept member of a component and, per member, its cluster and reason."""
+    _, members = item
+    members = sorted(members)
+    _, _, keeper, keeper_hash, keeper_run = members[0]
+    yield "size", len(members)
+    for _, node, doc_id, exact_hash, _ in members:
+        reason = None if node == members[0][1] else "exact_duplicate" if exact_hash == keeper_hash else "near_duplicate"
+        yield "member", (_source(node), (doc_id, keeper, keeper_run, len(members), reason))
+
+
+CLUSTERS = pa.schema([pa.field("doc_id", pa.string()), pa.field("keeper", pa.string()), pa.field("keeper_run", pa.string()),
+                      pa.field("size", pa.int32()), pa.field("reason", pa.string())])
+
+
+def _write_clusters(item: tuple[int, Iterable[tuple]], folder: str, current: int) -> None:
+    source, rows = item
+    if source >= current:  # an earlier run's documents are not rewritten
+        return
+    rows = sorted(rows)
+    _write(storage.join(folder, f"{source:06d}.parquet"),
+           pa.table(list(zip(*rows)) if rows else [[]] * 5, schema=CLUSTERS))
+
+
+@lru_cache(maxsize=8)
+def _clusters_of(work: str, i: int) -> dict[str, dict[str, Any]]:
+    uri = storage.join(work, "clusters", f"{i:06d}.parquet")
+    if not storage.exists(uri):
+        return {}
+    return {r["doc_id"]: r for r in storage.read_parquet(uri).to_pylist()}
+
+
+def _removed(work: str, i: int) -> set[str]:
+    """doc_ids of file i that lose to another member of their cluster."""
+    return {doc_id for doc_id, c in _clusters_of(work, i).items() if c["reason"] is not None}
+
+
+def _survivors(task: tuple, work: str) -> tuple[int, list[int], list[str | None], list[str | None]]:
+    """(source, rows, texts, languages) of a file's documents left after document-level dedup."""
+    source, run_dir, marker, _, _ = task
+    rows = rows_before(run_dir, marker, "dedup", ["doc_id", "text", "language"])
+    removed = _removed(work, source)
+    keep = [r for r, doc_id in enumerate(rows["doc_id"].to_pylist()) if doc_id not in removed]
+    texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
+    return source, keep, [texts[r] for r in keep], [langs[r] for r in keep]
+
+
+def _partitioned(keys: np.ndarray, values: np.ndarray | None, partitions: int) -> Iterator[tuple[int, Any]]:
+    part = keys % partitions
+    for p in np.unique(part):
+        yield int(p), keys[part == p] if values is None else (keys[part == p], values[part == p])
+
+
+def _line_hashes(task: tuple, params: _Params, work: str) -> Iterator[tuple[int, np.ndarray]]:
+    """Per partition, the hashes of each surviving document's distinct normalized lines (one entry per document)."""
+    _, _, texts, langs = _survivors(task, work)
+    hashes = [h for text, lang in zip(texts, langs) for h in d.line_hashes(text or "", params.of(lang)[0])]
+    yield from _partitioned(np.array(hashes, np.int64), None, params.partitions)
+
+
+class CountHashes(beam.CombineFn):
+    """Documents per line hash, as sorted (hashes, counts) arrays: memory grows with the distinct hashes of a
+    partition, whatever the number of documents; the output keeps the hashes counted more than max_documents."""
+
+    def __init__(self, max_documents: int) -> None:
+        self.max_documents = max_documents
+
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+
+    def add_input(self, acc, hashes: np.ndarray):
+        return self.merge_accumulators([acc, (hashes, np.ones(len(hashes), np.int64))])
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        keys = np.concatenate([k for k, _ in accs])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique, np.bincount(inverse, weights=np.concatenate([c for _, c in accs]), minlength=len(unique)).astype(np.int64)
+
+    def extract_output(self, acc) -> np.ndarray:
+        keys, counts = acc
+        return keys[counts > self.max_documents]
+
+
+def _write_lines(item: tuple[int, np.ndarray], folder: str) -> int:
+    part, hashes = item
+    _write(storage.join(folder, f"part-{part:05d}.parquet"), pa.table({"hash": pa.array(hashes, pa.int64())}))
+    return len(hashes)
+
+
+@lru_cache(maxsize=4)
+def _frequent_lines(work: str) -> frozenset[int]:
+    folder = storage.join(work, "lines")
+    if not storage.exists(folder):
+        return frozenset()
+    return frozenset(h for f in storage.list_files(folder) for h in storage.read_parquet(f.uri)["hash"].to_pylist())
+
+
+def _span_hashes(task: tuple, params: _Params, work: str) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """Per partition, (span hash, node) of each surviving document's distinct sentence spans, after line removal."""
+    source, rows, texts, langs = _survivors(task, work)
+    frequent = _frequent_lines(work) if params.lines else frozenset()
+    hashes, nodes = [], []
+    for row, text, lang in zip(rows, texts, langs):
+        _, spans = d.edit(text or "", params.of(lang)[0], frequent, params.span)
+        for h in set(spans):
+            hashes.append(h)
+            nodes.append(row)
+    yield from _partitioned(np.array(hashes, np.int64), _node(source, np.array(nodes, np.int64)), params.partitions)
+
+
+def _duplicated_spans(item: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]]) -> Iterator[tuple[str, Any]]:
+    """Spans held by several documents: each holder but the first (smallest node) loses it."""
+    _, arrays = item
+    arrays = list(arrays)
+    keys = np.concatenate([k for k, _ in arrays])
+    nodes = np.concatenate([n for _, n in arrays])
+    order = np.lexsort((nodes, keys))
+    keys, nodes = keys[order], nodes[order]
+    later = np.concatenate([[False], keys[1:] == keys[:-1]])  # not the first holder of its span
+    yield "duplicated", len(np.unique(keys[later]))
+    yield "removals", int(np.count_nonzero(later))
+    for key, node in zip(keys[later].tolist(), nodes[later].tolist()):
+        yield "remove", (_source(node), (node, key))
+
+
+SPANS = pa.schema([pa.field("doc_id", pa.string()), pa.field("span_hash", pa.int64())])
+
+
+def _write_spans(item: tuple[int, Iterable[tuple[int, int]]], folder: str, sources: list[str]) -> None:
+    source, removals = item
+    ids = _docs_table(sources[source])["doc_id"].to_pylist()
+    mask = (1 << _SHIFT) - 1
+    rows = sorted((ids[node & mask], key) for node, key in removals)
+    _write(storage.join(folder, f"{source:06d}.parquet"),
+           pa.table({"doc_id": [r[0] for r in rows], "span_hash": [r[1] for r in rows]}, schema=SPANS))
+
+
+@lru_cache(maxsize=8)
+def _spans_of(work: str, i: int) -> dict[str, frozenset[int]]:
+    uri = storage.join(work, "spans", f"{i:06d}.parquet")
+    if not storage.exists(uri):
+        return {}
+    spans: dict[str, set[int]] = {}
+    t = storage.read_parquet(uri)
+    for doc_id, key in zip(t["doc_id"].to_pylist(), t["span_hash"].to_pylist()):
+        spans.setdefault(doc_id, set()).add(key)
+    return {k: frozenset(v) for k, v in spans.items()}
+
+
+def _with_columns(kept: pa.Table, texts: list, signals: list, cluster_ids: list, sizes: list) -> pa.Table:
+    """kept with the edited text, n_chars, the dedup signals and the cluster columns set."""
+    columns = {"text": pa.array(texts, pa.string()), "n_chars": pa.array([len(t or "") for t in texts], pa.int64()),
+               "dup_cluster_id": pa.array(cluster_ids, pa.string()), "dup_cluster_size": pa.array(sizes, pa.int32())}
+    table = kept
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, values)
+    struct = table["signals"].combine_chunks()
+    fields = [struct.type.field(k) for k in range(struct.type.num_fields)]
+    arrays = [pa.array(signals, fields[k].type) if fields[k].name == "dedup" else struct.field(k)
+              for k in range(len(fields))]
+    merged = pa.StructArray.from_arrays(arrays, fields=fields, mask=struct.is_null() if struct.null_count else None)
+    return table.set_column(table.schema.get_field_index("signals"), "signals", merged)
