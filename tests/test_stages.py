@@ -135,11 +135,12 @@ def test_language_filter_uses_the_keep_list_and_per_language_thresholds(tmp_path
 def test_build_filters_orders_stages_and_respects_switches(tmp_path):
     assert [f.stage for f in build_filters(load_config())] == [
         "response", "url", "language_gate", "extract", "clean_text", "language_id", "normalize",
-        "gopher_quality", "c4", "fineweb", "gopher_repetition", "perplexity"]
+        "gopher_quality", "c4", "fineweb", "gopher_repetition", "toxicity", "perplexity"]
     off = load_config(write_config(tmp_path / "c.yaml", "language_id:\n  enabled: false\n"))
     assert [f.stage for f in build_filters(off)] == ["response", "url", "extract", "clean_text"]
     some = load_config(write_config(tmp_path / "d.yaml", "language_gate: {enabled: false}\n"
-                                                         "quality: {c4: false, perplexity: {enabled: false}}\n"))
+                                                         "quality: {c4: false, perplexity: {enabled: false}, "
+                                                         "toxicity: {enabled: false}}\n"))
     assert [f.stage for f in build_filters(some)] == ["response", "url", "extract", "clean_text", "language_id",
                                                       "normalize", "gopher_quality", "fineweb", "gopher_repetition"]
 
