@@ -42,13 +42,15 @@ class Scrubber:
     consistent fake values."""
 
     def __init__(self, pii: PiiConfig) -> None:
+        self.pii = pii
+        if not pii.enabled:  # scrub() passes text through: no analyzer to build
+            return
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer, IbanRecognizer,
                                                               IpRecognizer, UsSsnRecognizer)
         from presidio_anonymizer import AnonymizerEngine
 
         _offline_tldextract()
-        self.pii = pii
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
         for lang in LANGUAGES:
             for recognizer in (EmailRecognizer, IpRecognizer, CreditCardRecognizer, IbanRecognizer, UsSsnRecognizer):

@@ -29,6 +29,7 @@ class RangeFailed(RuntimeError):
 def serve() -> None:
     """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
     from sieve.filters.base import build_filters
+    from sieve.filters.pii import scrubber
     from sieve.transforms.lifecycle import die_with_parent
 
     die_with_parent()
@@ -37,6 +38,7 @@ def serve() -> None:
     requests = Connection(0, writable=False)
     cfg, run_dir, beacon_path = requests.recv()
     filters = build_filters(cfg)
+    scrubber(cfg.pii)  # built now, not on the first write, where the time guard would count it as the reader's
     beacon = Beacon(beacon_path)
     reply.send([f.stage for f in filters])
     while (job := requests.recv()) is not None:
