@@ -114,6 +114,8 @@ class Scrubber:
                 if row.get(column):
                     row[column], found = self.scrub(row[column], row.get("language"))
                     counts.update(found)
+            if row.get("text") is not None and "n_chars" in row:
+                row["n_chars"] = len(row["text"])  # the length of the text as written
             if dropped and self.pii.dropped_text == "none":
                 row["text"] = None
             row["pii_counts"] = dict(counts) if self.pii.enabled else None

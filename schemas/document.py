@@ -31,6 +31,7 @@ class Document:
     language: str | None = None
     language_score: float | None = None
     signals: dict[str, Any] = field(default_factory=dict)
+    pii_counts: dict[str, int] | None = None  # set when the row is written (transforms/parquet.py write_rows)
     # Transient inputs of the extract stages; never written to a table.
     http_status: int | None = None
     http_charset: str | None = None
@@ -79,7 +80,7 @@ class Document:
             "dup_cluster_id": None,  # set by the dedup corpus pass
             "dup_cluster_size": None,
             "signals": signals,
-            "pii_counts": None,  # set when the row is written (transforms/parquet.py write_rows scrubs every row)
+            "pii_counts": self.pii_counts,
         }
 
     @classmethod
@@ -87,7 +88,8 @@ class Document:
         """A kept or dropped row back as a document with its text and stored signals, to re-decide or explain it."""
         doc = cls(warc_file=row["warc_file"], warc_offset=row["warc_offset"], warc_record_id=row.get("warc_record_id"),
                   url=row.get("url"), crawl_date=row.get("crawl_date"), content_type=row.get("content_type"),
-                  text=row.get("text"), language=row.get("language"), language_score=row.get("language_score"))
+                  text=row.get("text"), language=row.get("language"), language_score=row.get("language_score"),
+                  pii_counts=_as_dict(row.get("pii_counts")))
         doc.signals = {stage: values for stage, values in (row.get("signals") or {}).items() if values is not None}
         # Scores the product names as columns join the stage's stored signals.
         for stage, columns in (("language_id", ("language", "language_score")), ("perplexity", ("perplexity",)),
@@ -115,3 +117,8 @@ class Document:
         )
         return row
 
+
+
+def _as_dict(pairs: Any) -> dict[str, int] | None:
+    """A Parquet map read back (a list of (key, value) pairs) as a dict; None stays None."""
+    return None if pairs is None else dict(pairs)

@@ -64,8 +64,6 @@ def test_kept_rows_carry_every_signal_and_a_bucket(run):
     assert "## Perplexity buckets" in Path(run["out"], "report.md").read_text()
 
 
-@pytest.mark.xfail(reason="known defect, open: rethreshold writes rows without pii_counts (it bypasses write_rows), "
-                          "so its kept table differs from the run's in that column", strict=False)
 def test_rethreshold_under_the_same_config_reproduces_the_run(run, tmp_path):
     from sieve.flows.rethreshold import rethreshold
 
