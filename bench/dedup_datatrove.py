@@ -6,7 +6,7 @@ Runs datatrove 0.10.1's four MinHash stages, each its own LocalPipelineExecutor.
               tasks = input files, --workers at a time
   buckets     MinhashDedupBuckets; tasks = buckets, --workers at a time
   cluster     MinhashDedupCluster(save_cluster_id=True); one task, as datatrove requires
-  filter      ParquetReader (every column) -> MinhashDedupFilter(load_cluster_ids=True, exclusion_writer=JsonlWriter)
+  filter      ParquetReader (the same two columns) -> MinhashDedupFilter(load_cluster_ids=True, exclusion_writer=JsonlWriter)
               -> ParquetWriter (kept docs); tasks = input files, --workers at a time
 Everything else is datatrove's default: 64-bit xxhash, seed 1, its text normalization, and its word tokenizer
 for its default language (English: spaCy blank "en"), applied to every document whatever its language.
@@ -68,10 +68,11 @@ def write_paths_file(files: list[Path], work: Path) -> tuple[Path, Path]:
     return root, paths_file
 
 
-def reader(root: Path, paths_file: Path, all_columns: bool) -> ParquetReader:
-    """datatrove's Parquet reader on sieve's shards: doc_id is the document id, text the text."""
-    return ParquetReader(str(root), paths_file=str(paths_file), text_key="text", id_key="doc_id",
-                         read_metadata=all_columns)
+def reader(root: Path, paths_file: Path) -> ParquetReader:
+    """datatrove's Parquet reader on sieve's shards: doc_id is the document id, text the text, and nothing else
+    (with read_metadata, datatrove's ParquetWriter infers a schema from its first batch and fails on sieve's
+    nested columns, pii_counts among them)."""
+    return ParquetReader(str(root), paths_file=str(paths_file), text_key="text", id_key="doc_id", read_metadata=False)
 
 
 def run_stages(root: Path, paths_file: Path, tasks: int, work: Path, workers: int,
@@ -79,7 +80,7 @@ def run_stages(root: Path, paths_file: Path, tasks: int, work: Path, workers: in
     """Run the four MinHash stages under work/, one executor each; wall seconds per stage."""
     executors = {
         "signatures": LocalPipelineExecutor(
-            [reader(root, paths_file, all_columns=False), MinhashDedupSignature(str(work / "signatures"), config)],
+            [reader(root, paths_file), MinhashDedupSignature(str(work / "signatures"), config)],
             tasks=tasks, workers=workers, logging_dir=str(work / "logs" / "signatures")),
         "buckets": LocalPipelineExecutor(
             [MinhashDedupBuckets(str(work / "signatures"), str(work / "buckets"), config=config)],
@@ -89,7 +90,7 @@ def run_stages(root: Path, paths_file: Path, tasks: int, work: Path, workers: in
                                  save_cluster_id=True)],
             tasks=1, workers=1, logging_dir=str(work / "logs" / "cluster")),
         "filter": LocalPipelineExecutor(
-            [reader(root, paths_file, all_columns=True),
+            [reader(root, paths_file),
              MinhashDedupFilter(str(work / "remove_ids"), exclusion_writer=JsonlWriter(str(work / "removed")),
                                 load_cluster_ids=True),
              ParquetWriter(str(work / "kept"))],
@@ -108,7 +109,7 @@ def document_index(root: Path, paths_file: Path, tasks: int) -> dict[tuple[int, 
     """(task, index) -> doc_id, numbered as the MinHash stages number them (the reader skips docs without text)."""
     index, seen = {}, {}
     for task in range(tasks):
-        for i, doc in enumerate(reader(root, paths_file, all_columns=False).run(None, task, tasks)):
+        for i, doc in enumerate(reader(root, paths_file).run(None, task, tasks)):
             if doc.id in seen:
                 raise SystemExit(f"doc_id {doc.id} is in {doc.metadata['file_path']} and {seen[doc.id]}: results "
                                  "are keyed by doc_id, so give each copy of a record its own WARC-Record-ID")

@@ -8,12 +8,11 @@ import re
 from typing import Any
 
 from sieve.filters.base import PerLanguage
+from sieve.filters.textstats import SENTENCE_END
 from sieve.schemas.config import C4Config, Config
 from sieve.schemas.document import Document, Drop
 
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
-# A sentence ends at a run of . ! ? (then maybe a closing quote or bracket) followed by whitespace or the end.
-_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 LINE_RULES = ("long_word", "no_terminal_punct", "few_words", "javascript", "policy")
 
 
@@ -48,7 +47,7 @@ class C4:
         signals["chars_removed"] = len(text) - len(doc.text or "")
         signals["lorem_ipsum"] = "lorem ipsum" in text.lower()
         signals["curly_bracket"] = "{" in (doc.text or "")
-        signals["sentences"] = len(_SENTENCE_END.findall(doc.text or ""))
+        signals["sentences"] = len(SENTENCE_END.findall(doc.text or ""))
         return signals
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:

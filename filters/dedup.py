@@ -18,11 +18,13 @@ from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
 
+from sieve.filters.textstats import SENTENCE_END
+
 _DIGIT = re.compile(r"\d")
 _NOT_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace runs
 _COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFD splits off Latin letters
-# A sentence ends at a run of . ! ? (maybe closed by a quote or bracket) followed by whitespace; the split keeps it.
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# Where a line is cut into sentences: after a sentence's end and the spaces that follow it (kept with the sentence).
+_SENTENCE_SPLIT = re.compile(SENTENCE_END.pattern + r"\s*")
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 # Fixed odd multipliers that mix a shingle's word hashes (and a band's rows) into one 64-bit value.
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
@@ -46,11 +48,6 @@ def stable_hash(text: str) -> int:
 def line_hashes(text: str, keep_accents: bool) -> set[int]:
     """Hashes of a document's distinct normalized lines (lines empty once normalized are not counted)."""
     return {stable_hash(n) for n in (normalize(line, keep_accents) for line in text.split("\n")) if n}
-
-
-def text_hash(text: str, keep_accents: bool) -> int:
-    """Hash of the whole normalized text: equal for copies that differ only in case, digits, punctuation or spacing."""
-    return stable_hash(normalize(text, keep_accents))
 
 
 @dataclass

@@ -19,6 +19,8 @@ _PUNCTUATION += "。，、！？：；（）【】「」"  # CJK
 # A whitespace token with no letter: numbers, symbols ("2019", "3.5%", "--", "|").
 _NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])+(?!\S)")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A sentence ends at a run of . ! ? (then maybe a closing quote or bracket) followed by whitespace or the end.
+SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,7 @@ def score(pairs: list[dict[str, Any]], clusters: dict[str, str | None], threshol
         if p["jaccard"] >= threshold:
             s.tp += merged
             s.fn += not merged
-        elif p["kind"] == "distinct" or (p["kind"] is None and p["jaccard"] < negative_below):
-            s.fp += merged
-            s.tn += not merged
-        elif p["jaccard"] < negative_below and p["kind"] != "near":
+        elif p["kind"] == "distinct" or (p["kind"] != "near" and p["jaccard"] < negative_below):
             s.fp += merged
             s.tn += not merged
         else:

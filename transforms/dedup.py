@@ -117,8 +117,9 @@ def _documents(task: tuple[int, str, dict[str, Any], str, str], params: _Params)
     exact, shingles, words = [], [], []
     for text, lang in zip(texts, langs):
         keep_accents, n, _ = params.of(lang)
-        tokens = d.normalize(text or "", keep_accents).split()
-        exact.append(d.stable_hash(" ".join(tokens)))
+        tokens = d.words(text or "", keep_accents)
+        exact.append(d.stable_hash(" ".join(tokens)))  # the normalized text: equal for copies that differ only in
+                                                       # case, digits, punctuation or spacing
         words.append(len(tokens))
         shingles.append(d.MinHasher.shingle_hashes(tokens, n))
     sig = hasher.signatures(shingles)
@@ -144,10 +145,8 @@ def _hashes(source: int, table: pa.Table, params: _Params) -> Iterator[tuple[tup
         bands = table["bands"].combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
         groups += [(band, bands[:, band]) for band in range(bands.shape[1])]
     for kind, keys in groups:
-        keys, kept = keys[has_words], nodes[has_words]
-        part = keys % params.partitions
-        for p in np.unique(part):
-            yield (kind, int(p)), (keys[part == p], kept[part == p])
+        for part, arrays in _partitioned(keys[has_words], nodes[has_words], params.partitions):
+            yield (kind, part), arrays
 
 
 def _index_hashes(task: tuple[int, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
@@ -444,16 +443,16 @@ class Dedup:
         """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs."""
         folder = storage.join(files.run_dir, INDEX)
         parts = []
-        for i, name in enumerate(stats["names"]):
+        run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
+        for i in range(len(stats["names"])):
             table = _docs_table(storage.join(files.workdir, "docs", f"{i:06d}.parquet"))
             removed = _removed(files.workdir, i)
             table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
-            run = storage.absolute(files.run_dir).rsplit("/", 2)[0]
             table = table.set_column(table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string()))
             parts.append(f"part-{i:06d}.parquet")
             _write(storage.join(folder, parts[-1]), table)
         _write_json(storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts,
-                                                       "run": storage.absolute(files.run_dir).rsplit("/", 2)[0]})
+                                                       "run": run})
 
     # -- apply: one file --
 
