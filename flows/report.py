@@ -41,9 +41,34 @@ def summary_lines(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _passes(passes: dict[str, Any]) -> list[str]:
-    """The corpus passes' statistics: perplexity cutoffs per language and the documents no model scored."""
-    pp = passes.get("perplexity")
+def _passes(manifest: dict[str, Any]) -> list[str]:
+    """The corpus passes' statistics."""
+    passes = manifest.get("passes", {})
+    return _perplexity(passes.get("perplexity")) + _dedup(passes.get("dedup"), manifest["dropped_by_reason"])
+
+
+def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
+    """What each dedup level found and removed, and the cluster sizes."""
+    if not dd:
+        return []
+    pairs, clusters, spans = dd["pairs"], dd["clusters"], dd["spans"]
+    rows = [["exact copies", f"{pairs['exact']} pairs", dropped.get("dedup/exact_duplicate", 0)],
+            ["near-duplicates (MinHash LSH)", f"{pairs['verified']} of {pairs['candidates']} candidate pairs verified",
+             dropped.get("dedup/near_duplicate", 0)],
+            ["boilerplate lines", f"{dd['frequent_lines']} lines in > {dd['max_documents']} documents", "-"],
+            ["sentence spans", f"{spans.get('duplicated', 0)} spans held by several documents, "
+                               f"{spans.get('removals', 0)} removals", dropped.get("dedup/sentence_duplicate_residue", 0)]]
+    sizes = sorted(clusters["size_histogram"].items(), key=lambda kv: int(kv[0]))
+    return ["", "## Deduplication", "",
+            f"{clusters['count']} clusters of {clusters['documents']} documents after {dd['component_rounds']} "
+            f"connected-component rounds; {dd['params']['bands']} bands x {dd['params']['rows']} rows, "
+            f"threshold {dd['params']['threshold']}", "",
+            *markdown_table(["level", "found", "documents dropped"], rows), "",
+            *markdown_table(["cluster size", "clusters"], [[k, n] for k, n in sizes])]
+
+
+def _perplexity(pp: dict[str, Any] | None) -> list[str]:
+    """Perplexity cutoffs per language and the documents no model scored."""
     if not pp:
         return []
     langs = sorted(set(pp["cutoffs"]) | set(pp["without_perplexity"]))
@@ -74,7 +99,7 @@ def write_report(output: str, manifest: dict[str, Any]) -> str:
         *_capped(["file", "MB", "read", "kept", "dropped", "skipped"],
                  [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
                   for f in manifest["files"]]),
-        *_passes(manifest.get("passes", {})),
+        *_passes(manifest),
         "", "## Output shards", "",
         *_capped(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
                                            for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),

@@ -29,6 +29,7 @@ def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path
     kept_rows = sum(pq.read_metadata(out / s["path"]).num_rows for s in manifest["shards"]["kept"])
     assert kept_rows == c["kept"] == sum(s["rows"] for s in manifest["shards"]["kept"])
     assert "read/truncated_record" in (out / "report.md").read_text()
+    assert "## Deduplication" in (out / "report.md").read_text() and "dedup" in manifest["passes"]
     run_dir = out / manifest["run_dir"]
     # no working files left; the dedup index and the texts dedup edited stay with the run
     assert sorted(p.name for p in run_dir.iterdir()) == ["dedup_index", "done", "dropped", "kept", "unedited"]

@@ -321,7 +321,7 @@ class Dedup:
         stats = {
             "workdir": work, "names": names, "params": {"bands": params.bands, "rows": params.rows, **self.cfg.dedup.near.model_dump()},
             "earlier_indexes": [run for run, _ in index], "pairs": pair_counts, "component_rounds": rounds,
-            "clusters": clusters, "frequent_lines": lines, "spans": spans,
+            "clusters": clusters, "frequent_lines": lines, "max_documents": params.max_documents, "spans": spans,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
         if self.cfg.dedup.index.write:
