@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/fixed_cost.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/pii.py
 	$(BIN)/python bench/trainer.py
 
 clean:

@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from typing import Any
 
-from sieve.filters.pii_recognizers import SECRET_KEYS, custom_recognizers
 from sieve.schemas.config import PiiConfig
 
 LANGUAGES = ("en", "vi")  # presidio languages; any other document language is analyzed with the "en" recognizers
@@ -19,6 +18,10 @@ LANGUAGES = ("en", "vi")  # presidio languages; any other document language is a
 # one separated run (phones, cards, ids, SSN), a dotted quad, hex groups with colons (IPv6), an IBAN head, a URL
 # with credentials or a secret key, a house number before a street. Kept to literal-led alternatives: it runs on
 # every row, so it must cost a fraction of presidio (docs/pii-toxicity.md).
+# URL query keys that carry credentials (presidio and its recognizers, filters/pii_recognizers.py, are imported only
+# when a scrubber is built: importing this module stays cheap for the commands that only install the log filter).
+SECRET_KEYS = (r"access_token|auth|auth_token|api_key|apikey|key|token|secret|client_secret|password|passwd|pwd"
+               r"|sig|signature|session|sessionid|sid|x-amz-signature|x-amz-credential")
 CANDIDATE = re.compile(r"@|\+\d|\d(?:[ .\-()/]{0,2}\d){7}|\d\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:"
                        r"|://[^\s/?#]*@|[?&#;](?i:" + SECRET_KEYS + r")=|\b[A-Z]{2}\d\d ?[A-Z0-9]{4}"
                        r"|\d [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:Street|St\b|Avenue|Ave\b|Road|Rd\b|Boulevard|Blvd|Lane|Ln\b"
@@ -49,6 +52,8 @@ class Scrubber:
         from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer, IbanRecognizer,
                                                               IpRecognizer, UsSsnRecognizer)
         from presidio_anonymizer import AnonymizerEngine
+
+        from sieve.filters.pii_recognizers import custom_recognizers
 
         _offline_tldextract()
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))

@@ -9,6 +9,8 @@ import phonenumbers
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from sieve.filters.pii import SECRET_KEYS
+
 _SEP = r"[ .\-]?"  # one optional space, dot or dash between digits: 0912 345 678, 0912.345.678, 0912-345-678
 _START = r"(?<![\w+.\-/])"  # not inside a longer number, word, decimal or path
 _END = r"(?![\w]|[.\-/]\d)"
@@ -29,8 +31,6 @@ VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){11})(?
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
 
 # user:password@ in the authority, or a query/fragment key that carries a secret.
-SECRET_KEYS = (r"access_token|auth|auth_token|api_key|apikey|key|token|secret|client_secret|password|passwd|pwd"
-                r"|sig|signature|session|sessionid|sid|x-amz-signature|x-amz-credential")
 CREDENTIAL_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^\s/?#@:]+:[^\s/?#@]+@\S+|[^\s?#]+[?#]\S*?(?i:\b(?:"
                             + SECRET_KEYS + r"))=[^\s&#]{4,}\S*)")
 

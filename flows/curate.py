@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from sieve.filters.pii import install_log_scrubber
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (commit, committed, config_identity, finished_ranges, manifest_for, run_folder,
@@ -70,6 +71,7 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     log = get_run_logger()
     workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
+    install_log_scrubber(cfg.pii)  # this process logs too (corpus passes, publish): no PII in those lines either
     inputs, output = resolve_latest(inputs, output)
     identity = config_identity(cfg)
     files = plan_task(inputs, base_url, limit_files, sample_fraction)

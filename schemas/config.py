@@ -389,7 +389,9 @@ class Config(_Strict):
                   for path in model_paths(folder, lang)] if self.quality.perplexity.enabled else []
         if self.quality.classifier.enabled:
             models += self.quality.classifier.models.values()
-        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path] + models
+        lists = [path for paths in self.quality.toxicity.extra_lists.values() for path in paths] \
+            if self.quality.toxicity.enabled else []
+        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path] + models + lists
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

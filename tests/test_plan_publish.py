@@ -175,3 +175,12 @@ def test_the_run_identity_follows_the_contents_of_the_blocklists_the_config_name
     blocklist.unlink()
     with pytest.raises(UsageError, match="blocked.txt"):
         config_identity(cfg)
+
+
+def test_the_run_identity_follows_the_contents_of_extra_toxicity_lists(tmp_path):
+    terms = tmp_path / "terms.txt"
+    terms.write_text("badword\n")
+    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{terms}]\n"))
+    before = config_identity(cfg)
+    terms.write_text("badword\nworseword\n")
+    assert config_identity(cfg) != before

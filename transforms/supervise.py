@@ -44,8 +44,8 @@ def serve() -> None:
     while (job := requests.recv()) is not None:
         try:
             reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon)))
-        except Exception:  # a bug, not a bad document: the supervisor fails the range loudly
-            reply.send((False, traceback.format_exc()))
+        except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
+            reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
 
 
 class RangeSupervisor:
