@@ -62,42 +62,45 @@ class Edited:
     words_left: int = 0
 
 
-def _pieces(text: str) -> list[list[str]]:
-    """Lines cut into sentences; joining a line's pieces gives the line back exactly."""
-    lines = []
-    for line in text.split("\n"):
-        pieces, start = [], 0
-        for m in _SENTENCE_SPLIT.finditer(line):
-            pieces.append(line[start:m.end()])
-            start = m.end()
-        pieces.append(line[start:])
-        lines.append([p for p in pieces if p])
-    return lines
+def _sentences(line: str) -> list[str]:
+    """A line cut into sentences; joining them gives the line back exactly."""
+    pieces, start = [], 0
+    for m in _SENTENCE_SPLIT.finditer(line):
+        pieces.append(line[start:m.end()])
+        start = m.end()
+    pieces.append(line[start:])
+    return [p for p in pieces if p]
 
 
-def edit(text: str, keep_accents: bool, frequent_lines: frozenset[int] | set[int], span_size: int,
+def edit(text: str, keep_accents: bool, frequent_lines: frozenset[int] | set[int], span_size: int, min_words: int,
          drop_spans: frozenset[int] | set[int] = frozenset()) -> tuple[Edited, list[int]]:
     """Remove lines whose hash is frequent, then sentences repeated within the text, then the sentences of every
     span (span_size consecutive sentences) whose hash is in drop_spans; returns the edit and the span hashes of
-    the text after the first two steps (those the corpus counts across documents)."""
-    lines, removed_lines = [], 0
-    for pieces in _pieces(text):
-        line = "".join(pieces)
+    the text after the first two steps (those the corpus counts across documents).
+
+    Only sentences of at least min_words normalized words count: a shorter piece ("The U.S. ", "1 QH. ", a table
+    header) is a fragment or a cell, whose repeats are not duplicate prose. Lines nothing was cut from stay as
+    they were, blank ones included, so paragraphs keep their breaks."""
+    lines: list[list[str]] = []
+    removed_lines = 0
+    for line in text.split("\n"):
         normal = normalize(line, keep_accents)
         if normal and stable_hash(normal) in frequent_lines:
             removed_lines += 1
         else:
-            lines.append(pieces)
+            lines.append(_sentences(line))
     seen: set[str] = set()
     sentences: list[tuple[int, int, str]] = []  # (line, piece, normalized) of the sentences still in the text
+    cut: set[int] = set()  # lines a sentence was cut from
     repeats = 0
     for i, pieces in enumerate(lines):
         for j, piece in enumerate(pieces):
             normal = normalize(piece, keep_accents)
-            if not normal:
+            if normal.count(" ") + 1 < min_words or not normal:
                 continue
             if normal in seen:
                 pieces[j] = ""
+                cut.add(i)
                 repeats += 1
             else:
                 seen.add(normal)
@@ -111,7 +114,14 @@ def edit(text: str, keep_accents: bool, frequent_lines: frozenset[int] | set[int
     for k in gone:
         i, j, _ = sentences[k]
         lines[i][j] = ""
-    out = "\n".join(line for line in ("".join(p).strip() for p in lines) if line)
+        cut.add(i)
+    kept = []
+    for i, pieces in enumerate(lines):
+        if i not in cut:
+            kept.append("".join(pieces))
+        elif line := "".join(pieces).strip():
+            kept.append(line)
+    out = "\n".join(kept)
     if out == text:
         return Edited(text, words_left=len(text.split())), spans
     return Edited(out, removed_lines, repeats, len(gone), len(text) - len(out), len(out.split())), spans

@@ -228,6 +228,7 @@ class LineDedupConfig(_Strict):
 class SentenceDedupConfig(_Strict):
     enabled: bool
     span: Annotated[int, Field(ge=1)]
+    min_words: Annotated[int, Field(ge=1)]
 
 
 class DedupIndexConfig(_Strict):

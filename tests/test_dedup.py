@@ -44,14 +44,23 @@ def test_normalization_keeps_vietnamese_tones_and_drops_english_accents():
 
 
 def test_edit_removes_frequent_lines_repeated_sentences_and_held_spans():
-    text = "First point here. Second point here. Third point here.\nShare this story.\nFirst point here. Last one."
-    frequent = {d.stable_hash(d.normalize("Share this story.", False))}
-    edited, spans = d.edit(text, False, frequent, 3)
-    assert edited.text == "First point here. Second point here. Third point here.\nLast one."
+    one, two, three = "The first point is made here.", "The second point is made here.", "A third point is made here."
+    text = f"{one} {two} {three}\nShare this story on your networks.\n{one} The last one is short."
+    frequent = {d.stable_hash(d.normalize("Share this story on your networks.", False))}
+    edited, spans = d.edit(text, False, frequent, 3, min_words=5)
+    assert edited.text == f"{one} {two} {three}\nThe last one is short."
     assert (edited.lines_removed, edited.sentences_removed) == (1, 1)
-    assert len(spans) == 2  # four sentences left: two spans of three
-    held, _ = d.edit(text, False, frequent, 3, drop_spans={spans[0]})
-    assert held.text == "Last one." and held.span_sentences_removed == 3
+    assert len(spans) == 2  # four sentences of 5+ words left: two spans of three
+    held, _ = d.edit(text, False, frequent, 3, min_words=5, drop_spans={spans[0]})
+    assert held.text == "The last one is short." and held.span_sentences_removed == 3
+
+
+def test_edit_leaves_fragments_cells_and_paragraph_breaks_alone():
+    # real pages: abbreviations cut "The U.S." off as a sentence; stats cells and table headers repeat
+    text = ("The U.S. military said the base stays open.\n\nThe U.S. embassy declined to comment on it.\n\n"
+            "| Pos | Player | Plays |\n| Pos | Player | Plays |\n1 QH. 2 QH. 1 QH.")
+    edited, _ = d.edit(text, False, set(), 3, min_words=5)
+    assert edited.text == text and edited.chars_removed == 0
 
 
 def test_s_curve_and_optimal_parameters():

@@ -90,6 +90,7 @@ class _Params:
                                              near.false_negative_weight)
         self.min_jaccard, self.max_run = near.min_estimated_jaccard, near.max_bucket_pairs
         self.max_documents, self.span = cfg.dedup.lines.max_documents, cfg.dedup.sentences.span
+        self.min_sentence_words = cfg.dedup.sentences.min_words
         self.lines, self.sentences = cfg.dedup.lines.enabled, cfg.dedup.sentences.enabled
         self.partitions = cfg.dedup.partitions
         self.languages = {lang: (cfg.language(lang).dedup.keep_accents, cfg.language(lang).dedup.shingle_n,
@@ -477,7 +478,8 @@ class Dedup:
                 signals.append(None)
                 continue
             keep_accents, _, min_words = self.params.of(lang)
-            edited, _ = d.edit(text or "", keep_accents, frequent, self.params.span, spans.get(doc_id, frozenset()))
+            edited, _ = d.edit(text or "", keep_accents, frequent, self.params.span, self.params.min_sentence_words,
+                               spans.get(doc_id, frozenset()))
             out_text.append(edited.text)
             signals.append({"lines_removed": edited.lines_removed, "sentences_removed": edited.sentences_removed,
                             "span_sentences_removed": edited.span_sentences_removed,
@@ -623,7 +625,7 @@ def _span_hashes(task: tuple, params: _Params, work: str) -> Iterator[tuple[int,
     frequent = _frequent_lines(work) if params.lines else frozenset()
     hashes, nodes = [], []
     for row, text, lang in zip(rows, texts, langs):
-        _, spans = d.edit(text or "", params.of(lang)[0], frequent, params.span)
+        _, spans = d.edit(text or "", params.of(lang)[0], frequent, params.span, params.min_sentence_words)
         for h in set(spans):
             hashes.append(h)
             nodes.append(row)
