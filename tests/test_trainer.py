@@ -27,7 +27,7 @@ from sieve.trainer.parallel import mesh_shape
 from sieve.trainer.sample_index import BlendedSamples, TokenSamples, blend_index
 from sieve.trainer.train import METRICS, train
 
-ARTICLES = Path("/work/shared/data/warc/articles.truth.json")
+ARTICLES = Path(__file__).parent / "data" / "articles" / "articles.truth.json"
 SEQ = 64
 STEPS = 12
 

@@ -11,7 +11,7 @@ from sieve.schemas.document import Document
 from sieve.transforms.warc import read_warc
 from tests.conftest import run_beam, write_config
 
-ARTICLES = "/work/shared/data/warc/articles.warc.gz"
+ARTICLES = "tests/data/articles/articles.warc.gz"
 
 
 def verdict(url: str, stage: UrlFilter | None = None) -> tuple[str, str] | None:
