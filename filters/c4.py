@@ -1,6 +1,10 @@
-"""C4's cleanup (Raffel et al. 2020): drop boilerplate lines, then drop pages with placeholder text, code or too few
-sentences. Each line rule is switched per language; the defaults are what measured well on real articles
+"""C4's cleanup (Raffel et al. 2020): drop boilerplate lines, then drop pages with placeholder text, too few sentences,
+or mostly code. Each line rule is switched per language; the defaults are what measured well on real articles
 (docs/quality-thresholds.md).
+
+C4 dropped any page with a "{"; that loses every tutorial with one snippet and every page of maths (\frac{a}{b},
+{1, 2, 3}). Here a page goes only when code or markup lines carry most of its characters: a snippet inside prose
+stays, a source file, stylesheet, JSON response, stack trace or raw template goes.
 """
 from __future__ import annotations
 
@@ -13,6 +17,29 @@ from sieve.schemas.config import C4Config, Config
 from sieve.schemas.document import Document, Drop
 
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
+# Shapes of a stripped line of code or markup, none of which a line of prose takes (docs/quality-thresholds.md
+# measures them on real articles and Vietnamese prose). Keywords are case-sensitive: prose lines start capitalized.
+_CODE_LINE = re.compile(r"""
+    \{\{ | \}\} | \{% | %\}                                    # template placeholders and tags: {{ x }}, {% for %}
+  | ^</?[a-z][a-z\d-]*[\s/>] | ^<[!?]                         # starts with a markup tag: <div, </p>, <!--, <?php
+  | (?:[{}\[(]|[}\]][;,]|\);)$                                 # opens or closes a block: {  }  };  ],  },  );
+  | ^(?:def|class|function|return|import|var|let|const|elif|else|try|except|finally|catch|switch|case|package|
+        public|private|protected|static|void|int|char|double|float|using|namespace|echo|print)\b
+        (?!\s+[a-z]+\s+[a-z])                                   # unless two lowercase words follow: "class sizes in"
+  | ^from\s+[\w.]+\s+import\b | ^(?:if|for|while|with)\b.*[:{]$    # Python import, block headers
+  | ^\#(?:include|define|if|endif|pragma|!/)                   # C preprocessor, shebang
+  | ^(?:SELECT|FROM|WHERE|GROUP\ BY|ORDER\ BY|INSERT|UPDATE|DELETE|CREATE|JOIN|HAVING|LIMIT)\s+[a-z_*'(\d]  # SQL
+  | ^[\w.$\[\]'"]+\s*(?:[-+*/%|&]?=|:=|=>)\s*\S                 # assignment: total = 0, x += 1
+  | ^[\w.$]+\(.*\)[;,]?$                                      # a call on its own: print(x), foo(a, b);
+  | (?:=|\w\().*;$                                              # a statement: ends in ";" after "=" or a call
+  | ^[a-z-]+:\s*[^;]+;$                                       # a CSS declaration: color: red;
+  | ^"[^"]*"\s*:                                              # a JSON member: "key": value
+  | ^(?://|/\*|\*/|\$\ |>>>\ )                                 # comment, shell or REPL prompt
+  | ^@(?:media|import|font-face|keyframes|supports)\b | ^@[\w.]+\(    # CSS at-rule, decorator call (not a @handle)
+  | ^(?:Traceback\ \(most|File\ ".*",\ line\ \d|at\ [\w$.]+\(.*\)$|[\w.]+(?:Error|Exception)\b:)  # stack trace
+""", re.VERBOSE)
+# An indented line holding an operator or bracket: the body of a block (prose lines carry no indentation).
+_INDENTED_CODE = re.compile(r"^\s+\S.*[=(){}\[\];<>+*/]")
 LINE_RULES = ("long_word", "no_terminal_punct", "few_words", "javascript", "policy")
 
 
@@ -46,19 +73,33 @@ class C4:
         signals["lines_removed"] = sum(removed.values())
         signals["chars_removed"] = len(text) - len(doc.text or "")
         signals["lorem_ipsum"] = "lorem ipsum" in text.lower()
-        signals["curly_bracket"] = "{" in (doc.text or "")
         signals["sentences"] = len(SENTENCE_END.findall(doc.text or ""))
+        signals.update(code_lines(doc.text or ""))
         return signals
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         t = self.thresholds(doc.language)
         if t.drop_lorem_ipsum and signals["lorem_ipsum"]:
             return Drop(self.stage, "lorem_ipsum", f"placeholder text ({doc.language})")
-        if t.drop_curly_bracket and signals["curly_bracket"]:
-            return Drop(self.stage, "curly_bracket", f"'{{' in the text: code or markup ({doc.language})")
+        if signals["code_char_frac"] > t.max_code_char_frac:
+            return Drop(self.stage, "code_char_frac", f"{signals['code_char_frac']} > {t.max_code_char_frac} of the "
+                        f"characters in {signals['code_lines']} code or markup lines ({doc.language})")
         if signals["sentences"] < t.min_sentences:
             return Drop(self.stage, "sentences", f"{signals['sentences']} < {t.min_sentences} ({doc.language})")
         return None
+
+
+def code_lines(text: str) -> dict[str, Any]:
+    """How many non-blank lines look like code or markup, and their share of the characters of all non-blank
+    lines (stripped): characters, not lines, because a prose paragraph is one long line and a snippet many short."""
+    code = total = n = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        total += len(stripped)
+        if stripped and (_CODE_LINE.search(stripped) or _INDENTED_CODE.match(line)):
+            code += len(stripped)
+            n += 1
+    return {"code_lines": n, "code_char_frac": round(code / total, 4) if total else 0.0}
 
 
 def _failed_rule(line: str, t: C4Config, policy: tuple[str, ...]) -> str | None:

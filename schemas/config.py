@@ -123,7 +123,7 @@ class C4Config(_Strict):
     remove_policy_lines: bool
     policy_phrases: list[str]
     drop_lorem_ipsum: bool
-    drop_curly_bracket: bool
+    max_code_char_frac: Annotated[float, Field(ge=0, le=1)]
     min_sentences: Annotated[int, Field(ge=0)]
 
 
@@ -423,10 +423,19 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Keys that were removed, and what replaced them: a config still naming one is told what to write instead.
+_REPLACED_KEYS = {
+    "drop_curly_bracket": "removed: c4 now drops a page by the share of its characters in code or markup lines, "
+                          "set by max_code_char_frac (1.0 keeps every page); see docs/quality-thresholds.md",
+}
+
+
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
     msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and err["loc"] and err["loc"][-1] in _REPLACED_KEYS:
+        msg = _REPLACED_KEYS[err["loc"][-1]]
     return f"key '{key}': {msg}" if key else msg
 
 

@@ -35,13 +35,14 @@ SIGNALS["gopher_quality"] = _i32("n_words") + _f64("mean_word_length", "hash_wor
     + _i32("stop_words")
 SIGNALS["c4"] = _i32("lines_removed_long_word", "lines_removed_no_terminal_punct", "lines_removed_few_words",
                      "lines_removed_javascript", "lines_removed_policy", "lines_removed", "chars_removed") \
-    + [pa.field("lorem_ipsum", pa.bool_()), pa.field("curly_bracket", pa.bool_())] + _i32("sentences")
+    + [pa.field("lorem_ipsum", pa.bool_())] + _i32("sentences", "code_lines") + _f64("code_char_frac")
 SIGNALS["fineweb"] = _f64("line_punct_frac", "short_line_frac", "dup_line_char_frac", "lines_per_word")
 # The n-gram fractions Gopher's paper uses; a config that asks for other n measures them but stores these.
 SIGNALS["gopher_repetition"] = _f64("dup_line_frac", "dup_line_char_frac", "dup_paragraph_frac",
                                     "dup_paragraph_char_frac", *(f"top_{n}gram_char_frac" for n in (2, 3, 4)),
                                     *(f"dup_{n}gram_char_frac" for n in range(5, 11)))
-SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())]  # no_model / no_text; the value is a column
+SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())] + _f64("word_order_gain")  # no_model /
+# no_text; the perplexity itself is a column
 SIGNALS["classifier"] = [pa.field("classifier_missing", pa.string())]  # no_model; the score is a column
 # toxicity = toxic_words / words (the drop score); profanity = the English model's highest sentence probability
 # (null for other languages); bias = identity terms dominated by negative terms (a flag, never a drop).

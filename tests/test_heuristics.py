@@ -2,6 +2,8 @@
 they drop and the exact rule that drops it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sieve.filters.base import build_filters, run_filters
@@ -9,10 +11,11 @@ from sieve.filters.c4 import C4
 from sieve.filters.fineweb import FineWeb
 from sieve.filters.gopher import GopherQuality, GopherRepetition
 from sieve.filters.textstats import text_stats
-from sieve.schemas.config import load_config
+from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.document import Document
 
 CFG = load_config()
+TRAPS = Path(__file__).parent / "data" / "traps"
 
 VI_NEWS = """Hà Nội ghi nhận mưa lớn kéo dài nhất trong mười năm
 
@@ -163,12 +166,67 @@ def test_c4_removes_javascript_and_policy_lines_and_counts_them():
 
 @pytest.mark.parametrize("text, lang, reason", [
     ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 3 + "\n\n" + EN_NEWS, "en", "lorem_ipsum"),
-    (VI_RECIPE + "\n\nfunction init() { return loadComments(); }", "vi", "curly_bracket"),
+    ((TRAPS / "code-drop-vi-json-api.txt").read_text(encoding="utf-8"), "vi", "code_char_frac"),
     ("Trang chủ\nLiên hệ\nBản quyền thuộc về công ty ABC", "vi", "sentences"),
 ])
 def test_c4_page_rules(text, lang, reason):
     drop, _, _ = _run(C4(CFG), text, lang)
     assert (drop.stage, drop.reason) == ("c4", reason)
+
+
+# Hand-written pages (tests/data/README.md): code-keep-<lang>-* are tutorials and explanations with one or two
+# snippets inside prose (code, maths, set notation, formulas, templates); code-drop-<lang>-* are pages that are
+# mostly code, markup or template text.
+TRAP_PAGES = sorted(TRAPS.glob("code-*.txt"))
+
+
+@pytest.mark.parametrize("path", TRAP_PAGES, ids=lambda p: p.stem)
+def test_heuristic_chain_keeps_snippets_in_prose_and_drops_code_pages(path):
+    _, expected, lang, *_ = path.stem.split("-")
+    doc = Document("hand.warc.gz", 0, text=path.read_text(encoding="utf-8"), language=lang)
+    stages = [s for s in build_filters(CFG) if s.stage in ("gopher_quality", "c4", "fineweb", "gopher_repetition")]
+    drop = run_filters(doc, stages)
+    assert ("keep" if drop is None else "drop") == expected, drop
+
+
+def test_trap_pages_cover_both_languages_and_both_outcomes():
+    kinds = [tuple(p.stem.split("-")[1:3]) for p in TRAP_PAGES]
+    assert kinds.count(("keep", "en")) >= 12 and kinds.count(("keep", "vi")) >= 12
+    assert kinds.count(("drop", "en")) + kinds.count(("drop", "vi")) >= 8 and ("drop", "vi") in kinds
+
+
+def test_c4_counts_code_lines_and_their_share_of_the_characters():
+    snippet = "def total(prices):\n    result = 0\n    for price in prices:\n        result += price\n    return result"
+    _, signals, doc = _run(C4(CFG), EN_RECIPE + "\n" + snippet, "en")
+    code_chars = sum(len(line.strip()) for line in snippet.split("\n"))
+    prose_chars = sum(len(line.strip()) for line in EN_RECIPE.split("\n"))
+    assert signals["code_lines"] == 5
+    assert signals["code_char_frac"] == round(code_chars / (code_chars + prose_chars), 4)
+    assert doc.text == EN_RECIPE + "\n" + snippet  # counted, not removed
+    # Maths and set notation inside sentences are prose; the prose pages of this file have no code line at all.
+    _, signals, _ = _run(C4(CFG), "The union of A = {1, 2, 3} and B = {3, 4} is {1, 2, 3, 4}.\n" + EN_NEWS, "en")
+    assert signals["code_lines"] == 0
+    for text, lang in CLEAN.values():
+        assert _run(C4(CFG), text, lang)[1]["code_lines"] == 0
+
+
+def test_c4_code_share_is_re_decided_from_stored_signals(tmp_path):
+    """decide reads only the signals, so `sieve rethreshold` can move the per-language limit without the text."""
+    stage = C4(CFG)
+    _, signals, _ = _run(stage, (TRAPS / "code-keep-vi-jinja.txt").read_text(encoding="utf-8"), "vi")
+    assert 0 < signals["code_char_frac"] < CFG.language("vi").c4.max_code_char_frac
+    path = tmp_path / "strict.yaml"
+    path.write_text("languages:\n  vi:\n    c4: {max_code_char_frac: 0.1}\n", encoding="utf-8")
+    drop = C4(load_config(path)).decide(Document("x", 0, language="vi"), signals)
+    assert (drop.reason, drop.details.split(" of ")[0]) == ("code_char_frac", f"{signals['code_char_frac']} > 0.1")
+    assert C4(load_config(path)).decide(Document("x", 0, language="en"), signals) is None
+
+
+def test_a_config_naming_the_removed_curly_bracket_switch_says_what_replaced_it(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("languages:\n  default:\n    c4: {drop_curly_bracket: true}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="c4.drop_curly_bracket': removed: .* max_code_char_frac"):
+        load_config(path)
 
 
 def test_c4_line_rules_are_switched_per_language(tmp_path):

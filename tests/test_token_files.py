@@ -3,6 +3,8 @@ Megatron's own reader on our files."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 import struct
 from pathlib import Path
 
@@ -35,6 +37,22 @@ def tokens(run, tmp_path_factory) -> Path:
 def _texts(out: Path) -> dict[str, str]:
     table = pq.read_table([str(p) for p in (out / "shards").rglob("*.parquet")], columns=["doc_id", "text"])
     return dict(zip(table.column("doc_id").to_pylist(), table.column("text").to_pylist()))
+
+
+def test_tokenize_scales_the_default_vocabulary_to_a_small_run_and_warns(run, tmp_path, caplog):
+    """32000 pieces is more than a few hundred documents can fill (SentencePiece refuses it): the vocabulary is cut
+    to what the text holds, with a warning that names the size the tokenizer then has."""
+    out = tmp_path / "out"
+    default = load_config().training_data.tokenizer.vocab_size
+    with caplog.at_level(logging.WARNING, logger="sieve"):
+        assert main(["tokenize", "--input", str(run), "--output", str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tokenizer:")]
+    assert len(warnings) == 1 and f"too few for {default} pieces" in warnings[0]
+    pieces = int(re.search(r"training (\d+) pieces", warnings[0]).group(1))
+    info = json.loads((out / "tokenizer" / "tokenizer.json").read_text(encoding="utf-8"))
+    assert Tokenizer(str(out / "tokenizer")).vocab_size == info["vocab_size"] == pieces < default
+    assert info["requested_vocab_size"] == default
+    assert json.loads((out / "tokens.json").read_text(encoding="utf-8"))["tokens"] > 0
 
 
 def test_idx_layout_matches_megatron_field_by_field(tokens):

@@ -126,5 +126,5 @@ def test_cli_writes_shards_and_reports_usage_errors(run, tmp_path, capsys):
     assert manifest["validation_fraction"] == 0.2
     assert main(["shards", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
-    assert main(["tokenizer", "train", "--input", str(run), "--output", str(tmp_path / "t"), "--vocab-size", "900000"]) == 2
+    assert main(["tokenizer", "train", "--input", str(run), "--output", str(tmp_path / "t"), "--vocab-size", "0"]) == 2
     assert "--vocab-size" in capsys.readouterr().err

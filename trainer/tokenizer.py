@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,17 @@ MODEL = "tokenizer.model"
 INFO = "tokenizer.json"
 EOD_PIECE = "<eod>"
 MAX_LINE_BYTES = 16384  # SentencePiece skips longer training lines; a long paragraph still trains
+BYTE_PIECES = 256  # byte fallback's <0x00>..<0xFF>, part of every vocabulary
+log = logging.getLogger("sieve")
+
+
+def scaled_vocab_size(requested: int, distinct_words: int, distinct_chars: int, byte_pieces: int = 0) -> int:
+    """SentencePiece vocabulary for the input: the requested size, but at most half the distinct words, so pieces
+    stay shared sub-words on a small input (held-out text is then scored from seen pieces, not <unk>, and
+    SentencePiece does not refuse a size the text cannot fill); never below what the characters, the byte pieces
+    and the special pieces need. Measured on 114k tokens of real English articles: held-out pages vs the same
+    words shuffled differ 1.7x in perplexity at 500 pieces, 2.0x at 2000, 2.3x at this cap (7641)."""
+    return max(min(requested, distinct_words // 2), distinct_chars + byte_pieces + 16)
 
 
 class Tokenizer:
@@ -57,22 +69,27 @@ def train_tokenizer(source: str, output: str, cfg: TokenizerConfig) -> dict[str,
         raise UsageError(f"--input {source}: no documents to train a tokenizer on")
     with tempfile.TemporaryDirectory(prefix="sieve-tokenizer-") as tmp:
         text_file = Path(tmp, "sample.txt")
-        lines, text_bytes = _write_sample(sources, chosen, text_file)
+        lines, text_bytes, words, chars = _write_sample(sources, chosen, text_file, 2 * cfg.vocab_size)
+        vocab_size = scaled_vocab_size(cfg.vocab_size, words, chars, BYTE_PIECES)
+        if vocab_size < cfg.vocab_size:
+            log.warning("tokenizer: %d documents of %s hold %d distinct words and %d characters, too few for %d "
+                        "pieces; training %d pieces instead (half the distinct words, or what the characters need)",
+                        len(chosen), source, words, chars, cfg.vocab_size, vocab_size)
         spm.set_random_generator_seed(cfg.seed)
         try:
             spm.SentencePieceTrainer.train(
-                input=str(text_file), model_prefix=str(Path(tmp, "tokenizer")), vocab_size=cfg.vocab_size,
+                input=str(text_file), model_prefix=str(Path(tmp, "tokenizer")), vocab_size=vocab_size,
                 model_type=cfg.model_type, character_coverage=cfg.character_coverage, byte_fallback=True,
                 normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
                 max_sentence_length=MAX_LINE_BYTES, shuffle_input_sentence=True, num_threads=os.cpu_count() or 1,
                 unk_id=0, bos_id=1, eos_id=2, pad_id=-1, eos_piece=EOD_PIECE, minloglevel=2)
         except RuntimeError as e:
-            raise UsageError(f"cannot train a {cfg.vocab_size}-piece tokenizer on {len(chosen)} documents of "
+            raise UsageError(f"cannot train a {vocab_size}-piece tokenizer on {len(chosen)} documents of "
                              f"{source}: {str(e).strip()} (lower --vocab-size or give more text)") from None
         Path(tmp, "tokenizer.model").replace(Path(output, MODEL))
     tokenizer = Tokenizer(output)
-    info = {"vocab_size": tokenizer.vocab_size, "eod_id": tokenizer.eod_id, "eod_piece": EOD_PIECE,
-            "unk_id": tokenizer.unk_id, "model_type": cfg.model_type, "byte_fallback": True,
+    info = {"vocab_size": tokenizer.vocab_size, "requested_vocab_size": cfg.vocab_size, "eod_id": tokenizer.eod_id,
+            "eod_piece": EOD_PIECE, "unk_id": tokenizer.unk_id, "model_type": cfg.model_type, "byte_fallback": True,
             "character_coverage": cfg.character_coverage, "seed": cfg.seed, "source": storage.absolute(source),
             "training_documents": len(chosen), "training_lines": lines, "training_bytes": text_bytes}
     Path(output, INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -95,9 +112,12 @@ def _sample_ids(sources: list, sample_docs: int, seed: int) -> set[str]:
     return {doc_id for _, doc_id in heap}
 
 
-def _write_sample(sources: list, chosen: set[str], path: Path) -> tuple[int, int]:
-    """The chosen documents' non-empty lines into path (SentencePiece's input is one sentence a line)."""
+def _write_sample(sources: list, chosen: set[str], path: Path, max_words: int) -> tuple[int, int, int, int]:
+    """The chosen documents' non-empty lines into path (SentencePiece's input is one sentence a line); returns
+    lines, bytes, distinct words (counted up to max_words: beyond it the vocabulary is not scaled) and characters."""
     lines = text_bytes = 0
+    words: set[str] = set()
+    chars: set[str] = set()
     with path.open("w", encoding="utf-8") as out:
         for source in sources:
             for batch in read_batches(source.uri, ["doc_id", "text"]):
@@ -107,4 +127,7 @@ def _write_sample(sources: list, chosen: set[str], path: Path) -> tuple[int, int
                             out.write(line + "\n")
                             lines += 1
                             text_bytes += len(line.encode())
-    return lines, text_bytes
+                            chars.update(line)
+                            if len(words) < max_words:
+                                words.update(line.split())
+    return lines, text_bytes, len(words), len(chars)
