@@ -1,8 +1,12 @@
 """Shared fixtures. Prefect state goes to a throwaway folder before anything imports prefect."""
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,11 +19,33 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.pop("PREFECT_API_URL", None)  # always the real ephemeral local server
 
 DATA = Path(__file__).parent / "data"
+SIEVE = str(Path(sys.executable).parent / "sieve")
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def crawl_dir(tmp_path_factory) -> Path:
+    """The five small real WARC files of tests/data as one input folder (tests/data's subfolders hold other inputs)."""
+    crawl = tmp_path_factory.mktemp("crawl")
+    for path in sorted(DATA.glob("*.warc.gz")):
+        shutil.copy(path, crawl / path.name)
+    return crawl
+
+
+@pytest.fixture(scope="session")
+def crawl_run(crawl_dir, tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProcess]:
+    """`sieve run` on crawl_dir as a user types it (DirectRunner, 2 workers, default config): (output folder,
+    manifest, the finished command). One run that the flow, runner and storage tests all compare against."""
+    out = tmp_path_factory.mktemp("crawl-run") / "out"
+    result = subprocess.run([SIEVE, "run", "--input", str(crawl_dir), "--output", str(out), "--runner", "DirectRunner",
+                             "--workers", "2"], capture_output=True, text=True, cwd=out.parent, timeout=600,
+                            env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads((out / "manifest.json").read_text()), result
 
 
 @pytest.fixture(scope="session")

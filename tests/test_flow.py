@@ -1,10 +1,7 @@
 """The curate flow end to end, on the real Prefect ephemeral server and the real Beam DirectRunner."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,14 +10,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_sieve_run_publishes_kept_dropped_manifest_and_report(data_dir, tmp_path):
-    out = tmp_path / "out"
-    cmd = [str(Path(sys.executable).parent / "sieve"), "run", "--input", str(data_dir), "--output", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=dict(os.environ))
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_sieve_run_publishes_kept_dropped_manifest_and_report(crawl_run):
+    out, manifest, result = crawl_run
     assert "| kept    |" in result.stdout and f"manifest: {out / 'manifest.json'}" in result.stdout
 
-    manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
     assert c["read"] == c["kept"] + c["dropped"] + c["skipped"] == 96
     assert len(manifest["inputs"]) == 5 and all(len(i["sha256"]) == 64 for i in manifest["inputs"])

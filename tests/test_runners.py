@@ -57,9 +57,8 @@ def beam_counters(manifest: dict[str, Any]) -> Counter:
 
 
 @pytest.fixture(scope="module")
-def direct_run(data_dir, tmp_path_factory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("direct") / "out"
-    return out, sieve_run(data_dir, out, "DirectRunner", [])
+def direct_run(crawl_run) -> tuple[Path, dict[str, Any]]:
+    return crawl_run[0], crawl_run[1]
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +71,10 @@ def dask_cluster() -> Iterator[Any]:
 
 
 @pytest.mark.slow
-def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(data_dir, tmp_path, dask_cluster, direct_run):
+def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(crawl_dir, tmp_path, dask_cluster, direct_run):
     transitions = dask_cluster.scheduler.transition_counter
     out = tmp_path / "out"
-    manifest = sieve_run(data_dir, out, DASK, [f"--dask_client_address={dask_cluster.scheduler_address}"])
+    manifest = sieve_run(crawl_dir, out, DASK, [f"--dask_client_address={dask_cluster.scheduler_address}"])
     assert dask_cluster.scheduler.transition_counter > transitions  # the job's tasks ran on this cluster's workers
     assert manifest["run"]["runner"] == DASK
     assert not beam_counters(manifest)  # Beam's DaskRunner reports no metrics: the tables carry the counts
@@ -83,9 +82,9 @@ def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(data
 
 
 @pytest.mark.slow
-def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_runner_writes(data_dir, tmp_path, direct_run):
+def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_runner_writes(crawl_dir, tmp_path, direct_run):
     out = tmp_path / "out"
-    manifest = sieve_run(data_dir, out, "PortableRunner", ["--job_endpoint=embed", "--environment_type=LOOPBACK"])
+    manifest = sieve_run(crawl_dir, out, "PortableRunner", ["--job_endpoint=embed", "--environment_type=LOOPBACK"])
     assert manifest["run"]["runner"] == "PortableRunner"
     assert_same_outcome(out, manifest, direct_run)
     counters = beam_counters(manifest)  # the portable job API reports metrics: a second, independent tally

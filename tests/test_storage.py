@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import pytest
 from sieve.transforms import storage
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
-WARCS = ["warcfile.warc.gz", "clipped.warc.gz", "articles-sample.warc.gz"]
 
 
 def free_port() -> int:
@@ -78,28 +76,24 @@ def shards(manifest: dict, read) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, data_dir, tmp_path):
+def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, crawl_dir, crawl_run, tmp_path):
     import boto3
 
     s3 = boto3.client("s3")
-    local_in = tmp_path / "crawl"
-    local_in.mkdir()
-    for name in WARCS:
-        shutil.copy(data_dir / name, local_in / name)
-        s3.upload_file(str(data_dir / name), "warcs", f"crawl/{name}")
-
-    remote = sieve("--input", "s3://warcs/crawl", "--output", "s3://corpus/run", "--workers", "2", env=s3_env, cwd=tmp_path)
+    names = sorted(p.name for p in crawl_dir.iterdir())
+    for name in names:
+        s3.upload_file(str(crawl_dir / name), "warcs", f"crawl/{name}")
+    remote = sieve("--input", "s3://warcs/crawl", "--output", "s3://corpus/run", "--runner", "DirectRunner",
+                   "--workers", "2", env=s3_env, cwd=tmp_path)
     assert remote.returncode == 0, remote.stderr[-3000:]
-    local = sieve("--input", str(local_in), "--output", str(tmp_path / "out"), "--workers", "2", env=s3_env, cwd=tmp_path)
-    assert local.returncode == 0, local.stderr[-3000:]
 
+    local_out, local_manifest, _ = crawl_run  # the same files read from the local disk
     remote_manifest = json.loads(storage.read_text("s3://corpus/run/manifest.json"))
-    local_manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert remote_manifest["counts"] == local_manifest["counts"] and remote_manifest["counts"]["read"] == 63
-    assert [i["uri"] for i in remote_manifest["inputs"]] == [f"s3://warcs/crawl/{n}" for n in sorted(WARCS)]
+    assert remote_manifest["counts"] == local_manifest["counts"] and remote_manifest["counts"]["read"] == 96
+    assert [i["uri"] for i in remote_manifest["inputs"]] == [f"s3://warcs/crawl/{n}" for n in names]
     assert [i["sha256"] for i in remote_manifest["inputs"]] == [i["sha256"] for i in local_manifest["inputs"]]
     remote_shards = shards(remote_manifest, lambda p: storage.read_bytes(f"s3://corpus/run/{p}"))
-    assert remote_shards == shards(local_manifest, lambda p: (tmp_path / "out" / p).read_bytes())
+    assert remote_shards == shards(local_manifest, lambda p: (local_out / p).read_bytes())
     assert storage.exists("s3://corpus/run/report.md")
     leftovers = [f.uri for f in storage.list_files("s3://corpus/run/runs") if "/parts/" in f.uri or "/progress/" in f.uri]
     assert not leftovers
