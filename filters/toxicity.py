@@ -1,8 +1,10 @@
-"""Toxicity: the share of tokens in the project's per-language toxic word/phrase lists, alt-profanity-check's English
-model per sentence, and a bias flag for identity terms that co-occur with negative terms (flagged, not dropped)."""
+"""Toxicity: toxic terms counted per match from the project's per-language lists (ambiguous terms only with other
+evidence), alt-profanity-check's English model per sentence, and a bias flag for identity terms that co-occur with
+negative terms (flagged, not dropped)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from sieve.schemas.document import Document, Drop
 from sieve.transforms import storage
 
 LISTS = Path(__file__).with_name("data") / "toxicity"
-SECTIONS = ("toxic", "identity", "negative")
+SECTIONS = ("toxic", "ambiguous", "target", "allow", "identity", "negative")
 _TOKEN = re.compile(r"\w+")
 _SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
 
@@ -38,22 +40,43 @@ class PhraseMatcher:
 
     def __init__(self, terms: set[tuple[str, ...]]) -> None:
         self.by_first: dict[str, list[tuple[str, ...]]] = {}
-        for term in terms:
+        for term in sorted(terms, key=len, reverse=True):  # longest first, so a phrase wins over its first word
             if term:
                 self.by_first.setdefault(term[0], []).append(term)
 
+    def matches(self, tokens: list[str], skip: set[int] | frozenset[int] = frozenset()) -> list[range]:
+        """Token spans of the matched terms, left to right, each the longest term starting there, none overlapping
+        another or any position in skip (so "son of a bitch" is one match, and an allowed phrase is none)."""
+        found: list[range] = []
+        i = 0
+        while i < len(tokens):
+            span = next((range(i, i + len(term)) for term in self.by_first.get(tokens[i], ())
+                         if tuple(tokens[i:i + len(term)]) == term and skip.isdisjoint(range(i, i + len(term)))),
+                        None)
+            if span:
+                found.append(span)
+            i = span.stop if span else i + 1
+        return found
+
     def covered(self, tokens: list[str]) -> set[int]:
-        """Positions of the tokens inside a matched term (a token inside two overlapping terms counts once)."""
-        hits: set[int] = set()
-        for i, token in enumerate(tokens):
-            for term in self.by_first.get(token, ()):
-                if tuple(tokens[i:i + len(term)]) == term:
-                    hits.update(range(i, i + len(term)))
-        return hits
+        """Positions of the tokens inside any matched term."""
+        return {i for span in self.matches(tokens) for i in span}
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """One language's lists, ready to match."""
+
+    terms: PhraseMatcher  # toxic and ambiguous terms together, so the longer of two overlapping terms counts, once
+    ambiguous: frozenset[tuple[str, ...]]
+    target: PhraseMatcher
+    allow: PhraseMatcher
+    identity: PhraseMatcher
+    negative: PhraseMatcher
 
 
 @lru_cache(maxsize=8)
-def matchers(lang: str, extra: tuple[str, ...]) -> dict[str, PhraseMatcher]:
+def lexicon(lang: str, extra: tuple[str, ...]) -> Lexicon:
     """The shipped list of a language plus its extra list files, read once per process."""
     terms: dict[str, set[tuple[str, ...]]] = {s: set() for s in SECTIONS}
     shipped = LISTS / f"{lang}.txt"
@@ -64,7 +87,8 @@ def matchers(lang: str, extra: tuple[str, ...]) -> dict[str, PhraseMatcher]:
             read_lists(storage.read_text(uri), terms)
         except ValueError as e:
             raise ValueError(f"quality.toxicity.extra_lists.{lang}: {uri}: {e}") from None
-    return {section: PhraseMatcher(terms[section]) for section in SECTIONS}
+    return Lexicon(PhraseMatcher(terms["toxic"] | terms["ambiguous"]), frozenset(terms["ambiguous"] - terms["toxic"]),
+                   *(PhraseMatcher(terms[s]) for s in ("target", "allow", "identity", "negative")))
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +99,8 @@ def _profanity_model() -> Any:
 
 
 class Toxicity:
-    """Annotates toxicity (toxic tokens / tokens) and its parts; drops with reason toxicity above a language's limit."""
+    """Annotates toxicity (counted toxic terms / tokens) and its parts; drops with reason toxicity above a
+    language's limit."""
 
     stage = "toxicity"
 
@@ -83,31 +108,45 @@ class Toxicity:
         self.settings = cfg.quality.toxicity
         self.thresholds = PerLanguage(cfg, "toxicity")
         for lang, files in self.settings.extra_lists.items():
-            matchers(lang, tuple(files))  # read now, so a bad list file fails the run at start
+            lexicon(lang, tuple(files))  # read now, so a bad list file fails the run at start
         if self.settings.model_languages:
             _profanity_model()
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         lang = doc.language or "default"
-        lists = matchers(lang, tuple(self.settings.extra_lists.get(lang, ())))
+        lex = lexicon(lang, tuple(self.settings.extra_lists.get(lang, ())))
+        window = self.thresholds(doc.language).target_window
         text = (doc.text or "").lower()
-        tokens = _TOKEN.findall(text)
-        toxic = len(lists["toxic"].covered(tokens))
         sentences = [s for s in _SENTENCE.split(text) if s.strip()]
+        words = toxic = 0
+        ambiguous: list[tuple[int, bool]] = []  # per sentence: its ambiguous matches, and whether one is aimed
+        identity = negative = 0
+        for sentence in sentences:
+            tokens = _TOKEN.findall(sentence)
+            words += len(tokens)
+            allowed = lex.allow.covered(tokens)
+            found = lex.terms.matches(tokens, allowed)
+            # who the text is aimed at: an addressed person, or a group by name (hate speech)
+            named = lex.identity.covered(tokens)
+            targets = (lex.target.covered(tokens) | named) - allowed
+            unclear = [span for span in found if tuple(tokens[span.start:span.stop]) in lex.ambiguous]
+            toxic += len(found) - len(unclear)
+            aimed = any(span.start - window <= t < span.stop + window for span in unclear for t in targets)
+            ambiguous.append((len(unclear), aimed))
+            if named:
+                identity += 1
+                negative += bool(lex.negative.covered(tokens) or found)
+        # Ambiguous terms count only with evidence of abuse: a toxic term in the document, or one of the sentence's
+        # ambiguous terms aimed at someone (a target near it: "you are a stupid ...", "thằng ngu").
+        counted = toxic + sum(n for n, aimed in ambiguous if aimed or toxic)
         profanity, profane = None, None
         if lang in self.settings.model_languages and sentences:
             probs = _profanity_model()(sentences)
             profanity, profane = float(max(probs)), int(sum(p >= self.settings.profane_sentence_prob for p in probs))
-        identity = negative = 0
-        for sentence in sentences:
-            words = _TOKEN.findall(sentence)
-            if lists["identity"].covered(words):
-                identity += 1
-                negative += bool(lists["negative"].covered(words) or lists["toxic"].covered(words))
         return {
-            "toxicity": toxic / len(tokens) if tokens else 0.0,
-            "toxic_words": toxic,
-            "words": len(tokens),
+            "toxicity": counted / words if words else 0.0,
+            "toxic_words": counted,
+            "words": words,
             "profanity": profanity,
             "profane_sentences": profane,
             "identity_sentences": identity,

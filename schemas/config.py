@@ -142,8 +142,10 @@ class DedupLanguageConfig(_Strict):
 
 
 class ToxicityLanguageConfig(_Strict):
-    """Per-language drop thresholds of the toxicity stage (filters/toxicity.py); null switches one off."""
+    """Per-language settings of the toxicity stage (filters/toxicity.py): how near an addressed person must be for an
+    ambiguous term to count, and drop thresholds (null switches one off)."""
 
+    target_window: Annotated[int, Field(ge=0)]
     max_toxicity: Annotated[float, Field(ge=0, le=1)] | None
     max_toxic_words: Annotated[int, Field(ge=0)] | None
     max_profanity: Annotated[float, Field(ge=0, le=1)] | None

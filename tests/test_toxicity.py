@@ -1,6 +1,8 @@
-"""The toxicity stage (filters/toxicity.py): shipped lists, phrase matching, the English model, drops and the bias flag."""
+"""The toxicity stage (filters/toxicity.py): shipped lists, terms counted once, ambiguous terms only with evidence,
+allow-list exceptions, the English model, drops on hand-written toxic pages and keeps on hand-written trap pages."""
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -12,9 +14,15 @@ from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
 from sieve.transforms.warc import read_warc
-from tests.conftest import write_config
+from tests.conftest import DATA, write_config
 
 NORMAL_VI = "Hội đồng nhân dân thành phố đã thông qua kế hoạch mở rộng tuyến xe buýt. " * 6
+NORMAL_EN = "The council approved the budget on Tuesday after a long debate. " * 15
+# Hand-written pages (tests/data/README.md): ordinary pages whose words are on the lists in an everyday meaning, one
+# or more per trap class and language, and abusive ones.
+PAGES = json.loads((DATA / "traps" / "toxicity.json").read_text(encoding="utf-8"))
+TRAPS = [(lang, page) for lang in ("en", "vi") for page in PAGES[lang]["ordinary"]]
+TOXIC = [(lang, page) for lang in ("en", "vi") for page in PAGES[lang]["toxic"]]
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +35,65 @@ def signals(stage, text, lang):
     return stage.annotate(doc), doc
 
 
-@pytest.mark.parametrize("text", ["đm", "dm", "vcl", "dcm", "đcm", "óc chó", "oc cho", "đồ ngu", "do ngu", "khốn nạn",
-                                  "khon nan", "mất dạy", "ngu như bò"])
-def test_vietnamese_terms_with_and_without_diacritics_and_evasions(stage, text):
+def dropped(stage, texts, lang):
+    total = 0
+    for text in texts:
+        s, doc = signals(stage, text, lang)
+        total += stage.decide(doc, s) is not None
+    return total
+
+
+def test_every_trap_class_has_pages_in_both_languages():
+    classes = {lang: {page["class"] for page in PAGES[lang]["ordinary"]} for lang in ("en", "vi")}
+    assert classes["en"] == classes["vi"] and len(classes["en"]) >= 12
+    assert all(len(PAGES[lang]["ordinary"]) >= 30 and len(PAGES[lang]["toxic"]) >= 15 for lang in ("en", "vi"))
+
+
+@pytest.mark.parametrize("lang,page", TRAPS, ids=[f"{lang}-{p['class']}-{p['title'][:30]}" for lang, p in TRAPS])
+def test_ordinary_pages_with_list_words_in_everyday_meanings_are_kept(stage, lang, page):
+    s, doc = signals(stage, page["text"], lang)
+    assert stage.decide(doc, s) is None, s
+
+
+@pytest.mark.parametrize("lang,page", TOXIC, ids=[f"{lang}-{p['class']}-{p['title'][:30]}" for lang, p in TOXIC])
+def test_hand_written_toxic_pages_are_dropped(stage, lang, page):
+    s, doc = signals(stage, page["text"], lang)
+    drop = stage.decide(doc, s)
+    assert drop is not None and drop.reason == "toxicity", s
+
+
+@pytest.mark.parametrize("text", ["đcm", "dcm", "vcl", "óc chó", "oc cho", "đồ ngu", "khốn nạn", "khon nan",
+                                  "mất dạy", "ngu như bò", "ngu nhu bo"])
+def test_vietnamese_terms_with_and_without_diacritics_and_evasions_count_once(stage, text):
     s, _ = signals(stage, f"{NORMAL_VI} Thằng kia {text} thật.", "vi")
-    assert s["toxic_words"] == len(text.split())
+    assert s["toxic_words"] == 1
+
+
+def test_a_phrase_counts_once_and_a_term_inside_it_not_again(stage):
+    s, _ = signals(stage, f"{NORMAL_EN} He called him a son of a bitch.", "en")
+    assert s["toxic_words"] == 1  # "son of a bitch" holds "bitch": one term
+    s, _ = signals(stage, f"{NORMAL_VI} Nó nói ngu như bò.", "vi")
+    assert s["toxic_words"] == 1  # three syllables, one term (counting tokens made it 3)
 
 
 def test_multi_syllable_terms_match_only_as_phrases(stage):
-    s, _ = signals(stage, "Con chó nhà tôi thích ăn óc lợn luộc. Tôi ngủ sớm.", "vi")
-    assert s["toxic_words"] == 2  # "óc lợn" as a phrase; "chó" (dog) and "ngủ" (sleep) alone are not toxic
+    s, _ = signals(stage, "Con chó nhà tôi thích ăn cơm. Tôi ngủ sớm. Mày thật là đồ óc chó.", "vi")
+    assert s["toxic_words"] == 1  # "óc chó" as a phrase; "chó" (dog) and "ngủ" (sleep) alone are not toxic
+
+
+def test_an_ambiguous_term_alone_does_not_count_but_does_with_evidence(stage):
+    alone = f"{NORMAL_EN} The prick of the needle was quick. The stupid thing is that nobody checked the loser."
+    assert signals(stage, alone, "en")[0]["toxic_words"] == 0
+    aimed = f"{NORMAL_EN} You are a stupid loser."  # a target near it
+    assert signals(stage, aimed, "en")[0]["toxic_words"] == 2
+    with_toxic = alone + " What a fucking mess."  # an unambiguous term elsewhere in the document
+    assert signals(stage, with_toxic, "en")[0]["toxic_words"] == 4
+    assert signals(stage, f"{NORMAL_VI} Thước dài 3 dm, môn vl học thứ hai.", "vi")[0]["toxic_words"] == 0
+    assert signals(stage, f"{NORMAL_VI} Thằng ngu, mày vl thật.", "vi")[0]["toxic_words"] == 2
 
 
 def test_toxic_sentence_inside_a_normal_article_is_dropped_in_both_languages(stage):
-    en = ("The council approved the budget on Tuesday after a long debate. " * 15
-          + "You are a pathetic idiot, a worthless moron, shut up.")
+    en = NORMAL_EN + "You are a pathetic idiot, a worthless moron, shut up."
     vi = NORMAL_VI * 2 + "Câm mồm đi thằng khốn, lũ óc chó chúng mày."
     for text, lang in ((en, "en"), (vi, "vi")):
         s, doc = signals(stage, text, lang)
@@ -51,21 +103,14 @@ def test_toxic_sentence_inside_a_normal_article_is_dropped_in_both_languages(sta
 
 
 def test_planted_toxic_documents_are_dropped_and_clean_ones_kept(stage):
+    # The synthetic generator wrote both the passages and (by design) the list: circular, a regression check only.
     rng = random.Random(11)
     for lang in ("en", "vi"):
         bank = load_bank(lang)
         toxic = [build_article(bank, rng, with_pii=False, with_toxic=True).body_text for _ in range(150)]
         clean = [build_article(bank, rng, with_pii=False, with_toxic=False).body_text for _ in range(300)]
         assert dropped(stage, toxic, lang) >= 0.9 * len(toxic), lang
-        assert dropped(stage, clean, lang) < 0.02 * len(clean), lang
-
-
-def dropped(stage, texts, lang):
-    total = 0
-    for text in texts:
-        s, doc = signals(stage, text, lang)
-        total += stage.decide(doc, s) is not None
-    return total
+        assert dropped(stage, clean, lang) == 0, lang
 
 
 def test_real_article_pages_are_not_dropped(data_dir):
@@ -98,3 +143,12 @@ def test_lists_are_extensible_by_config(tmp_path):
     cfg = load_config(write_config(tmp_path / "b.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      vi: [{tmp_path / 'bad.txt'}]\n"))
     with pytest.raises(ValueError, match="bad.txt"):
         Toxicity(cfg)
+
+
+def test_an_allow_phrase_from_an_extra_list_keeps_its_words_from_counting(stage, tmp_path):
+    text = f"{NORMAL_EN} What a fucking mess. The museum shows a wooden cock horse and a prick song manuscript."
+    before = signals(stage, text, "en")[0]["toxic_words"]
+    (tmp_path / "allow.txt").write_text("== allow\nprick song  # old word for written-down music\n", encoding="utf-8")
+    cfg = load_config(write_config(tmp_path / "a.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'allow.txt'}]\n"))
+    after = signals(Toxicity(cfg), text, "en")[0]["toxic_words"]
+    assert (before, after) == (2, 1)  # "fucking" stays; "prick" (counted here: the document holds a toxic term) goes
