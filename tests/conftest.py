@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.pop("PREFECT_API_URL", None)  # always the real ephemeral local server
+os.environ.pop("PREFECT_API_URL", None)  # never a user's server: the tests start their own (prefect_api)
 
 DATA = Path(__file__).parent / "data"
 SIEVE = str(Path(sys.executable).parent / "sieve")
@@ -25,6 +26,18 @@ SIEVE = str(Path(sys.executable).parent / "sieve")
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One real Prefect API server (sieve's own, as `sieve run` starts it) for the modules that run flows: a command
+    they start finds PREFECT_API_URL and uses it instead of starting a server of its own (about 6 s of two cores
+    each). crawl_run and the lifecycle tests clear the variable, so a command's own server stays tested."""
+    from sieve.flows.server import PrefectServer
+
+    with PrefectServer() as server:
+        server.wait_ready()
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +56,7 @@ def crawl_run(crawl_dir, tmp_path_factory) -> tuple[Path, dict, subprocess.Compl
     out = tmp_path_factory.mktemp("crawl-run") / "out"
     result = subprocess.run([SIEVE, "run", "--input", str(crawl_dir), "--output", str(out), "--runner", "DirectRunner",
                              "--workers", "2"], capture_output=True, text=True, cwd=out.parent, timeout=600,
-                            env=dict(os.environ))
+                            env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / "manifest.json").read_text()), result
 

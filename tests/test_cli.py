@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
+pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
 
 
 def sieve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

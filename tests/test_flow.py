@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
 
 def test_sieve_run_publishes_kept_dropped_manifest_and_report(crawl_run):
@@ -30,6 +30,7 @@ def test_sieve_run_publishes_kept_dropped_manifest_and_report(crawl_run):
 
 def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(data_dir, tmp_path):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from sieve.flows.curate import curate
 
@@ -43,7 +44,8 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
-        tasks = client.read_task_runs()
+        this_run = FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))  # the server also holds other tests' runs
+        tasks = client.read_task_runs(flow_run_filter=this_run)
         flow_name = client.read_flow(run.flow_id).name
     assert run.state.is_completed() and flow_name == "curate"
     assert {"plan-inputs", "beam-job-1-of-1", "publish"} <= {t.name.rsplit("-", 1)[0] for t in tasks}

@@ -119,8 +119,9 @@ def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
     subprocess.run([SIEVE, "synth", "--output", str(tmp_path / "in"), "--docs", "3000"],
                    check=True, capture_output=True)
     run = subprocess.Popen([SIEVE, "run", "--input", str(tmp_path / "in" / "corpus.warc.gz"), "--output",
-                            str(tmp_path / "out"), "--workers", "2"],
-                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            str(tmp_path / "out"), "--workers", "2"], start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})  # its own server
     try:
         def deep_in_the_job() -> bool:
             processes = session_processes(run.pid).values()

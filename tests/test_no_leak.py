@@ -14,9 +14,9 @@ import pytest
 
 from tests.conftest import write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
-_JOINED = re.compile(r"(?<=\d)[ .\-()/+]+(?=\d)")  # "0912 345 678", "(212) 555-0199" -> digits side by side
+_JOINED = re.compile(r"(?<=\d)[\W_]+(?=\d)")  # "0912 345 678", "(212) 555-0199", "0912_345–678" -> digits side by side
 
 
 def _strings(path: Path) -> list[str]:

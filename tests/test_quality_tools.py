@@ -12,7 +12,7 @@ import yaml
 from sieve.flows.plan import UsageError
 from sieve.schemas.config import load_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
 
 def _config(path: Path, models: Path, extra: str = "") -> str:

@@ -16,7 +16,7 @@ import pytest
 SIEVE = str(Path(sys.executable).parent / "sieve")
 FILES = 8
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import yaml
 
 from tests.test_cli import assert_one_line_error, sieve
 
+pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
 DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 

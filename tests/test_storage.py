@@ -15,6 +15,7 @@ import pytest
 from sieve.transforms import storage
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
+pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
 
 
 def free_port() -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from sieve.trainer.indexed import IndexedTokens
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
 STEPS = 40
