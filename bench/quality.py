@@ -1,6 +1,6 @@
 """Quality benchmark: what each document stage costs, and sieve against datatrove on the same real WARC files.
 
-Prints tables and writes JSON to bench/results/quality.json. Two parts:
+Prints tables and writes JSON to bench/results/quality.json. Three parts:
   stages     every stage build_filters(cfg) returns, timed in this process over the same documents: the CPU time
              of each stage's annotate + decide (between run_filters' on_stage calls), on the 181 real article
              pages and on a synthetic corpus. Reading is not counted. Per stage: documents that reach it, those it
@@ -9,6 +9,14 @@ Prints tables and writes JSON to bench/results/quality.json. Two parts:
              than. Models for perplexity and classifier are trained first with `sieve lm train` and
              `sieve quality train` on the synthetic reference text (<synth>/reference/<lang>.txt) against the
              synthetic crawl.
+  junk       junk kept and clean pages lost per language by the default chain after extraction (clean_text on),
+             with the perplexity stage off (before: as with no model) and on (after: the shipped models and cutoffs).
+             Clean: the real article pages identified as English, VLSP 2013 test documents (read from an
+             underthesea==9.5.0 wheel unpacked under /tmp/ut, as bench/pii.py reads them; measurement only) and the
+             hand-written pages of tests/data/junk/<lang>/clean-*.txt. Junk, made here from the real texts (never by
+             flows/synth), JUNK_PER_KIND per kind: word salad, words sampled by frequency, spun (every 2nd-4th word
+             swapped for a random word of the same frequency band), mixed sentences of three documents, keyword
+             stuffing; plus tests/data/junk/<lang>/junk-*.txt. Also the perplexity stage's CPU ms per document.
   datatrove  datatrove 0.10.1 (in its own venv, bench/.venv-datatrove, made on first use) running
              WarcReader -> Trafilatura -> GopherRepetitionFilter -> GopherQualityFilter -> JsonlWriter on its
              LocalPipelineExecutor (tasks = files, 2 workers), against sieve's Beam job (run_files, 2 workers,
@@ -34,16 +42,22 @@ Prints tables and writes JSON to bench/results/quality.json. Two parts:
              Responses that lack CommonCrawl's WARC-Identified-Payload-Type header, or have it empty (ClueWeb), get
              it from their HTTP Content-Type (see with_payload_type). docs/s counts the response records in the
              input, the same figure for both sides.
+  traps      the hand-written code traps of tests/data/traps/code-*.txt (tutorials with a snippet in prose, which
+             must be kept; code dumps and raw templates, which must be dropped) through cleanup and the heuristic
+             chain: pages kept or dropped as their file name flags them, and C4's code share per set.
 
-    python bench/quality.py [--docs 10000] [--copies 3] [--repeat 3] [--skip stages,datatrove]
+    python bench/quality.py [--docs 10000] [--copies 3] [--repeat 3] [--skip stages,junk,datatrove]
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import gzip
 import itertools
 import json
 import os
+import random
+import re
 import statistics
 import subprocess
 import sys
@@ -56,9 +70,11 @@ import yaml
 from fastwarc.warc import ArchiveIterator
 
 from sieve.filters.base import build_filters, run_filters
+from sieve.filters.c4 import code_lines
 from sieve.filters.extract import decode_html, extract_text
 from sieve.filters.language import identify
 from sieve.schemas.config import Config, load_config
+from sieve.schemas.document import Document
 from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +84,7 @@ CRAWL = ROOT / "tests" / "data" / "warcfile.warc.gz"
 CLUEWEB = ROOT / "tests" / "data" / "clueweb-quirk.warc.gz"
 SIEVE = str(Path(sys.executable).parent / "sieve")
 LANGS = ("en", "vi")
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+")
 # Share of the responses in languages other than en and vi in the "CommonCrawl language mix" input (see above).
 OTHER_SHARE = 0.55
 
@@ -283,7 +300,207 @@ def stage_costs(path: Path, cfg: Config) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-# --- part 2: sieve vs datatrove ------------------------------------------------------------------------------
+# --- part 2: junk and clean pages through the default chain, perplexity stage off and on --------------------
+
+JUNK_DATA = ROOT / "tests" / "data" / "junk"
+VLSP = Path("/tmp/ut/x/underthesea/pipeline/pos_tag/models/pos_crf_vlsp2013_20230303/test_output.txt")
+JUNK_PER_KIND = 40  # generated junk pages per kind and language
+
+
+def hand_pages(lang: str, group: str) -> list[str]:
+    """The hand-written pages of tests/data/junk/<lang>/: group "clean" or "junk", one page per file."""
+    return [path.read_text(encoding="utf-8") for path in sorted((JUNK_DATA / lang).glob(f"{group}-*.txt"))]
+
+
+def vlsp_documents(path: Path) -> list[str]:
+    """VLSP 2013 `word<TAB>tag` lines -> documents of 20 sentences, 4 sentences per line (bench/pii.py's reader,
+    with line breaks, as extracted pages have them)."""
+    from pii import vi_real  # bench/pii.py, beside this script
+
+    return ["\n".join(" ".join(sentences[i:i + 4]) for i in range(0, 20, 4))
+            for sentences in (SENTENCE_SPLIT.split(doc) for doc in vi_real(path))]
+
+
+def chain_after_extraction(cfg: Config) -> list:
+    """The default chain's stages from clean_text on: what a page's extracted text goes through."""
+    filters = build_filters(cfg)
+    return filters[[f.stage for f in filters].index("clean_text"):]
+
+
+def verdict(stages: list, text: str) -> tuple[str | None, float | None]:
+    """(drop stage or None, perplexity) of a text run through the stages as an extracted page."""
+    doc = Document(warc_file="bench", warc_offset=0, text=text)
+    drop = run_filters(doc, stages)
+    return drop.stage if drop else None, doc.signals.get("perplexity", {}).get("perplexity")
+
+
+def real_english_articles(cfg: Config) -> list[str]:
+    """Texts of the real article pages the whole default chain identifies as English (perplexity stage off), as
+    they leave the chain: the clean English set, and the real text the generated junk is made from."""
+    filters = build_filters(cfg)
+    out = []
+    for item in read_warc(str(REAL), cfg.read.max_payload_bytes):
+        if item.doc is not None and item.drop is None:
+            run_filters(item.doc, filters)
+            if item.doc.language == "en" and item.doc.text:
+                out.append(item.doc.text)
+    return out
+
+
+def frequency_bands(docs: list[str]) -> tuple[list[str], list[int], dict[str, int], list[list[str]]]:
+    """The corpus's words by frequency, their counts, each word's band (log2 of its rank) and the words per band."""
+    counts = collections.Counter(w for d in docs for w in d.split())
+    words = [w for w, _ in counts.most_common()]
+    band = {w: (i + 1).bit_length() for i, w in enumerate(words)}
+    bands: list[list[str]] = [[] for _ in range(max(band.values()) + 1)]
+    for w in words:
+        bands[band[w]].append(w)
+    return words, [counts[w] for w in words], band, bands
+
+
+def generated_junk(docs: list[str], rng: random.Random) -> dict[str, list[str]]:
+    """Junk made from real documents, JUNK_PER_KIND of each kind; every page keeps a real page's line lengths."""
+    words, weights, band, bands = frequency_bands(docs)
+    picks = [rng.choice(docs) for _ in range(JUNK_PER_KIND)]
+
+    def reshape(lines: list[str], tokens: list[str]) -> str:  # tokens laid out in the lines' word counts
+        out, i = [], 0
+        for line in lines:
+            n = len(line.split())
+            out.append(" ".join(tokens[i:i + n]))
+            i += n
+        return "\n".join(out)
+
+    def salad(doc: str) -> str:  # the document's own words shuffled
+        tokens = doc.split()
+        rng.shuffle(tokens)
+        return reshape(doc.splitlines(), tokens)
+
+    def sampled(doc: str) -> str:  # words drawn from the corpus vocabulary by frequency
+        return reshape(doc.splitlines(), rng.choices(words, weights, k=len(doc.split())))
+
+    def spun(doc: str) -> str:  # every 2nd-4th word swapped for a random word of the same frequency band
+        tokens, i = doc.split(), 0
+        while (i := i + rng.randint(2, 4)) < len(tokens):
+            tokens[i] = rng.choice(bands[band[tokens[i]]])
+        return reshape(doc.splitlines(), tokens)
+
+    def mixed(_: str) -> str:  # sentences of three real documents shuffled together, three to a line
+        sentences = [s for d in rng.sample(docs, 3) for s in SENTENCE_SPLIT.split(" ".join(d.split())) if s]
+        rng.shuffle(sentences)
+        sentences = sentences[:30]
+        return "\n".join(" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3))
+
+    def stuffing(doc: str) -> str:  # three phrases of the page repeated with a few of its words between them
+        tokens = doc.split()
+        phrases = [" ".join(tokens[j:j + rng.randint(2, 3)]) for j in rng.sample(range(len(tokens) - 3), 3)]
+        return "\n".join(" ".join(rng.choice(phrases) if rng.random() < 0.6 else rng.choice(tokens)
+                                   for _ in range(12)) + "." for _ in range(8))
+
+    kinds = {"word salad": salad, "frequency-sampled words": sampled, "spun": spun, "mixed sentences": mixed,
+             "keyword stuffing": stuffing}
+    return {kind: [make(doc) for doc in picks] for kind, make in kinds.items()}
+
+
+def junk_figures() -> dict:
+    """Junk kept and clean lost per language under the default chain, perplexity off (before) and on (after)."""
+    after = load_config()
+    off = RESULTS / "perplexity-off.yaml"
+    off.write_text("quality: {perplexity: {enabled: false}}\n")
+    before = load_config(off)
+    rng = random.Random(0)
+    clean = {"en": {"real articles": real_english_articles(before)}, "vi": {"real VLSP 2013": vlsp_documents(VLSP)}}
+    junk = {lang: generated_junk(next(iter(sets.values())), rng) for lang, sets in clean.items()}
+    for lang in LANGS:
+        clean[lang]["hand-written"] = hand_pages(lang, "clean")
+        junk[lang]["hand-written"] = hand_pages(lang, "junk")
+    results: dict = {}
+    for name, cfg in (("before", before), ("after", after)):
+        stages = chain_after_extraction(cfg)
+        for lang in LANGS:
+            for group, sets in (("clean", clean[lang]), ("junk", junk[lang])):
+                for kind, texts in sets.items():
+                    start = time.process_time()
+                    verdicts = [verdict(stages, t) for t in texts]
+                    results.setdefault((lang, group, kind), {})[name] = {
+                        "docs": len(texts), "kept": sum(stage is None for stage, _ in verdicts),
+                        "dropped_by": dict(collections.Counter(stage for stage, _ in verdicts if stage)),
+                        "kept_without_perplexity": sum(stage is None and p is None for stage, p in verdicts),
+                        "perplexity": [p for _, p in verdicts],
+                        "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2)}
+    rows = []
+    for (lang, group, kind), r in results.items():
+        b, a = r["before"], r["after"]
+        share = (lambda x: x["kept"] / x["docs"]) if group == "junk" else (lambda x: 1 - x["kept"] / x["docs"])
+        pp = sorted(p for p in a["perplexity"] if p is not None)
+        rows.append({"lang": lang, "set": group, "kind": kind, "docs": b["docs"],
+                     "junk kept / clean lost, before": f"{share(b):.1%}", "after": f"{share(a):.1%}",
+                     "kept without perplexity (after)": a["kept_without_perplexity"],
+                     "perplexity p10/p50/p90": "/".join(f"{pp[int(q * (len(pp) - 1))]:.0f}" for q in (0.1, 0.5, 0.9))
+                     if pp else "-"})
+    totals = []
+    for lang in LANGS:
+        for group in ("clean", "junk"):
+            for name in ("before", "after"):
+                parts = [r[name] for (l, g, _), r in results.items() if l == lang and g == group]
+                docs, kept = sum(p["docs"] for p in parts), sum(p["kept"] for p in parts)
+                totals.append({"lang": lang, "set": group, "config": name, "docs": docs, "kept": kept,
+                               "share": f"{(kept if group == 'junk' else docs - kept) / docs:.1%} "
+                                        + ("junk kept" if group == "junk" else "clean lost")})
+    stage_ms = _perplexity_ms(after, [t for sets in clean.values() for texts in sets.values() for t in texts])
+    return {"rows": rows, "totals": totals, "perplexity_ms_per_doc": stage_ms,
+            "raw": {" / ".join(k): {n: {x: y for x, y in v.items() if x != "perplexity"} for n, v in r.items()}
+                    for k, r in results.items()}}
+
+
+def _perplexity_ms(cfg: Config, texts: list[str]) -> float:
+    """CPU ms per document of the perplexity stage's annotate on already identified clean pages (models loaded)."""
+    stages = chain_after_extraction(cfg)
+    perplexity = stages[[s.stage for s in stages].index("perplexity")]
+    docs = []
+    for text in texts:
+        doc = Document(warc_file="bench", warc_offset=0, text=text)
+        run_filters(doc, stages[:stages.index(perplexity)])
+        docs.append(doc)
+    perplexity.annotate(docs[0])  # loads the model
+    start = time.process_time()
+    for doc in docs:
+        perplexity.annotate(doc)
+    return round(1000 * (time.process_time() - start) / len(docs), 3)
+
+
+# --- part 4: hand-written code traps through the heuristic chain ---------------------------------------------
+
+TRAPS = ROOT / "tests" / "data" / "traps"
+
+
+def trap_figures(cfg: Config) -> list[dict]:
+    """The code traps, tests/data/traps/code-<keep|drop>-<lang>-<topic>.txt (tutorials with a snippet inside prose,
+    pages that are mostly code or templates), through cleanup, normalization and the heuristic chain as
+    build_filters makes them, in the file name's language; one row per flag and language, with the pages whose
+    outcome is not their flag named, and the code share C4 measures on every page (also those dropped earlier)."""
+    wanted = ("clean_text", "normalize", "gopher_quality", "c4", "fineweb", "gopher_repetition")
+    stages = [f for f in build_filters(cfg) if f.stage in wanted]
+    groups: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
+    for path in sorted(TRAPS.glob("code-*.txt")):
+        _, flag, lang, topic = path.stem.split("-", 3)
+        text = path.read_text(encoding="utf-8")
+        drop = run_filters(Document(warc_file="bench", warc_offset=0, text=text, language=lang), stages)
+        outcome = "keep" if drop is None else f"{drop.stage}/{drop.reason}"
+        groups.setdefault((flag, lang), []).append((topic, outcome, code_lines(text)["code_char_frac"]))
+    rows = []
+    for (flag, lang), pages in sorted(groups.items()):
+        fracs = [f for _, _, f in pages]
+        wrong = [topic for topic, outcome, _ in pages if (outcome == "keep") != (flag == "keep")]
+        rows.append({"set": "code traps", "flag": flag, "lang": lang, "docs": len(pages),
+                     "as flagged": len(pages) - len(wrong), "wrong": ", ".join(wrong) or "-",
+                     "code_char_frac min-max": f"{min(fracs):.3f}-{max(fracs):.3f}",
+                     "dropped by": ", ".join(f"{k} {v}" for k, v in sorted(collections.Counter(
+                         outcome for _, outcome, _ in pages if outcome != "keep").items())) or "-"})
+    return rows
+
+
+# --- part 3: sieve vs datatrove ------------------------------------------------------------------------------
 
 def datatrove_python() -> Path:
     """The datatrove venv's python, made and filled on first use (a stamp file records what was installed)."""
@@ -354,7 +571,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=24, help="WARC files each side-by-side input is cut into")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of the side-by-side commands")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: stages, datatrove")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: stages, junk, traps, datatrove")
     ap.add_argument("--json", default=str(RESULTS / "quality.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -373,6 +590,18 @@ def main() -> None:
                   f"{summary['extract_cpu_s']} s = {summary['chain_vs_extract']}x (target < 1); per document that "
                   f"reaches them: {summary['chain_ms_per_doc_in']} ms against {summary['extract_ms_per_doc_in']} ms",
                   flush=True)
+
+    if "junk" not in skip:
+        junk = junk_figures()
+        results["junk"] = junk
+        print(f"\njunk kept and clean lost, default chain after extraction, perplexity stage off (before) and on "
+              f"(after)\n{table(junk['rows'])}\n\n{table(junk['totals'])}\nperplexity stage: "
+              f"{junk['perplexity_ms_per_doc']} ms per clean document (CPU, models loaded)", flush=True)
+
+    if "traps" not in skip:
+        results["traps"] = trap_figures(load_config())
+        print(f"\ncode traps (tests/data/traps/code-*.txt), cleanup + heuristic chain, default config: pages kept "
+              f"or dropped as flagged\n{table(results['traps'])}", flush=True)
 
     if "datatrove" not in skip:
         results["datatrove"] = {}

@@ -1,6 +1,7 @@
 """CCNet perplexity: each document scored by its language's SentencePiece + KenLM model (trained by `sieve lm train`)."""
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from functools import lru_cache
@@ -12,6 +13,10 @@ from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
 LM_INFO = "lm.json"
+# quality.perplexity.models value naming the reference model shipped with sieve (filters/data/lm/<lang>/, built by
+# infra/build_reference_lm.py from openly licensed Debian documentation), so the default config scores en and vi.
+SHIPPED = "shipped"
+SHIPPED_DIR = Path(__file__).with_name("data") / "lm"
 
 # CCNet's text_normalizer: Unicode punctuation -> its ASCII form, so "，" and "," are one token for the model.
 _PUNCT = str.maketrans({
@@ -33,8 +38,9 @@ def normalize_line(line: str) -> str:
 
 
 def model_paths(model_dir: str | Path, lang: str) -> tuple[Path, Path]:
-    """The SentencePiece model and KenLM binary that `sieve lm train` writes for a language into model_dir."""
-    model_dir = Path(model_dir)
+    """The SentencePiece model and KenLM binary that `sieve lm train` writes for a language into model_dir
+    (model_dir "shipped": the reference model sieve ships for the language)."""
+    model_dir = SHIPPED_DIR / lang if str(model_dir) == SHIPPED else Path(model_dir)
     return model_dir / f"{lang}.sp.model", model_dir / f"{lang}.arpa.bin"
 
 
@@ -73,6 +79,18 @@ class LanguageModel:
         total, length = self.log_score(text)
         return round(10.0 ** (-total / length), 1) if length else None
 
+    def word_order_gain(self, text: str, perplexity: float) -> float:
+        """How much the text's word order lowers its perplexity: the perplexity of the same words shuffled within
+        each line over the text's own. About 1 for word salad, whatever the model's domain; fluent text measures
+        well above, because the model's n-grams fit it in order only (docs/quality-thresholds.md)."""
+        rng = random.Random(0)  # a fixed shuffle: the same text always measures the same
+        shuffled = []
+        for line in text.splitlines():
+            words = line.split()
+            rng.shuffle(words)
+            shuffled.append(" ".join(words))
+        return round(self.perplexity("\n".join(shuffled)) / perplexity, 3)
+
 
 @lru_cache(maxsize=None)
 def load_model(model_dir: str, lang: str) -> LanguageModel:
@@ -81,7 +99,8 @@ def load_model(model_dir: str, lang: str) -> LanguageModel:
 
 
 class Perplexity:
-    """Annotates the CCNet perplexity of the document's language model; drops only above an absolute cutoff."""
+    """Annotates the CCNet perplexity of the document's language model and its word order gain; drops above an
+    absolute perplexity or below a word order gain (word salad, spun text), per language."""
 
     stage = "perplexity"
 
@@ -97,13 +116,19 @@ class Perplexity:
     def annotate(self, doc: Document) -> dict[str, Any]:
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
-            return {"perplexity": None, "perplexity_missing": "no_model"}
-        perplexity = load_model(model_dir, doc.language).perplexity(doc.text or "")
-        return {"perplexity": perplexity, "perplexity_missing": None if perplexity is not None else "no_text"}
+            return {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_model"}
+        model = load_model(model_dir, doc.language)
+        perplexity = model.perplexity(doc.text or "")
+        if perplexity is None:
+            return {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_text"}
+        return {"perplexity": perplexity, "word_order_gain": model.word_order_gain(doc.text, perplexity),
+                "perplexity_missing": None}
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
-        limit = self.thresholds(doc.language).max_perplexity
-        perplexity = signals["perplexity"]
-        if limit is not None and perplexity is not None and perplexity > limit:
-            return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {limit:g}")
+        thresholds = self.thresholds(doc.language)
+        perplexity, gain = signals["perplexity"], signals.get("word_order_gain")  # rows written before it have none
+        if thresholds.max_perplexity is not None and perplexity is not None and perplexity > thresholds.max_perplexity:
+            return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {thresholds.max_perplexity:g}")
+        if thresholds.min_word_order_gain is not None and gain is not None and gain < thresholds.min_word_order_gain:
+            return Drop(self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}")
         return None

@@ -84,6 +84,7 @@ class NormalizeConfig(_Strict):
 
 class PerplexityLanguageConfig(_Strict):
     max_perplexity: Annotated[float, Field(gt=0)] | None
+    min_word_order_gain: Annotated[float, Field(gt=0)] | None
 
 
 class ClassifierLanguageConfig(_Strict):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sieve.filters.base import build_filters
+from sieve.filters.base import build_filters, run_filters
 from sieve.filters.language import identify
-from sieve.filters.perplexity import LanguageModel, Perplexity, load_model, normalize_line
+from sieve.filters.perplexity import SHIPPED, SHIPPED_DIR, LanguageModel, Perplexity, load_model, model_paths, normalize_line
 from sieve.flows.cli import main
 from sieve.flows.lm import kenlm_program, split_documents, train
 from sieve.flows.plan import UsageError
@@ -18,9 +18,10 @@ from sieve.flows.synth import write_reference_text
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
-from sieve.schemas.document import Document
+from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import KEPT
 from sieve.transforms import storage
+from sieve.transforms.warc import read_warc
 from tests.conftest import run_beam, write_config
 
 # Written by hand for these tests (not from any corpus): plain news prose.
@@ -115,14 +116,19 @@ def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_
     assert isinstance(stage, Perplexity)
     vi = Document(warc_file="w", warc_offset=0, text=VI_HAND, language="vi")
     signals = stage.annotate(vi)
-    assert set(signals) == {"perplexity", "perplexity_missing"} and signals["perplexity_missing"] is None
-    assert isinstance(signals["perplexity"], float) and signals["perplexity"] == load_model(str(models / "vi"), "vi").perplexity(VI_HAND)
-    assert stage.decide(vi, signals) is None  # no max_perplexity by default
-    en = Document(warc_file="w", warc_offset=1, text=EN_HAND, language="en")
-    assert stage.annotate(en) == {"perplexity": None, "perplexity_missing": "no_model"}
-    assert stage.decide(en, stage.annotate(en)) is None
+    assert set(signals) == {"perplexity", "word_order_gain", "perplexity_missing"} and signals["perplexity_missing"] is None
+    model = load_model(str(models / "vi"), "vi")  # the user's model replaced the shipped one for vi
+    assert isinstance(signals["perplexity"], float) and signals["perplexity"] == model.perplexity(VI_HAND)
+    assert signals["word_order_gain"] > 1.4  # fluent: its words in order score far better than shuffled
+    salad = Document(warc_file="w", warc_offset=3, text=shuffled_words(VI_HAND), language="vi")
+    salad_signals = stage.annotate(salad)
+    assert salad_signals["word_order_gain"] < 1.2 and stage.decide(salad, salad_signals).reason == "min_word_order_gain"
+    assert stage.decide(vi, signals) is None
+    fr = Document(warc_file="w", warc_offset=1, text=EN_HAND, language="fr")  # no model, shipped or configured
+    assert stage.annotate(fr) == {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_model"}
+    assert stage.decide(fr, stage.annotate(fr)) is None
     empty = Document(warc_file="w", warc_offset=2, text=" \n ", language="vi")
-    assert stage.annotate(empty) == {"perplexity": None, "perplexity_missing": "no_text"}
+    assert stage.annotate(empty) == {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_text"}
 
 
 def test_absolute_cutoff_drops_from_stored_signals_per_language(models, tmp_path):
@@ -135,8 +141,10 @@ def test_absolute_cutoff_drops_from_stored_signals_per_language(models, tmp_path
     assert (drop.stage, drop.reason, drop.details) == ("perplexity", "max_perplexity", "1593 > 500")
     assert stage.decide(vi, {"perplexity": 42.7, "perplexity_missing": None}) is None
     assert stage.decide(vi, {"perplexity": None, "perplexity_missing": "no_text"}) is None
-    en = Document(warc_file="w", warc_offset=0, language="en")  # the cutoff is Vietnamese only
+    en = Document(warc_file="w", warc_offset=0, language="en")  # the 500 is Vietnamese only; en keeps its default
     assert stage.decide(en, {"perplexity": 1593.2, "perplexity_missing": None}) is None
+    salad = {"perplexity": 42.7, "word_order_gain": 1.05, "perplexity_missing": None}
+    assert stage.decide(vi, salad).details == "1.050 < 1.4" and stage.decide(en, salad).reason == "min_word_order_gain"
     junk = Document(warc_file="w", warc_offset=1, text=gibberish(3), language="vi")
     assert stage.decide(junk, stage.annotate(junk)).reason == "max_perplexity"
 
@@ -150,7 +158,7 @@ def test_configured_model_folder_without_a_model_fails_when_stages_are_built(tmp
 
 @pytest.mark.slow
 def test_train_from_a_run_folder_of_the_real_beam_job(synth_corpus, models, tmp_path):
-    """The Beam job runs with the perplexity stage (en model only: vi has none and must not fail), then the kept
+    """The Beam job runs with the perplexity stage (a trained en model, the shipped vi one), then the kept
     Vietnamese rows of its run folder train a model."""
     cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {models / 'en'}\n"))
     run_dir = tmp_path / "run"
@@ -216,3 +224,82 @@ def test_synth_writes_held_out_reference_text_per_language(tmp_path, capsys):
         assert {identify(a)[0] for a in articles} == {lang}
     again = write_reference_text(tmp_path / "again", docs=12, seed=5)
     assert again["vi"].read_bytes() == (tmp_path / "reference" / "vi.txt").read_bytes()  # deterministic per seed
+
+
+# --- the shipped reference models, used by the default config ---------------------------------------------------
+
+def after_extraction(cfg):
+    """The chain's stages from clean_text on: what an extracted page's text goes through in a run."""
+    stages = build_filters(cfg)
+    return stages[[s.stage for s in stages].index("clean_text"):]
+
+
+def verdicts(stages, texts: list[str]) -> list[tuple[Document, Drop | None]]:
+    """Each text as an extracted page through the stages: the document (language, signals) and its drop."""
+    docs = [Document(warc_file="w", warc_offset=i, text=text) for i, text in enumerate(texts)]
+    return [(doc, run_filters(doc, stages)) for doc in docs]
+
+
+def hand_written(data_dir: Path, lang: str, group: str) -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted((data_dir / "junk" / lang).glob(f"{group}-*.txt"))]
+
+
+def test_shipped_models_are_small_package_data_with_their_sources():
+    sources = json.loads((SHIPPED_DIR / "sources.json").read_text())
+    for lang in ("en", "vi"):
+        files = model_paths(SHIPPED, lang)
+        assert all(f.is_file() for f in files) and sum(f.stat().st_size for f in files) < 5_000_000
+        assert all(s["license"] and len(s["deb_sha256"]) == 64 and s["words"] > 0 for s in sources[lang].values())
+    assert str(model_paths(SHIPPED, "en")[0]) in load_config().data_files()  # named in the run's config hash
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_default_config_drops_word_salad_of_real_pages_and_keeps_the_pages(data_dir, lang):
+    """Real English article bodies (articles-sample) and the hand-written Vietnamese pages, as they are and with
+    their words shuffled within the document: the default chain keeps the pages and drops every salad."""
+    if lang == "en":
+        truth = json.loads((data_dir / "articles-sample.truth.json").read_text())
+        pages = [v["articleBody"] for _, v in sorted(truth.items()) if identify(v["articleBody"])[0] == "en"]
+    else:
+        pages = hand_written(data_dir, "vi", "clean")
+    rng = random.Random(0)
+    salads = []
+    for page in pages:
+        words = page.split()
+        rng.shuffle(words)
+        salads.append("\n".join(" ".join(words[i:i + 15]) for i in range(0, len(words), 15)))
+    stages = after_extraction(load_config())
+    assert [(doc.language, drop) for doc, drop in verdicts(stages, pages)] == [(lang, None)] * len(pages)
+    drops = [drop for _, drop in verdicts(stages, salads)]
+    assert None not in drops
+    assert {d.reason for d in drops if d.stage == "perplexity"} == {"min_word_order_gain"}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_default_perplexity_stage_drops_hand_written_junk_and_no_clean_page(data_dir, lang, tmp_path):
+    """The hand-written pages through the default chain with the perplexity stage and without it: the stage drops
+    no clean page, drops junk the heuristics keep, and gives every kept document a perplexity."""
+    clean, junk = hand_written(data_dir, lang, "clean"), hand_written(data_dir, lang, "junk")
+    on = after_extraction(load_config())
+    off = after_extraction(load_config(write_config(tmp_path / "c.yaml", "quality: {perplexity: {enabled: false}}\n")))
+    assert not [drop for _, drop in verdicts(on, clean) if drop and drop.stage == "perplexity"]
+    junk_on, junk_off = verdicts(on, junk), verdicts(off, junk)
+    caught = [drop for _, drop in junk_on if drop and drop.stage == "perplexity"]
+    assert caught and [drop is None for _, drop in junk_off].count(True) == \
+        [drop is None for _, drop in junk_on].count(True) + len(caught)
+    for doc, drop in verdicts(on, clean) + junk_on:
+        if drop is None:
+            assert doc.language == lang and doc.signals["perplexity"]["perplexity"] > 0
+            assert doc.signals["perplexity"]["word_order_gain"] > 0
+
+
+def test_every_kept_english_page_of_a_real_warc_has_a_perplexity_by_default(data_dir):
+    cfg = load_config()
+    stages = build_filters(cfg)
+    kept = []
+    for item in read_warc(str(data_dir / "articles-sample.warc.gz"), cfg.read.max_payload_bytes):
+        if item.doc is not None and item.drop is None and run_filters(item.doc, stages) is None:
+            kept.append(item.doc)
+    assert kept and all(d.language in ("en", "vi") for d in kept)
+    assert all(d.signals["perplexity"]["perplexity"] is not None and d.signals["perplexity"]["perplexity_missing"] is None
+               for d in kept)
