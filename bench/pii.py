@@ -7,7 +7,11 @@ Prints tables and writes JSON to bench/results/pii.json. Texts (all on one core,
               mostly English) and tests/data/warcfile.warc.gz (multilingual), as the pipeline extracts them;
   vi real     with --vi-text, a VLSP 2013 test file (`word<TAB>tag` lines, as shipped in the underthesea wheel),
               cut into documents of 20 sentences: real Vietnamese prose;
-  hand        hand-written normal and toxic paragraphs in both languages (HAND below).
+  traps       tests/data/traps/toxicity.json: hand-written ordinary pages whose words are on the toxicity lists in
+              everyday meanings (trap en/vi: each drop is a false drop) and abusive pages (toxic hand en/vi: each
+              keep is a miss);
+  contacts    tests/data/pii/contacts.tsv: hand-written contact lines in real-page style, each value that must go
+              (by format class) and negatives that must stay unchanged (dates, prices, versions, hotlines...).
 PII rows: docs/s of sieve's scrubber with the prefilter on and off, and of presidio's default pattern recognizers
 alone (AnalyzerEngine with its predefined English recognizers on a blank spaCy tokenizer, analyze only; timed on
 the first 1000 texts of a set, it is slow).
@@ -20,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from sieve.filters.base import build_filters, run_filters
-from sieve.filters.pii import CANDIDATE, Scrubber, _offline_tldextract
+from sieve.filters.pii import Scrubber, _offline_tldextract
 from sieve.filters.toxicity import Toxicity
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
@@ -36,38 +41,7 @@ from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = [ROOT.parent / "shared" / "data" / "warc" / "articles.warc.gz", ROOT / "tests" / "data" / "warcfile.warc.gz"]
-HAND = {
-    ("en", "normal"): [
-        "The city council voted on Tuesday to extend the bus line to the airport. Construction starts next spring and "
-        "should take two years. Residents of the eastern districts, who now need two transfers, welcomed the plan.",
-        "Our reviewer spent a week with the new phone. The battery lasted a day and a half, the camera is good in daylight "
-        "but struggles at night, and the price of $799 puts it against strong rivals.",
-        "The film follows a retired teacher who returns to her village after forty years. It is slow, and some viewers "
-        "will find it dull, but the final scene is one of the most moving of the year.",
-        "Critics called the decision stupid and short-sighted, and the opposition leader said the minister had made a "
-        "damn mess of the budget. The government defended the cuts as necessary.",
-    ],
-    ("en", "toxic"): [
-        "You are a complete idiot and a worthless piece of shit. Nobody wants your stupid opinions here, moron.",
-        "Shut the fuck up, you pathetic loser. Go to hell and take your garbage articles with you, asshole.",
-        "What a bunch of brainless morons. Every one of you clowns is a total loser and an imbecile.",
-    ],
-    ("vi", "normal"): [
-        "Hội đồng nhân dân thành phố đã thông qua kế hoạch mở rộng tuyến xe buýt ra sân bay. Công trình dự kiến khởi công "
-        "vào mùa xuân năm sau và hoàn thành trong hai năm. Người dân các quận phía đông hoan nghênh kế hoạch này.",
-        "Bộ phim kể về một cô giáo về hưu trở lại quê sau bốn mươi năm. Nhịp phim chậm, có người sẽ thấy nhàm chán, "
-        "nhưng cảnh cuối là một trong những cảnh xúc động nhất năm.",
-        "Giá lúa tại đồng bằng sông Cửu Long tăng nhẹ trong tuần qua. Nông dân cho biết chi phí phân bón vẫn ở mức cao, "
-        "trong khi thời tiết thuận lợi giúp năng suất vụ đông xuân đạt khá.",
-        "Cơ quan công an đã khởi tố vụ án cố ý gây thương tích. Theo điều tra, hai bên xảy ra cãi vã, chửi bới nhau "
-        "trước khi xô xát tại một quán ăn.",
-    ],
-    ("vi", "toxic"): [
-        "Mày đúng là thằng ngu, đồ óc chó. Viết bài như này mà cũng dám đăng, đm.",
-        "Câm mồm đi đồ khốn nạn, lũ mất dạy chúng mày chỉ biết sủa bậy. Vcl thật sự.",
-        "dcm bon may toan la lu oc cho, do ngu nhu bo, cut di cho nguoi ta nho.",
-    ],
-}
+TRAPS = ROOT / "tests" / "data" / "traps" / "toxicity.json"
 
 
 def synthetic(docs: int, seed: int = 7) -> list[tuple[str, str, list[dict], bool]]:
@@ -160,6 +134,23 @@ def recall(scrubber: Scrubber, docs) -> dict[str, dict]:
     return {"per_type": stats, "clean_docs": clean, "clean_docs_touched": clean_touched}
 
 
+def contacts(scrubber: Scrubber) -> dict[str, dict]:
+    """Per format class of tests/data/pii/contacts.tsv: lines, values that survived scrubbing (the value, or its
+    digits joined across separators), and negatives that were changed."""
+    stats: dict[str, dict] = {}
+    for line in (ROOT / "tests" / "data" / "pii" / "contacts.tsv").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        expect, lang, cls, value, text = line.split("\t")
+        out = scrubber.scrub(text, lang)[0]
+        s = stats.setdefault(("" if expect == "gone" else "negative: ") + cls, {"lines": 0, "wrong": 0})
+        s["lines"] += 1
+        digits = "".join(c for c in value if c.isdigit())
+        s["wrong"] += (value in out or (len(digits) >= 7 and digits in re.sub(r"(?<=\d)\W+(?=\d)", "", out))
+                       if expect == "gone" else out != text)
+    return stats
+
+
 def table(headers: list[str], rows: list[list]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for r in [headers, ["-" * w for w in widths], *rows]:
@@ -167,11 +158,12 @@ def table(headers: list[str], rows: list[list]) -> None:
     print()
 
 
-def toxicity_figures(cfg, texts: dict[str, list[tuple[str, str]]]) -> dict:
-    """Per text set: docs/s, dropped share, and toxicity/toxic_words/profanity medians and maxima."""
+def toxicity_figures(cfg, texts: dict[str, tuple[bool, list[tuple[str, str]]]]) -> dict:
+    """Per text set (name -> (toxic or not, texts)): docs/s, drops, the wrong decisions (false drops of ordinary
+    text, misses of toxic text), and toxicity/toxic_words/profanity medians and maxima."""
     stage = Toxicity(cfg)
     out = {}
-    for name, items in texts.items():
+    for name, (toxic, items) in texts.items():
         if not items:
             continue
         signals, drops = [], 0
@@ -183,7 +175,9 @@ def toxicity_figures(cfg, texts: dict[str, list[tuple[str, str]]]) -> dict:
             signals.append(s)
         seconds = time.perf_counter() - start
         prof = [s["profanity"] for s in signals if s["profanity"] is not None]
+        wrong = len(items) - drops if toxic else drops
         out[name] = {"docs": len(items), "docs_per_s": round(len(items) / seconds, 1), "dropped": drops,
+                     "expected": "drop" if toxic else "keep", "wrong": wrong, "wrong_share": round(wrong / len(items), 4),
                      "toxicity_median": round(statistics.median(s["toxicity"] for s in signals), 5),
                      "toxicity_max": round(max(s["toxicity"] for s in signals), 5),
                      "toxic_words_max": max(s["toxic_words"] for s in signals),
@@ -230,17 +224,20 @@ def main() -> None:
     off = Scrubber(cfg.pii.model_copy(update={"prefilter": False}))
     default = presidio_default()
     synth_texts = [(lang, text) for lang, text, _, _ in synth]
+    entities = cfg.pii.entities["default"]
     result: dict = {"docs": {"synthetic": len(synth), "real": len(real), "vi_real": len(vi_docs)}, "pii_docs_per_s": {}}
     for name, texts in (("synthetic", synth_texts), ("real", real), ("vi_real", vi_docs)):
         if texts:
             result["pii_docs_per_s"][name] = {"prefilter_on": round(rate(on.scrub, texts), 1),
                                               "prefilter_off": round(rate(off.scrub, texts), 1),
                                               "presidio_default": round(rate(default, texts[:1000]), 1),
-                                              "share_passing_prefilter": round(sum(bool(CANDIDATE.search(t))
+                                              "share_passing_prefilter": round(sum(bool(on.candidates(t, entities))
                                                                                    for _, t in texts) / len(texts), 3)}
     table(["PII docs/s, one core", "prefilter on", "prefilter off", "presidio default", "share with a candidate"],
           [[k, v["prefilter_on"], v["prefilter_off"], v["presidio_default"], v["share_passing_prefilter"]]
            for k, v in result["pii_docs_per_s"].items()])
+    result["contacts"] = contacts(on)
+    table(["contacts.tsv class", "lines", "leaked / changed"], [[k, v["lines"], v["wrong"]] for k, v in result["contacts"].items()])
     result["recall"] = recall(on, synth)
     table(["planted type", "planted", "removed", "recall"],
           [[k, v["planted"], v["removed"], v["recall"]] for k, v in sorted(result["recall"]["per_type"].items())])
@@ -253,14 +250,19 @@ def main() -> None:
     result["real_pages_detections"] = fp
     table(["real text", "docs", "docs with a detection", "detections by type"],
           [[k, v["docs"], v["docs_touched"], json.dumps(v["by_type"])] for k, v in fp.items()])
-    tox_sets = {"synthetic clean": [(lang, t) for lang, t, _, toxic in synth if not toxic],
-                "synthetic toxic": [(lang, t) for lang, t, _, toxic in synth if toxic],
-                "real pages": real, "vi real": vi_docs,
-                **{f"hand {lang} {kind}": [(lang, t) for t in texts] for (lang, kind), texts in HAND.items()}}
+    traps = json.loads(TRAPS.read_text(encoding="utf-8"))
+    tox_sets = {**{f"trap {lang}": (False, [(lang, p["text"]) for p in traps[lang]["ordinary"]]) for lang in traps},
+                **{f"toxic hand {lang}": (True, [(lang, p["text"]) for p in traps[lang]["toxic"]]) for lang in traps},
+                # circular: the generator wrote these passages (and the clean text) from the lists' vocabulary
+                **{f"synthetic toxic {lang}": (True, [(lg, t) for lg, t, _, toxic in synth if toxic and lg == lang])
+                   for lang in ("en", "vi")},
+                "synthetic clean": (False, [(lang, t) for lang, t, _, toxic in synth if not toxic]),
+                "real pages": (False, real), "vi real (VLSP)": (False, vi_docs)}
     result["toxicity"] = toxicity_figures(cfg, tox_sets)
-    table(["toxicity", "docs", "docs/s", "dropped", "tox median", "tox max", "words min", "words max", "prof median",
-           "prof max", "bias"],
-          [[k, v["docs"], v["docs_per_s"], v["dropped"], v["toxicity_median"], v["toxicity_max"], v["toxic_words_min"],
+    table(["toxicity", "docs", "should be", "dropped", "false drops / misses", "share", "docs/s", "tox median", "tox max",
+           "terms min", "terms max", "prof median", "prof max", "bias"],
+          [[k, v["docs"], "dropped" if v["expected"] == "drop" else "kept", v["dropped"], v["wrong"],
+            v["wrong_share"], v["docs_per_s"], v["toxicity_median"], v["toxicity_max"], v["toxic_words_min"],
             v["toxic_words_max"], v["profanity_median"], v["profanity_max"], v["bias_flagged"]]
            for k, v in result["toxicity"].items()])
     if "e2e" not in args.skip:

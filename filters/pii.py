@@ -14,23 +14,11 @@ from typing import Any
 from sieve.schemas.config import PiiConfig
 
 LANGUAGES = ("en", "vi")  # presidio languages; any other document language is analyzed with the "en" recognizers
-# Text with none of these cannot hold a supported entity, so presidio is skipped: "@" (e-mail), "+" or 8 digits in
-# one separated run (phones, cards, ids, SSN), a dotted quad, hex groups with colons (IPv6), an IBAN head, a URL
-# with credentials or a secret key, a house number before a street. Kept to literal-led alternatives: it runs on
-# every row, so it must cost a fraction of presidio (docs/pii-toxicity.md).
-# URL query keys that carry credentials (presidio and its recognizers, filters/pii_recognizers.py, are imported only
-# when a scrubber is built: importing this module stays cheap for the commands that only install the log filter).
-SECRET_KEYS = (r"access_token|auth|auth_token|api_key|apikey|key|token|secret|client_secret|password|passwd|pwd"
-               r"|sig|signature|session|sessionid|sid|x-amz-signature|x-amz-credential")
-CANDIDATE = re.compile(r"@|\+\d|\d(?:[ .\-()/]{0,2}\d){7}|\d\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:"
-                       r"|://[^\s/?#]*@|[?&#;](?i:" + SECRET_KEYS + r")=|\b[A-Z]{2}\d\d ?[A-Z0-9]{4}"
-                       r"|\d [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:Street|St\b|Avenue|Ave\b|Road|Rd\b|Boulevard|Blvd|Lane|Ln\b"
-                       r"|Drive|Dr\b|Court|Ct\b|Place|Pl\b|Terrace|Parkway|Pkwy|Highway|Hwy|Way)"
-                       r"|(?i:số|nhà|ngõ|ngách|hẻm|kiệt) \d|\d,? (?i:đường|phố) |\d/\d+[A-Za-z]?,? [A-ZĐ]")
 # Which Faker provider makes the fake value of each entity type (pii.replace: fake).
 FAKERS = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone_number", "IP_ADDRESS": "ipv4_public",
           "CREDIT_CARD": "credit_card_number", "IBAN_CODE": "iban", "US_SSN": "ssn", "VN_CCCD": "numerify",
-          "VN_CMND": "numerify", "CREDENTIAL_URL": "url", "ADDRESS": "street_address", "PERSON": "name"}
+          "VN_CMND": "numerify", "PASSPORT": "passport_number", "VN_TAX_CODE": "numerify", "BANK_ACCOUNT": "numerify",
+          "CREDENTIAL_URL": "url", "SECRET": "sha1", "ADDRESS": "street_address", "PERSON": "name"}
 
 
 def _offline_tldextract() -> None:
@@ -49,19 +37,20 @@ class Scrubber:
         if not pii.enabled:  # scrub() passes text through: no analyzer to build
             return
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, EmailRecognizer, IbanRecognizer,
-                                                              IpRecognizer, UsSsnRecognizer)
         from presidio_anonymizer import AnonymizerEngine
 
-        from sieve.filters.pii_recognizers import custom_recognizers
+        from sieve.filters.pii_recognizers import recognizers
 
         _offline_tldextract()
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
+        needs: dict[str, set[str]] = {}
         for lang in LANGUAGES:
-            for recognizer in (EmailRecognizer, IpRecognizer, CreditCardRecognizer, IbanRecognizer, UsSsnRecognizer):
-                registry.add_recognizer(recognizer(supported_language=lang))
-            for recognizer in custom_recognizers(lang):
+            for recognizer, recognizer_needs in recognizers(lang):
                 registry.add_recognizer(recognizer)
+                for entity in recognizer.supported_entities:
+                    needs.setdefault(entity, set()).add(recognizer_needs)
+        # The prefilter: per entity, what any text one of its recognizers finds something in contains.
+        self.needs = {entity: re.compile("|".join(sorted(alts))) for entity, alts in needs.items()}
         self.engine = _nlp_engine(pii.spacy_models)
         if pii.spacy_models:
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
@@ -81,9 +70,11 @@ class Scrubber:
             return text, {}
         presidio_lang = lang if lang in LANGUAGES else "en"
         ner = presidio_lang in self.pii.spacy_models
-        if self.pii.prefilter and not ner and not CANDIDATE.search(text):
-            return text, {}
         entities = self.pii.entities.get(lang or "default", self.pii.entities["default"])
+        if self.pii.prefilter and not ner:
+            entities = self.candidates(text, entities)
+            if not entities:
+                return text, {}
         # Without an NER model no recognizer reads tokens, so presidio's tokenization is skipped.
         artifacts = None if ner else _no_tokens(self.engine, presidio_lang)
         found = self.analyzer.analyze(text, presidio_lang, entities=entities, nlp_artifacts=artifacts)
@@ -95,6 +86,11 @@ class Scrubber:
             operators = {e: OperatorConfig("replace", {"new_value": self.pii.placeholders[e]}) for e in entities}
         result = self.anonymizer.anonymize(text, found, operators)
         return result.text, dict(Counter(item.entity_type for item in result.items))
+
+    def candidates(self, text: str, entities: list[str]) -> list[str]:
+        """The entities some recognizer could find in text (its needs match): presidio runs for these only, which
+        changes cost, never results. An entity no recognizer finds (PERSON without an NER model) is left out."""
+        return [e for e in entities if e in self.needs and self.needs[e].search(text)]
 
     def _faker(self, entity: str, lang: str | None) -> Any:
         """A replacement function giving the same fake value for the same original (seeded by its hash)."""

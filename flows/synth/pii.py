@@ -60,9 +60,9 @@ def phone_us(rng: random.Random) -> str:
 
 
 def phone_vn(rng: random.Random) -> str:
-    """A Vietnamese mobile number (10 digits) in one of the common written formats."""
+    """A Vietnamese mobile number (10 digits, or 11 before the 2018 renumbering) in one of the written formats."""
     number = rng.choice(_VN_MOBILE_PREFIXES) + _digits(rng, 7)
-    return rng.choice(
+    written = rng.choice(
         (
             f"{number[:4]} {number[4:7]} {number[7:]}",
             f"{number[:3]} {number[3:6]} {number[6:]}",
@@ -71,12 +71,20 @@ def phone_vn(rng: random.Random) -> str:
             number,
         )
     )
+    # Rarer forms real pages hold, chosen by the last digit rather than by rng, so the random stream (and every other
+    # synthetic text) stays as it was: an old 11-digit 01xx mobile, 84 without its plus, underscores, en dashes.
+    old = "016" + number[2:]
+    return {"0": f"{old[:4]} {old[4:7]} {old[7:]}", "1": f"84 {number[1:4]} {number[4:7]} {number[7:]}",
+            "2": f"{number[:4]}_{number[4:7]}_{number[7:]}", "3": f"{number[:4]}–{number[4:7]}–{number[7:]}"
+            }.get(number[-1], written)
 
 
 def landline_vn(rng: random.Random) -> str:
-    """A Vietnamese landline, e.g. 028 3822 1234."""
+    """A Vietnamese landline, e.g. 028 3822 1234; (04) 3822 1234 with the old Hà Nội / TP.HCM area codes 04 and 08."""
     area, length = rng.choice(_VN_LANDLINES)
     subscriber = rng.choice("23") + _digits(rng, length - 1)
+    if area in ("024", "028") and subscriber[-1] in "01":  # picked by a digit, not rng: see phone_vn
+        return f"(0{area[2]}) {subscriber[:4]} {subscriber[4:]}"
     return f"{area} {subscriber[:4]} {subscriber[4:]}"
 
 
