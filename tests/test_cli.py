@@ -18,6 +18,17 @@ def sieve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
+def sieve_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The command run by main() in this process: for refusals the command makes before any job starts, where a
+    process start adds seconds and checks nothing more."""
+    from sieve.flows.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["sieve", *args], code, out, err)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.test_cli import assert_one_line_error, sieve
+from tests.test_cli import assert_one_line_error, sieve_in_process
 
 pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
 DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
@@ -117,10 +117,10 @@ BAD_SETUPS = {
 
 
 @pytest.mark.parametrize("case", BAD_SETUPS)
-def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path):
+def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path, capsys):
     runner, options, needles = BAD_SETUPS[case]
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"beam": {"options": [o.format(port=closed_port()) for o in options]}}))
-    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"),
+    result = sieve_in_process(capsys, "run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"),
                    "--runner", runner, "--config", str(config))
     assert_one_line_error(result, *needles)
