@@ -13,7 +13,9 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
              with the perplexity stage off (before: as with no model) and on (after: the shipped models and cutoffs).
              Clean: the real article pages identified as English, VLSP 2013 test documents (read from an
              underthesea==9.5.0 wheel unpacked under /tmp/ut, as bench/pii.py reads them; measurement only) and the
-             hand-written pages of tests/data/junk/<lang>/clean-*.txt. Junk, made here from the real texts (never by
+             hand-written pages of tests/data/junk/<lang>/clean-*.txt, VLSP cut into 5-sentence pages, and held-out
+             real text the shipped models never saw (HELD_OUT: Debian 12 documentation packages fetched with apt-get,
+             cut into pages of 40-700 words). Junk, made here from the real texts (never by
              flows/synth), JUNK_PER_KIND per kind: word salad, words sampled by frequency, spun (every 2nd-4th word
              swapped for a random word of the same frequency band), mixed sentences of three documents, keyword
              stuffing; plus tests/data/junk/<lang>/junk-*.txt. Also the perplexity stage's CPU ms per document.
@@ -64,6 +66,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pyarrow.parquet as pq
 import yaml
@@ -305,6 +308,21 @@ def stage_costs(path: Path, cfg: Config) -> tuple[list[dict], dict]:
 JUNK_DATA = ROOT / "tests" / "data" / "junk"
 VLSP = Path("/tmp/ut/x/underthesea/pipeline/pos_tag/models/pos_crf_vlsp2013_20230303/test_output.txt")
 JUNK_PER_KIND = 40  # generated junk pages per kind and language
+# Real text the shipped models were not trained on (filters/data/lm/README.md names what they were), to check the
+# cutoffs' margins on unseen real pages: (language, set) -> (Debian 12 package, version, its files, reader). Measurement
+# only: downloaded with apt-get into HELD_OUT_DEBS, nothing of it is committed.
+HELD_OUT = {
+    ("en", "Python 3.11 tutorial + HOWTOs"): ("python3.11-doc", "3.11.2-6+deb12u9",
+                                              "usr/share/doc/python3.11/html/[th][uo]*/*.html", "html"),
+    ("en", "GNOME help"): ("gnome-user-docs", "43.0-2", "usr/share/help/C/gnome-help/*.page", "mallard"),
+    ("en", "Debian Reference"): ("debian-reference-en", "2.100", "usr/share/debian-reference/*.en.html", "html"),
+    ("en", "Debian FAQ"): ("debian-faq", "11.1", "usr/share/doc/debian/FAQ/*.html", "html"),
+    ("en", "Developer's Reference"): ("developers-reference", "12.18", "usr/share/developers-reference/*.html", "html"),
+    ("vi", "GNOME help"): ("gnome-user-docs", "43.0-2", "usr/share/help/vi/gnome-help/*.page", "mallard"),
+    ("vi", "manpages-vi"): ("manpages-vi", "4.18.1-1", "usr/share/man/vi/*/*.gz", "man"),
+}
+HELD_OUT_DEBS = Path(tempfile.gettempdir()) / "sieve-bench-debs"
+PAGE_WORDS = (40, 70, 100, 150, 250, 400, 700)  # held-out documents are cut into pages of these sizes, half short
 
 
 def hand_pages(lang: str, group: str) -> list[str]:
@@ -321,17 +339,62 @@ def vlsp_documents(path: Path) -> list[str]:
             for sentences in (SENTENCE_SPLIT.split(doc) for doc in vi_real(path))]
 
 
+def vlsp_short_pages(path: Path) -> list[str]:
+    """VLSP 2013 cut into pages of 5 sentences (~100 words), 2 sentences per line: short pages measure noisier."""
+    from pii import vi_real
+
+    sentences = [s for doc in vi_real(path) for s in SENTENCE_SPLIT.split(doc)]
+    return ["\n".join(" ".join(sentences[i + j:i + j + 2]) for j in range(0, 5, 2))
+            for i in range(0, len(sentences) - 5, 5)][:300]
+
+
+def held_out_documents(package: str, version: str, files: str, reader: str, cfg: Config) -> list[str]:
+    """The texts of a Debian package's documentation files: HTML through sieve's extractor, Mallard help pages' text
+    elements, man pages as man(1) renders them."""
+    folder = HELD_OUT_DEBS / f"{package}_{version}"
+    if not folder.is_dir():
+        HELD_OUT_DEBS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=HELD_OUT_DEBS, capture_output=True, check=True)
+        run(["dpkg-deb", "-x", str(next(HELD_OUT_DEBS.glob(f"{package}_*.deb"))), str(folder)])
+    texts = []
+    for path in sorted(folder.glob(files)):
+        if reader == "html":
+            texts.append(extract_text(cfg.extract, path.read_text(encoding="utf-8", errors="replace")))
+        elif reader == "mallard":
+            texts.append("\n".join(" ".join("".join(el.itertext()).split()) for el in ElementTree.parse(path).iter()
+                                   if el.tag.rsplit("}", 1)[-1] in ("title", "p", "item") and el.text))
+        else:  # man page: rendered without line wrapping, overstrikes removed, the header and footer lines left out
+            shown = subprocess.run(["man", "-E", "UTF-8", "-l", str(path)], capture_output=True,
+                                   env=dict(os.environ, MANWIDTH="100000"), check=True).stdout
+            lines = subprocess.run(["col", "-b"], input=shown, capture_output=True, check=True).stdout.decode()
+            texts.append("\n".join(" ".join(line.split()) for line in lines.splitlines()[1:-1]))
+    return texts
+
+
+def pages(texts: list[str], rng: random.Random) -> list[str]:
+    """Documents cut at line ends into pages of PAGE_WORDS words (random in turn), as web pages vary in length."""
+    out, lines, target = [], [], rng.choice(PAGE_WORDS)
+    for text in texts:
+        for line in filter(None, (line.strip() for line in text.splitlines())):
+            lines.append(line)
+            if sum(len(x.split()) for x in lines) >= target:
+                out.append("\n".join(lines))
+                lines, target = [], rng.choice(PAGE_WORDS)
+    return out
+
+
 def chain_after_extraction(cfg: Config) -> list:
     """The default chain's stages from clean_text on: what a page's extracted text goes through."""
     filters = build_filters(cfg)
     return filters[[f.stage for f in filters].index("clean_text"):]
 
 
-def verdict(stages: list, text: str) -> tuple[str | None, float | None]:
-    """(drop stage or None, perplexity) of a text run through the stages as an extracted page."""
+def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None]:
+    """(drop stage or None, perplexity, word order gain) of a text run through the stages as an extracted page."""
     doc = Document(warc_file="bench", warc_offset=0, text=text)
     drop = run_filters(doc, stages)
-    return drop.stage if drop else None, doc.signals.get("perplexity", {}).get("perplexity")
+    signals = doc.signals.get("perplexity", {})
+    return drop.stage if drop else None, signals.get("perplexity"), signals.get("word_order_gain")
 
 
 def real_english_articles(cfg: Config) -> list[str]:
@@ -411,9 +474,12 @@ def junk_figures() -> dict:
     rng = random.Random(0)
     clean = {"en": {"real articles": real_english_articles(before)}, "vi": {"real VLSP 2013": vlsp_documents(VLSP)}}
     junk = {lang: generated_junk(next(iter(sets.values())), rng) for lang, sets in clean.items()}
+    clean["vi"]["real VLSP 2013, 5-sentence pages"] = vlsp_short_pages(VLSP)
     for lang in LANGS:
         clean[lang]["hand-written"] = hand_pages(lang, "clean")
         junk[lang]["hand-written"] = hand_pages(lang, "junk")
+    for (lang, name), source in HELD_OUT.items():
+        clean[lang][f"held-out {name}"] = pages(held_out_documents(*source, after), random.Random(name))
     results: dict = {}
     for name, cfg in (("before", before), ("after", after)):
         stages = chain_after_extraction(cfg)
@@ -423,21 +489,27 @@ def junk_figures() -> dict:
                     start = time.process_time()
                     verdicts = [verdict(stages, t) for t in texts]
                     results.setdefault((lang, group, kind), {})[name] = {
-                        "docs": len(texts), "kept": sum(stage is None for stage, _ in verdicts),
-                        "dropped_by": dict(collections.Counter(stage for stage, _ in verdicts if stage)),
-                        "kept_without_perplexity": sum(stage is None and p is None for stage, p in verdicts),
-                        "perplexity": [p for _, p in verdicts],
+                        "docs": len(texts), "kept": sum(stage is None for stage, _, _ in verdicts),
+                        "dropped_by": dict(collections.Counter(stage for stage, _, _ in verdicts if stage)),
+                        "kept_without_perplexity": sum(stage is None and p is None for stage, p, _ in verdicts),
+                        "perplexity": [p for _, p, _ in verdicts],
+                        "word_order_gain": [g for stage, _, g in verdicts
+                                            if g is not None and stage in (None, "perplexity")],
                         "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2)}
     rows = []
     for (lang, group, kind), r in results.items():
         b, a = r["before"], r["after"]
         share = (lambda x: x["kept"] / x["docs"]) if group == "junk" else (lambda x: 1 - x["kept"] / x["docs"])
         pp = sorted(p for p in a["perplexity"] if p is not None)
+        gains = sorted(a["word_order_gain"])  # of the pages that reach the perplexity stage
         rows.append({"lang": lang, "set": group, "kind": kind, "docs": b["docs"],
                      "junk kept / clean lost, before": f"{share(b):.1%}", "after": f"{share(a):.1%}",
+                     "dropped by the perplexity stage (after)": a["dropped_by"].get("perplexity", 0),
                      "kept without perplexity (after)": a["kept_without_perplexity"],
                      "perplexity p10/p50/p90": "/".join(f"{pp[int(q * (len(pp) - 1))]:.0f}" for q in (0.1, 0.5, 0.9))
-                     if pp else "-"})
+                     if pp else "-",
+                     "gain min/p5/p50": "/".join(f"{gains[int(q * (len(gains) - 1))]:.2f}" for q in (0, 0.05, 0.5))
+                     if gains else "-"})
     totals = []
     for lang in LANGS:
         for group in ("clean", "junk"):
@@ -449,7 +521,8 @@ def junk_figures() -> dict:
                                         + ("junk kept" if group == "junk" else "clean lost")})
     stage_ms = _perplexity_ms(after, [t for sets in clean.values() for texts in sets.values() for t in texts])
     return {"rows": rows, "totals": totals, "perplexity_ms_per_doc": stage_ms,
-            "raw": {" / ".join(k): {n: {x: y for x, y in v.items() if x != "perplexity"} for n, v in r.items()}
+            "raw": {" / ".join(k): {n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain")}
+                                    for n, v in r.items()}
                     for k, r in results.items()}}
 
 
