@@ -171,7 +171,9 @@ def test_the_run_identity_follows_the_contents_of_the_blocklists_the_config_name
     before = config_identity(cfg)
     blocklist.write_text("spam.example\nmore-spam.example\n")  # same config file, another list
     assert config_identity(cfg) != before and cfg.hash == load_config(str(tmp_path / "c.yaml")).hash
-    assert config_identity(load_config()) == load_config().hash  # no data files: the plain config hash
+    plain = load_config(write_config(tmp_path / "plain.yaml", "quality:\n  perplexity:\n    enabled: false\n"))
+    assert config_identity(plain) == plain.hash  # no data files: the plain config hash
+    assert config_identity(load_config()) != load_config().hash  # the shipped perplexity models' contents count
     blocklist.unlink()
     with pytest.raises(UsageError, match="blocked.txt"):
         config_identity(cfg)

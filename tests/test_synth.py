@@ -130,8 +130,9 @@ def test_planted_pii_appears_verbatim_in_the_page(by_id):
 @pytest.mark.parametrize("key, pattern", [
     ("email", r"[a-z0-9._]+@[a-z.]+\.[a-z]+"),
     ("phone_us", r"\(\d{3}\) \d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\+1 \d{3} \d{3} \d{4}|\d{3}\.\d{3}\.\d{4}"),
-    ("phone_vn", r"0\d{3} \d{3} \d{3}|0\d{2} \d{3} \d{4}|\+84 \d{3} \d{3} \d{3}|0\d{3}\.\d{3}\.\d{3}|0\d{9}"),
-    ("landline_vn", r"02\d{1,2} [23]\d{3} \d{3,4}"),
+    ("phone_vn", r"0\d{3} \d{3} \d{3}|0\d{2} \d{3} \d{4}|\+84 \d{3} \d{3} \d{3}|0\d{3}\.\d{3}\.\d{3}|0\d{9}"
+                 r"|016\d \d{3} \d{4}|84 \d{3} \d{3} \d{3}|0\d{3}_\d{3}_\d{3}|0\d{3}–\d{3}–\d{3}"),  # old plan, no +, _ and –
+    ("landline_vn", r"02\d{1,2} [23]\d{3} \d{3,4}|\(0[48]\) [23]\d{3} \d{4}"),  # (04)/(08): Hà Nội, TP.HCM before 2017
     ("cccd", r"0\d{11}"),
     ("cmnd", r"0\d{8}"),
     ("ipv4", r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})"),
