@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,3 +83,15 @@ def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tm
     assert (row["stage"], row["reason"], row["url"]) == ("extract", "timeout", "https://example.com/1")
     assert "guard.document_timeout_seconds" in row["details"]
     assert counters["dropped.extract.timeout"] == 1
+
+
+def test_the_range_worker_builds_and_runs_every_stage_without_torch():
+    """torch is installed for the trainer; the range worker hides it (presidio and spaCy import it for nothing)."""
+    probe = ("import sys; from sieve.transforms.supervise import _WithoutTorch; sys.meta_path.insert(0, _WithoutTorch())\n"
+             "from sieve.filters.base import build_filters; from sieve.filters.pii import scrubber\n"
+             "from sieve.schemas.config import load_config\n"
+             "cfg = load_config(); filters = build_filters(cfg)\n"
+             "assert scrubber(cfg.pii).scrub('Gọi 0912 345 678', 'vi')[0] == 'Gọi <PHONE>'\n"
+             "assert 'torch' not in sys.modules and 'spacy' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

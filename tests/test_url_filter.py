@@ -136,7 +136,7 @@ def test_url_stage_runs_after_the_response_check_and_before_extraction(tmp_path)
 
 def test_blocked_page_is_dropped_by_the_pipeline_without_being_extracted(data_dir, tmp_path):
     cfg = load_config(write_config(tmp_path / "c.yaml", "url_filter:\n  extra_domains: [uraharajuku.st]\n"))
-    run_beam([data_dir / "clueweb-quirk.warc.gz"], tmp_path / "run", cfg)
+    run_beam([data_dir / "clueweb-quirk.warc.gz"], tmp_path / "run", cfg, workers=1)
     dropped = [r for p in sorted((tmp_path / "run" / "dropped").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
     blocked = [r for r in dropped if r["domain"] == "www.uraharajuku.st"]
     assert len(blocked) == 29

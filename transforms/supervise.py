@@ -7,6 +7,7 @@ that crashes the child, gets its child killed; the range is then redone with tha
 """
 from __future__ import annotations
 
+import importlib.abc
 import os
 import subprocess
 import sys
@@ -22,6 +23,17 @@ from sieve.schemas.document import Drop
 from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
 
+class _WithoutTorch(importlib.abc.MetaPathFinder):
+    """Makes `import torch` fail in the range worker. No document stage uses torch, but spaCy's thinc (under presidio)
+    and presidio's device check import it when it is installed (the trainer's dependency): 2 s of every worker's
+    start. Absent rather than stubbed, so the libraries that probe sys.modules for it see no torch at all."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden in sieve's range worker)", name=name)
+        return None
+
+
 class RangeFailed(RuntimeError):
     """The range cannot be finished: its reader (not a document stage) hung or crashed."""
 
@@ -33,6 +45,7 @@ def serve() -> None:
     from sieve.transforms.lifecycle import die_with_parent
 
     die_with_parent()
+    sys.meta_path.insert(0, _WithoutTorch())
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
     requests = Connection(0, writable=False)
