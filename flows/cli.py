@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from sieve.flows.deploy import PREFECT_FILE
-from sieve.flows.plan import COMMONCRAWL_BASE, UsageError, check_output, plan_inputs, resolve_latest
+from sieve.flows.plan import COMMONCRAWL_BASE, check_output, plan_inputs, resolve_latest
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
+from sieve.schemas.errors import UsageError
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -305,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser("deploy", help="register the scheduled deployment with the Prefect server at PREFECT_API_URL")
     deploy.add_argument("--prefect-file", default=str(PREFECT_FILE), metavar="FILE",
-                        help="deployments to register (default: the repository's infra/prefect.yaml)")
+                        help="deployments to register (default: the package's prefect.yaml, infra/prefect.yaml in the repository)")
     deploy.set_defaults(fn=_deploy)
 
     explain = sub.add_parser("explain", help="one document's signals, thresholds and decision at every stage")

@@ -1,5 +1,6 @@
-"""`sieve deploy`: register the deployments of infra/prefect.yaml with the Prefect server at PREFECT_API_URL,
-creating their process work pool if it is missing, so that a worker runs the scheduled `curate` flow."""
+"""`sieve deploy`: register the deployments of prefect.yaml (shipped in the package; infra/prefect.yaml links to it)
+with the Prefect server at PREFECT_API_URL, creating their process work pool if it is missing, so that a worker runs
+the scheduled `curate` flow."""
 from __future__ import annotations
 
 import json
@@ -11,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from sieve.flows.plan import UsageError
+from sieve.schemas.errors import UsageError
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.actions import DeploymentScheduleCreate
 
-# `make install` is an editable install: the package folders sit in the clone, beside infra/.
-PREFECT_FILE = Path(__file__).resolve().parents[1] / "infra" / "prefect.yaml"
+# Package data, so `sieve deploy` works from a wheel as from the clone's editable install.
+PREFECT_FILE = Path(__file__).with_name("prefect.yaml")
 POOL_TYPE = "process"
 
 

@@ -1,5 +1,6 @@
-"""Scheduled deployments: `sieve deploy` registers infra/prefect.yaml with a real Prefect server, and a real process
-worker runs the deployed curate flow to a published manifest. Every process the test starts is ended by it."""
+"""Scheduled deployments: `sieve deploy`, installed from the built wheel, registers the shipped prefect.yaml with a
+real Prefect server, and a real process worker runs the deployed curate flow to a published manifest. Every process
+the test starts is ended by it."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
+import venv
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -49,9 +52,28 @@ def _started(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         proc.wait()
 
 
-def _sieve_deploy(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "sieve"), "deploy", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+def _sieve_deploy(env: dict[str, str], *args: str, cwd: Path | None = None,
+                  sieve: Path = BIN / "sieve") -> subprocess.CompletedProcess:
+    return subprocess.run([str(sieve), "deploy", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def wheel_sieve(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `sieve` command of the built wheel installed into a fresh venv: not the clone's editable install, so
+    nothing can be found by a path into the repository. Its dependencies come from this venv by a path line (a .pth
+    there would also run this venv's editable finder)."""
+    root = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root),
+                    str(Path(__file__).parents[1])], check=True, capture_output=True)
+    venv.create(root / "venv")
+    python = root / "venv" / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "sieve-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    [wheel] = root.glob("sieve-*.whl")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
+                   capture_output=True)
+    return root / "venv" / "bin" / "sieve"
 
 
 def _tail(log: Path) -> str:
@@ -82,12 +104,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 
 @pytest.mark.slow
-def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs_it(prefect_server, data_dir, tmp_path):
+def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs_it(prefect_server, wheel_sieve, data_dir,
+                                                                                    tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     env = prefect_server
-    result = _sieve_deploy(env, cwd=tmp_path)
+    result = _sieve_deploy(env, cwd=tmp_path, sieve=wheel_sieve)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"registered {NAME}" in result.stdout and f"worker start --pool {POOL}" in result.stdout
 
