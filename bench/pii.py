@@ -30,13 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.pii import Scrubber, _offline_tldextract
-from sieve.filters.toxicity import Toxicity
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters, toxicity_stage
 from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ def table(headers: list[str], rows: list[list]) -> None:
 def toxicity_figures(cfg, texts: dict[str, tuple[bool, list[tuple[str, str]]]]) -> dict:
     """Per text set (name -> (toxic or not, texts)): docs/s, drops, the wrong decisions (false drops of ordinary
     text, misses of toxic text), and toxicity/toxic_words/profanity medians and maxima."""
-    stage = Toxicity(cfg)
+    stage = toxicity_stage(cfg)
     out = {}
     for name, (toxic, items) in texts.items():
         if not items:

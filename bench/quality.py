@@ -72,12 +72,13 @@ import pyarrow.parquet as pq
 import yaml
 from fastwarc.warc import ArchiveIterator
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.c4 import code_lines
 from sieve.filters.extract import decode_html, extract_text
 from sieve.filters.language import identify
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The filter interface every document stage implements, and the ordered list of stages the pipeline runs."""
+"""The filter interface every document stage implements, and how a document runs through a list of stages."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -54,50 +54,3 @@ def run_filters(doc: Document, filters: list[Filter], on_stage: Callable[[int], 
             return drop
     return None
 
-
-def build_filters(cfg: Config) -> list[Filter]:
-    """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
-    from sieve.filters.extract import Extraction
-    from sieve.filters.gate import LanguageGate
-    from sieve.filters.language import LanguageId
-    from sieve.filters.normalize import CleanText, Normalize
-    from sieve.filters.response import ResponseCheck
-    from sieve.filters.url import UrlFilter
-
-    stages: list[Filter] = [ResponseCheck(cfg)]
-    if cfg.url_filter.enabled:
-        stages.append(UrlFilter(cfg))  # the URL alone can drop a page, so before extraction, the costly stage
-    if cfg.language_id.enabled and cfg.language_id.keep and cfg.language_gate.enabled and cfg.extract.extractor != "resiliparse":
-        stages.append(LanguageGate(cfg))  # a page in no kept language never pays for the costly extractor
-    stages.append(Extraction(cfg))
-    stages.append(CleanText(cfg))  # language-independent, so it runs for every document and language id reads clean text
-    if cfg.language_id.enabled:
-        stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
-        stages += _heuristic_stages(cfg)  # per-language thresholds; cheap, so before the model-based stages
-        if cfg.quality.toxicity.enabled:
-            from sieve.filters.toxicity import Toxicity
-
-            stages.append(Toxicity(cfg))  # measures the text the heuristic stages kept; cheaper than the models after
-        if cfg.quality.perplexity.enabled:
-            from sieve.filters.perplexity import Perplexity
-
-            stages.append(Perplexity(cfg))  # per-language models, so after language id
-        if cfg.quality.classifier.enabled:
-            from sieve.filters.classifier import QualityClassifier
-
-            stages.append(QualityClassifier(cfg))  # scores the final text, after every stage that rewrites it
-    return stages
-
-
-def _heuristic_stages(cfg: Config) -> list[Filter]:
-    """The switched-on heuristic quality stages, cheapest and most specific first, so fewer pages reach the costly
-    n-gram counts: Gopher quality (word counts; drops stubs, gibberish, code), C4 (cleans lines, so the later
-    stages measure the text that is kept; drops lorem ipsum and code), FineWeb (line shapes), Gopher repetition."""
-    from sieve.filters.c4 import C4
-    from sieve.filters.fineweb import FineWeb
-    from sieve.filters.gopher import GopherQuality, GopherRepetition
-
-    switches = cfg.quality
-    return [stage(cfg) for on, stage in ((switches.gopher_quality, GopherQuality), (switches.c4, C4),
-                                         (switches.fineweb, FineWeb), (switches.gopher_repetition, GopherRepetition))
-            if on]

@@ -12,7 +12,6 @@ from typing import Any
 from sieve.filters.base import PerLanguage
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
-from sieve.transforms import storage
 
 LISTS = Path(__file__).with_name("data") / "toxicity"
 SECTIONS = ("toxic", "ambiguous", "target", "allow", "identity", "negative")
@@ -76,15 +75,15 @@ class Lexicon:
 
 
 @lru_cache(maxsize=8)
-def lexicon(lang: str, extra: tuple[str, ...]) -> Lexicon:
-    """The shipped list of a language plus its extra list files, read once per process."""
+def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
+    """The shipped list of a language plus its extra list files ((name, text) pairs), parsed once per process."""
     terms: dict[str, set[tuple[str, ...]]] = {s: set() for s in SECTIONS}
     shipped = LISTS / f"{lang}.txt"
     if shipped.exists():
         read_lists(shipped.read_text(encoding="utf-8"), terms)
-    for uri in extra:
+    for uri, text in extra:
         try:
-            read_lists(storage.read_text(uri), terms)
+            read_lists(text, terms)
         except ValueError as e:
             raise ValueError(f"quality.toxicity.extra_lists.{lang}: {uri}: {e}") from None
     return Lexicon(PhraseMatcher(terms["toxic"] | terms["ambiguous"]), frozenset(terms["ambiguous"] - terms["toxic"]),
@@ -104,17 +103,20 @@ class Toxicity:
 
     stage = "toxicity"
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, extra_lists: dict[str, dict[str, str]]) -> None:
+        """extra_lists: language -> {file: its text} for the files quality.toxicity.extra_lists names, read by the
+        stage registry (transforms/stages.py)."""
         self.settings = cfg.quality.toxicity
         self.thresholds = PerLanguage(cfg, "toxicity")
-        for lang, files in self.settings.extra_lists.items():
-            lexicon(lang, tuple(files))  # read now, so a bad list file fails the run at start
+        self.extra = {lang: tuple(files.items()) for lang, files in extra_lists.items()}
+        for lang, files in self.extra.items():
+            lexicon(lang, files)  # parsed now, so a bad list file fails the run at start
         if self.settings.model_languages:
             _profanity_model()
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         lang = doc.language or "default"
-        lex = lexicon(lang, tuple(self.settings.extra_lists.get(lang, ())))
+        lex = lexicon(lang, self.extra.get(lang, ()))
         window = self.thresholds(doc.language).target_window
         text = (doc.text or "").lower()
         sentences = [s for s in _SENTENCE.split(text) if s.strip()]

@@ -9,7 +9,6 @@ from urllib.parse import unquote, urlsplit
 
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
-from sieve.transforms import storage
 
 SHIPPED_BLOCKLIST = Path(__file__).with_name("data") / "url_blocklist.txt"
 _TOKEN = re.compile(r"[a-z]+|[0-9]+")  # letters and digits apart, so "nhacai88" yields "nhacai"
@@ -26,9 +25,14 @@ def tokens(text: str) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(fold(unquote(text))))
 
 
-def read_blocklist(uri: str) -> set[str]:
-    """Domains of one blocklist file: one per line, "#" starts a comment."""
-    lines = (line.split("#", 1)[0] for line in storage.read_text(uri).splitlines())
+def blocklist_files(cfg: Config) -> list[str]:
+    """The blocklist files a run reads: the configured one (the shipped list when none is set), then the extras."""
+    return [cfg.url_filter.blocklist or str(SHIPPED_BLOCKLIST), *cfg.url_filter.extra_blocklists]
+
+
+def blocklist_domains(text: str) -> set[str]:
+    """Domains of one blocklist file's text: one per line, "#" starts a comment."""
+    lines = (line.split("#", 1)[0] for line in text.splitlines())
     return {_domain(line) for line in lines if line.strip()}
 
 
@@ -70,11 +74,12 @@ class UrlFilter:
 
     stage = "url"
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, blocklists: list[str]) -> None:
+        """blocklists: the texts of blocklist_files(cfg), read by the stage registry (transforms/stages.py)."""
         uc = cfg.url_filter
-        self.domains = {_domain(d) for d in uc.extra_domains}  # read once per worker, when the stages are built
-        for uri in [uc.blocklist or str(SHIPPED_BLOCKLIST), *uc.extra_blocklists]:
-            self.domains |= read_blocklist(uri)
+        self.domains = {_domain(d) for d in uc.extra_domains}
+        for text in blocklists:
+            self.domains |= blocklist_domains(text)
         self.path_keyword_hits = uc.path_keyword_hits
         self.matcher = KeywordMatcher([("adult_keyword", word) for words in uc.adult_keywords.values() for word in words]
                                       + [("spam_keyword", word) for words in uc.spam_keywords.values() for word in words])

@@ -20,15 +20,15 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel
 
-from sieve.filters.base import build_filters
 from sieve.flows.lm import read_documents
-from sieve.flows.plan import UsageError
 from sieve.flows.publish import published
 from sieve.flows.report import markdown_table
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document
+from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import SIGNALS
 from sieve.transforms import storage
+from sieve.transforms.stages import build_filters
 
 
 @dataclass(frozen=True)

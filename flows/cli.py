@@ -175,7 +175,8 @@ def _training_config(args: argparse.Namespace):
 
 
 def _shards(args: argparse.Namespace) -> int:
-    from sieve.trainer.shards import MANIFEST, write_training_shards
+    from sieve.trainer.shards import write_training_shards
+    from sieve.trainer.sources import MANIFEST
 
     manifest = write_training_shards(args.input, args.output, _training_config(args), args.tokenizer)
     docs, seconds = manifest["documents"], manifest["seconds"]

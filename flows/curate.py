@@ -16,7 +16,8 @@ from sieve.flows.publish import (commit, committed, config_identity, finished_ra
                                  summarize, up_to_date)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
-from sieve.transforms.corpus import passes_for, run_passes
+from sieve.transforms.corpus import run_passes
+from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 
 

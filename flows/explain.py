@@ -10,12 +10,13 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from sieve.filters.base import Filter, build_filters
-from sieve.flows.plan import UsageError
+from sieve.filters.base import Filter
 from sieve.flows.publish import published
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
+from sieve.schemas.errors import UsageError
 from sieve.transforms import storage
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 
 WIDTH = 110

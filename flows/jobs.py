@@ -6,7 +6,8 @@ from typing import Any
 from sieve.flows.plan import plan_inputs
 from sieve.flows.publish import committed, summarize
 from sieve.schemas.config import Config
-from sieve.transforms.corpus import passes_for, run_passes
+from sieve.transforms.corpus import run_passes
+from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 
 

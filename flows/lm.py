@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sieve.filters.perplexity import LM_INFO, LanguageModel, model_paths, normalize_line
-from sieve.flows.plan import UsageError
+from sieve.schemas.errors import UsageError
 from sieve.trainer.tokenizer import scaled_vocab_size
 from sieve.transforms import storage
 

@@ -7,6 +7,7 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from sieve.schemas.errors import UsageError
 from sieve.transforms import storage
 from sieve.transforms.storage import StorageError
 
@@ -21,10 +22,6 @@ LATEST = "{latest}"
 # when it ends (its merge step waits for all of its ranges), and its start-up (about 2 s) stays well under 1%
 # of its work. A crash costs less than a batch: finished ranges are reused by the rerun.
 BATCH_BYTES_PER_WORKER = 1 << 30
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; the message says what to do. Printed as one line, no traceback."""
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from sieve.flows.plan import MANIFEST, InputFile, UsageError
+from sieve.filters.perplexity import model_paths
+from sieve.flows.plan import MANIFEST, InputFile
 from sieve.schemas.config import Config
+from sieve.schemas.errors import UsageError
+from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
 from sieve.transforms.parquet import WORKING, done_marker, range_of, shard_stem
 from sieve.transforms.storage import StorageError
@@ -39,10 +44,21 @@ def config_identity(cfg: Config) -> str:
     """The config hash, extended by the contents of the data files the config names (user blocklists): an edited
     list changes what a run writes, so it must not find the old run up to date or resume it."""
     try:
-        digests = [hashlib.sha256(storage.read_bytes(path)).hexdigest() for path in cfg.data_files()]
+        digests = [hashlib.sha256(storage.read_bytes(path)).hexdigest() for path in data_files(cfg)]
     except StorageError as e:
         raise UsageError(f"config: a file it names cannot be read: {e}") from None
     return hashlib.sha256("\n".join([cfg.hash, *digests]).encode()).hexdigest()[:16] if digests else cfg.hash
+
+
+def data_files(cfg: Config) -> list[str]:
+    """Files the config names whose contents decide what a run writes; the config hash covers only their names."""
+    models = [str(path) for lang, folder in cfg.quality.perplexity.models.items()
+              for path in model_paths(folder, lang)] if cfg.quality.perplexity.enabled else []
+    if cfg.quality.classifier.enabled:
+        models += cfg.quality.classifier.models.values()
+    lists = [path for paths in cfg.quality.toxicity.extra_lists.values() for path in paths] \
+        if cfg.quality.toxicity.enabled else []
+    return [path for path in [cfg.url_filter.blocklist, *cfg.url_filter.extra_blocklists] if path] + models + lists
 
 
 def run_folder(output: str, config_hash: str, force: bool = False) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from sieve.filters.base import Filter, run_filters
 from sieve.filters.classifier import NEGATIVE, POSITIVE, model_input, positive_probability
 from sieve.flows.lm import read_documents
-from sieve.flows.plan import WARC_SUFFIXES, UsageError
+from sieve.flows.plan import WARC_SUFFIXES
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
+from sieve.schemas.errors import UsageError
 from sieve.transforms import storage
 from sieve.transforms.storage import StorageError
 from sieve.transforms.warc import read_warc

@@ -18,17 +18,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from sieve.filters.base import Filter, build_filters
-from sieve.flows.plan import InputFile, UsageError, check_output
+from sieve.filters.base import Filter
+from sieve.flows.plan import InputFile, check_output
 from sieve.flows.publish import (commit, committed, config_identity, manifest_for, published, run_folder,
                                  summarize)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
+from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import DROPPED, KEPT, SIGNALS
 from sieve.transforms import storage
-from sieve.transforms.corpus import passes_for, run_passes
+from sieve.transforms.corpus import run_passes
+from sieve.transforms.passes import passes_for
 from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.stages import build_filters
 
 # Config keys that may differ from the run's: they change decisions, not what a stage measures or writes into
 # the text. Anything else (extraction, cleanup, URL lists, a different model for a language) needs `sieve run`,

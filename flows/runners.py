@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from sieve.flows.plan import UsageError
+from sieve.schemas.errors import UsageError
 from sieve.transforms.storage import is_remote
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"

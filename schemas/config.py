@@ -385,18 +385,6 @@ class Config(_Strict):
             settings.update(per_language.model_dump(mode="json"))
         return settings
 
-    def data_files(self) -> list[str]:
-        """Files the config names whose contents decide what a run writes; the hash covers only their names."""
-        from sieve.filters.perplexity import model_paths  # the layout `sieve lm train` writes; imported late (cycle)
-
-        models = [str(path) for lang, folder in self.quality.perplexity.models.items()
-                  for path in model_paths(folder, lang)] if self.quality.perplexity.enabled else []
-        if self.quality.classifier.enabled:
-            models += self.quality.classifier.models.values()
-        lists = [path for paths in self.quality.toxicity.extra_lists.values() for path in paths] \
-            if self.quality.toxicity.enabled else []
-        return [path for path in [self.url_filter.blocklist, *self.url_filter.extra_blocklists] if path] + models + lists
-
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 

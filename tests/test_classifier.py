@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sieve.filters.base import build_filters
 from sieve.filters.classifier import QualityClassifier
 from sieve.flows.cli import main
-from sieve.flows.plan import UsageError
 from sieve.flows.quality_model import INFO, train
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.lowq import keyword_stuffing, link_list
@@ -21,8 +19,10 @@ from sieve.flows.synth.text import Slots, build_article
 from sieve.flows.synth.warc import WarcWriter, http_response, record_id
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
+from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import KEPT
 from sieve.transforms.parquet import write_rows
+from sieve.transforms.stages import build_filters
 from tests.conftest import DATA, write_config
 
 MOMENT = datetime(2024, 5, 20, tzinfo=timezone.utc)

@@ -215,7 +215,7 @@ def test_a_second_crawl_against_the_first_ones_index(tmp_path, hand_made):
 
 
 def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
-    from sieve.flows.plan import UsageError
+    from sieve.schemas.errors import UsageError
 
     first, _, _ = hand_made
     run1, _, _ = _run(tmp_path / "crawl1", {"c1.warc.gz": first[:3]})

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.extract import Extraction
 from sieve.filters.gate import LanguageGate, fast_text, language_probabilities
 from sieve.filters.language import LanguageId
 from sieve.filters.normalize import CleanText
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 from tests.conftest import DATA, write_config
 

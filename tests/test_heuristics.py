@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.c4 import C4
 from sieve.filters.fineweb import FineWeb
 from sieve.filters.gopher import GopherQuality, GopherRepetition
 from sieve.filters.textstats import text_stats
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters
 
 CFG = load_config()
 TRAPS = Path(__file__).parent / "data" / "traps"

@@ -8,19 +8,21 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.language import identify
 from sieve.filters.perplexity import SHIPPED, SHIPPED_DIR, LanguageModel, Perplexity, load_model, model_paths, normalize_line
 from sieve.flows.cli import main
 from sieve.flows.lm import kenlm_program, split_documents, train
-from sieve.flows.plan import UsageError
+from sieve.flows.publish import data_files
 from sieve.flows.synth import write_reference_text
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
+from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import KEPT
 from sieve.transforms import storage
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 from tests.conftest import run_beam, write_config
 
@@ -153,7 +155,7 @@ def test_configured_model_folder_without_a_model_fails_when_stages_are_built(tmp
     cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {tmp_path}\n"))
     with pytest.raises(FileNotFoundError, match=r"quality.perplexity.models.en: .*en.sp.model not found .*sieve lm train"):
         build_filters(cfg)
-    assert str(tmp_path / "en.sp.model") in cfg.data_files()  # checked and hashed before a run starts
+    assert str(tmp_path / "en.sp.model") in data_files(cfg)  # checked and hashed before a run starts
 
 
 @pytest.mark.slow
@@ -248,7 +250,7 @@ def test_shipped_models_are_small_package_data_with_their_sources():
         files = model_paths(SHIPPED, lang)
         assert all(f.is_file() for f in files) and sum(f.stat().st_size for f in files) < 5_000_000
         assert all(s["license"] and len(s["deb_sha256"]) == 64 and s["words"] > 0 for s in sources[lang].values())
-    assert str(model_paths(SHIPPED, "en")[0]) in load_config().data_files()  # named in the run's config hash
+    assert str(model_paths(SHIPPED, "en")[0]) in data_files(load_config())  # named in the run's config hash
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])

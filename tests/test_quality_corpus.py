@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.schemas.config import load_config
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 
 # The stages allowed to drop each planted kind: the heuristic family that targets it, plus the earlier stages

@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
-from sieve.flows.plan import UsageError
 from sieve.schemas.config import load_config
+from sieve.schemas.errors import UsageError
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 

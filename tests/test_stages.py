@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.extract import Extraction, decode_html, extract_text
 from sieve.filters.language import LanguageId, identify
 from sieve.filters.normalize import Normalize, vietnamese_tone_style
@@ -15,8 +15,9 @@ from sieve.flows.evaluate import shingle_f1
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
-from tests.conftest import write_config
+from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
+from tests.conftest import write_config
 
 VI = "Hà Nội là thủ đô của Việt Nam. Thành phố có lịch sử hơn một nghìn năm và nhiều di tích nổi tiếng."
 

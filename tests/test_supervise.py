@@ -88,7 +88,7 @@ def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tm
 def test_the_range_worker_builds_and_runs_every_stage_without_torch():
     """torch is installed for the trainer; the range worker hides it (presidio and spaCy import it for nothing)."""
     probe = ("import sys; from sieve.transforms.supervise import _WithoutTorch; sys.meta_path.insert(0, _WithoutTorch())\n"
-             "from sieve.filters.base import build_filters; from sieve.filters.pii import scrubber\n"
+             "from sieve.transforms.stages import build_filters; from sieve.filters.pii import scrubber\n"
              "from sieve.schemas.config import load_config\n"
              "cfg = load_config(); filters = build_filters(cfg)\n"
              "assert scrubber(cfg.pii).scrub('Gọi 0912 345 678', 'vi')[0] == 'Gọi <PHONE>'\n"

@@ -7,12 +7,11 @@ import random
 
 import pytest
 
-from sieve.filters.base import build_filters
-from sieve.filters.toxicity import Toxicity
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters, toxicity_stage
 from sieve.transforms.warc import read_warc
 from tests.conftest import DATA, write_config
 
@@ -27,7 +26,7 @@ TOXIC = [(lang, page) for lang in ("en", "vi") for page in PAGES[lang]["toxic"]]
 
 @pytest.fixture(scope="module")
 def stage():
-    return Toxicity(load_config())
+    return toxicity_stage(load_config())
 
 
 def signals(stage, text, lang):
@@ -137,12 +136,12 @@ def test_bias_flag_marks_identity_terms_with_negative_terms_and_does_not_drop(st
 def test_lists_are_extensible_by_config(tmp_path):
     (tmp_path / "extra.txt").write_text("# site slang\n== toxic\nzorkhead\n", encoding="utf-8")
     cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'extra.txt'}]\n"))
-    s, _ = signals(Toxicity(cfg), "Only a zorkhead would say that.", "en")
+    s, _ = signals(toxicity_stage(cfg), "Only a zorkhead would say that.", "en")
     assert s["toxic_words"] == 1
     (tmp_path / "bad.txt").write_text("zorkhead\n", encoding="utf-8")
     cfg = load_config(write_config(tmp_path / "b.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      vi: [{tmp_path / 'bad.txt'}]\n"))
     with pytest.raises(ValueError, match="bad.txt"):
-        Toxicity(cfg)
+        toxicity_stage(cfg)
 
 
 def test_an_allow_phrase_from_an_extra_list_keeps_its_words_from_counting(stage, tmp_path):
@@ -150,5 +149,5 @@ def test_an_allow_phrase_from_an_extra_list_keeps_its_words_from_counting(stage,
     before = signals(stage, text, "en")[0]["toxic_words"]
     (tmp_path / "allow.txt").write_text("== allow\nprick song  # old word for written-down music\n", encoding="utf-8")
     cfg = load_config(write_config(tmp_path / "a.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'allow.txt'}]\n"))
-    after = signals(Toxicity(cfg), text, "en")[0]["toxic_words"]
+    after = signals(toxicity_stage(cfg), text, "en")[0]["toxic_words"]
     assert (before, after) == (2, 1)  # "fucking" stays; "prick" (counted here: the document holds a toxic term) goes

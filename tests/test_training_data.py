@@ -11,7 +11,8 @@ import pytest
 
 from sieve.flows.cli import main
 from sieve.schemas.config import load_config
-from sieve.trainer.shards import doc_hash, write_training_shards
+from sieve.trainer.shards import write_training_shards
+from sieve.trainer.sources import doc_hash
 from sieve.trainer.tokenizer import Tokenizer, train_tokenizer
 
 # Every Vietnamese vowel with every tone mark, đ/Đ, and characters no crawl sample trains on.

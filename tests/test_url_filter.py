@@ -4,10 +4,11 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from sieve.filters.base import build_filters, run_filters
+from sieve.filters.base import run_filters
 from sieve.filters.url import UrlFilter
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
+from sieve.transforms.stages import build_filters, url_stage
 from sieve.transforms.warc import read_warc
 from tests.conftest import run_beam, write_config
 
@@ -16,7 +17,7 @@ ARTICLES = "tests/data/articles/articles.warc.gz"
 
 def verdict(url: str, stage: UrlFilter | None = None) -> tuple[str, str] | None:
     doc = Document(warc_file="t.warc.gz", warc_offset=0, url=url)
-    drop = run_filters(doc, [stage or UrlFilter(load_config())])
+    drop = run_filters(doc, [stage or url_stage(load_config())])
     return (drop.reason, drop.details) if drop else None
 
 
@@ -90,7 +91,7 @@ def test_user_blocklist_file_and_inline_domains_add_to_the_shipped_list(tmp_path
     blocklist.write_text("# my list\nspam-farm.example  # inline comment\n\nWWW.Other.Example\n", encoding="utf-8")
     cfg = load_config(write_config(tmp_path / "c.yaml", f"url_filter:\n  extra_blocklists: ['{blocklist}']\n"
                                                         "  extra_domains: [inline.example]\n"))
-    stage = UrlFilter(cfg)
+    stage = url_stage(cfg)
     assert verdict("https://a.b.spam-farm.example/x", stage) == ("blocked_domain", "spam-farm.example")
     assert verdict("https://other.example/", stage) == ("blocked_domain", "other.example")
     assert verdict("https://inline.example/", stage) == ("blocked_domain", "inline.example")
@@ -100,7 +101,7 @@ def test_user_blocklist_file_and_inline_domains_add_to_the_shipped_list(tmp_path
 def test_blocklist_path_replaces_the_shipped_list(tmp_path):
     blocklist = tmp_path / "only.txt"
     blocklist.write_text("only.example\n", encoding="utf-8")
-    stage = UrlFilter(load_config(write_config(tmp_path / "c.yaml", f"url_filter:\n  blocklist: '{blocklist}'\n")))
+    stage = url_stage(load_config(write_config(tmp_path / "c.yaml", f"url_filter:\n  blocklist: '{blocklist}'\n")))
     assert verdict("https://only.example/", stage)[0] == "blocked_domain"
     assert verdict("https://pornhub.com/", stage) is None
 
@@ -109,18 +110,18 @@ def test_missing_blocklist_file_names_the_path(tmp_path):
     missing = tmp_path / "nope.txt"
     cfg = load_config(write_config(tmp_path / "c.yaml", f"url_filter:\n  extra_blocklists: ['{missing}']\n"))
     with pytest.raises(OSError, match="nope.txt"):
-        UrlFilter(cfg)
+        url_stage(cfg)
 
 
 def test_path_keyword_threshold_is_configurable(tmp_path):
-    strict = UrlFilter(load_config(write_config(tmp_path / "c.yaml", "url_filter:\n  path_keyword_hits: 1\n")))
+    strict = url_stage(load_config(write_config(tmp_path / "c.yaml", "url_filter:\n  path_keyword_hits: 1\n")))
     assert verdict("https://www.reuters.com/business/macau-casino-regulation", strict)[0] == "spam_keyword"
 
 
 @pytest.mark.parametrize("path", ["tests/data/articles-sample.warc.gz", "tests/data/clueweb-quirk.warc.gz",
                                   "tests/data/warcfile.warc.gz", "tests/data/clipped.warc.gz", ARTICLES])
 def test_every_real_url_is_kept(path):
-    stage = UrlFilter(load_config())
+    stage = url_stage(load_config())
     docs = [item.doc for item in read_warc(path, load_config().read.max_payload_bytes) if item.doc and item.doc.url]
     assert docs
     assert [d.url for d in docs if run_filters(d, [stage])] == []

@@ -22,10 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sieve.flows.plan import UsageError
 from sieve.schemas.config import TrainingDataConfig
+from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import KEPT
-from sieve.trainer.shards import MANIFEST, Progress, Source, input_files, read_batches, write_training_shards
+from sieve.trainer.shards import write_training_shards
+from sieve.trainer.sources import MANIFEST, Progress, Source, input_files, read_batches
 from sieve.trainer.tokenizer import Tokenizer, train_tokenizer
 from sieve.transforms import storage
 

@@ -9,97 +9,31 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from sieve.flows.plan import UsageError
 from sieve.schemas.config import TrainingDataConfig
 from sieve.schemas.tables import KEPT
+from sieve.trainer.sources import MANIFEST, Progress, Source, doc_hash, input_files, read_batches
+from sieve.trainer.tokenizer import Tokenizer
 from sieve.transforms import storage
 
 COLUMNS = ["doc_id", "url", "warc_file", "warc_offset", "language", "text"]
 SCHEMA = pa.schema([KEPT.field(name) for name in COLUMNS])
-MANIFEST = "shards.json"
-RUN_MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
 UNKNOWN_LANGUAGE = "und"  # a run without language id leaves the column null
-READ_BATCH_ROWS = 2000
-PROGRESS_SECONDS = 5.0
 _ORDER = "_order"  # the order hash, carried in the spill files only
 HASH_SPACE = 1 << 64
 
 
-@dataclass(frozen=True)
-class Source:
-    """One Parquet file of documents; language and split are known when it is a training shard."""
-
-    uri: str
-    language: str | None = None
-    split: str | None = None
-
-
-def doc_hash(doc_id: str, purpose: str) -> int:
-    """A stable 64-bit hash of doc_id; purpose ("split", "order", "sample:0") makes independent hashes."""
-    return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8, person=purpose.encode()[:16]).digest(), "big")
-
-
-def input_files(source: str) -> list[Source]:
-    """Document files of a training-shards folder (shards.json), a run output (manifest.json) or a run folder (kept/)."""
-    shards = storage.join(source, MANIFEST)
-    if storage.exists(shards):
-        listed = json.loads(storage.read_text(shards))["shards"]
-        return [Source(storage.join(source, s["path"]), s["language"], s["split"]) for s in listed]
-    manifest = storage.join(source, RUN_MANIFEST)
-    if storage.exists(manifest):
-        return [Source(storage.join(source, s["path"])) for s in json.loads(storage.read_text(manifest))["shards"]["kept"]]
-    kept = storage.join(source, "kept")
-    if storage.is_dir(kept):
-        return [Source(f.uri) for f in storage.list_files(kept) if f.uri.endswith(".parquet")]
-    raise UsageError(f"--input {source}: no {MANIFEST}, {RUN_MANIFEST} or kept/ folder (give the --output of "
-                     f"`sieve run` or of `sieve shards`)")
-
-
-def read_batches(uri: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    """The file's rows, a few thousand at a time, so memory holds one batch and not the file."""
-    try:
-        with storage.open_input(uri) as f:
-            yield from pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
-    except (OSError, pa.ArrowException) as e:
-        raise storage.storage_error(uri, "read", e) from None
-
-
 def languages(batch: pa.RecordBatch) -> list[str]:
     return [lang or UNKNOWN_LANGUAGE for lang in batch.column("language").to_pylist()]
-
-
-class Progress:
-    """Prints 'what: N documents, M tokens (R/s)' to stderr every few seconds while long work runs."""
-
-    def __init__(self, what: str, unit: str = "documents") -> None:
-        self.what, self.unit = what, unit
-        self.start = self.last = time.perf_counter()
-        self.count = 0
-
-    def add(self, count: int) -> None:
-        self.count += count
-        now = time.perf_counter()
-        if now - self.last >= PROGRESS_SECONDS:
-            self.last = now
-            print(f"{self.what}: {self.count} {self.unit} ({self.count / (now - self.start):.0f}/s)",
-                  file=sys.stderr, flush=True)
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
 
 
 @dataclass
@@ -141,8 +75,6 @@ def _survey(sources: list[Source], fraction: float) -> dict[str, _Language]:
 
 def write_training_shards(source: str, output: str, cfg: TrainingDataConfig, tokenizer: str | None = None) -> dict[str, Any]:
     """Write the kept documents of source as output/<lang>/<split>/shard-NNNNN.parquet and output/shards.json."""
-    from sieve.trainer.tokenizer import Tokenizer
-
     sources = input_files(source)
     found = _survey(sources, cfg.validation_fraction)
     forced = {e.first[1] for e in found.values() if e.forced and e.first}

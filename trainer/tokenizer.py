@@ -15,9 +15,9 @@ from typing import Any
 
 import sentencepiece as spm
 
-from sieve.flows.plan import UsageError
 from sieve.schemas.config import TokenizerConfig
-from sieve.trainer.shards import Progress, doc_hash, input_files, read_batches
+from sieve.schemas.errors import UsageError
+from sieve.trainer.sources import Progress, doc_hash, input_files, read_batches
 from sieve.transforms import storage
 
 MODEL = "tokenizer.model"

@@ -22,8 +22,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.tensor import DTensor
 
-from sieve.flows.plan import UsageError
 from sieve.schemas.config import TrainingConfig
+from sieve.schemas.errors import UsageError
 from sieve.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from sieve.trainer.indexed import SUMMARY, IndexedTokens
 from sieve.trainer.model import GPT, loss_fn, model_config

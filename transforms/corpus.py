@@ -117,20 +117,6 @@ class PerplexityBuckets:
         return kept.filter(pc.invert(tail)), as_dropped(moved, self.name, ["tail"] * moved.num_rows, details)
 
 
-def passes_for(cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> list[CorpusPass]:
-    """The corpus passes a config asks for, in order (runner and workers run the passes that are Beam jobs).
-    Add a new pass here and nowhere else."""
-    from sieve.transforms.dedup import Dedup  # the dedup pass imports this module
-
-    passes: list[CorpusPass] = []
-    pp = cfg.quality.perplexity
-    if cfg.language_id.enabled and pp.enabled:
-        passes.append(PerplexityBuckets(pp.head_percentile, pp.tail_percentile, pp.drop_tail))
-    if cfg.dedup.enabled:
-        passes.append(Dedup(cfg, runner, workers))
-    return passes
-
-
 def as_dropped(rows: pa.Table, stage: str, reasons: list[str], details: list[str]) -> pa.Table:
     """Kept rows as DROPPED rows of a pass's stage, with a reason and details each."""
     extra = {"stage": pa.array([stage] * rows.num_rows, pa.string()), "reason": pa.array(reasons, pa.string()),

@@ -335,7 +335,7 @@ class Dedup:
 
     def _earlier_indexes(self) -> list[tuple[str, str]]:
         """(run, part uri) of every index part of the runs in dedup.index.against, checked to be comparable."""
-        from sieve.flows.plan import UsageError
+        from sieve.schemas.errors import UsageError
 
         parts = []
         for place in self.cfg.dedup.index.against:

@@ -30,9 +30,10 @@ class ProcessWarcRange(beam.DoFn):
         self.launcher_pid = os.getpid()  # the process that builds the job; its local workers end with it
 
     def setup(self) -> None:
-        from sieve.filters.base import build_filters
+        # the stages and presidio load in the workers, not in the launcher that builds the job
         from sieve.filters.pii import install_log_scrubber
         from sieve.transforms.lifecycle import die_with_parent
+        from sieve.transforms.stages import build_filters
         from sieve.transforms.supervise import RangeSupervisor
 
         die_with_parent(self.launcher_pid)  # a worker the command started ends with it; no-op in the command itself

@@ -40,12 +40,14 @@ class RangeFailed(RuntimeError):
 
 def serve() -> None:
     """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
-    from sieve.filters.base import build_filters
-    from sieve.filters.pii import scrubber
     from sieve.transforms.lifecycle import die_with_parent
 
-    die_with_parent()
+    die_with_parent()  # before the seconds of imports below: a parent killed meanwhile must not leave this behind
     sys.meta_path.insert(0, _WithoutTorch())
+    # the stages and presidio load in the child only; the supervising parent never runs them
+    from sieve.filters.pii import scrubber
+    from sieve.transforms.stages import build_filters
+
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
     requests = Connection(0, writable=False)

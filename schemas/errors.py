@@ -1,0 +1,5 @@
+"""Errors every layer raises and the CLI prints, defined at the bottom so no layer imports a higher one for them."""
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; the message says what to do. Printed as one line, no traceback."""

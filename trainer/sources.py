@@ -1,0 +1,82 @@
+"""Where training documents come from: the document files of a run or of a training-shards folder, read a batch
+at a time, with the stable per-document hash and the progress line that the shard writer, the tokenizer trainer
+and the token-file writer share."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sieve.schemas.errors import UsageError
+from sieve.transforms import storage
+
+MANIFEST = "shards.json"  # written by `sieve shards` (trainer/shards.py)
+RUN_MANIFEST = "manifest.json"
+READ_BATCH_ROWS = 2000
+PROGRESS_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """One Parquet file of documents; language and split are known when it is a training shard."""
+
+    uri: str
+    language: str | None = None
+    split: str | None = None
+
+
+def doc_hash(doc_id: str, purpose: str) -> int:
+    """A stable 64-bit hash of doc_id; purpose ("split", "order", "sample:0") makes independent hashes."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8, person=purpose.encode()[:16]).digest(), "big")
+
+
+def input_files(source: str) -> list[Source]:
+    """Document files of a training-shards folder (shards.json), a run output (manifest.json) or a run folder (kept/)."""
+    shards = storage.join(source, MANIFEST)
+    if storage.exists(shards):
+        listed = json.loads(storage.read_text(shards))["shards"]
+        return [Source(storage.join(source, s["path"]), s["language"], s["split"]) for s in listed]
+    manifest = storage.join(source, RUN_MANIFEST)
+    if storage.exists(manifest):
+        return [Source(storage.join(source, s["path"])) for s in json.loads(storage.read_text(manifest))["shards"]["kept"]]
+    kept = storage.join(source, "kept")
+    if storage.is_dir(kept):
+        return [Source(f.uri) for f in storage.list_files(kept) if f.uri.endswith(".parquet")]
+    raise UsageError(f"--input {source}: no {MANIFEST}, {RUN_MANIFEST} or kept/ folder (give the --output of "
+                     f"`sieve run` or of `sieve shards`)")
+
+
+def read_batches(uri: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The file's rows, a few thousand at a time, so memory holds one batch and not the file."""
+    try:
+        with storage.open_input(uri) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns)
+    except (OSError, pa.ArrowException) as e:
+        raise storage.storage_error(uri, "read", e) from None
+
+
+class Progress:
+    """Prints 'what: N documents, M tokens (R/s)' to stderr every few seconds while long work runs."""
+
+    def __init__(self, what: str, unit: str = "documents") -> None:
+        self.what, self.unit = what, unit
+        self.start = self.last = time.perf_counter()
+        self.count = 0
+
+    def add(self, count: int) -> None:
+        self.count += count
+        now = time.perf_counter()
+        if now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            print(f"{self.what}: {self.count} {self.unit} ({self.count / (now - self.start):.0f}/s)",
+                  file=sys.stderr, flush=True)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,20 @@
+"""The corpus-pass registry: the passes a run applies after its per-file shards, in order, built here above the
+passes (transforms/corpus.py, transforms/dedup.py), which import nothing of it. The document stages have theirs in
+transforms/stages.py: a range worker loads those and never Beam's corpus jobs."""
+from __future__ import annotations
+
+from sieve.schemas.config import Config
+from sieve.transforms.corpus import CorpusPass, PerplexityBuckets
+from sieve.transforms.dedup import Dedup
+
+
+def passes_for(cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> list[CorpusPass]:
+    """The corpus passes a config asks for, in order (runner and workers run the passes that are Beam jobs).
+    Add a new pass here and nowhere else."""
+    passes: list[CorpusPass] = []
+    pp = cfg.quality.perplexity
+    if cfg.language_id.enabled and pp.enabled:
+        passes.append(PerplexityBuckets(pp.head_percentile, pp.tail_percentile, pp.drop_tail))
+    if cfg.dedup.enabled:
+        passes.append(Dedup(cfg, runner, workers))
+    return passes
