@@ -93,52 +93,91 @@ def clean_working_files(run_dir: str) -> None:
         storage.delete_tree(storage.join(run_dir, folder))
 
 
-def _shard_counts(uri: str, columns: list[str]) -> Counter:
-    table = storage.read_parquet(uri, columns=columns)
-    if not columns:
-        return Counter({(): table.num_rows})
-    return Counter({tuple(g[c] for c in columns): g["count_all"]
-                    for g in table.group_by(columns).aggregate([([], "count_all")]).to_pylist()})
+# The columns publish reads back from each file's shards: ids and offsets of every row, drop reasons and clusters.
+_IDS = pa.schema([KEPT.field("doc_id"), KEPT.field("warc_offset")])
+_DROPS = pa.schema([*_IDS, *(DROPPED.field(c) for c in ("stage", "reason", "dup_cluster_id", "dup_cluster_size"))])
+# the reasons dedup gives a document that loses to its cluster's keeper (transforms/dedup.py, _keep)
+CLUSTER_REASONS = ("exact_duplicate", "near_duplicate")
 
 
-def _file_summary(run_dir: str, f: InputFile, marker: dict[str, Any] | None) -> tuple[dict[str, Any], Counter]:
-    """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason)."""
+def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, schema: pa.Schema) -> pa.Table:
+    """The columns of schema of one file's kept or dropped rows (none when it has no such shard)."""
+    shard = marker["shards"].get(kind)
+    if shard is None:
+        return schema.empty_table()
+    try:
+        return storage.read_parquet(storage.join(run_dir, shard["path"]), columns=schema.names).cast(schema)
+    except StorageError as e:
+        raise ConservationError(f"{f.name}: its committed {kind} shard cannot be read ({e})") from None
+
+
+def _file_summary(run_dir: str, f: InputFile, marker: dict[str, Any] | None) -> tuple[dict[str, Any], Counter,
+                                                                                     pa.Table, pa.Table]:
+    """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason,
+    doc_id and offset of every row, cluster id and size of each row dedup removed for its cluster's keeper)."""
     if marker is None:
         raise ConservationError(f"{f.name}: the job ended without committing this file (no commit marker)")
-    kept, by_reason = 0, Counter()
-    for kind, shard in sorted(marker["shards"].items()):
-        uri = storage.join(run_dir, shard["path"])
-        try:
-            counts = _shard_counts(uri, [] if kind == "kept" else ["stage", "reason"])
-        except StorageError as e:
-            raise ConservationError(f"{f.name}: its committed {kind} shard cannot be read ({e})") from None
-        if kind == "kept":
-            kept = counts[()]
-        else:
-            by_reason.update({f"{stage}/{reason}": n for (stage, reason), n in counts.items()})
-    dropped, skipped = sum(by_reason.values()), sum(marker["skipped"].values())
-    if marker["read"] != kept + dropped + skipped or kept != marker["kept"]:
-        raise ConservationError(f"{f.name}: read {marker['read']} != kept {kept} + dropped {dropped} + skipped {skipped}")
-    return {"warc_file": f.name, "read": marker["read"], "kept": kept, "dropped": dropped, "skipped": skipped}, by_reason
+    kept, dropped = _shard_rows(run_dir, f, marker, "kept", _IDS), _shard_rows(run_dir, f, marker, "dropped", _DROPS)
+    by_reason = Counter(f"{stage}/{reason}" for stage, reason in zip(dropped["stage"].to_pylist(),
+                                                                     dropped["reason"].to_pylist()))
+    skipped = sum(marker["skipped"].values())
+    if marker["read"] != kept.num_rows + dropped.num_rows + skipped or kept.num_rows != marker["kept"]:
+        raise ConservationError(f"{f.name}: read {marker['read']} != kept {kept.num_rows} + dropped {dropped.num_rows}"
+                                f" + skipped {skipped}")
+    removed = pc.and_(pc.equal(dropped["stage"], "dedup"), pc.is_in(dropped["reason"], pa.array(CLUSTER_REASONS)))
+    row = {"warc_file": f.name, "read": marker["read"], "kept": kept.num_rows, "dropped": dropped.num_rows,
+           "skipped": skipped}
+    return (row, by_reason, pa.concat_tables([kept, dropped.select(_IDS.names)]),
+            dropped.filter(removed).select(["dup_cluster_id", "dup_cluster_size"]))
+
+
+def _check_unique_ids(files: list[InputFile], ids: list[pa.Table]) -> None:
+    """Raise unless every kept and dropped row of the run has a doc_id of its own: dedup, the trainer's side
+    tables, the train/validation split and `sieve explain` all take one id for one document."""
+    numbered = [t.append_column("file", pa.array([k] * t.num_rows, pa.int32())) for k, t in enumerate(ids)]
+    table = pa.concat_tables([_IDS.empty_table().append_column("file", pa.array([], pa.int32())), *numbered])
+    counts = table.group_by("doc_id").aggregate([("doc_id", "count")])
+    shared = counts.filter(pc.greater(counts["doc_id_count"], 1))["doc_id"]
+    if not len(shared):
+        return
+    doc_id = pc.min(shared).as_py()
+    rows = table.filter(pc.equal(table["doc_id"], doc_id))
+    where = " and ".join(f"{files[k].name} at offset {offset}"
+                         for k, offset in zip(rows["file"].to_pylist(), rows["warc_offset"].to_pylist()))
+    raise ConservationError(f"{len(shared)} doc_ids name more than one row of the run, e.g. {doc_id}: {where}. "
+                            "Files committed by an older sieve (ids from the WARC-Record-ID alone) were resumed: "
+                            "run again with --force")
+
+
+def _dedup_clusters(removed: list[pa.Table]) -> dict[str, Any]:
+    """The duplicate clusters as the dropped rows show them: clusters that lost a document, their documents (this
+    run's and earlier runs'), the documents removed, clusters by size."""
+    rows = pa.concat_tables([_DROPS.empty_table().select(["dup_cluster_id", "dup_cluster_size"]), *removed])
+    sizes = dict(zip(rows["dup_cluster_id"].to_pylist(), rows["dup_cluster_size"].to_pylist()))
+    return {"count": len(sizes), "documents": sum(sizes.values()), "removed": rows.num_rows,
+            "size_histogram": {str(size): n for size, n in sorted(Counter(sizes.values()).items())}}
 
 
 def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Counts by file, stage and reason, read back from the written shards; raises if any record is unaccounted for."""
+    """Counts by file, stage and reason and the duplicate clusters, read back from the written shards; raises if
+    any record is unaccounted for or two rows share a doc_id."""
     with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         per_file = list(pool.map(lambda f: _file_summary(run_dir, f, markers.get(f.name)), files))
+    _check_unique_ids(files, [ids for _, _, ids, _ in per_file])
     run = storage.relative(run_dir, run_dir.rsplit("/", 2)[0])  # runs/<name>, as the manifest lists paths
     by_reason, skipped_types = Counter(), Counter()
     shards: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
-    for f, (_, reasons) in zip(files, per_file):
+    for f, (_, reasons, _, _) in zip(files, per_file):
         by_reason.update(reasons)
         skipped_types.update(markers[f.name]["skipped"])
         for kind, shard in sorted(markers[f.name]["shards"].items()):
             shards[kind].append({**shard, "path": storage.join(run, shard["path"])})
-    rows = [row for row, _ in per_file]
+    rows = [row for row, *_ in per_file]
     return {
         "counts": {k: sum(r[k] for r in rows) for k in ("read", "kept", "dropped", "skipped")},
         "dropped_by_reason": dict(sorted(by_reason.items())),
         "skipped_by_type": dict(sorted(skipped_types.items())),
+        "dedup_clusters": _dedup_clusters([removed for *_, removed in per_file]),
         "files": rows,
         "shards": shards,
         "run_dir": run,
@@ -157,9 +196,13 @@ def package_versions() -> dict[str, str]:
 
 def manifest_for(summary: dict[str, Any], files: list[InputFile], markers: dict[str, dict[str, Any]],
                  config: dict[str, Any], config_hash: str, run: dict[str, Any], passes: dict[str, Any]) -> dict[str, Any]:
+    """The commit record. The dedup pass's clusters are those its dropped rows show, so they cannot disagree with
+    the shards."""
+    if "dedup" in passes:
+        passes = {**passes, "dedup": {**passes["dedup"], "clusters": summary["dedup_clusters"]}}
     return {
         "config_hash": config_hash,
-        **summary,
+        **{k: v for k, v in summary.items() if k != "dedup_clusters"},
         "passes": passes,
         "inputs": [{**f.as_dict(), "sha256": markers[f.name]["sha256"]} for f in files],
         "config": config,

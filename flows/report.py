@@ -48,7 +48,8 @@ def _passes(manifest: dict[str, Any]) -> list[str]:
 
 
 def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
-    """What each dedup level found and removed, and the cluster sizes."""
+    """What each dedup level found and removed, and the cluster sizes: the removals and clusters as the dropped rows
+    show them (publish reads them back), the pairs as the Beam jobs found them."""
     if not dd:
         return []
     pairs, clusters, spans = dd["pairs"], dd["clusters"], dd["spans"]
@@ -60,8 +61,9 @@ def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
                                f"{spans.get('removals', 0)} removals", dropped.get("dedup/sentence_duplicate_residue", 0)]]
     sizes = sorted(clusters["size_histogram"].items(), key=lambda kv: int(kv[0]))
     return ["", "## Deduplication", "",
-            f"{clusters['count']} clusters of {clusters['documents']} documents after {dd['component_rounds']} "
-            f"connected-component rounds; {dd['params']['bands']} bands x {dd['params']['rows']} rows, "
+            f"{clusters['count']} clusters of {clusters['documents']} documents, {clusters['removed']} removed, after "
+            f"{dd['component_rounds']} connected-component rounds; {dd['params']['bands']} bands x "
+            f"{dd['params']['rows']} rows, "
             f"threshold {dd['params']['threshold']}", "",
             *markdown_table(["level", "found", "documents dropped"], rows), "",
             *markdown_table(["cluster size", "clusters"], [[k, n] for k, n in sizes])]

@@ -40,8 +40,11 @@ class Document:
 
     @property
     def doc_id(self) -> str:
-        """Stable id from the record itself, so reruns, reshards and other machines agree."""
-        key = self.warc_record_id or f"{self.warc_file}@{self.warc_offset}"
+        """The record's place in the run: its input's name (unique in a run), offset and WARC-Record-ID. Unique
+        even when one record is in two inputs (a file given twice, overlapping listings) or twice in one file, so
+        dedup sees two documents and keeps one; stable across reruns, reshards and machines. The record id tells
+        a record from the read error reported at its offset."""
+        key = f"{self.warc_file}@{self.warc_offset}#{self.warc_record_id or ''}"
         return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()
 
     @property
