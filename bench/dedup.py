@@ -8,6 +8,7 @@ are cut into --files Parquet files, the input of both tools. sieve's side is its
 -> candidates -> verified edges; components; clusters; lines; spans); datatrove's is bench/dedup_datatrove.py in
 its own venv (bench/.venv-datatrove, made by bench/quality.py). Prints a table and writes bench/results/dedup.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,21 @@ def prepare(work: Path, docs: int, files: int, workers: int) -> tuple[Path, list
         config = work / "no-dedup.yaml"
         config.write_text("dedup: {enabled: false}\n")
         out = work / "run"
-        _sh(sys.executable, "-m", "sieve.flows.cli", "run", "--input", str(synth / "corpus.warc.gz"), "--output",
-            str(out), "--config", str(config), "--workers", str(workers), "--force")
+        _sh(
+            sys.executable,
+            "-m",
+            "sieve.flows.cli",
+            "run",
+            "--input",
+            str(synth / "corpus.warc.gz"),
+            "--output",
+            str(out),
+            "--config",
+            str(config),
+            "--workers",
+            str(workers),
+            "--force",
+        )
         kept = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("runs/*/kept/*.parquet"))])
         split.mkdir(parents=True)
         size = -(-kept.num_rows // files)
@@ -68,8 +82,15 @@ def run_sieve(parts: list[Path], work: Path, workers: int) -> tuple[dict, dict[s
         uri = shard_path(str(run), "kept", name)
         storage.write_bytes(uri, part.read_bytes())
         rows = pq.read_metadata(part).num_rows
-        markers[name] = {"name": name, "sha256": part.stem, "read": rows, "kept": rows, "dropped": {}, "skipped": {},
-                         "shards": {"kept": {"path": storage.relative(uri, str(run)), "rows": rows, "bytes": 0}}}
+        markers[name] = {
+            "name": name,
+            "sha256": part.stem,
+            "read": rows,
+            "kept": rows,
+            "dropped": {},
+            "skipped": {},
+            "shards": {"kept": {"path": storage.relative(uri, str(run)), "rows": rows, "bytes": 0}},
+        }
         storage.write_text(done_marker(str(run), name), json.dumps(markers[name]))
     cfg = load_config()
     start = time.perf_counter()
@@ -78,8 +99,10 @@ def run_sieve(parts: list[Path], work: Path, workers: int) -> tuple[dict, dict[s
     clusters = {}
     for m in markers.values():
         for kind, shard in m["shards"].items():
-            t = pq.read_table(run / shard["path"], columns=["url", "doc_id", "dup_cluster_id"] +
-                              (["stage"] if kind == "dropped" else []))
+            t = pq.read_table(
+                run / shard["path"],
+                columns=["url", "doc_id", "dup_cluster_id"] + (["stage"] if kind == "dropped" else []),
+            )
             for row in t.to_pylist():
                 clusters[row["url"]] = row["dup_cluster_id"] or f"single:{row['doc_id']}"
     return {**stats, "total_seconds": total}, clusters
@@ -87,9 +110,28 @@ def run_sieve(parts: list[Path], work: Path, workers: int) -> tuple[dict, dict[s
 
 def run_datatrove(parts: list[Path], work: Path, workers: int, bands: int, rows: int) -> tuple[dict, dict[str, str]]:
     out, dt_work = work / "datatrove.json", work / f"datatrove-{time.time_ns()}"
-    subprocess.run([str(DATATROVE), str(ROOT / "dedup_datatrove.py"), "--input", str(parts[0].parent), "--work",
-                    str(dt_work), "--workers", str(workers), "--ngrams", "5", "--buckets", str(bands), "--rows",
-                    str(rows), "--output", str(out)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(DATATROVE),
+            str(ROOT / "dedup_datatrove.py"),
+            "--input",
+            str(parts[0].parent),
+            "--work",
+            str(dt_work),
+            "--workers",
+            str(workers),
+            "--ngrams",
+            "5",
+            "--buckets",
+            str(bands),
+            "--rows",
+            str(rows),
+            "--output",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     result = json.loads(out.read_text())
     storage.delete_tree(str(dt_work))
     urls = {}
@@ -130,34 +172,78 @@ def main() -> int:
     results = {}
     for tool, clusters in (("sieve", sieve_clusters), ("datatrove", dt_clusters)):
         s = score(pairs, clusters, near.threshold, 0.6)
-        results[tool] = {"precision": s.precision, "recall": s.recall, "exact_found": s.exact_found,
-                         "exact_pairs": s.exact_pairs, "false_merges": s.fp, "distinct_pairs": s.fp + s.tn}
+        results[tool] = {
+            "precision": s.precision,
+            "recall": s.recall,
+            "exact_found": s.exact_found,
+            "exact_pairs": s.exact_pairs,
+            "false_merges": s.fp,
+            "distinct_pairs": s.fp + s.tn,
+        }
     minhash_seconds = sum(sieve_stats["seconds"][k] for k in ("documents", "components", "clusters"))
     table = [
-        ["sieve (MinHash: documents, components, clusters)", f"{minhash_seconds:.1f}", f"{documents / minhash_seconds:.0f}",
-         f"{results['sieve']['precision']:.4f}", f"{results['sieve']['recall']:.4f}",
-         f"{results['sieve']['exact_found']}/{results['sieve']['exact_pairs']}", str(results['sieve']['false_merges'])],
-        ["sieve, whole pass (+ lines, spans, shards rewritten)", f"{sieve_stats['total_seconds']:.1f}",
-         f"{documents / sieve_stats['total_seconds']:.0f}", "", "", "", ""],
-        ["datatrove 0.10.1 (signatures, buckets, cluster, filter)", f"{dt['seconds']['total']:.1f}",
-         f"{dt['docs_per_s']:.0f}", f"{results['datatrove']['precision']:.4f}", f"{results['datatrove']['recall']:.4f}",
-         f"{results['datatrove']['exact_found']}/{results['datatrove']['exact_pairs']}",
-         str(results['datatrove']['false_merges'])],
+        [
+            "sieve (MinHash: documents, components, clusters)",
+            f"{minhash_seconds:.1f}",
+            f"{documents / minhash_seconds:.0f}",
+            f"{results['sieve']['precision']:.4f}",
+            f"{results['sieve']['recall']:.4f}",
+            f"{results['sieve']['exact_found']}/{results['sieve']['exact_pairs']}",
+            str(results["sieve"]["false_merges"]),
+        ],
+        [
+            "sieve, whole pass (+ lines, spans, shards rewritten)",
+            f"{sieve_stats['total_seconds']:.1f}",
+            f"{documents / sieve_stats['total_seconds']:.0f}",
+            "",
+            "",
+            "",
+            "",
+        ],
+        [
+            "datatrove 0.10.1 (signatures, buckets, cluster, filter)",
+            f"{dt['seconds']['total']:.1f}",
+            f"{dt['docs_per_s']:.0f}",
+            f"{results['datatrove']['precision']:.4f}",
+            f"{results['datatrove']['recall']:.4f}",
+            f"{results['datatrove']['exact_found']}/{results['datatrove']['exact_pairs']}",
+            str(results["datatrove"]["false_merges"]),
+        ],
     ]
     print(f"{documents} documents in {len(parts)} files, {args.workers} workers, {bands} bands x {rows} rows")
-    print("\n".join(markdown_table(["", "seconds", "docs/s", "precision", "recall", "exact pairs", "false merges"], table)))
+    print(
+        "\n".join(
+            markdown_table(["", "seconds", "docs/s", "precision", "recall", "exact pairs", "false merges"], table)
+        )
+    )
     print(f"speed ratio sieve/datatrove: {dt['seconds']['total'] / minhash_seconds:.2f}x")
     print("sieve seconds by job:", sieve_stats["seconds"], f"(whole pass {sieve_stats['total_seconds']:.1f} s)")
     print("datatrove seconds by stage:", dt["seconds"])
-    print(f"signatures alone, one core: {signature_rate(parts):.0f} docs/s; peak RSS of this process {sieve_rss:.0f} MB")
+    print(
+        f"signatures alone, one core: {signature_rate(parts):.0f} docs/s; peak RSS of this process {sieve_rss:.0f} MB"
+    )
     out = ROOT / "results" / "dedup.json"
-    out.write_text(json.dumps({"documents": documents, "files": len(parts), "workers": args.workers, "bands": bands,
-                               "rows": rows, "sieve": {**results["sieve"], "seconds": sieve_stats["seconds"],
-                                                       "minhash_seconds": minhash_seconds,
-                                                       "pass_seconds": sieve_stats["total_seconds"],
-                                                       "component_rounds": sieve_stats["component_rounds"],
-                                                       "clusters": sieve_stats["clusters"]},
-                               "datatrove": {**results["datatrove"], "seconds": dt["seconds"]}}, indent=1))
+    out.write_text(
+        json.dumps(
+            {
+                "documents": documents,
+                "files": len(parts),
+                "workers": args.workers,
+                "bands": bands,
+                "rows": rows,
+                "sieve": {
+                    **results["sieve"],
+                    "seconds": sieve_stats["seconds"],
+                    "minhash_seconds": minhash_seconds,
+                    "pass_seconds": sieve_stats["total_seconds"],
+                    "component_rounds": sieve_stats["component_rounds"],
+                    "clusters": sieve_stats["clusters"],
+                },
+                "datatrove": {**results["datatrove"], "seconds": dt["seconds"]},
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {out}")
     return 0
 

@@ -12,6 +12,7 @@ Pieces, each the median of --repeat runs, before and after interleaved (the mach
 
     python bench/fixed_cost.py [--repeat 3] [--warcs '/work/shared/data/warc/*.warc.gz']
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,14 +65,29 @@ class Version:
 def versions(home: str) -> list[Version]:
     if not BEFORE_TREE.exists():
         # --force: a checkout that was deleted from /tmp is still registered with git
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach", str(BEFORE_TREE),
-                        BEFORE_COMMIT], check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--force", "--detach", str(BEFORE_TREE), BEFORE_COMMIT],
+            check=True,
+            capture_output=True,
+        )
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PYTHONPATH")}
     env.update(SIEVE_HOME=home, PYTHONWARNINGS="ignore")
-    return [Version("before", [sys.executable, "-m", "flows.cli"], {**env, "PYTHONPATH": str(BEFORE_TREE)},
-                    "flows.cli, flows.curate", BEFORE_SERVER),
-            Version("after", [str(Path(sys.executable).parent / "sieve")], env,
-                    "sieve.flows.cli, sieve.flows.curate", AFTER_SERVER)]
+    return [
+        Version(
+            "before",
+            [sys.executable, "-m", "flows.cli"],
+            {**env, "PYTHONPATH": str(BEFORE_TREE)},
+            "flows.cli, flows.curate",
+            BEFORE_SERVER,
+        ),
+        Version(
+            "after",
+            [str(Path(sys.executable).parent / "sieve")],
+            env,
+            "sieve.flows.cli, sieve.flows.curate",
+            AFTER_SERVER,
+        ),
+    ]
 
 
 def wall(cmd: list[str], env: dict[str, str], expect: int = 0) -> float:
@@ -84,16 +100,22 @@ def wall(cmd: list[str], env: dict[str, str], expect: int = 0) -> float:
 
 
 def server_ready(v: Version) -> float:
-    done = subprocess.run([sys.executable, "-c", v.server_script], env=v.env, capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", v.server_script], env=v.env, capture_output=True, text=True, check=True
+    )
     return float(done.stdout.split()[-1])
 
 
 def timed_run(v: Version, inputs: str, out: Path) -> dict[str, float]:
     """One real `sieve run`, every output line timestamped: where the flow starts and ends, when the command exits."""
     start = time.perf_counter()
-    proc = subprocess.Popen([*v.sieve, "run", "--input", inputs, "--output", str(out)], env=v.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*v.sieve, "run", "--input", inputs, "--output", str(out)],
+        env=v.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     flow_start = flow_end = None
     tail = []
     for line in proc.stdout:
@@ -106,8 +128,12 @@ def timed_run(v: Version, inputs: str, out: Path) -> dict[str, float]:
     total = time.perf_counter() - start
     if proc.wait() != 0 or flow_start is None or flow_end is None:
         raise RuntimeError(f"{v.name} run on {inputs} failed (exit {proc.returncode}):\n{''.join(tail)}")
-    return {"start -> flow": flow_start, "flow": flow_end - flow_start, "flow end -> exit": total - flow_end,
-            "total": total}
+    return {
+        "start -> flow": flow_start,
+        "flow": flow_end - flow_start,
+        "flow end -> exit": total - flow_end,
+        "total": total,
+    }
 
 
 def measure(vs: list[Version], repeat: int, warcs: str, work: Path) -> dict[str, dict[str, list[float | str]]]:
@@ -121,8 +147,15 @@ def measure(vs: list[Version], repeat: int, warcs: str, work: Path) -> dict[str,
         server_ready(v)
     for i in range(repeat):
         for v in vs:
-            record(v, "usage error", wall([*v.sieve, "run", "--input", str(work / "missing.warc.gz"), "--output",
-                                           str(work / "never")], v.env, expect=2))
+            record(
+                v,
+                "usage error",
+                wall(
+                    [*v.sieve, "run", "--input", str(work / "missing.warc.gz"), "--output", str(work / "never")],
+                    v.env,
+                    expect=2,
+                ),
+            )
             record(v, "imports", wall([sys.executable, "-c", f"import {v.modules}"], v.env))
             record(v, "server ready", server_ready(v))
             for label, inputs in (("sample", str(SAMPLE)), ("warcs", warcs)):
@@ -162,12 +195,21 @@ def main() -> None:
         saved = f"{row['before'] - row['after']:+.2f}" if None not in row.values() else "n/a"
         print(f"| {p} | {row['before']} | {row['after']} | {saved} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "before": {"commit": BEFORE_COMMIT, **{p: table[p]["before"] for p in pieces}},
-        "after": {"tree": "working tree", **{p: table[p]["after"] for p in pieces}},
-        "runs": runs, "repeat": args.repeat, "inputs": {"sample": str(SAMPLE), "warcs": args.warcs},
-        "cpus": os.cpu_count(), "load_average_1min": {"start": load, "end": os.getloadavg()[0]},
-    }, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "before": {"commit": BEFORE_COMMIT, **{p: table[p]["before"] for p in pieces}},
+                "after": {"tree": "working tree", **{p: table[p]["after"] for p in pieces}},
+                "runs": runs,
+                "repeat": args.repeat,
+                "inputs": {"sample": str(SAMPLE), "warcs": args.warcs},
+                "cpus": os.cpu_count(),
+                "load_average_1min": {"start": load, "end": os.getloadavg()[0]},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwrote {RESULTS}")
 
 

@@ -19,6 +19,7 @@ End to end: the Beam job (run_files, 2 workers) on a synthetic WARC with the tox
 
     python bench/pii.py [--docs 10000] [--e2e-docs 400] [--vi-text PATH] [--skip e2e]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,9 @@ def synthetic(docs: int, seed: int = 7) -> list[tuple[str, str, list[dict], bool
 
 def real_pages(cfg) -> list[tuple[str, str]]:
     """(language, cleaned text) of every real page that reaches language id, as the pipeline extracts it."""
-    stages = [f for f in build_filters(cfg) if f.stage in ("response", "extract", "clean_text", "language_id", "normalize")]
+    stages = [
+        f for f in build_filters(cfg) if f.stage in ("response", "extract", "clean_text", "language_id", "normalize")
+    ]
     out = []
     for path in REAL:
         for item in read_warc(str(path), cfg.read.max_payload_bytes):
@@ -81,7 +84,7 @@ def vi_real(path: Path) -> list[str]:
             words = []
         else:
             words.append(line.split("\t")[0].replace("_", " "))
-    return [" ".join(sentences[i:i + 20]) for i in range(0, len(sentences), 20)]
+    return [" ".join(sentences[i : i + 20]) for i in range(0, len(sentences), 20)]
 
 
 def rate(fn, texts: list[tuple[str, str]]) -> float:
@@ -146,8 +149,11 @@ def contacts(scrubber: Scrubber) -> dict[str, dict]:
         s = stats.setdefault(("" if expect == "gone" else "negative: ") + cls, {"lines": 0, "wrong": 0})
         s["lines"] += 1
         digits = "".join(c for c in value if c.isdigit())
-        s["wrong"] += (value in out or (len(digits) >= 7 and digits in re.sub(r"(?<=\d)\W+(?=\d)", "", out))
-                       if expect == "gone" else out != text)
+        s["wrong"] += (
+            value in out or (len(digits) >= 7 and digits in re.sub(r"(?<=\d)\W+(?=\d)", "", out))
+            if expect == "gone"
+            else out != text
+        )
     return stats
 
 
@@ -176,15 +182,21 @@ def toxicity_figures(cfg, texts: dict[str, tuple[bool, list[tuple[str, str]]]]) 
         seconds = time.perf_counter() - start
         prof = [s["profanity"] for s in signals if s["profanity"] is not None]
         wrong = len(items) - drops if toxic else drops
-        out[name] = {"docs": len(items), "docs_per_s": round(len(items) / seconds, 1), "dropped": drops,
-                     "expected": "drop" if toxic else "keep", "wrong": wrong, "wrong_share": round(wrong / len(items), 4),
-                     "toxicity_median": round(statistics.median(s["toxicity"] for s in signals), 5),
-                     "toxicity_max": round(max(s["toxicity"] for s in signals), 5),
-                     "toxic_words_max": max(s["toxic_words"] for s in signals),
-                     "toxic_words_min": min(s["toxic_words"] for s in signals),
-                     "profanity_median": round(statistics.median(prof), 4) if prof else None,
-                     "profanity_max": round(max(prof), 4) if prof else None,
-                     "bias_flagged": sum(s["bias"] for s in signals)}
+        out[name] = {
+            "docs": len(items),
+            "docs_per_s": round(len(items) / seconds, 1),
+            "dropped": drops,
+            "expected": "drop" if toxic else "keep",
+            "wrong": wrong,
+            "wrong_share": round(wrong / len(items), 4),
+            "toxicity_median": round(statistics.median(s["toxicity"] for s in signals), 5),
+            "toxicity_max": round(max(s["toxicity"] for s in signals), 5),
+            "toxic_words_max": max(s["toxic_words"] for s in signals),
+            "toxic_words_min": min(s["toxic_words"] for s in signals),
+            "profanity_median": round(statistics.median(prof), 4) if prof else None,
+            "profanity_max": round(max(prof), 4) if prof else None,
+            "bias_flagged": sum(s["bias"] for s in signals),
+        }
     return out
 
 
@@ -228,47 +240,104 @@ def main() -> None:
     result: dict = {"docs": {"synthetic": len(synth), "real": len(real), "vi_real": len(vi_docs)}, "pii_docs_per_s": {}}
     for name, texts in (("synthetic", synth_texts), ("real", real), ("vi_real", vi_docs)):
         if texts:
-            result["pii_docs_per_s"][name] = {"prefilter_on": round(rate(on.scrub, texts), 1),
-                                              "prefilter_off": round(rate(off.scrub, texts), 1),
-                                              "presidio_default": round(rate(default, texts[:1000]), 1),
-                                              "share_passing_prefilter": round(sum(bool(on.candidates(t, entities))
-                                                                                   for _, t in texts) / len(texts), 3)}
-    table(["PII docs/s, one core", "prefilter on", "prefilter off", "presidio default", "share with a candidate"],
-          [[k, v["prefilter_on"], v["prefilter_off"], v["presidio_default"], v["share_passing_prefilter"]]
-           for k, v in result["pii_docs_per_s"].items()])
+            result["pii_docs_per_s"][name] = {
+                "prefilter_on": round(rate(on.scrub, texts), 1),
+                "prefilter_off": round(rate(off.scrub, texts), 1),
+                "presidio_default": round(rate(default, texts[:1000]), 1),
+                "share_passing_prefilter": round(
+                    sum(bool(on.candidates(t, entities)) for _, t in texts) / len(texts), 3
+                ),
+            }
+    table(
+        ["PII docs/s, one core", "prefilter on", "prefilter off", "presidio default", "share with a candidate"],
+        [
+            [k, v["prefilter_on"], v["prefilter_off"], v["presidio_default"], v["share_passing_prefilter"]]
+            for k, v in result["pii_docs_per_s"].items()
+        ],
+    )
     result["contacts"] = contacts(on)
-    table(["contacts.tsv class", "lines", "leaked / changed"], [[k, v["lines"], v["wrong"]] for k, v in result["contacts"].items()])
+    table(
+        ["contacts.tsv class", "lines", "leaked / changed"],
+        [[k, v["lines"], v["wrong"]] for k, v in result["contacts"].items()],
+    )
     result["recall"] = recall(on, synth)
-    table(["planted type", "planted", "removed", "recall"],
-          [[k, v["planted"], v["removed"], v["recall"]] for k, v in sorted(result["recall"]["per_type"].items())])
-    print(f"clean synthetic docs touched: {result['recall']['clean_docs_touched']} of {result['recall']['clean_docs']}\n")
+    table(
+        ["planted type", "planted", "removed", "recall"],
+        [[k, v["planted"], v["removed"], v["recall"]] for k, v in sorted(result["recall"]["per_type"].items())],
+    )
+    print(
+        f"clean synthetic docs touched: {result['recall']['clean_docs_touched']} of {result['recall']['clean_docs']}\n"
+    )
     fp: dict[str, dict] = {}
     for name, texts in (("real", real), ("vi_real", vi_docs)):
         hits = [on.scrub(t, lang)[1] for lang, t in texts]
-        fp[name] = {"docs": len(texts), "docs_touched": sum(bool(h) for h in hits),
-                    "by_type": {k: sum(h.get(k, 0) for h in hits) for k in sorted({k for h in hits for k in h})}}
+        fp[name] = {
+            "docs": len(texts),
+            "docs_touched": sum(bool(h) for h in hits),
+            "by_type": {k: sum(h.get(k, 0) for h in hits) for k in sorted({k for h in hits for k in h})},
+        }
     result["real_pages_detections"] = fp
-    table(["real text", "docs", "docs with a detection", "detections by type"],
-          [[k, v["docs"], v["docs_touched"], json.dumps(v["by_type"])] for k, v in fp.items()])
+    table(
+        ["real text", "docs", "docs with a detection", "detections by type"],
+        [[k, v["docs"], v["docs_touched"], json.dumps(v["by_type"])] for k, v in fp.items()],
+    )
     traps = json.loads(TRAPS.read_text(encoding="utf-8"))
-    tox_sets = {**{f"trap {lang}": (False, [(lang, p["text"]) for p in traps[lang]["ordinary"]]) for lang in traps},
-                **{f"toxic hand {lang}": (True, [(lang, p["text"]) for p in traps[lang]["toxic"]]) for lang in traps},
-                # circular: the generator wrote these passages (and the clean text) from the lists' vocabulary
-                **{f"synthetic toxic {lang}": (True, [(lg, t) for lg, t, _, toxic in synth if toxic and lg == lang])
-                   for lang in ("en", "vi")},
-                "synthetic clean": (False, [(lang, t) for lang, t, _, toxic in synth if not toxic]),
-                "real pages": (False, real), "vi real (VLSP)": (False, vi_docs)}
+    tox_sets = {
+        **{f"trap {lang}": (False, [(lang, p["text"]) for p in traps[lang]["ordinary"]]) for lang in traps},
+        **{f"toxic hand {lang}": (True, [(lang, p["text"]) for p in traps[lang]["toxic"]]) for lang in traps},
+        # circular: the generator wrote these passages (and the clean text) from the lists' vocabulary
+        **{
+            f"synthetic toxic {lang}": (True, [(lg, t) for lg, t, _, toxic in synth if toxic and lg == lang])
+            for lang in ("en", "vi")
+        },
+        "synthetic clean": (False, [(lang, t) for lang, t, _, toxic in synth if not toxic]),
+        "real pages": (False, real),
+        "vi real (VLSP)": (False, vi_docs),
+    }
     result["toxicity"] = toxicity_figures(cfg, tox_sets)
-    table(["toxicity", "docs", "should be", "dropped", "false drops / misses", "share", "docs/s", "tox median", "tox max",
-           "terms min", "terms max", "prof median", "prof max", "bias"],
-          [[k, v["docs"], "dropped" if v["expected"] == "drop" else "kept", v["dropped"], v["wrong"],
-            v["wrong_share"], v["docs_per_s"], v["toxicity_median"], v["toxicity_max"], v["toxic_words_min"],
-            v["toxic_words_max"], v["profanity_median"], v["profanity_max"], v["bias_flagged"]]
-           for k, v in result["toxicity"].items()])
+    table(
+        [
+            "toxicity",
+            "docs",
+            "should be",
+            "dropped",
+            "false drops / misses",
+            "share",
+            "docs/s",
+            "tox median",
+            "tox max",
+            "terms min",
+            "terms max",
+            "prof median",
+            "prof max",
+            "bias",
+        ],
+        [
+            [
+                k,
+                v["docs"],
+                "dropped" if v["expected"] == "drop" else "kept",
+                v["dropped"],
+                v["wrong"],
+                v["wrong_share"],
+                v["docs_per_s"],
+                v["toxicity_median"],
+                v["toxicity_max"],
+                v["toxic_words_min"],
+                v["toxic_words_max"],
+                v["profanity_median"],
+                v["profanity_max"],
+                v["bias_flagged"],
+            ]
+            for k, v in result["toxicity"].items()
+        ],
+    )
     if "e2e" not in args.skip:
         result["end_to_end"] = end_to_end(args.e2e_docs)
-        table(["end to end (Beam, 2 workers)", "seconds", "docs/s"],
-              [[k, v["seconds"], v["docs_per_s"]] for k, v in result["end_to_end"].items()])
+        table(
+            ["end to end (Beam, 2 workers)", "seconds", "docs/s"],
+            [[k, v["seconds"], v["docs_per_s"]] for k, v in result["end_to_end"].items()],
+        )
     out = ROOT / "bench" / "results" / "pii.json"
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
     print(f"wrote {out}")

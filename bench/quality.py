@@ -50,6 +50,7 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
 
     python bench/quality.py [--docs 10000] [--copies 3] [--repeat 3] [--skip stages,junk,datatrove]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,10 +96,19 @@ OTHER_SHARE = 0.55
 DATATROVE_VENV = ROOT / "bench" / ".venv-datatrove"
 # Two installs: datatrove and trafilatura 2.x asked for together make pip fall back to datatrove 0.2.0.
 # The second brings the same trafilatura as sieve's and the reader's undeclared dependencies.
-DATATROVE_INSTALL = (["datatrove[processing]==0.10.1"],
-                     ["trafilatura==2.3.1", "lxml_html_clean==0.4.6", "warcio==1.8.1", "spacy==3.8.18",
-                      "orjson==3.13.0", "faust-cchardet==2.1.19", "python-magic==0.4.27",
-                      "pyarrow==25.0.1"])  # its Parquet reader and writer (bench/dedup_datatrove.py)
+DATATROVE_INSTALL = (
+    ["datatrove[processing]==0.10.1"],
+    [
+        "trafilatura==2.3.1",
+        "lxml_html_clean==0.4.6",
+        "warcio==1.8.1",
+        "spacy==3.8.18",
+        "orjson==3.13.0",
+        "faust-cchardet==2.1.19",
+        "python-magic==0.4.27",
+        "pyarrow==25.0.1",
+    ],
+)  # its Parquet reader and writer (bench/dedup_datatrove.py)
 # Trafilatura as sieve runs it (favor_precision, no deduplication) and datatrove's per-document timeout set to
 # sieve's guard (10 s); Gopher filters with their defaults, the reference values.
 DATATROVE_JOB = """
@@ -143,6 +153,7 @@ def run(cmd: list[str]) -> None:
 
 
 # --- inputs ------------------------------------------------------------------------------------------------
+
 
 def synthetic_corpus(docs: int) -> Path:
     """The synthetic corpus folder (corpus.warc.gz, truth.json, reference/<lang>.txt), written once and cached."""
@@ -221,8 +232,10 @@ def inputs(copies: int) -> dict[str, list[tuple[bytes, str | None]]]:
     other = [g for g in groups if g[1] and g[1] not in LANGS]
     rest = [g for g in groups if not (g[1] and g[1] not in LANGS)]
     other_responses = round(OTHER_SHARE * responses)
-    return {"real pages as they are": as_is,
-            "CommonCrawl language mix": cycled(rest, responses - other_responses) + cycled(other, other_responses)}
+    return {
+        "real pages as they are": as_is,
+        "CommonCrawl language mix": cycled(rest, responses - other_responses) + cycled(other, other_responses),
+    }
 
 
 def write_input(groups: list[tuple[bytes, str | None]], folder: Path, files: int) -> None:
@@ -242,6 +255,7 @@ def write_input(groups: list[tuple[bytes, str | None]], folder: Path, files: int
 
 # --- part 1: stage costs -----------------------------------------------------------------------------------
 
+
 def train_models(reference: Path, crawl: Path) -> dict:
     """Perplexity and classifier models trained on the reference text against the crawl; the config overrides."""
     models = RESULTS / "models"
@@ -252,11 +266,30 @@ def train_models(reference: Path, crawl: Path) -> dict:
         run([SIEVE, "lm", "train", "--input", str(text), "--lang", lang, "--output", lm[lang]])
         # The negatives are extracted from the crawl, so a sample of it bounds the training time.
         folder = models / f"classifier-{lang}"
-        run([SIEVE, "quality", "train", "--positive", str(text), "--negative", str(crawl), "--lang", lang,
-             "--output", str(folder), "--max-docs", "1000"])
+        run(
+            [
+                SIEVE,
+                "quality",
+                "train",
+                "--positive",
+                str(text),
+                "--negative",
+                str(crawl),
+                "--lang",
+                lang,
+                "--output",
+                str(folder),
+                "--max-docs",
+                "1000",
+            ]
+        )
         classifier[lang] = str(folder / f"{lang}.bin")
-    return {"quality": {"perplexity": {"enabled": True, "models": lm},
-                        "classifier": {"enabled": True, "models": classifier}}}
+    return {
+        "quality": {
+            "perplexity": {"enabled": True, "models": lm},
+            "classifier": {"enabled": True, "models": classifier},
+        }
+    }
 
 
 def stage_config(overrides: dict) -> Config:
@@ -277,18 +310,25 @@ def stage_costs(path: Path, cfg: Config) -> tuple[list[dict], dict]:
             continue  # not a document the stages see
         docs += 1
         marks: list[float] = []
-        drop = run_filters(item.doc, filters, lambda _: marks.append(time.process_time()))
+        drop = run_filters(item.doc, filters, lambda _: marks.append(time.process_time()))  # noqa: B023 (called now)
         marks.append(time.process_time())
         for i in range(len(marks) - 1):
             cpu[i] += marks[i + 1] - marks[i]
             reached[i] += 1
         dropped[len(marks) - 2] += drop is not None
     total = sum(cpu)
-    rows = [{"stage": f.stage, "docs_in": reached[i], "dropped": dropped[i],
-             "ms_per_doc": round(1000 * cpu[i] / max(reached[i], 1), 3),
-             "docs_per_s_per_core": round(reached[i] / cpu[i]) if cpu[i] else "-",
-             "cpu_s": round(cpu[i], 3), "share": f"{cpu[i] / total:.1%}"}
-            for i, f in enumerate(filters)]
+    rows = [
+        {
+            "stage": f.stage,
+            "docs_in": reached[i],
+            "dropped": dropped[i],
+            "ms_per_doc": round(1000 * cpu[i] / max(reached[i], 1), 3),
+            "docs_per_s_per_core": round(reached[i] / cpu[i]) if cpu[i] else "-",
+            "cpu_s": round(cpu[i], 3),
+            "share": f"{cpu[i] / total:.1%}",
+        }
+        for i, f in enumerate(filters)
+    ]
     stages = [f.stage for f in filters]
     x = stages.index("extract")
     chain = range(x + 1, len(filters))
@@ -313,8 +353,12 @@ JUNK_PER_KIND = 40  # generated junk pages per kind and language
 # cutoffs' margins on unseen real pages: (language, set) -> (Debian 12 package, version, its files, reader). Measurement
 # only: downloaded with apt-get into HELD_OUT_DEBS, nothing of it is committed.
 HELD_OUT = {
-    ("en", "Python 3.11 tutorial + HOWTOs"): ("python3.11-doc", "3.11.2-6+deb12u9",
-                                              "usr/share/doc/python3.11/html/[th][uo]*/*.html", "html"),
+    ("en", "Python 3.11 tutorial + HOWTOs"): (
+        "python3.11-doc",
+        "3.11.2-6+deb12u9",
+        "usr/share/doc/python3.11/html/[th][uo]*/*.html",
+        "html",
+    ),
     ("en", "GNOME help"): ("gnome-user-docs", "43.0-2", "usr/share/help/C/gnome-help/*.page", "mallard"),
     ("en", "Debian Reference"): ("debian-reference-en", "2.100", "usr/share/debian-reference/*.en.html", "html"),
     ("en", "Debian FAQ"): ("debian-faq", "11.1", "usr/share/doc/debian/FAQ/*.html", "html"),
@@ -336,8 +380,10 @@ def vlsp_documents(path: Path) -> list[str]:
     with line breaks, as extracted pages have them)."""
     from pii import vi_real  # bench/pii.py, beside this script
 
-    return ["\n".join(" ".join(sentences[i:i + 4]) for i in range(0, 20, 4))
-            for sentences in (SENTENCE_SPLIT.split(doc) for doc in vi_real(path))]
+    return [
+        "\n".join(" ".join(sentences[i : i + 4]) for i in range(0, 20, 4))
+        for sentences in (SENTENCE_SPLIT.split(doc) for doc in vi_real(path))
+    ]
 
 
 def vlsp_short_pages(path: Path) -> list[str]:
@@ -345,8 +391,10 @@ def vlsp_short_pages(path: Path) -> list[str]:
     from pii import vi_real
 
     sentences = [s for doc in vi_real(path) for s in SENTENCE_SPLIT.split(doc)]
-    return ["\n".join(" ".join(sentences[i + j:i + j + 2]) for j in range(0, 5, 2))
-            for i in range(0, len(sentences) - 5, 5)][:300]
+    return [
+        "\n".join(" ".join(sentences[i + j : i + j + 2]) for j in range(0, 5, 2))
+        for i in range(0, len(sentences) - 5, 5)
+    ][:300]
 
 
 def held_out_documents(package: str, version: str, files: str, reader: str, cfg: Config) -> list[str]:
@@ -355,18 +403,29 @@ def held_out_documents(package: str, version: str, files: str, reader: str, cfg:
     folder = HELD_OUT_DEBS / f"{package}_{version}"
     if not folder.is_dir():
         HELD_OUT_DEBS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=HELD_OUT_DEBS, capture_output=True, check=True)
+        subprocess.run(
+            ["apt-get", "download", f"{package}={version}"], cwd=HELD_OUT_DEBS, capture_output=True, check=True
+        )
         run(["dpkg-deb", "-x", str(next(HELD_OUT_DEBS.glob(f"{package}_*.deb"))), str(folder)])
     texts = []
     for path in sorted(folder.glob(files)):
         if reader == "html":
             texts.append(extract_text(cfg.extract, path.read_text(encoding="utf-8", errors="replace")))
         elif reader == "mallard":
-            texts.append("\n".join(" ".join("".join(el.itertext()).split()) for el in ElementTree.parse(path).iter()
-                                   if el.tag.rsplit("}", 1)[-1] in ("title", "p", "item") and el.text))
+            texts.append(
+                "\n".join(
+                    " ".join("".join(el.itertext()).split())
+                    for el in ElementTree.parse(path).iter()
+                    if el.tag.rsplit("}", 1)[-1] in ("title", "p", "item") and el.text
+                )
+            )
         else:  # man page: rendered without line wrapping, overstrikes removed, the header and footer lines left out
-            shown = subprocess.run(["man", "-E", "UTF-8", "-l", str(path)], capture_output=True,
-                                   env=dict(os.environ, MANWIDTH="100000"), check=True).stdout
+            shown = subprocess.run(
+                ["man", "-E", "UTF-8", "-l", str(path)],
+                capture_output=True,
+                env=dict(os.environ, MANWIDTH="100000"),
+                check=True,
+            ).stdout
             lines = subprocess.run(["col", "-b"], input=shown, capture_output=True, check=True).stdout.decode()
             texts.append("\n".join(" ".join(line.split()) for line in lines.splitlines()[1:-1]))
     return texts
@@ -387,7 +446,7 @@ def pages(texts: list[str], rng: random.Random) -> list[str]:
 def chain_after_extraction(cfg: Config) -> list:
     """The default chain's stages from clean_text on: what a page's extracted text goes through."""
     filters = build_filters(cfg)
-    return filters[[f.stage for f in filters].index("clean_text"):]
+    return filters[[f.stage for f in filters].index("clean_text") :]
 
 
 def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None]:
@@ -431,7 +490,7 @@ def generated_junk(docs: list[str], rng: random.Random) -> dict[str, list[str]]:
         out, i = [], 0
         for line in lines:
             n = len(line.split())
-            out.append(" ".join(tokens[i:i + n]))
+            out.append(" ".join(tokens[i : i + n]))
             i += n
         return "\n".join(out)
 
@@ -453,16 +512,23 @@ def generated_junk(docs: list[str], rng: random.Random) -> dict[str, list[str]]:
         sentences = [s for d in rng.sample(docs, 3) for s in SENTENCE_SPLIT.split(" ".join(d.split())) if s]
         rng.shuffle(sentences)
         sentences = sentences[:30]
-        return "\n".join(" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3))
+        return "\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
 
     def stuffing(doc: str) -> str:  # three phrases of the page repeated with a few of its words between them
         tokens = doc.split()
-        phrases = [" ".join(tokens[j:j + rng.randint(2, 3)]) for j in rng.sample(range(len(tokens) - 3), 3)]
-        return "\n".join(" ".join(rng.choice(phrases) if rng.random() < 0.6 else rng.choice(tokens)
-                                   for _ in range(12)) + "." for _ in range(8))
+        phrases = [" ".join(tokens[j : j + rng.randint(2, 3)]) for j in rng.sample(range(len(tokens) - 3), 3)]
+        return "\n".join(
+            " ".join(rng.choice(phrases) if rng.random() < 0.6 else rng.choice(tokens) for _ in range(12)) + "."
+            for _ in range(8)
+        )
 
-    kinds = {"word salad": salad, "frequency-sampled words": sampled, "spun": spun, "mixed sentences": mixed,
-             "keyword stuffing": stuffing}
+    kinds = {
+        "word salad": salad,
+        "frequency-sampled words": sampled,
+        "spun": spun,
+        "mixed sentences": mixed,
+        "keyword stuffing": stuffing,
+    }
     return {kind: [make(doc) for doc in picks] for kind, make in kinds.items()}
 
 
@@ -490,41 +556,69 @@ def junk_figures() -> dict:
                     start = time.process_time()
                     verdicts = [verdict(stages, t) for t in texts]
                     results.setdefault((lang, group, kind), {})[name] = {
-                        "docs": len(texts), "kept": sum(stage is None for stage, _, _ in verdicts),
+                        "docs": len(texts),
+                        "kept": sum(stage is None for stage, _, _ in verdicts),
                         "dropped_by": dict(collections.Counter(stage for stage, _, _ in verdicts if stage)),
                         "kept_without_perplexity": sum(stage is None and p is None for stage, p, _ in verdicts),
                         "perplexity": [p for _, p, _ in verdicts],
-                        "word_order_gain": [g for stage, _, g in verdicts
-                                            if g is not None and stage in (None, "perplexity")],
-                        "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2)}
+                        "word_order_gain": [
+                            g for stage, _, g in verdicts if g is not None and stage in (None, "perplexity")
+                        ],
+                        "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2),
+                    }
     rows = []
     for (lang, group, kind), r in results.items():
         b, a = r["before"], r["after"]
         share = (lambda x: x["kept"] / x["docs"]) if group == "junk" else (lambda x: 1 - x["kept"] / x["docs"])
         pp = sorted(p for p in a["perplexity"] if p is not None)
         gains = sorted(a["word_order_gain"])  # of the pages that reach the perplexity stage
-        rows.append({"lang": lang, "set": group, "kind": kind, "docs": b["docs"],
-                     "junk kept / clean lost, before": f"{share(b):.1%}", "after": f"{share(a):.1%}",
-                     "dropped by the perplexity stage (after)": a["dropped_by"].get("perplexity", 0),
-                     "kept without perplexity (after)": a["kept_without_perplexity"],
-                     "perplexity p10/p50/p90": "/".join(f"{pp[int(q * (len(pp) - 1))]:.0f}" for q in (0.1, 0.5, 0.9))
-                     if pp else "-",
-                     "gain min/p5/p50": "/".join(f"{gains[int(q * (len(gains) - 1))]:.2f}" for q in (0, 0.05, 0.5))
-                     if gains else "-"})
+        rows.append(
+            {
+                "lang": lang,
+                "set": group,
+                "kind": kind,
+                "docs": b["docs"],
+                "junk kept / clean lost, before": f"{share(b):.1%}",
+                "after": f"{share(a):.1%}",
+                "dropped by the perplexity stage (after)": a["dropped_by"].get("perplexity", 0),
+                "kept without perplexity (after)": a["kept_without_perplexity"],
+                "perplexity p10/p50/p90": "/".join(f"{pp[int(q * (len(pp) - 1))]:.0f}" for q in (0.1, 0.5, 0.9))
+                if pp
+                else "-",
+                "gain min/p5/p50": "/".join(f"{gains[int(q * (len(gains) - 1))]:.2f}" for q in (0, 0.05, 0.5))
+                if gains
+                else "-",
+            }
+        )
     totals = []
     for lang in LANGS:
         for group in ("clean", "junk"):
             for name in ("before", "after"):
-                parts = [r[name] for (l, g, _), r in results.items() if l == lang and g == group]
+                parts = [r[name] for (language, g, _), r in results.items() if language == lang and g == group]
                 docs, kept = sum(p["docs"] for p in parts), sum(p["kept"] for p in parts)
-                totals.append({"lang": lang, "set": group, "config": name, "docs": docs, "kept": kept,
-                               "share": f"{(kept if group == 'junk' else docs - kept) / docs:.1%} "
-                                        + ("junk kept" if group == "junk" else "clean lost")})
+                totals.append(
+                    {
+                        "lang": lang,
+                        "set": group,
+                        "config": name,
+                        "docs": docs,
+                        "kept": kept,
+                        "share": f"{(kept if group == 'junk' else docs - kept) / docs:.1%} "
+                        + ("junk kept" if group == "junk" else "clean lost"),
+                    }
+                )
     stage_ms = _perplexity_ms(after, [t for sets in clean.values() for texts in sets.values() for t in texts])
-    return {"rows": rows, "totals": totals, "perplexity_ms_per_doc": stage_ms,
-            "raw": {" / ".join(k): {n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain")}
-                                    for n, v in r.items()}
-                    for k, r in results.items()}}
+    return {
+        "rows": rows,
+        "totals": totals,
+        "perplexity_ms_per_doc": stage_ms,
+        "raw": {
+            " / ".join(k): {
+                n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain")} for n, v in r.items()
+            }
+            for k, r in results.items()
+        },
+    }
 
 
 def _perplexity_ms(cfg: Config, texts: list[str]) -> float:
@@ -534,7 +628,7 @@ def _perplexity_ms(cfg: Config, texts: list[str]) -> float:
     docs = []
     for text in texts:
         doc = Document(warc_file="bench", warc_offset=0, text=text)
-        run_filters(doc, stages[:stages.index(perplexity)])
+        run_filters(doc, stages[: stages.index(perplexity)])
         docs.append(doc)
     perplexity.annotate(docs[0])  # loads the model
     start = time.process_time()
@@ -566,15 +660,29 @@ def trap_figures(cfg: Config) -> list[dict]:
     for (flag, lang), pages in sorted(groups.items()):
         fracs = [f for _, _, f in pages]
         wrong = [topic for topic, outcome, _ in pages if (outcome == "keep") != (flag == "keep")]
-        rows.append({"set": "code traps", "flag": flag, "lang": lang, "docs": len(pages),
-                     "as flagged": len(pages) - len(wrong), "wrong": ", ".join(wrong) or "-",
-                     "code_char_frac min-max": f"{min(fracs):.3f}-{max(fracs):.3f}",
-                     "dropped by": ", ".join(f"{k} {v}" for k, v in sorted(collections.Counter(
-                         outcome for _, outcome, _ in pages if outcome != "keep").items())) or "-"})
+        rows.append(
+            {
+                "set": "code traps",
+                "flag": flag,
+                "lang": lang,
+                "docs": len(pages),
+                "as flagged": len(pages) - len(wrong),
+                "wrong": ", ".join(wrong) or "-",
+                "code_char_frac min-max": f"{min(fracs):.3f}-{max(fracs):.3f}",
+                "dropped by": ", ".join(
+                    f"{k} {v}"
+                    for k, v in sorted(
+                        collections.Counter(outcome for _, outcome, _ in pages if outcome != "keep").items()
+                    )
+                )
+                or "-",
+            }
+        )
     return rows
 
 
 # --- part 3: sieve vs datatrove ------------------------------------------------------------------------------
+
 
 def datatrove_python() -> Path:
     """The datatrove venv's python, made and filled on first use (a stamp file records what was installed)."""
@@ -604,8 +712,10 @@ def timed(cmd: list[str]) -> tuple[float, int]:
 
 def gate_dropped(run_dir: Path) -> int:
     """Documents the language gate dropped in a sieve run (its dropped shards' rows with stage language_gate)."""
-    return sum(pq.read_table(shard, columns=["stage"]).column("stage").to_pylist().count("language_gate")
-               for shard in (run_dir / "dropped").glob("*.parquet"))
+    return sum(
+        pq.read_table(shard, columns=["stage"]).column("stage").to_pylist().count("language_gate")
+        for shard in (run_dir / "dropped").glob("*.parquet")
+    )
 
 
 def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: Path) -> dict:
@@ -627,15 +737,26 @@ def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: 
     for name, results in runs.items():
         wall = statistics.median(s for s, _ in results)
         ratios = [d / s for (d, _), (s, _) in zip(runs["datatrove"], results)]
-        rows.append({"command": name, "files": len(list(folder.glob("*.warc.gz"))), "workers": workers,
-                     # one figure per distinct count: the tree can change between rounds while others edit it
-                     "docs": responses, "kept": "/".join(str(k) for k in sorted({k for _, k in results})),
-                     "wall_s_median": round(wall, 2),
-                     "wall_s_min_max": f"{min(s for s, _ in results):.1f}-{max(s for s, _ in results):.1f}",
-                     "docs_per_s": round(responses / wall, 1), "docs_per_s_per_worker": round(responses / wall / workers, 1),
-                     "docs_per_s_vs_datatrove": round(statistics.median(ratios), 3)})
-    return {"rows": rows, "runs": {k: [{"wall_s": round(s, 2), "kept": n} for s, n in v] for k, v in runs.items()},
-            "gate_dropped": gate_dropped(work / "sieve-gate-on-0")}
+        rows.append(
+            {
+                "command": name,
+                "files": len(list(folder.glob("*.warc.gz"))),
+                "workers": workers,
+                # one figure per distinct count: the tree can change between rounds while others edit it
+                "docs": responses,
+                "kept": "/".join(str(k) for k in sorted({k for _, k in results})),
+                "wall_s_median": round(wall, 2),
+                "wall_s_min_max": f"{min(s for s, _ in results):.1f}-{max(s for s, _ in results):.1f}",
+                "docs_per_s": round(responses / wall, 1),
+                "docs_per_s_per_worker": round(responses / wall / workers, 1),
+                "docs_per_s_vs_datatrove": round(statistics.median(ratios), 3),
+            }
+        )
+    return {
+        "rows": rows,
+        "runs": {k: [{"wall_s": round(s, 2), "kept": n} for s, n in v] for k, v in runs.items()},
+        "gate_dropped": gate_dropped(work / "sieve-gate-on-0"),
+    }
 
 
 def main() -> None:
@@ -660,22 +781,30 @@ def main() -> None:
             rows, summary = stage_costs(path, cfg)
             results["stages"][name] = {"rows": rows, "summary": summary}
             print(f"\nstage costs, {name}: CPU time per stage in one process\n{table(rows)}")
-            print(f"annotation chain ({' + '.join(summary['chain'])}): {summary['chain_cpu_s']} s against extraction "
-                  f"{summary['extract_cpu_s']} s = {summary['chain_vs_extract']}x (target < 1); per document that "
-                  f"reaches them: {summary['chain_ms_per_doc_in']} ms against {summary['extract_ms_per_doc_in']} ms",
-                  flush=True)
+            print(
+                f"annotation chain ({' + '.join(summary['chain'])}): {summary['chain_cpu_s']} s against extraction "
+                f"{summary['extract_cpu_s']} s = {summary['chain_vs_extract']}x (target < 1); per document that "
+                f"reaches them: {summary['chain_ms_per_doc_in']} ms against {summary['extract_ms_per_doc_in']} ms",
+                flush=True,
+            )
 
     if "junk" not in skip:
         junk = junk_figures()
         results["junk"] = junk
-        print(f"\njunk kept and clean lost, default chain after extraction, perplexity stage off (before) and on "
-              f"(after)\n{table(junk['rows'])}\n\n{table(junk['totals'])}\nperplexity stage: "
-              f"{junk['perplexity_ms_per_doc']} ms per clean document (CPU, models loaded)", flush=True)
+        print(
+            f"\njunk kept and clean lost, default chain after extraction, perplexity stage off (before) and on "
+            f"(after)\n{table(junk['rows'])}\n\n{table(junk['totals'])}\nperplexity stage: "
+            f"{junk['perplexity_ms_per_doc']} ms per clean document (CPU, models loaded)",
+            flush=True,
+        )
 
     if "traps" not in skip:
         results["traps"] = trap_figures(load_config())
-        print(f"\ncode traps (tests/data/traps/code-*.txt), cleanup + heuristic chain, default config: pages kept "
-              f"or dropped as flagged\n{table(results['traps'])}", flush=True)
+        print(
+            f"\ncode traps (tests/data/traps/code-*.txt), cleanup + heuristic chain, default config: pages kept "
+            f"or dropped as flagged\n{table(results['traps'])}",
+            flush=True,
+        )
 
     if "datatrove" not in skip:
         results["datatrove"] = {}
@@ -686,13 +815,22 @@ def main() -> None:
             other = sum(bool(language) and language not in LANGS for _, language in groups)
             with tempfile.TemporaryDirectory(dir=RESULTS) as work:
                 result = side_by_side(folder, responses, args.workers, args.repeat, Path(work))
-            results["datatrove"][name] = {"input": str(folder.relative_to(ROOT)), "responses": responses,
-                                          "other_languages": other, **result}
-            print(f"\nsieve vs datatrove, {name}: {responses} real pages ({other / responses:.1%} in languages other "
-                  f"than {' and '.join(LANGS)}) in {args.files} files, whole commands, median of {args.repeat}\n"
-                  f"{table(result['rows'])}")
-            print(f"language gate, first 'sieve gate on' run: dropped {result['gate_dropped']} of {responses} pages "
-                  f"({result['gate_dropped'] / responses:.1%})", flush=True)
+            results["datatrove"][name] = {
+                "input": str(folder.relative_to(ROOT)),
+                "responses": responses,
+                "other_languages": other,
+                **result,
+            }
+            print(
+                f"\nsieve vs datatrove, {name}: {responses} real pages ({other / responses:.1%} in languages other "
+                f"than {' and '.join(LANGS)}) in {args.files} files, whole commands, median of {args.repeat}\n"
+                f"{table(result['rows'])}"
+            )
+            print(
+                f"language gate, first 'sieve gate on' run: dropped {result['gate_dropped']} of {responses} pages "
+                f"({result['gate_dropped'] / responses:.1%})",
+                flush=True,
+            )
 
     results["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     Path(args.json).write_text(json.dumps(results, indent=1))

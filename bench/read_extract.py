@@ -8,6 +8,7 @@ The real pages (181) are repeated --real-copies times so the run is long enough 
 
     python bench/read_extract.py [--docs 10000] [--real ../shared/data/warc/articles.warc.gz] [--real-copies 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,36 +114,68 @@ def main() -> None:
 
     variants = {f"beam {args.workers} workers": cfg, f"beam {args.workers}w no guard": unguarded}
     # Each job's fixed cost (runner, workers, supervised processes), timed on a one-record file.
-    startup = {label: beam_job(ROOT / "tests" / "data" / "clipped.warc.gz", c, args.workers)["seconds"]
-               for label, c in variants.items()}
+    startup = {
+        label: beam_job(ROOT / "tests" / "data" / "clipped.warc.gz", c, args.workers)["seconds"]
+        for label, c in variants.items()
+    }
     print(f"start-up: {startup}", file=sys.stderr)
     rows = []
     for name, path in inputs.items():
         mb = path.stat().st_size / 1e6
-        runs = {"bare loop": bare_loop(path, cfg), **{label: beam_job(path, c, args.workers) for label, c in variants.items()}}
+        runs = {
+            "bare loop": bare_loop(path, cfg),
+            **{label: beam_job(path, c, args.workers) for label, c in variants.items()},
+        }
         base = runs["bare loop"]["docs"] / runs["bare loop"]["seconds"]
         for label, r in runs.items():
             rate = r["docs"] / r["seconds"]
             fixed = startup.get(label, 0.0)
-            rows.append({
-                "input": name, "run": label, "docs": r["docs"], "seconds": round(r["seconds"], 2),
-                "docs_per_s": round(rate, 1), "mb_per_s": round(mb / r["seconds"], 3),
-                "docs_per_s_per_core": round(rate / r["workers"], 1),
-                "cores_used": round(r["cpu_seconds"] / r["seconds"], 2),
-                "per_core_vs_bare": round(rate / r["workers"] / base, 3),
-                "per_core_vs_bare_after_startup": round(r["docs"] / (r["seconds"] - fixed) / r["workers"] / base, 3),
-            })
+            rows.append(
+                {
+                    "input": name,
+                    "run": label,
+                    "docs": r["docs"],
+                    "seconds": round(r["seconds"], 2),
+                    "docs_per_s": round(rate, 1),
+                    "mb_per_s": round(mb / r["seconds"], 3),
+                    "docs_per_s_per_core": round(rate / r["workers"], 1),
+                    "cores_used": round(r["cpu_seconds"] / r["seconds"], 2),
+                    "per_core_vs_bare": round(rate / r["workers"] / base, 3),
+                    "per_core_vs_bare_after_startup": round(
+                        r["docs"] / (r["seconds"] - fixed) / r["workers"] / base, 3
+                    ),
+                }
+            )
             print(f"{name:28} {label:16} {r['docs']:6d} docs {r['seconds']:7.1f} s", file=sys.stderr)
 
-    headers = ["input", "run", "docs", "seconds", "docs_per_s", "mb_per_s", "docs_per_s_per_core", "cores_used",
-               "per_core_vs_bare", "per_core_vs_bare_after_startup"]
+    headers = [
+        "input",
+        "run",
+        "docs",
+        "seconds",
+        "docs_per_s",
+        "mb_per_s",
+        "docs_per_s_per_core",
+        "cores_used",
+        "per_core_vs_bare",
+        "per_core_vs_bare_after_startup",
+    ]
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
     print(" | ".join(h.ljust(w) for h, w in zip(headers, widths)))
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)))
-    Path(args.json).write_text(json.dumps({"cpu_count": os.cpu_count(), "beam_startup_seconds": {k: round(v, 2) for k, v in startup.items()},
-                                           **quality, "rows": rows}, indent=1))
+    Path(args.json).write_text(
+        json.dumps(
+            {
+                "cpu_count": os.cpu_count(),
+                "beam_startup_seconds": {k: round(v, 2) for k, v in startup.items()},
+                **quality,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
     print(f"\nwrote {args.json}")
 
 

@@ -13,6 +13,7 @@ Fixed costs (imports, server start, publish) before and after are measured by be
 
     python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,13 @@ def beam_rate(folder: Path, work: Path, runner: str, workers: int, options: list
     _, summary = run_files([str(folder)], cfg, run_dir, runner=runner, workers=workers)
     seconds = time.perf_counter() - start
     read = summary["counts"]["read"]
-    return {"runner": runner.rsplit(".", 1)[-1], "workers": workers, "records": read, "seconds": round(seconds, 2),
-            "docs_per_s": round(read / seconds, 1)}
+    return {
+        "runner": runner.rsplit(".", 1)[-1],
+        "workers": workers,
+        "records": read,
+        "seconds": round(seconds, 2),
+        "docs_per_s": round(read / seconds, 1),
+    }
 
 
 def runners(folder: Path, work: Path, dask: bool) -> list[dict]:
@@ -66,16 +72,27 @@ def runners(folder: Path, work: Path, dask: bool) -> list[dict]:
         from dask.distributed import LocalCluster, default_client
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            rows.append(beam_rate(folder, work, "apache_beam.runners.dask.dask_runner.DaskRunner", 2,
-                                  [f"--dask_client_address={cluster.scheduler_address}"]))
+            rows.append(
+                beam_rate(
+                    folder,
+                    work,
+                    "apache_beam.runners.dask.dask_runner.DaskRunner",
+                    2,
+                    [f"--dask_client_address={cluster.scheduler_address}"],
+                )
+            )
             default_client().close()  # the runner's client, closed before its cluster goes
     return rows
 
 
 def sieve_run(inputs: str, output: str, env: dict | None = None, extra: tuple[str, ...] = ()) -> float:
     start = time.perf_counter()
-    result = subprocess.run([SIEVE, "run", "--input", inputs, "--output", output, "--workers", "2", *extra],
-                            capture_output=True, text=True, env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        [SIEVE, "run", "--input", inputs, "--output", output, "--workers", "2", *extra],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     if result.returncode != 0:
         raise SystemExit(f"sieve run failed:\n{result.stderr[-3000:]}")
     return time.perf_counter() - start
@@ -89,16 +106,24 @@ def resume(folder: Path, work: Path) -> dict:
     whole = sieve_run(str(folder), str(work / "whole"))
     out = work / "killed"
     total = sum(p.stat().st_size for p in folder.glob("*.warc.gz"))
-    proc = subprocess.Popen([SIEVE, "run", "--input", str(folder), "--output", str(out), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [SIEVE, "run", "--input", str(folder), "--output", str(out), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     while finished_bytes(out) < total / 2 and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     share = finished_bytes(out) / total
     rerun = sieve_run(str(folder), str(out))
-    return {"finished_at_kill": f"{share:.0%}", "whole_run_s": round(whole, 2), "rerun_after_kill_s": round(rerun, 2),
-            "rerun_vs_whole": round(rerun / whole, 3)}
+    return {
+        "finished_at_kill": f"{share:.0%}",
+        "whole_run_s": round(whole, 2),
+        "rerun_after_kill_s": round(rerun, 2),
+        "rerun_vs_whole": round(rerun / whole, 3),
+    }
 
 
 def storage(folder: Path, work: Path, repeat: int) -> dict:
@@ -107,15 +132,27 @@ def storage(folder: Path, work: Path, repeat: int) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "bench",
-           "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
             time.sleep(0.1)
-        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="bench",
-                          aws_secret_access_key="bench", region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="crawl")
         s3.create_bucket(Bucket="corpus")
         for path in sorted(folder.glob("*.warc.gz")):
@@ -127,8 +164,12 @@ def storage(folder: Path, work: Path, repeat: int) -> dict:
     finally:
         server.kill()
         server.wait()
-    return {"local_s": round(statistics.median(local), 2), "s3_s": round(statistics.median(remote), 2),
-            "s3_vs_local": round(statistics.median(remote) / statistics.median(local), 3), "runs_each": repeat}
+    return {
+        "local_s": round(statistics.median(local), 2),
+        "s3_s": round(statistics.median(remote), 2),
+        "s3_vs_local": round(statistics.median(remote) / statistics.median(local), 3),
+        "runs_each": repeat,
+    }
 
 
 def table(rows: list[dict]) -> str:

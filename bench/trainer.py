@@ -22,6 +22,7 @@ cached under bench/results/trainer-synth-N/.
 
     python bench/trainer.py [--docs 5000] [--vocab-size 4000] [--steps 400] [--seeds 3] [--repeat 3] [--skip tokenize,train,...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ from sieve.trainer.tokenizer import Tokenizer
 RESULTS = Path(__file__).parent / "results"
 SIEVE = str(Path(sys.executable).parent / "sieve")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "sieve.flows.cli"]
-RAW_CONFIG = ("quality:\n  gopher_quality: false\n  gopher_repetition: false\n  c4: false\n  fineweb: false\n"
-              "  perplexity:\n    enabled: false\n")
+RAW_CONFIG = (
+    "quality:\n  gopher_quality: false\n  gopher_repetition: false\n  c4: false\n  fineweb: false\n"
+    "  perplexity:\n    enabled: false\n"
+)
 H100_BF16 = 989e12  # dense bf16 FLOP/s of an H100 SXM (an H200 has the same compute), NVIDIA's datasheets
 LANGS = ("en", "vi")
 
@@ -78,8 +81,19 @@ def prepare(cache: Path, docs: int, vocab_size: int) -> dict[str, Path]:
         paths[name] = shards
     tokenizer = cache / f"tokenizer-{vocab_size}"
     if not (tokenizer / "tokenizer.model").exists():
-        sh([SIEVE, "tokenizer", "train", "--input", str(paths["curated"]), "--output", str(tokenizer),
-            "--vocab-size", str(vocab_size)])
+        sh(
+            [
+                SIEVE,
+                "tokenizer",
+                "train",
+                "--input",
+                str(paths["curated"]),
+                "--output",
+                str(tokenizer),
+                "--vocab-size",
+                str(vocab_size),
+            ]
+        )
     paths["tokenizer"] = tokenizer
     return paths
 
@@ -90,21 +104,52 @@ def bench_tokenize(paths: dict[str, Path], work: Path, repeat: int) -> list[dict
         rates, walls = [], []
         for i in range(repeat):
             out = work / f"tok-w{workers}-{i}"
-            _, wall = sh([SIEVE, "tokenize", "--input", str(paths["curated"]), "--output", str(out), "--tokenizer",
-                          str(paths["tokenizer"]), "--workers", str(workers)])
+            _, wall = sh(
+                [
+                    SIEVE,
+                    "tokenize",
+                    "--input",
+                    str(paths["curated"]),
+                    "--output",
+                    str(out),
+                    "--tokenizer",
+                    str(paths["tokenizer"]),
+                    "--workers",
+                    str(workers),
+                ]
+            )
             summary = json.loads((out / "tokens.json").read_text())
             rates.append(summary["tokens"] / summary["seconds"])
             walls.append(wall)
-        rows.append({"workers": workers, "tokens": summary["tokens"], "documents": summary["documents"],
-                     "input_files": len(list(paths["curated"].glob("*/*/*.parquet"))),
-                     "tokens_per_s": statistics.median(rates), "command_s": statistics.median(walls)})
+        rows.append(
+            {
+                "workers": workers,
+                "tokens": summary["tokens"],
+                "documents": summary["documents"],
+                "input_files": len(list(paths["curated"].glob("*/*/*.parquet"))),
+                "tokens_per_s": statistics.median(rates),
+                "command_s": statistics.median(walls),
+            }
+        )
     return rows
 
 
 def train_cmd(data: Path, out: Path, config: Path, steps: int, processes: int) -> list[str]:
     head = [SIEVE] if processes == 1 else TORCHRUN
-    return [*head, "train", "--data", str(data), "--output", str(out), "--preset", "tiny", "--steps", str(steps),
-            "--config", str(config)]
+    return [
+        *head,
+        "train",
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--preset",
+        "tiny",
+        "--steps",
+        str(steps),
+        "--config",
+        str(config),
+    ]
 
 
 def metrics(out: Path) -> list[dict]:
@@ -115,19 +160,33 @@ def bench_train(data: Path, work: Path, steps: int) -> list[dict]:
     rows = []
     for dp_shard in ("ddp", "fsdp"):
         config = work / f"speed-{dp_shard}.yaml"
-        config.write_text(f"training:\n  log_interval: 10\n  eval_interval: 100000\n  checkpoint_interval: 100000\n"
-                          f"  parallelism:\n    dp_shard: {dp_shard}\n")
+        config.write_text(
+            f"training:\n  log_interval: 10\n  eval_interval: 100000\n  checkpoint_interval: 100000\n"
+            f"  parallelism:\n    dp_shard: {dp_shard}\n"
+        )
         for processes in (1, 2):
             out = work / f"speed-{dp_shard}-{processes}"
             _, wall = sh(train_cmd(data, out, config, steps, processes))
             lines, run = metrics(out), json.loads((out / "run.json").read_text())
-            flops = flops_by_hand(run["model"]["vocab_size"], run["model"]["dim"], run["model"]["n_layers"],
-                                  run["model"]["ffn_hidden"], run["model"]["max_seq_len"])["flops_per_token"]
+            flops = flops_by_hand(
+                run["model"]["vocab_size"],
+                run["model"]["dim"],
+                run["model"]["n_layers"],
+                run["model"]["ffn_hidden"],
+                run["model"]["max_seq_len"],
+            )["flops_per_token"]
             rate = statistics.median(m["tokens_per_s"] for m in lines[1:])
             last = lines[-1]
-            rows.append({"dp_shard": dp_shard, "processes": processes, "tokens_per_s": rate, "command_s": wall,
-                         "mfu_logged": last["mfu"],
-                         "mfu_by_hand": flops * last["tokens_per_s"] / (run["training"]["peak_flops"] * processes)})
+            rows.append(
+                {
+                    "dp_shard": dp_shard,
+                    "processes": processes,
+                    "tokens_per_s": rate,
+                    "command_s": wall,
+                    "mfu_logged": last["mfu"],
+                    "mfu_by_hand": flops * last["tokens_per_s"] / (run["training"]["peak_flops"] * processes),
+                }
+            )
     return rows
 
 
@@ -151,12 +210,20 @@ def bench_mfu(vocab: int) -> list[dict]:
             with FlopCounterMode(display=False) as counter:
                 loss_fn(model(tokens[:, :-1]), tokens[:, 1:]).backward()
         flops = model.num_flops_per_token(shape.max_seq_len)
-        rows.append({"preset": preset, "vocab": vocab, "seq_len": shape.max_seq_len,
-                     "params_by_hand": hand["params"], "params_model": model.num_params(),
-                     "flops_per_token_by_hand": hand["flops_per_token"], "flops_per_token_model": flops,
-                     "flop_counter_per_token": counter.get_total_flops() / shape.max_seq_len,
-                     "counter_plus_norms": counter.get_total_flops() / shape.max_seq_len + 6 * hand["norm_params"],
-                     "h100_tokens_per_s_at_40pct_mfu": 0.4 * H100_BF16 / flops})
+        rows.append(
+            {
+                "preset": preset,
+                "vocab": vocab,
+                "seq_len": shape.max_seq_len,
+                "params_by_hand": hand["params"],
+                "params_model": model.num_params(),
+                "flops_per_token_by_hand": hand["flops_per_token"],
+                "flops_per_token_model": flops,
+                "flop_counter_per_token": counter.get_total_flops() / shape.max_seq_len,
+                "counter_plus_norms": counter.get_total_flops() / shape.max_seq_len + 6 * hand["norm_params"],
+                "h100_tokens_per_s_at_40pct_mfu": 0.4 * H100_BF16 / flops,
+            }
+        )
     return rows
 
 
@@ -181,23 +248,44 @@ def experiment(paths: dict[str, Path], work: Path, steps: int, seeds: int) -> li
     rows = []
     for name in ("raw", "curated"):
         tok = work / f"tok-{name}"
-        sh([SIEVE, "tokenize", "--input", str(paths[name]), "--output", str(tok), "--tokenizer",
-            str(paths["tokenizer"])])
+        sh(
+            [
+                SIEVE,
+                "tokenize",
+                "--input",
+                str(paths[name]),
+                "--output",
+                str(tok),
+                "--tokenizer",
+                str(paths["tokenizer"]),
+            ]
+        )
         data = reference_data(tok, paths["synth"], paths["tokenizer"], work / f"data-{name}")
         runs = []
         for seed in range(seeds):
             config = work / f"experiment-{seed}.yaml"
-            config.write_text(f"training:\n  seed: {seed}\n  log_interval: 50\n  eval_interval: {steps}\n"
-                              f"  eval_batches: 16\n  checkpoint_interval: 100000\n  parallelism:\n    dp_shard: ddp\n")
+            config.write_text(
+                f"training:\n  seed: {seed}\n  log_interval: 50\n  eval_interval: {steps}\n"
+                f"  eval_batches: 16\n  checkpoint_interval: 100000\n  parallelism:\n    dp_shard: ddp\n"
+            )
             out = work / f"train-{name}-{seed}"
             sh(train_cmd(data, out, config, steps, 1))
             runs.append(metrics(out)[-1])
         summary = json.loads((tok / "tokens.json").read_text())
         train_tokens = {lang: int(IndexedTokens(str(tok / f"{lang}_train")).lengths.sum()) for lang in LANGS}
-        rows.append({"corpus": name, "documents": summary["documents"], "train_tokens": train_tokens,
-                     "budget_tokens": steps * 16 * 64, "seeds": runs,
-                     **{key: statistics.mean(r[key] for r in runs)
-                        for key in ("loss", "val_loss", *(f"val_loss_{lang}" for lang in LANGS))}})
+        rows.append(
+            {
+                "corpus": name,
+                "documents": summary["documents"],
+                "train_tokens": train_tokens,
+                "budget_tokens": steps * 16 * 64,
+                "seeds": runs,
+                **{
+                    key: statistics.mean(r[key] for r in runs)
+                    for key in ("loss", "val_loss", *(f"val_loss_{lang}" for lang in LANGS))
+                },
+            }
+        )
     return rows
 
 
@@ -221,51 +309,122 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     start, load = time.perf_counter(), os.getloadavg()[0]
     paths = prepare(RESULTS / f"trainer-synth-{args.docs}", args.docs, args.vocab_size)
-    result: dict = {"docs": args.docs, "vocab_size": args.vocab_size, "cpus": os.cpu_count(),
-                    "torch": torch.__version__}
+    result: dict = {
+        "docs": args.docs,
+        "vocab_size": args.vocab_size,
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+    }
     with tempfile.TemporaryDirectory(prefix="sieve-bench-trainer-") as tmp:
         work = Path(tmp)
         if "tokenize" not in skip:
             result["tokenize"] = rows = bench_tokenize(paths, work, args.repeat)
-            print(f"\n`sieve tokenize` of the curated run of a {args.docs}-doc synthetic crawl "
-                  f"({rows[0]['documents']} documents, {rows[0]['tokens']:,} tokens, {rows[0]['input_files']} "
-                  f"shards), median of {args.repeat}:\n")
-            table(["workers", "tokens/s (tokenizing)", "command wall s"],
-                  [[r["workers"], f"{r['tokens_per_s']:,.0f}", f"{r['command_s']:.2f}"] for r in rows])
+            print(
+                f"\n`sieve tokenize` of the curated run of a {args.docs}-doc synthetic crawl "
+                f"({rows[0]['documents']} documents, {rows[0]['tokens']:,} tokens, {rows[0]['input_files']} "
+                f"shards), median of {args.repeat}:\n"
+            )
+            table(
+                ["workers", "tokens/s (tokenizing)", "command wall s"],
+                [[r["workers"], f"{r['tokens_per_s']:,.0f}", f"{r['command_s']:.2f}"] for r in rows],
+            )
         if "train" not in skip or "experiment" not in skip:
             tok = work / "tok-speed"
-            sh([SIEVE, "tokenize", "--input", str(paths["curated"]), "--output", str(tok), "--tokenizer",
-                str(paths["tokenizer"])])
+            sh(
+                [
+                    SIEVE,
+                    "tokenize",
+                    "--input",
+                    str(paths["curated"]),
+                    "--output",
+                    str(tok),
+                    "--tokenizer",
+                    str(paths["tokenizer"]),
+                ]
+            )
         if "train" not in skip:
             result["train"] = rows = bench_train(tok, work, args.speed_steps)
-            print(f"`sieve train --preset tiny`, {args.speed_steps} steps of 16 x 64 tokens, CPU fp32, median of "
-                  f"the logged 10-step intervals after the first:\n")
-            table(["parallelism", "processes", "tokens/s", "command wall s", "MFU logged", "MFU by hand"],
-                  [[r["dp_shard"], r["processes"], f"{r['tokens_per_s']:,.0f}", f"{r['command_s']:.1f}",
-                    f"{r['mfu_logged']:.3e}", f"{r['mfu_by_hand']:.3e}"] for r in rows])
+            print(
+                f"`sieve train --preset tiny`, {args.speed_steps} steps of 16 x 64 tokens, CPU fp32, median of "
+                f"the logged 10-step intervals after the first:\n"
+            )
+            table(
+                ["parallelism", "processes", "tokens/s", "command wall s", "MFU logged", "MFU by hand"],
+                [
+                    [
+                        r["dp_shard"],
+                        r["processes"],
+                        f"{r['tokens_per_s']:,.0f}",
+                        f"{r['command_s']:.1f}",
+                        f"{r['mfu_logged']:.3e}",
+                        f"{r['mfu_by_hand']:.3e}",
+                    ]
+                    for r in rows
+                ],
+            )
         if "mfu" not in skip:
             result["mfu"] = rows = bench_mfu(32000)
             print("Parameters and training FLOPs per token (vocabulary 32000, seq_len 2048):\n")
-            table(["preset", "params by hand", "params (model)", "FLOPs/token by hand", "FLOPs/token (model)",
-                   "FlopCounterMode + 6 x norms", "H100 tokens/s per GPU at 40% MFU"],
-                  [[r["preset"], f"{r['params_by_hand']:,}", f"{r['params_model']:,}",
-                    f"{r['flops_per_token_by_hand']:,}", f"{r['flops_per_token_model']:,}",
-                    f"{r['counter_plus_norms']:,.0f}", f"{r['h100_tokens_per_s_at_40pct_mfu']:,.0f}"] for r in rows])
+            table(
+                [
+                    "preset",
+                    "params by hand",
+                    "params (model)",
+                    "FLOPs/token by hand",
+                    "FLOPs/token (model)",
+                    "FlopCounterMode + 6 x norms",
+                    "H100 tokens/s per GPU at 40% MFU",
+                ],
+                [
+                    [
+                        r["preset"],
+                        f"{r['params_by_hand']:,}",
+                        f"{r['params_model']:,}",
+                        f"{r['flops_per_token_by_hand']:,}",
+                        f"{r['flops_per_token_model']:,}",
+                        f"{r['counter_plus_norms']:,.0f}",
+                        f"{r['h100_tokens_per_s_at_40pct_mfu']:,.0f}",
+                    ]
+                    for r in rows
+                ],
+            )
         if "experiment" not in skip:
             result["experiment"] = rows = experiment(paths, work, args.steps, args.seeds)
-            print(f"Raw vs curated: tiny preset, {args.steps} steps x 16 x 64 = {args.steps * 1024:,} tokens each, "
-                  f"blend en 0.8 / vi 0.2, same tokenizer ({args.vocab_size} pieces), mean of seeds 0..{args.seeds - 1} "
-                  f"(per-seed values in brackets); validation on the held-out clean reference text:\n")
-            table(["corpus", "documents", "train tokens en / vi", "final train loss", "val loss en", "val loss vi",
-                   "val loss (0.8/0.2)"],
-                  [[r["corpus"], r["documents"], f"{r['train_tokens']['en']:,} / {r['train_tokens']['vi']:,}",
-                    *(f"{r[key]:.3f} ({', '.join(f'{s[key]:.3f}' for s in r['seeds'])})"
-                      for key in ("loss", "val_loss_en", "val_loss_vi", "val_loss"))] for r in rows])
+            print(
+                f"Raw vs curated: tiny preset, {args.steps} steps x 16 x 64 = {args.steps * 1024:,} tokens each, "
+                f"blend en 0.8 / vi 0.2, same tokenizer ({args.vocab_size} pieces), mean of seeds 0..{args.seeds - 1} "
+                f"(per-seed values in brackets); validation on the held-out clean reference text:\n"
+            )
+            table(
+                [
+                    "corpus",
+                    "documents",
+                    "train tokens en / vi",
+                    "final train loss",
+                    "val loss en",
+                    "val loss vi",
+                    "val loss (0.8/0.2)",
+                ],
+                [
+                    [
+                        r["corpus"],
+                        r["documents"],
+                        f"{r['train_tokens']['en']:,} / {r['train_tokens']['vi']:,}",
+                        *(
+                            f"{r[key]:.3f} ({', '.join(f'{s[key]:.3f}' for s in r['seeds'])})"
+                            for key in ("loss", "val_loss_en", "val_loss_vi", "val_loss")
+                        ),
+                    ]
+                    for r in rows
+                ],
+            )
     result.update(seconds=time.perf_counter() - start, load_average_1min={"start": load, "end": os.getloadavg()[0]})
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "trainer.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS / 'trainer.json'} ({result['seconds']:.0f} s; 1-minute load average {load:.2f} at the start, "
-          f"{result['load_average_1min']['end']:.2f} at the end, on {os.cpu_count()} cores)")
+    print(
+        f"wrote {RESULTS / 'trainer.json'} ({result['seconds']:.0f} s; 1-minute load average {load:.2f} at the start, "
+        f"{result['load_average_1min']['end']:.2f} at the end, on {os.cpu_count()} cores)"
+    )
 
 
 if __name__ == "__main__":

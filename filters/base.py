@@ -1,4 +1,5 @@
 """The filter interface every document stage implements, and how a document runs through a list of stages."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -53,4 +54,3 @@ def run_filters(doc: Document, filters: list[Filter], on_stage: Callable[[int], 
         if drop is not None:
             return drop
     return None
-

@@ -6,6 +6,7 @@ C4 dropped any page with a "{"; that loses every tutorial with one snippet and e
 {1, 2, 3}). Here a page goes only when code or markup lines carry most of its characters: a snippet inside prose
 stays, a source file, stylesheet, JSON response, stack trace or raw template goes.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,8 @@ from sieve.schemas.document import Document, Drop
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
 # Shapes of a stripped line of code or markup, none of which a line of prose takes (docs/quality-thresholds.md
 # measures them on real articles and Vietnamese prose). Keywords are case-sensitive: prose lines start capitalized.
-_CODE_LINE = re.compile(r"""
+_CODE_LINE = re.compile(
+    r"""
     \{\{ | \}\} | \{% | %\}                                    # template placeholders and tags: {{ x }}, {% for %}
   | ^</?[a-z][a-z\d-]*[\s/>] | ^<[!?]                         # starts with a markup tag: <div, </p>, <!--, <?php
   | (?:[{}\[(]|[}\]][;,]|\);)$                                 # opens or closes a block: {  }  };  ],  },  );
@@ -37,7 +39,9 @@ _CODE_LINE = re.compile(r"""
   | ^(?://|/\*|\*/|\$\ |>>>\ )                                 # comment, shell or REPL prompt
   | ^@(?:media|import|font-face|keyframes|supports)\b | ^@[\w.]+\(    # CSS at-rule, decorator call (not a @handle)
   | ^(?:Traceback\ \(most|File\ ".*",\ line\ \d|at\ [\w$.]+\(.*\)$|[\w.]+(?:Error|Exception)\b:)  # stack trace
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 # An indented line holding an operator or bracket: the body of a block (prose lines carry no indentation).
 _INDENTED_CODE = re.compile(r"^\s+\S.*[=(){}\[\];<>+*/]")
 LINE_RULES = ("long_word", "no_terminal_punct", "few_words", "javascript", "policy")
@@ -82,8 +86,12 @@ class C4:
         if t.drop_lorem_ipsum and signals["lorem_ipsum"]:
             return Drop(self.stage, "lorem_ipsum", f"placeholder text ({doc.language})")
         if signals["code_char_frac"] > t.max_code_char_frac:
-            return Drop(self.stage, "code_char_frac", f"{signals['code_char_frac']} > {t.max_code_char_frac} of the "
-                        f"characters in {signals['code_lines']} code or markup lines ({doc.language})")
+            return Drop(
+                self.stage,
+                "code_char_frac",
+                f"{signals['code_char_frac']} > {t.max_code_char_frac} of the "
+                f"characters in {signals['code_lines']} code or markup lines ({doc.language})",
+            )
         if signals["sentences"] < t.min_sentences:
             return Drop(self.stage, "sentences", f"{signals['sentences']} < {t.min_sentences} ({doc.language})")
         return None

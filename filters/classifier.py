@@ -1,8 +1,9 @@
 """DCLM-style quality classifier: each document scored by its language's fastText model (trained by `sieve quality train`)."""
+
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ def model_input(text: str) -> str:
     return " ".join(_TOKEN.findall(text.lower()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_model(path: str) -> Any:
     """A quality model, once per process and path: a worker scores thousands of documents with it."""
     import fasttext
@@ -28,7 +29,9 @@ def load_model(path: str) -> Any:
     model = fasttext.load_model(path)
     labels = model.get_labels()
     if POSITIVE not in labels:
-        raise ValueError(f"{path} is not a sieve quality model (labels {labels[:4]}): train one with `sieve quality train`")
+        raise ValueError(
+            f"{path} is not a sieve quality model (labels {labels[:4]}): train one with `sieve quality train`"
+        )
     return model
 
 
@@ -52,8 +55,10 @@ class QualityClassifier:
         self.models = {}
         for lang, path in cfg.quality.classifier.models.items():  # a wrong path fails when the stages are built
             if not Path(path).is_file():
-                raise FileNotFoundError(f"quality.classifier.models.{lang}: {path} not found (train it with "
-                                        f"`sieve quality train --positive ... --negative ... --lang {lang} --output DIR`)")
+                raise FileNotFoundError(
+                    f"quality.classifier.models.{lang}: {path} not found (train it with "
+                    f"`sieve quality train --positive ... --negative ... --lang {lang} --output DIR`)"
+                )
             self.models[lang] = load_model(path)
 
     def annotate(self, doc: Document) -> dict[str, Any]:

@@ -3,6 +3,7 @@ signatures (datasketch's hash family, applied to a whole batch of shingles at on
 
 The corpus-wide grouping of these hashes is Beam's job (transforms/dedup.py); everything here looks at one document.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,19 @@ _COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFD splits off Latin
 _SENTENCE_SPLIT = re.compile(SENTENCE_END.pattern + r"\s*")
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 # Fixed odd multipliers that mix a shingle's word hashes (and a band's rows) into one 64-bit value.
-_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
-                 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53, 0x94D049BB133111EB, 0xBF58476D1CE4E5B9], np.uint64)
+_MIX = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0xD6E8FEB86659FD93,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x94D049BB133111EB,
+        0xBF58476D1CE4E5B9,
+    ],
+    np.uint64,
+)
 
 
 def normalize(text: str, keep_accents: bool) -> str:
@@ -66,14 +78,20 @@ def _sentences(line: str) -> list[str]:
     """A line cut into sentences; joining them gives the line back exactly."""
     pieces, start = [], 0
     for m in _SENTENCE_SPLIT.finditer(line):
-        pieces.append(line[start:m.end()])
+        pieces.append(line[start : m.end()])
         start = m.end()
     pieces.append(line[start:])
     return [p for p in pieces if p]
 
 
-def edit(text: str, keep_accents: bool, frequent_lines: frozenset[int] | set[int], span_size: int, min_words: int,
-         drop_spans: frozenset[int] | set[int] = frozenset()) -> tuple[Edited, list[int]]:
+def edit(
+    text: str,
+    keep_accents: bool,
+    frequent_lines: frozenset[int] | set[int],
+    span_size: int,
+    min_words: int,
+    drop_spans: frozenset[int] | set[int] = frozenset(),
+) -> tuple[Edited, list[int]]:
     """Remove lines whose hash is frequent, then sentences repeated within the text, then the sentences of every
     span (span_size consecutive sentences) whose hash is in drop_spans; returns the edit and the span hashes of
     the text after the first two steps (those the corpus counts across documents).
@@ -105,8 +123,10 @@ def edit(text: str, keep_accents: bool, frequent_lines: frozenset[int] | set[int
             else:
                 seen.add(normal)
                 sentences.append((i, j, normal))
-    spans = [stable_hash("\n".join(s[2] for s in sentences[k:k + span_size]))
-             for k in range(len(sentences) - span_size + 1)]
+    spans = [
+        stable_hash("\n".join(s[2] for s in sentences[k : k + span_size]))
+        for k in range(len(sentences) - span_size + 1)
+    ]
     gone: set[int] = set()
     for k, h in enumerate(spans):
         if h in drop_spans:
@@ -149,7 +169,7 @@ class MinHasher:
         h = np.zeros(len(w) - k + 1, np.uint64)
         with np.errstate(over="ignore"):
             for i in range(k):
-                h = h * _MIX[i % len(_MIX)] + w[i:len(w) - k + 1 + i]
+                h = h * _MIX[i % len(_MIX)] + w[i : len(w) - k + 1 + i]
         return np.unique(((h >> np.uint64(32)) ^ h).astype(np.uint32))
 
     def signatures(self, shingles: Sequence[np.ndarray]) -> np.ndarray:
@@ -183,14 +203,16 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def lsh_params(threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float) -> tuple[int, int]:
+def lsh_params(
+    threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float
+) -> tuple[int, int]:
     """(bands, rows) that minimize datasketch's weighted false-positive and false-negative areas at threshold."""
     return tuple(_optimal_param(threshold, num_perm, false_positive_weight, false_negative_weight))
 
 
 def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
     """The S-curve: chance that two documents of this Jaccard similarity share at least one band."""
-    return 1.0 - (1.0 - jaccard ** rows) ** bands
+    return 1.0 - (1.0 - jaccard**rows) ** bands
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -206,8 +228,8 @@ def pairs_in_runs(keys: np.ndarray, nodes: np.ndarray, max_run: int) -> Iterable
     starts = np.concatenate([[0], np.flatnonzero(np.diff(keys)) + 1])
     lengths = np.diff(np.append(starts, len(keys)))
     for start, length in zip(starts[lengths > 1].tolist(), lengths[lengths > 1].tolist()):
-        run = nodes[start:start + length].tolist()
+        run = nodes[start : start + length].tolist()
         if len(run) > max_run:
             yield from ((run[0], x) for x in run[1:])
         else:
-            yield from ((x, y) for i, x in enumerate(run) for y in run[i + 1:])
+            yield from ((x, y) for i, x in enumerate(run) for y in run[i + 1 :])

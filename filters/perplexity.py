@@ -1,10 +1,11 @@
 """CCNet perplexity: each document scored by its language's SentencePiece + KenLM model (trained by `sieve lm train`)."""
+
 from __future__ import annotations
 
 import random
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,44 @@ SHIPPED = "shipped"
 SHIPPED_DIR = Path(__file__).with_name("data") / "lm"
 
 # CCNet's text_normalizer: Unicode punctuation -> its ASCII form, so "，" and "," are one token for the model.
-_PUNCT = str.maketrans({
-    "，": ",", "。": ".", "、": ",", "„": '"', "”": '"', "“": '"', "«": '"', "»": '"', "１": '"', "」": '"', "「": '"',
-    "《": '"', "》": '"', "´": "'", "∶": ":", "：": ":", "？": "?", "！": "!", "（": "(", "）": ")", "；": ";", "–": "-",
-    "—": " - ", "．": ". ", "～": "~", "’": "'", "…": "...", "━": "-", "〈": "<", "〉": ">", "【": "[", "】": "]",
-    "％": "%", "►": "-",
-})
+_PUNCT = str.maketrans(
+    {
+        "，": ",",
+        "。": ".",
+        "、": ",",
+        "„": '"',
+        "”": '"',
+        "“": '"',
+        "«": '"',
+        "»": '"',
+        "１": '"',
+        "」": '"',
+        "「": '"',
+        "《": '"',
+        "》": '"',
+        "´": "'",
+        "∶": ":",
+        "：": ":",
+        "？": "?",
+        "！": "!",
+        "（": "(",
+        "）": ")",
+        "；": ";",
+        "–": "-",
+        "—": " - ",
+        "．": ". ",
+        "～": "~",
+        "’": "'",
+        "…": "...",
+        "━": "-",
+        "〈": "<",
+        "〉": ">",
+        "【": "[",
+        "】": "]",
+        "％": "%",
+        "►": "-",
+    }
+)
 _DIGIT = re.compile(r"\d")
 _NON_PRINTING = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -54,8 +87,10 @@ class LanguageModel:
         sp_path, lm_path = model_paths(model_dir, lang)
         for path in (sp_path, lm_path):
             if not path.is_file():
-                raise FileNotFoundError(f"{path} not found: train the model with "
-                                        f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`")
+                raise FileNotFoundError(
+                    f"{path} not found: train the model with "
+                    f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`"
+                )
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(sp_path))
         self.lm = kenlm.Model(str(lm_path))
 
@@ -92,7 +127,7 @@ class LanguageModel:
         return round(self.perplexity("\n".join(shuffled)) / perplexity, 3)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_model(model_dir: str, lang: str) -> LanguageModel:
     """Each model once per process: a worker scores thousands of documents with it."""
     return LanguageModel(model_dir, lang)
@@ -110,8 +145,10 @@ class Perplexity:
         for lang, model_dir in self.models.items():  # a wrong path fails when the stages are built, not mid-run
             for path in model_paths(model_dir, lang):
                 if not path.is_file():
-                    raise FileNotFoundError(f"quality.perplexity.models.{lang}: {path} not found (train it with "
-                                            f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`)")
+                    raise FileNotFoundError(
+                        f"quality.perplexity.models.{lang}: {path} not found (train it with "
+                        f"`sieve lm train --input TEXT --lang {lang} --output {model_dir}`)"
+                    )
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         model_dir = self.models.get(doc.language or "")
@@ -121,8 +158,11 @@ class Perplexity:
         perplexity = model.perplexity(doc.text or "")
         if perplexity is None:
             return {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_text"}
-        return {"perplexity": perplexity, "word_order_gain": model.word_order_gain(doc.text, perplexity),
-                "perplexity_missing": None}
+        return {
+            "perplexity": perplexity,
+            "word_order_gain": model.word_order_gain(doc.text, perplexity),
+            "perplexity_missing": None,
+        }
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         thresholds = self.thresholds(doc.language)

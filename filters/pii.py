@@ -3,6 +3,7 @@
 Not a Filter: it changes no decision. transforms/parquet.py write_rows calls scrub_rows on every row it writes,
 kept or dropped, so no stage can write a row that was not scrubbed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,10 +16,23 @@ from sieve.schemas.config import PiiConfig
 
 LANGUAGES = ("en", "vi")  # presidio languages; any other document language is analyzed with the "en" recognizers
 # Which Faker provider makes the fake value of each entity type (pii.replace: fake).
-FAKERS = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone_number", "IP_ADDRESS": "ipv4_public",
-          "CREDIT_CARD": "credit_card_number", "IBAN_CODE": "iban", "US_SSN": "ssn", "VN_CCCD": "numerify",
-          "VN_CMND": "numerify", "PASSPORT": "passport_number", "VN_TAX_CODE": "numerify", "BANK_ACCOUNT": "numerify",
-          "CREDENTIAL_URL": "url", "SECRET": "sha1", "ADDRESS": "street_address", "PERSON": "name"}
+FAKERS = {
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone_number",
+    "IP_ADDRESS": "ipv4_public",
+    "CREDIT_CARD": "credit_card_number",
+    "IBAN_CODE": "iban",
+    "US_SSN": "ssn",
+    "VN_CCCD": "numerify",
+    "VN_CMND": "numerify",
+    "PASSPORT": "passport_number",
+    "VN_TAX_CODE": "numerify",
+    "BANK_ACCOUNT": "numerify",
+    "CREDENTIAL_URL": "url",
+    "SECRET": "sha1",
+    "ADDRESS": "street_address",
+    "PERSON": "name",
+}
 
 
 def _offline_tldextract() -> None:
@@ -57,8 +71,12 @@ class Scrubber:
 
             for lang in pii.spacy_models:
                 registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]))
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.engine, supported_languages=list(LANGUAGES),
-                                       default_score_threshold=pii.min_score)
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=self.engine,
+            supported_languages=list(LANGUAGES),
+            default_score_threshold=pii.min_score,
+        )
         self.anonymizer = AnonymizerEngine()
         self._fakers: dict[str, Any] = {}
 
@@ -103,7 +121,12 @@ class Scrubber:
 
         def replace(value: str) -> str:
             fake.seed_instance(int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big"))
-            return fake.numerify("#" * sum(c.isdigit() for c in value)) if provider == "numerify" else str(getattr(fake, provider)())
+            return (
+                fake.numerify("#" * sum(c.isdigit() for c in value))
+                if provider == "numerify"
+                else str(getattr(fake, provider)())
+            )
+
         return replace
 
     def scrub_rows(self, rows: list[dict[str, Any]], dropped: bool) -> None:
@@ -130,12 +153,16 @@ def _nlp_engine(spacy_models: dict[str, str]) -> Any:
 
     class OfflineSpacyEngine(SpacyNlpEngine):
         def load(self) -> None:
-            self.nlp = {lang: spacy.load(spacy_models[lang]) if lang in spacy_models
-                        else spacy.blank(lang, config={"nlp": {"tokenizer": {"use_pyvi": False}}} if lang == "vi" else {})
-                        for lang in LANGUAGES}
+            self.nlp = {
+                lang: spacy.load(spacy_models[lang])
+                if lang in spacy_models
+                else spacy.blank(lang, config={"nlp": {"tokenizer": {"use_pyvi": False}}} if lang == "vi" else {})
+                for lang in LANGUAGES
+            }
 
-    engine = OfflineSpacyEngine(models=[{"lang_code": lang, "model_name": spacy_models.get(lang, f"blank_{lang}")}
-                                        for lang in LANGUAGES])
+    engine = OfflineSpacyEngine(
+        models=[{"lang_code": lang, "model_name": spacy_models.get(lang, f"blank_{lang}")} for lang in LANGUAGES]
+    )
     engine.load()
     return engine
 
@@ -143,8 +170,14 @@ def _nlp_engine(spacy_models: dict[str, str]) -> Any:
 def _no_tokens(engine: Any, lang: str) -> Any:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
-    return NlpArtifacts(entities=[], tokens=engine.nlp[lang].make_doc(""), tokens_indices=[], lemmas=[],
-                        nlp_engine=engine, language=lang)
+    return NlpArtifacts(
+        entities=[],
+        tokens=engine.nlp[lang].make_doc(""),
+        tokens_indices=[],
+        lemmas=[],
+        nlp_engine=engine,
+        language=lang,
+    )
 
 
 _SCRUBBERS: dict[str, Scrubber] = {}

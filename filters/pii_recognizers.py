@@ -2,6 +2,7 @@
 context, credential URLs, keys and tokens, obfuscated e-mails, street addresses), each with the cheap regex that any
 text it matches must contain. The scrubber's prefilter is made of those regexes only, so it skips presidio on text
 where no recognizer can match and never changes a result. Regex-only: everything runs offline without an NER model."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,11 @@ class Format(NamedTuple):
 _SEP = r"[ .\-_/–]?"
 _LABELS = ("đt", "dt", "tel", "phone", "hotline", "zalo", "viber", "mobile", "fax", "dđ")
 # (The lookahead first: a position that cannot start a number fails before the label lookbehinds are tried.)
-_START = (r"(?=[\d(+])(?:(?<![\w+.\-/–])|(?<![\w+])(?=\+)|"
-          + "|".join(f"(?i:(?<={label})|(?<={label}\\.))" for label in _LABELS) + ")")
+_START = (
+    r"(?=[\d(+])(?:(?<![\w+.\-/–])|(?<![\w+])(?=\+)|"
+    + "|".join(f"(?i:(?<={label})|(?<={label}\\.))" for label in _LABELS)
+    + ")"
+)
 _END = r"(?![\w]|[.\-_/–]\d)"
 _PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,2}\d){9}"  # every VN and US form below holds 10 digits or more
 
@@ -45,8 +49,15 @@ _NOT_DATE = r"(?!(?:0?[1-9]|[12]\d|3[01])[./\-](?:0?[1-9]|1[0-2])[./\-](?:19|20)
 # Vietnamese numbers, 10 or 11 digits with the 0: mobiles (09x; 01xx before the 2018 renumbering), landlines with new
 # (024, 0236) and old (04, 08, 0511) area codes. With the country code: +84, 0084, or 84 without its plus (not 84
 # and a dot: "84.912.345.678 đồng" is a price).
-_VN_ONE = (_NOT_DATE + r"(?:\(?0[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))" + _SEP + r"[1-9])"
-           + r"(?:\)?" + _SEP + r"\d){8,9}")
+_VN_ONE = (
+    _NOT_DATE
+    + r"(?:\(?0[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
+    + _SEP
+    + r"[1-9])"
+    + r"(?:\)?"
+    + _SEP
+    + r"\d){8,9}"
+)
 # A range or pair written without spaces ("0912345678-0987654321") is one match: each alone is inside a longer number.
 VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
 # US numbers need separators or parentheses: ten bare digits are more often an id than a phone.
@@ -55,26 +66,41 @@ US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\
 INTL_PHONE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,5}\)?){2,6}" + _END)
 
 # Ids and accounts are ids only after a context word; the digits may be grouped. CCCD: 12 digits, CMND: 9.
-_ID_CONTEXT = (r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
-               r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))")
+_ID_CONTEXT = (
+    r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
+    r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))"
+)
 VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
 # Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits).
-PASSPORT = re.compile(r"\b(?i:hộ chiếu|ho chieu|passport)(?:[^\w\n]{0,3}(?i:số|so|no|number))?[^\w\n]{0,3}"
-                      r"(?P<id>[A-Z]{1,2}\d{6,8})\b")
+PASSPORT = re.compile(
+    r"\b(?i:hộ chiếu|ho chieu|passport)(?:[^\w\n]{0,3}(?i:số|so|no|number))?[^\w\n]{0,3}"
+    r"(?P<id>[A-Z]{1,2}\d{6,8})\b"
+)
 # Mã số thuế: 10 digits, a branch adds -3 digits. Company codes are public, but a personal one is not and the two
 # look the same.
-VN_TAX_CODE = re.compile(r"\b(?i:mã số thuế|ma so thue|mst|tax code|tax id)\b[^\d\n]{0,20}?(?P<id>\d{10}(?:-\d{3})?)(?![\d\-])")
+VN_TAX_CODE = re.compile(
+    r"\b(?i:mã số thuế|ma so thue|mst|tax code|tax id)\b[^\d\n]{0,20}?(?P<id>\d{10}(?:-\d{3})?)(?![\d\-])"
+)
 # Bank accounts: 6-19 digits, grouped by spaces or dashes, never by dots ("tổng số tài khoản 1.234.567" is a count).
-BANK_ACCOUNT = re.compile(r"\b(?i:stk|số tài khoản|so tai khoan|số tk|so tk|tài khoản số|tai khoan so|account number"
-                          r"|account no|acct|a/c)\b[^\d\n]{0,20}?(?P<id>\d(?:[ \-]?\d){5,18})(?![ .\-]?\d)")
+BANK_ACCOUNT = re.compile(
+    r"\b(?i:stk|số tài khoản|so tai khoan|số tk|so tk|tài khoản số|tai khoan so|account number"
+    r"|account no|acct|a/c)\b[^\d\n]{0,20}?(?P<id>\d(?:[ \-]?\d){5,18})(?![ .\-]?\d)"
+)
 
 # user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
-_QUERY_KEYS = (r"[?&#;](?:[\w\-]*[_\-])?(?i:access[_\-]?token|auth(?:[_\-]?token)?|api[_\-]?key|key|token|secret|client[_\-]?secret"
-               r"|password|passwd|pwd|sig|signature|credential|session(?:[_\-]?id)?|sid)=")
+_QUERY_KEYS = (
+    r"[?&#;](?:[\w\-]*[_\-])?(?i:access[_\-]?token|auth(?:[_\-]?token)?|api[_\-]?key|key|token|secret|client[_\-]?secret"
+    r"|password|passwd|pwd|sig|signature|credential|session(?:[_\-]?id)?|sid)="
+)
 _URL_LOGIN = r"://[^\s/?#@:]+:[^\s/?#@]+@"
-CREDENTIAL_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*(?:" + _URL_LOGIN + r"\S+|://[^\s?#]*(?=[?#])(?:\S*?(?=[&;#]))?"
-                            + _QUERY_KEYS + r"[^\s&#]{4,}\S*)")
+CREDENTIAL_URL = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.\-]*(?:"
+    + _URL_LOGIN
+    + r"\S+|://[^\s?#]*(?=[?#])(?:\S*?(?=[&;#]))?"
+    + _QUERY_KEYS
+    + r"[^\s&#]{4,}\S*)"
+)
 
 # Keys and tokens: the formats of the big providers, private key blocks, bearer tokens, JWTs, and "name = value"
 # assignments to a secret-looking name whose value holds a digit (prose says "the password is case sensitive").
@@ -86,8 +112,13 @@ SECRETS = [
     Format(re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), r"xox[abposr]-"),  # Slack
     Format(re.compile(r"\bAIza[\w\-]{35}"), r"AIza"),  # Google API key
     Format(re.compile(r"\b[sr]k_live_[0-9A-Za-z]{16,}"), r"k_live_"),  # Stripe
-    Format(re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-                      r"(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\n\s*\n|$)"), r"PRIVATE KEY"),
+    Format(
+        re.compile(
+            r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\n\s*\n|$)"
+        ),
+        r"PRIVATE KEY",
+    ),
     Format(re.compile(r"\b(?:[Bb]earer|BEARER)\s+(?P<id>(?=\S*\d)[A-Za-z0-9\-._~+/]{16,}=*)"), r"[Bb]earer|BEARER"),
     Format(re.compile(r"\beyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,}"), r"eyJ"),  # JWT
     Format(re.compile(_ASSIGN_KEY + _ASSIGN_VALUE), r"[:=]\s*[\"']?(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6}"),
@@ -102,21 +133,32 @@ _AT_NEEDS = r"[\[({<]\s?(?i:at|@)\s?[\])}>]|\s@|@\s"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
 # "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
-_STREETS = (r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Place|Pl\.?"
-            r"|Terrace|Parkway|Pkwy\.?|Highway|Hwy\.?|Way")
-EN_ADDRESS = re.compile(r"\b\d{1,6}[A-Z]?(?: (?:[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
-                        + _STREETS + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?")
+_STREETS = (
+    r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Place|Pl\.?"
+    r"|Terrace|Parkway|Pkwy\.?|Highway|Hwy\.?|Way"
+)
+EN_ADDRESS = re.compile(
+    r"\b\d{1,6}[A-Z]?(?: (?:[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
+    + _STREETS
+    + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?"
+)
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
 _LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
-VI_ADDRESS = re.compile(rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
-                        rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) {_VI_NAME}"  # "số 08 NQ-TW" (a resolution) is not one
-                        rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}")
+VI_ADDRESS = re.compile(
+    rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
+    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) {_VI_NAME}"  # "số 08 NQ-TW" (a resolution) is not one
+    rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
+)
 # A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
 # a slashed number before a capital.
-_VI_ADDRESS_NEEDS = ("\\d(?:" + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES) + ")"
-                     + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]")
+_VI_ADDRESS_NEEDS = (
+    "\\d(?:"
+    + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES)
+    + ")"
+    + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
+)
 
 # 13-19 digits, grouped by spaces or dashes; Luhn decides (presidio's own card pattern misses the 2221-2720 range).
 CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w]|[.\-]\d)")
@@ -167,8 +209,15 @@ class RegexRecognizer(LocalRecognizer):
     """One entity found by the regexes of its formats, each match optionally checked by a validator; context is
     written into the regexes, so no NLP model is needed. `needs` is what any text it finds something in contains."""
 
-    def __init__(self, name: str, entity: str, formats: list[Format], language: str, score: float = 0.9,
-                 validate: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        entity: str,
+        formats: list[Format],
+        language: str,
+        score: float = 0.9,
+        validate: Callable[[str], bool] | None = None,
+    ) -> None:
         self.formats, self.score, self.validate = formats, score, validate
         self.needs = "|".join(f.needs for f in formats)
         super().__init__(supported_entities=[entity], name=f"{name}_{language}", supported_language=language)
@@ -176,13 +225,17 @@ class RegexRecognizer(LocalRecognizer):
     def load(self) -> None:
         """Nothing to load: the regexes are compiled at import."""
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         results = []
         for regex, _ in self.formats:
             group = "id" if "id" in regex.groupindex else 0
             for m in regex.finditer(text):
                 if self.validate is None or self.validate(m.group(group)):
-                    results.append(RecognizerResult(self.supported_entities[0], m.start(group), m.end(group), self.score))
+                    results.append(
+                        RecognizerResult(self.supported_entities[0], m.start(group), m.end(group), self.score)
+                    )
         return results
 
 
@@ -191,24 +244,44 @@ def recognizers(language: str) -> list[tuple[EntityRecognizer, str]]:
     format is offered to every language (an English page may quote a Vietnamese phone); the config's entity lists
     choose which run."""
     ours = [
-        RegexRecognizer("vn_us_phone", "PHONE_NUMBER", [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS)],
-                        language),
-        RegexRecognizer("intl_phone", "PHONE_NUMBER", [Format(INTL_PHONE, r"\+[1-9]|00(?<![\w+]00)[1-9]")], language,
-                        validate=_valid_intl),
+        RegexRecognizer(
+            "vn_us_phone", "PHONE_NUMBER", [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS)], language
+        ),
+        RegexRecognizer(
+            "intl_phone",
+            "PHONE_NUMBER",
+            [Format(INTL_PHONE, r"\+[1-9]|00(?<![\w+]00)[1-9]")],
+            language,
+            validate=_valid_intl,
+        ),
         RegexRecognizer("luhn_card", "CREDIT_CARD", [Format(CARD, _CARD_NEEDS)], language, validate=card_number),
         RegexRecognizer("vn_cccd", "VN_CCCD", [Format(VN_CCCD, _SSN_NEEDS)], language),  # 12 digits hold 9
         RegexRecognizer("vn_cmnd", "VN_CMND", [Format(VN_CMND, _SSN_NEEDS)], language),
         RegexRecognizer("passport", "PASSPORT", [Format(PASSPORT, r"\d{6}")], language),
         RegexRecognizer("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d{10}")], language),
         RegexRecognizer("bank_account", "BANK_ACCOUNT", [Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}")], language),
-        RegexRecognizer("credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)],
-                        language),
+        RegexRecognizer(
+            "credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)], language
+        ),
         RegexRecognizer("secret", "SECRET", SECRETS, language),
-        RegexRecognizer("obfuscated_email", "EMAIL_ADDRESS", [Format(OBFUSCATED_EMAIL, _AT_NEEDS)], language,
-                        validate=_public_suffix),
-        RegexRecognizer("address", "ADDRESS", [
-            Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
-            Format(VI_ADDRESS, _VI_ADDRESS_NEEDS)], language, score=0.6),
+        RegexRecognizer(
+            "obfuscated_email",
+            "EMAIL_ADDRESS",
+            [Format(OBFUSCATED_EMAIL, _AT_NEEDS)],
+            language,
+            validate=_public_suffix,
+        ),
+        RegexRecognizer(
+            "address",
+            "ADDRESS",
+            [
+                Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
+                Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
+            ],
+            language,
+            score=0.6,
+        ),
     ]
-    return [(r, r.needs) for r in ours] + [(cls(supported_language=language), needs)
-                                           for cls, needs in PRESIDIO_NEEDS.items()]
+    return [(r, r.needs) for r in ours] + [
+        (cls(supported_language=language), needs) for cls, needs in PRESIDIO_NEEDS.items()
+    ]

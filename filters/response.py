@@ -1,4 +1,5 @@
 """Decides whether an HTTP response is worth extracting: a successful HTML page."""
+
 from __future__ import annotations
 
 from typing import Any

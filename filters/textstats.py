@@ -3,6 +3,7 @@
 The stats are cached on the text itself, so four stages tokenize a document once; a stage that rewrites doc.text
 (c4's line cleanup) gets fresh stats for the new text on the next call, without any invalidation.
 """
+
 from __future__ import annotations
 
 import re

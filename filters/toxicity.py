@@ -1,6 +1,7 @@
 """Toxicity: toxic terms counted per match from the project's per-language lists (ambiguous terms only with other
 evidence), alt-profanity-check's English model per sentence, and a bias flag for identity terms that co-occur with
 negative terms (flagged, not dropped)."""
+
 from __future__ import annotations
 
 import re
@@ -49,9 +50,14 @@ class PhraseMatcher:
         found: list[range] = []
         i = 0
         while i < len(tokens):
-            span = next((range(i, i + len(term)) for term in self.by_first.get(tokens[i], ())
-                         if tuple(tokens[i:i + len(term)]) == term and skip.isdisjoint(range(i, i + len(term)))),
-                        None)
+            span = next(
+                (
+                    range(i, i + len(term))
+                    for term in self.by_first.get(tokens[i], ())
+                    if tuple(tokens[i : i + len(term)]) == term and skip.isdisjoint(range(i, i + len(term)))
+                ),
+                None,
+            )
             if span:
                 found.append(span)
             i = span.stop if span else i + 1
@@ -86,8 +92,11 @@ def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
             read_lists(text, terms)
         except ValueError as e:
             raise ValueError(f"quality.toxicity.extra_lists.{lang}: {uri}: {e}") from None
-    return Lexicon(PhraseMatcher(terms["toxic"] | terms["ambiguous"]), frozenset(terms["ambiguous"] - terms["toxic"]),
-                   *(PhraseMatcher(terms[s]) for s in ("target", "allow", "identity", "negative")))
+    return Lexicon(
+        PhraseMatcher(terms["toxic"] | terms["ambiguous"]),
+        frozenset(terms["ambiguous"] - terms["toxic"]),
+        *(PhraseMatcher(terms[s]) for s in ("target", "allow", "identity", "negative")),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +140,7 @@ class Toxicity:
             # who the text is aimed at: an addressed person, or a group by name (hate speech)
             named = lex.identity.covered(tokens)
             targets = (lex.target.covered(tokens) | named) - allowed
-            unclear = [span for span in found if tuple(tokens[span.start:span.stop]) in lex.ambiguous]
+            unclear = [span for span in found if tuple(tokens[span.start : span.stop]) in lex.ambiguous]
             toxic += len(found) - len(unclear)
             aimed = any(span.start - window <= t < span.stop + window for span in unclear for t in targets)
             ambiguous.append((len(unclear), aimed))
@@ -153,13 +162,17 @@ class Toxicity:
             "profane_sentences": profane,
             "identity_sentences": identity,
             "identity_negative_sentences": negative,
-            "bias": identity >= self.settings.bias_min_sentences and negative >= self.settings.bias_min_share * identity,
+            "bias": identity >= self.settings.bias_min_sentences
+            and negative >= self.settings.bias_min_share * identity,
         }
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         t = self.thresholds(doc.language)
-        for name, limit in (("toxicity", t.max_toxicity), ("toxic_words", t.max_toxic_words),
-                            ("profanity", t.max_profanity)):
+        for name, limit in (
+            ("toxicity", t.max_toxicity),
+            ("toxic_words", t.max_toxic_words),
+            ("profanity", t.max_profanity),
+        ):
             value = signals.get(name)
             if limit is not None and value is not None and value > limit:
                 shown = f"{value:.4g}" if isinstance(value, float) else value

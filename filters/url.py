@@ -1,4 +1,5 @@
 """Drops pages by their URL alone: blocked domains and adult or spam keywords, before any extraction work."""
+
 from __future__ import annotations
 
 import re
@@ -64,7 +65,7 @@ class KeywordMatcher:
         hits: dict[tuple[str, str], None] = {}
         for i, word in enumerate(words):
             for seq, category, keyword in self.by_first.get(word, ()):
-                if words[i:i + len(seq)] == seq:
+                if words[i : i + len(seq)] == seq:
                     hits[category, keyword] = None
         return list(hits)
 
@@ -81,8 +82,10 @@ class UrlFilter:
         for text in blocklists:
             self.domains |= blocklist_domains(text)
         self.path_keyword_hits = uc.path_keyword_hits
-        self.matcher = KeywordMatcher([("adult_keyword", word) for words in uc.adult_keywords.values() for word in words]
-                                      + [("spam_keyword", word) for words in uc.spam_keywords.values() for word in words])
+        self.matcher = KeywordMatcher(
+            [("adult_keyword", word) for words in uc.adult_keywords.values() for word in words]
+            + [("spam_keyword", word) for words in uc.spam_keywords.values() for word in words]
+        )
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         host, path = _host_and_path(doc.url or "")

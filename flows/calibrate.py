@@ -8,6 +8,7 @@ is too strict, not where junk begins, so by default a rule is only loosened (a c
 the reference stays); `tighten` also moves it in, which is sound only with a broad reference. The report shows,
 per rule, how much of the reference and of the run the current and the proposed value would drop.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,11 @@ def rules(cfg: Config, lang: str) -> list[Rule]:
             if bound not in ("min", "max"):
                 continue
             if isinstance(value, dict):
-                found += [Rule(stage, key, int(n), rest.replace("ngram", f"{n}gram"), bound, v)
-                          for n, v in sorted(value.items()) if rest.replace("ngram", f"{n}gram") in names]
+                found += [
+                    Rule(stage, key, int(n), rest.replace("ngram", f"{n}gram"), bound, v)
+                    for n, v in sorted(value.items())
+                    if rest.replace("ngram", f"{n}gram") in names
+                ]
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 signal = rest if rest in names else f"n_{rest}" if f"n_{rest}" in names else None
                 if signal:
@@ -83,15 +87,17 @@ def run_signals(output: str, lang: str) -> Iterator[dict[str, Any]]:
 def reference_signals(cfg: Config, source: str, lang: str) -> Iterator[dict[str, Any]]:
     """Signals the stages after language id measure on clean reference text (annotate only: nothing is dropped)."""
     filters = build_filters(cfg)
-    after = filters[[f.stage for f in filters].index("language_id") + 1:]
+    after = filters[[f.stage for f in filters].index("language_id") + 1 :]
     for text in read_documents(source, lang):
         doc = Document(warc_file="reference", warc_offset=0, text=text, language=lang, language_score=1.0)
         yield {f.stage: f.annotate(doc) for f in after}
 
 
 def _values(rows: list[dict[str, Any]], rule: Rule) -> np.ndarray:
-    return np.array([r[rule.stage][rule.signal] for r in rows
-                     if r.get(rule.stage) and r[rule.stage].get(rule.signal) is not None], dtype=float)
+    return np.array(
+        [r[rule.stage][rule.signal] for r in rows if r.get(rule.stage) and r[rule.stage].get(rule.signal) is not None],
+        dtype=float,
+    )
 
 
 def _drops(values: np.ndarray, rule: Rule, threshold: float) -> float:
@@ -108,8 +114,9 @@ def _round(value: float, rule: Rule) -> float | int:
     return int(rounded) if isinstance(rule.current, int) else float(f"{rounded:.3g}")
 
 
-def calibrate(cfg: Config, output: str, lang: str, reference: str, keep: float,
-              tighten: bool = False) -> tuple[dict[str, Any], list[str]]:
+def calibrate(
+    cfg: Config, output: str, lang: str, reference: str, keep: float, tighten: bool = False
+) -> tuple[dict[str, Any], list[str]]:
     """(config snippet of the thresholds that change, report lines) for language lang."""
     if not 0.5 < keep < 1:
         raise UsageError(f"--keep must be in (0.5, 1), got {keep}")
@@ -133,17 +140,47 @@ def calibrate(cfg: Config, output: str, lang: str, reference: str, keep: float,
             else:
                 section.setdefault(rule.key, {})[rule.n] = value
         pct = lambda x: "-" if math.isnan(x) else f"{x:.1%}"  # noqa: E731
-        table.append([rule.name, rule.bound, rule.current, value, pct(_drops(ref_values, rule, rule.current)),
-                      pct(_drops(ref_values, rule, value)), pct(_drops(run_values, rule, rule.current)),
-                      pct(_drops(run_values, rule, value)), len(run_values)])
+        table.append(
+            [
+                rule.name,
+                rule.bound,
+                rule.current,
+                value,
+                pct(_drops(ref_values, rule, rule.current)),
+                pct(_drops(ref_values, rule, value)),
+                pct(_drops(run_values, rule, rule.current)),
+                pct(_drops(run_values, rule, value)),
+                len(run_values),
+            ]
+        )
     snippet = {"languages": {lang: proposed}}
-    lines = [f"# sieve calibrate: {lang}", "",
-             f"- run: `{output}` ({len(run)} rows in {lang}); reference: `{reference}` ({len(ref)} documents)",
-             f"- proposal: the reference quantile that keeps {keep:.0%} of it (p{(1 - keep) * 100:g} for a minimum, "
-             f"p{keep * 100:g} for a maximum), " + ("loosening or tightening" if tighten else "only loosening"),
-             "- each rule alone: the share of documents measured by its stage that it would drop", "",
-             *markdown_table(["rule", "bound", "current", "proposed", "ref drop now", "ref drop proposed", "run drop now",
-                      "run drop proposed", "run docs"], table),
-             "", "Config snippet (also written as YAML):", "", "```yaml",
-             yaml.safe_dump(snippet, sort_keys=False, allow_unicode=True).rstrip(), "```"]
+    lines = [
+        f"# sieve calibrate: {lang}",
+        "",
+        f"- run: `{output}` ({len(run)} rows in {lang}); reference: `{reference}` ({len(ref)} documents)",
+        f"- proposal: the reference quantile that keeps {keep:.0%} of it (p{(1 - keep) * 100:g} for a minimum, "
+        f"p{keep * 100:g} for a maximum), " + ("loosening or tightening" if tighten else "only loosening"),
+        "- each rule alone: the share of documents measured by its stage that it would drop",
+        "",
+        *markdown_table(
+            [
+                "rule",
+                "bound",
+                "current",
+                "proposed",
+                "ref drop now",
+                "ref drop proposed",
+                "run drop now",
+                "run drop proposed",
+                "run docs",
+            ],
+            table,
+        ),
+        "",
+        "Config snippet (also written as YAML):",
+        "",
+        "```yaml",
+        yaml.safe_dump(snippet, sort_keys=False, allow_unicode=True).rstrip(),
+        "```",
+    ]
     return snippet, lines

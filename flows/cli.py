@@ -1,4 +1,5 @@
 """The `sieve` command line: run or deploy the curate flow, generate the synthetic corpus, show the effective config."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,19 +32,33 @@ def _run(args: argparse.Namespace) -> int:
         from sieve.flows.report import REPORT, summary_lines
 
         server.wait_ready()
-        manifest = curate(inputs=inputs, output=output, config=args.config, runner=args.runner,
-                          workers=args.workers, force=args.force, limit_files=args.limit_files,
-                          sample_fraction=args.sample_fraction, base_url=args.base_url, batch_files=args.batch_files)
+        manifest = curate(
+            inputs=inputs,
+            output=output,
+            config=args.config,
+            runner=args.runner,
+            workers=args.workers,
+            force=args.force,
+            limit_files=args.limit_files,
+            sample_fraction=args.sample_fraction,
+            base_url=args.base_url,
+            batch_files=args.batch_files,
+        )
     out = output.rstrip("/")
     print("\n".join(summary_lines(manifest)))
-    print(f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
-          f"manifest: {out}/manifest.json\nreport:   {out}/{REPORT}")
+    print(
+        f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
+        f"manifest: {out}/manifest.json\nreport:   {out}/{REPORT}"
+    )
     return 0
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value, low in (("--workers", args.workers, 1), ("--limit-files", args.limit_files, 1),
-                             ("--batch-files", args.batch_files, 1)):
+    for flag, value, low in (
+        ("--workers", args.workers, 1),
+        ("--limit-files", args.limit_files, 1),
+        ("--batch-files", args.batch_files, 1),
+    ):
         if value is not None and value < low:
             raise UsageError(f"{flag} must be at least {low}, got {value}")
     if args.sample_fraction is not None and not 0 < args.sample_fraction <= 1:
@@ -60,17 +75,25 @@ def _synth(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         summary = write_synthetic_corpus(Path(args.output), docs=args.docs, seed=args.seed)
-        reference = write_reference_text(Path(args.output), args.reference_docs, args.seed) if args.reference_docs else {}
+        reference = (
+            write_reference_text(Path(args.output), args.reference_docs, args.seed) if args.reference_docs else {}
+        )
     except OSError as e:
         raise UsageError(f"cannot write {args.output}: {e.strerror} (choose a writable location)") from None
-    print(f"wrote {args.docs} documents to {Path(args.output) / 'corpus.warc.gz'} and truth.json "
-          f"in {time.perf_counter() - start:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())))
+    print(
+        f"wrote {args.docs} documents to {Path(args.output) / 'corpus.warc.gz'} and truth.json "
+        f"in {time.perf_counter() - start:.1f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+    )
     distinct = summary.distinct_pairs_jaccard
-    print(f"distinct same-topic article pairs: {distinct['sampled']} sampled, word-5-gram Jaccard median "
-          f"{distinct['median']:.2f}, p99 {distinct['p99']:.2f}, max {distinct['max']:.2f}")
+    print(
+        f"distinct same-topic article pairs: {distinct['sampled']} sampled, word-5-gram Jaccard median "
+        f"{distinct['median']:.2f}, p99 {distinct['p99']:.2f}, max {distinct['max']:.2f}"
+    )
     print(f"wrote {summary.pairs} labelled exact/near/distinct pairs to {summary.pairs_path} (for measuring dedup)")
     for lang, path in reference.items():
-        print(f"wrote {args.reference_docs} clean held-out {lang} articles to {path} (reference text for `sieve lm train`)")
+        print(
+            f"wrote {args.reference_docs} clean held-out {lang} articles to {path} (reference text for `sieve lm train`)"
+        )
     return 0
 
 
@@ -78,19 +101,30 @@ def _lm_train(args: argparse.Namespace) -> int:
     from sieve.flows.lm import train
 
     info = train(args.input, args.lang, args.output, order=args.order, vocab_size=args.vocab_size, memory=args.memory)
-    print(f"trained {args.lang} model in {args.output}: {info['order']}-gram, vocabulary {info['vocab_size']}, "
-          f"{info['training_lines']} lines, {info['training_tokens']} tokens; training-text perplexity "
-          + ", ".join(f"p{k} {v}" for k, v in info["perplexity_percentiles"].items()))
+    print(
+        f"trained {args.lang} model in {args.output}: {info['order']}-gram, vocabulary {info['vocab_size']}, "
+        f"{info['training_lines']} lines, {info['training_tokens']} tokens; training-text perplexity "
+        + ", ".join(f"p{k} {v}" for k, v in info["perplexity_percentiles"].items())
+    )
     return 0
 
 
 def _quality_train(args: argparse.Namespace) -> int:
     from sieve.flows.quality_model import train
 
-    train(args.positive, args.negative, args.lang, args.output, max_docs=args.max_docs, seed=args.seed,
-          cfg=load_config(args.config))
-    print(f"use it: quality.classifier.enabled: true, quality.classifier.models.{args.lang}: "
-          f"{Path(args.output).absolute() / (args.lang + '.bin')}")
+    train(
+        args.positive,
+        args.negative,
+        args.lang,
+        args.output,
+        max_docs=args.max_docs,
+        seed=args.seed,
+        cfg=load_config(args.config),
+    )
+    print(
+        f"use it: quality.classifier.enabled: true, quality.classifier.models.{args.lang}: "
+        f"{Path(args.output).absolute() / (args.lang + '.bin')}"
+    )
     return 0
 
 
@@ -125,8 +159,10 @@ def _rethreshold(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     manifest = rethreshold(args.run, args.config, args.output, args.workers)
     print("\n".join(summary_lines(manifest)))
-    print(f"\nre-decided {args.run} under {args.config}: {manifest['counts']['kept']} kept\n"
-          f"manifest: {args.output.rstrip('/')}/manifest.json\nreport:   {args.output.rstrip('/')}/{REPORT}")
+    print(
+        f"\nre-decided {args.run} under {args.config}: {manifest['counts']['kept']} kept\n"
+        f"manifest: {args.output.rstrip('/')}/manifest.json\nreport:   {args.output.rstrip('/')}/{REPORT}"
+    )
     return 0
 
 
@@ -137,8 +173,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from sieve.flows.publish import published
     from sieve.transforms import storage
 
-    snippet, lines = calibrate(published(args.run)[1], args.run, args.lang, args.reference, args.keep,
-                               args.tighten)
+    snippet, lines = calibrate(published(args.run)[1], args.run, args.lang, args.reference, args.keep, args.tighten)
 
     base = storage.join(args.output, f"calibrate-{args.lang}")
     storage.write_text(base + ".yaml", yaml.safe_dump(snippet, sort_keys=False, allow_unicode=True))
@@ -163,14 +198,18 @@ def _training_config(args: argparse.Namespace):
     """The config's training_data section with the command's overrides (flags beat the file)."""
     cfg = load_config(args.config).training_data
     tokenizer = {k: v for k in ("vocab_size", "model_type", "sample_docs") if (v := getattr(args, k, None)) is not None}
-    for flag, value, ok in (("--target-bytes", getattr(args, "target_bytes", None), lambda v: v > 0),
-                            ("--validation-fraction", getattr(args, "validation_fraction", None), lambda v: 0 <= v < 1),
-                            ("--vocab-size", tokenizer.get("vocab_size"), lambda v: v > 0),
-                            ("--sample-docs", tokenizer.get("sample_docs"), lambda v: v > 0),
-                            ("--workers", getattr(args, "workers", None), lambda v: v >= 1)):
+    for flag, value, ok in (
+        ("--target-bytes", getattr(args, "target_bytes", None), lambda v: v > 0),
+        ("--validation-fraction", getattr(args, "validation_fraction", None), lambda v: 0 <= v < 1),
+        ("--vocab-size", tokenizer.get("vocab_size"), lambda v: v > 0),
+        ("--sample-docs", tokenizer.get("sample_docs"), lambda v: v > 0),
+        ("--workers", getattr(args, "workers", None), lambda v: v >= 1),
+    ):
         if value is not None and not ok(value):
             raise UsageError(f"{flag}: {value} is out of range (see `sieve {args.command} --help`)")
-    update = {k: v for k in ("target_bytes", "validation_fraction", "workers") if (v := getattr(args, k, None)) is not None}
+    update = {
+        k: v for k in ("target_bytes", "validation_fraction", "workers") if (v := getattr(args, k, None)) is not None
+    }
     return cfg.model_copy(update={**update, "tokenizer": cfg.tokenizer.model_copy(update=tokenizer)})
 
 
@@ -180,8 +219,10 @@ def _shards(args: argparse.Namespace) -> int:
 
     manifest = write_training_shards(args.input, args.output, _training_config(args), args.tokenizer)
     docs, seconds = manifest["documents"], manifest["seconds"]
-    print(f"wrote {len(manifest['shards'])} shards of {docs} documents, {manifest['tokens']} {manifest['token_unit']} "
-          f"in {seconds:.1f} s ({docs / max(seconds, 1e-9):.0f} docs/s)")
+    print(
+        f"wrote {len(manifest['shards'])} shards of {docs} documents, {manifest['tokens']} {manifest['token_unit']} "
+        f"in {seconds:.1f} s ({docs / max(seconds, 1e-9):.0f} docs/s)"
+    )
     for shard in manifest["shards"]:
         print(f"  {shard['path']}: {shard['rows']} docs, {shard['tokens']} tokens, {shard['bytes'] / 1e6:.1f} MB")
     print(f"manifest: {args.output.rstrip('/')}/{MANIFEST}")
@@ -193,9 +234,11 @@ def _tokenizer_train(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     info = train_tokenizer(args.input, args.output, _training_config(args).tokenizer)
-    print(f"trained a {info['model_type']} tokenizer of {info['vocab_size']} pieces (end-of-document id "
-          f"{info['eod_id']}) on {info['training_documents']} documents, {info['training_bytes'] / 1e6:.1f} MB, in "
-          f"{time.perf_counter() - start:.1f} s\nwrote {Path(args.output) / MODEL} and tokenizer.json")
+    print(
+        f"trained a {info['model_type']} tokenizer of {info['vocab_size']} pieces (end-of-document id "
+        f"{info['eod_id']}) on {info['training_documents']} documents, {info['training_bytes'] / 1e6:.1f} MB, in "
+        f"{time.perf_counter() - start:.1f} s\nwrote {Path(args.output) / MODEL} and tokenizer.json"
+    )
     return 0
 
 
@@ -204,12 +247,16 @@ def _tokenize(args: argparse.Namespace) -> int:
 
     result = tokenize(args.input, args.output, _training_config(args), args.tokenizer, args.decontaminate)
     tokens, seconds = result["tokens"], result["seconds"]
-    print(f"tokenized {result['documents']} documents into {tokens} tokens in {seconds:.1f} s "
-          f"({tokens / max(seconds, 1e-9):,.0f} tokens/s, {result['workers']} workers); "
-          f"{result['decontaminated']} dropped by decontamination")
+    print(
+        f"tokenized {result['documents']} documents into {tokens} tokens in {seconds:.1f} s "
+        f"({tokens / max(seconds, 1e-9):,.0f} tokens/s, {result['workers']} workers); "
+        f"{result['decontaminated']} dropped by decontamination"
+    )
     for f in result["files"]:
-        print(f"  {args.output.rstrip('/')}/{f['prefix']}.bin/.idx/.docs.parquet: {f['documents']} docs, "
-              f"{f['tokens']} tokens")
+        print(
+            f"  {args.output.rstrip('/')}/{f['prefix']}.bin/.idx/.docs.parquet: {f['documents']} docs, "
+            f"{f['tokens']} tokens"
+        )
     print(f"summary: {args.output.rstrip('/')}/{SUMMARY}")
     return 0
 
@@ -238,63 +285,124 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the curate flow on WARC files")
-    run.add_argument("--input", action="append", required=True, metavar="PATH",
-                     help="WARC file, directory, glob or warc.paths.gz listing; local, s3:// or gs://; repeat for more; "
-                          "{latest} stands for the newest CC-MAIN-* crawl folder (also in --output)")
-    run.add_argument("--output", required=True, metavar="DIR",
-                     help="where shards, report.md and manifest.json go; local, s3:// or gs://")
+    run.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="WARC file, directory, glob or warc.paths.gz listing; local, s3:// or gs://; repeat for more; "
+        "{latest} stands for the newest CC-MAIN-* crawl folder (also in --output)",
+    )
+    run.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="where shards, report.md and manifest.json go; local, s3:// or gs://",
+    )
     run.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (see `sieve config show`)")
-    run.add_argument("--runner", default="DirectRunner", help="Beam runner (DirectRunner, DataflowRunner, a dotted path, ...)")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                     help="parallel workers for the DirectRunner (default: the number of CPUs)")
+    run.add_argument(
+        "--runner", default="DirectRunner", help="Beam runner (DirectRunner, DataflowRunner, a dotted path, ...)"
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel workers for the DirectRunner (default: the number of CPUs)",
+    )
     run.add_argument("--force", action="store_true", help="redo every file, even if output already holds this run")
     run.add_argument("--limit-files", type=int, metavar="N", help="only the first N input files (by name)")
-    run.add_argument("--sample-fraction", type=float, metavar="F",
-                     help="a deterministic sample of about F of the input files (by a hash of their names)")
-    run.add_argument("--base-url", metavar="URL",
-                     help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})")
-    run.add_argument("--batch-files", type=int, metavar="N",
-                     help="input files per Beam job, whose files are committed when it ends "
-                          "(default: about 1 GB of input per worker)")
+    run.add_argument(
+        "--sample-fraction",
+        type=float,
+        metavar="F",
+        help="a deterministic sample of about F of the input files (by a hash of their names)",
+    )
+    run.add_argument(
+        "--base-url", metavar="URL", help=f"prefix of the paths in a warc.paths.gz listing (default {COMMONCRAWL_BASE})"
+    )
+    run.add_argument(
+        "--batch-files",
+        type=int,
+        metavar="N",
+        help="input files per Beam job, whose files are committed when it ends "
+        "(default: about 1 GB of input per worker)",
+    )
     run.set_defaults(fn=_run)
 
     synth = sub.add_parser("synth", help="write the synthetic WARC corpus with ground truth")
     synth.add_argument("--output", required=True, metavar="DIR")
     synth.add_argument("--docs", type=int, default=1000)
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--reference-docs", type=int, default=300, metavar="N",
-                       help="clean held-out articles per language (en, vi) in DIR/reference/<lang>.txt; 0 for none")
+    synth.add_argument(
+        "--reference-docs",
+        type=int,
+        default=300,
+        metavar="N",
+        help="clean held-out articles per language (en, vi) in DIR/reference/<lang>.txt; 0 for none",
+    )
     synth.set_defaults(fn=_synth)
 
     lm = sub.add_parser("lm", help="language models for the perplexity stage")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
     lm_train = lm_sub.add_parser("train", help="train a SentencePiece + KenLM model (CCNet style) from clean text")
-    lm_train.add_argument("--input", required=True, metavar="TEXT_OR_RUN_DIR",
-                          help="UTF-8 text file (documents separated by blank lines, else one per line), a folder of "
-                               ".txt files, or a sieve output/run folder (its kept rows in --lang); local, s3:// or gs://")
+    lm_train.add_argument(
+        "--input",
+        required=True,
+        metavar="TEXT_OR_RUN_DIR",
+        help="UTF-8 text file (documents separated by blank lines, else one per line), a folder of "
+        ".txt files, or a sieve output/run folder (its kept rows in --lang); local, s3:// or gs://",
+    )
     lm_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
-    lm_train.add_argument("--output", required=True, metavar="DIR", help="local folder for <lang>.sp.model, "
-                          "<lang>.arpa.bin and lm.json; name it in quality.perplexity.models")
+    lm_train.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="local folder for <lang>.sp.model, <lang>.arpa.bin and lm.json; name it in quality.perplexity.models",
+    )
     lm_train.add_argument("--order", type=int, default=5, help="n-gram order, 2..6 (default 5, as CCNet)")
-    lm_train.add_argument("--vocab-size", type=int, default=32000, metavar="N",
-                          help="SentencePiece vocabulary (default 32000; scaled down for small inputs)")
+    lm_train.add_argument(
+        "--vocab-size",
+        type=int,
+        default=32000,
+        metavar="N",
+        help="SentencePiece vocabulary (default 32000; scaled down for small inputs)",
+    )
     lm_train.add_argument("--memory", default="1G", help="lmplz sort memory, e.g. 1G or 20%% (default 1G)")
     lm_train.set_defaults(fn=_lm_train)
 
     quality = sub.add_parser("quality", help="quality classifier models for the classifier stage")
     quality_sub = quality.add_subparsers(dest="quality_command", required=True)
-    q_train = quality_sub.add_parser("train", help="train a fastText classifier (DCLM style): reference text against "
-                                                   "random crawl, one language")
-    sources = ("a UTF-8 text file (documents separated by blank lines, else one per line), a WARC file (extracted and "
-               "language-identified as a run does), or a sieve output/run folder (its kept rows); local, s3:// or gs://")
-    q_train.add_argument("--positive", action="append", required=True, metavar="SRC",
-                         help=f"reference (high-quality) text: {sources}; repeat for more")
-    q_train.add_argument("--negative", action="append", required=True, metavar="SRC",
-                         help="random crawl text, same kinds of source; repeat for more")
+    q_train = quality_sub.add_parser(
+        "train", help="train a fastText classifier (DCLM style): reference text against random crawl, one language"
+    )
+    sources = (
+        "a UTF-8 text file (documents separated by blank lines, else one per line), a WARC file (extracted and "
+        "language-identified as a run does), or a sieve output/run folder (its kept rows); local, s3:// or gs://"
+    )
+    q_train.add_argument(
+        "--positive",
+        action="append",
+        required=True,
+        metavar="SRC",
+        help=f"reference (high-quality) text: {sources}; repeat for more",
+    )
+    q_train.add_argument(
+        "--negative",
+        action="append",
+        required=True,
+        metavar="SRC",
+        help="random crawl text, same kinds of source; repeat for more",
+    )
     q_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
-    q_train.add_argument("--output", required=True, metavar="DIR",
-                         help="local folder for <lang>.bin and classifier.json; name the model in quality.classifier.models")
-    q_train.add_argument("--max-docs", type=int, metavar="N", help="at most N documents per class, the first in source order")
+    q_train.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="local folder for <lang>.bin and classifier.json; name the model in quality.classifier.models",
+    )
+    q_train.add_argument(
+        "--max-docs", type=int, metavar="N", help="at most N documents per class, the first in source order"
+    )
     q_train.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
     q_train.add_argument("--config", metavar="FILE", help="config whose extraction and language id read the sources")
     q_train.set_defaults(fn=_quality_train)
@@ -305,9 +413,15 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--config", metavar="FILE")
     show.set_defaults(fn=_config_show)
 
-    deploy = sub.add_parser("deploy", help="register the scheduled deployment with the Prefect server at PREFECT_API_URL")
-    deploy.add_argument("--prefect-file", default=str(PREFECT_FILE), metavar="FILE",
-                        help="deployments to register (default: the package's prefect.yaml, infra/prefect.yaml in the repository)")
+    deploy = sub.add_parser(
+        "deploy", help="register the scheduled deployment with the Prefect server at PREFECT_API_URL"
+    )
+    deploy.add_argument(
+        "--prefect-file",
+        default=str(PREFECT_FILE),
+        metavar="FILE",
+        help="deployments to register (default: the package's prefect.yaml, infra/prefect.yaml in the repository)",
+    )
     deploy.set_defaults(fn=_deploy)
 
     explain = sub.add_parser("explain", help="one document's signals, thresholds and decision at every stage")
@@ -315,11 +429,16 @@ def parser() -> argparse.ArgumentParser:
     where = explain.add_mutually_exclusive_group(required=True)
     where.add_argument("--warc", metavar="FILE", help="run every stage now on this WARC file's record")
     where.add_argument("--run", metavar="DIR", help="read the row of a finished run (the --output of `sieve run`)")
-    explain.add_argument("--config", metavar="FILE", help="with --warc: the config to explain under (default: defaults)")
+    explain.add_argument(
+        "--config", metavar="FILE", help="with --warc: the config to explain under (default: defaults)"
+    )
     explain.set_defaults(fn=_explain)
 
-    rethreshold = sub.add_parser("rethreshold", help="re-decide a finished run under new thresholds, from its stored "
-                                                     "signals and text, without extracting again")
+    rethreshold = sub.add_parser(
+        "rethreshold",
+        help="re-decide a finished run under new thresholds, from its stored "
+        "signals and text, without extracting again",
+    )
     rethreshold.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
     rethreshold.add_argument("--config", required=True, metavar="FILE", help="the config with the new thresholds")
     rethreshold.add_argument("--output", required=True, metavar="DIR", help="where the re-decided run is published")
@@ -329,35 +448,67 @@ def parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", help="propose per-language thresholds from a run and clean reference text")
     calibrate.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
     calibrate.add_argument("--lang", required=True, metavar="L")
-    calibrate.add_argument("--reference", required=True, metavar="TEXT",
-                           help="clean text in that language: a text file (documents separated by blank lines), a "
-                                "folder of .txt files or a sieve run folder")
-    calibrate.add_argument("--output", required=True, metavar="DIR",
-                           help="where calibrate-<lang>.yaml (a config snippet) and calibrate-<lang>.md go")
-    calibrate.add_argument("--keep", type=float, default=0.99,
-                           help="share of the reference each proposed threshold keeps (default 0.99)")
-    calibrate.add_argument("--tighten", action="store_true",
-                           help="also tighten thresholds the reference sits well inside (sound only with a broad reference)")
+    calibrate.add_argument(
+        "--reference",
+        required=True,
+        metavar="TEXT",
+        help="clean text in that language: a text file (documents separated by blank lines), a "
+        "folder of .txt files or a sieve run folder",
+    )
+    calibrate.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="where calibrate-<lang>.yaml (a config snippet) and calibrate-<lang>.md go",
+    )
+    calibrate.add_argument(
+        "--keep", type=float, default=0.99, help="share of the reference each proposed threshold keeps (default 0.99)"
+    )
+    calibrate.add_argument(
+        "--tighten",
+        action="store_true",
+        help="also tighten thresholds the reference sits well inside (sound only with a broad reference)",
+    )
     calibrate.set_defaults(fn=_calibrate)
 
     dedup_eval = sub.add_parser("dedup-eval", help="precision and recall of near-duplicate removal on labelled pairs")
     dedup_eval.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
-    dedup_eval.add_argument("--pairs", required=True, metavar="PAIRS",
-                            help="JSON lines {a: url, b: url, jaccard, kind?}, e.g. dedup_pairs.jsonl of `sieve synth`")
-    dedup_eval.add_argument("--negative-below", type=float, default=0.6, metavar="J",
-                            help="pairs below this Jaccard must not be merged (default 0.6)")
+    dedup_eval.add_argument(
+        "--pairs",
+        required=True,
+        metavar="PAIRS",
+        help="JSON lines {a: url, b: url, jaccard, kind?}, e.g. dedup_pairs.jsonl of `sieve synth`",
+    )
+    dedup_eval.add_argument(
+        "--negative-below",
+        type=float,
+        default=0.6,
+        metavar="J",
+        help="pairs below this Jaccard must not be merged (default 0.6)",
+    )
     dedup_eval.set_defaults(fn=_dedup_eval)
 
     source_help = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
-    shards = sub.add_parser("shards", help="a run's kept documents as size-targeted training shards per language "
-                                           "and train/validation split")
+    shards = sub.add_parser(
+        "shards", help="a run's kept documents as size-targeted training shards per language and train/validation split"
+    )
     shards.add_argument("--input", required=True, metavar="RUN_OUTPUT", help="the --output of `sieve run`")
-    shards.add_argument("--output", required=True, metavar="DIR",
-                        help="where <lang>/<split>/shard-NNNNN.parquet and shards.json go; local, s3:// or gs://")
+    shards.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="where <lang>/<split>/shard-NNNNN.parquet and shards.json go; local, s3:// or gs://",
+    )
     shards.add_argument("--target-bytes", type=int, metavar="N", help="text bytes per shard (default: config)")
-    shards.add_argument("--validation-fraction", type=float, metavar="F",
-                        help="share of each language held out for validation (default: config)")
-    shards.add_argument("--tokenizer", metavar="PATH", help="count tokens with this tokenizer (default: whitespace words)")
+    shards.add_argument(
+        "--validation-fraction",
+        type=float,
+        metavar="F",
+        help="share of each language held out for validation (default: config)",
+    )
+    shards.add_argument(
+        "--tokenizer", metavar="PATH", help="count tokens with this tokenizer (default: whitespace words)"
+    )
     shards.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
     shards.set_defaults(fn=_shards)
 
@@ -365,7 +516,9 @@ def parser() -> argparse.ArgumentParser:
     tokenizer_sub = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
     t_train = tokenizer_sub.add_parser("train", help="train on a seeded sample of documents (byte fallback: no <unk>)")
     t_train.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS", help=source_help)
-    t_train.add_argument("--output", required=True, metavar="DIR", help="local folder for tokenizer.model and tokenizer.json")
+    t_train.add_argument(
+        "--output", required=True, metavar="DIR", help="local folder for tokenizer.model and tokenizer.json"
+    )
     t_train.add_argument("--vocab-size", type=int, metavar="N", help="pieces (default: config)")
     t_train.add_argument("--model-type", choices=["bpe", "unigram"], help="SentencePiece algorithm (default: config)")
     t_train.add_argument("--sample-docs", type=int, metavar="N", help="documents to train on (default: config)")
@@ -373,24 +526,42 @@ def parser() -> argparse.ArgumentParser:
     t_train.set_defaults(fn=_tokenizer_train)
 
     tokenize = sub.add_parser("tokenize", help="Megatron .bin/.idx token files, one pair per language and split")
-    tokenize.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS",
-                          help=source_help + " (a run output is cut into DIR/shards first)")
+    tokenize.add_argument(
+        "--input",
+        required=True,
+        metavar="RUN_OUTPUT_OR_SHARDS",
+        help=source_help + " (a run output is cut into DIR/shards first)",
+    )
     tokenize.add_argument("--output", required=True, metavar="DIR", help="local folder for the token files")
-    tokenize.add_argument("--tokenizer", metavar="PATH",
-                          help="tokenizer folder or .model file (default: train one into DIR/tokenizer)")
-    tokenize.add_argument("--decontaminate", nargs="+", metavar="EVAL_FILE",
-                          help="evaluation text files: documents sharing a word n-gram with them are dropped and "
-                               "listed in DIR/decontaminated.parquet")
-    tokenize.add_argument("--vocab-size", type=int, metavar="N", help="pieces of a tokenizer trained here (default: config)")
+    tokenize.add_argument(
+        "--tokenizer", metavar="PATH", help="tokenizer folder or .model file (default: train one into DIR/tokenizer)"
+    )
+    tokenize.add_argument(
+        "--decontaminate",
+        nargs="+",
+        metavar="EVAL_FILE",
+        help="evaluation text files: documents sharing a word n-gram with them are dropped and "
+        "listed in DIR/decontaminated.parquet",
+    )
+    tokenize.add_argument(
+        "--vocab-size", type=int, metavar="N", help="pieces of a tokenizer trained here (default: config)"
+    )
     tokenize.add_argument("--workers", type=int, metavar="N", help="tokenizing processes (default: config)")
     tokenize.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
     tokenize.set_defaults(fn=_tokenize)
 
-    train = sub.add_parser("train", help="pretrain a GPT on token files; several processes with torchrun "
-                                         "(`torchrun --nproc_per_node=N -m sieve.flows.cli train ...`)")
+    train = sub.add_parser(
+        "train",
+        help="pretrain a GPT on token files; several processes with torchrun "
+        "(`torchrun --nproc_per_node=N -m sieve.flows.cli train ...`)",
+    )
     train.add_argument("--data", required=True, metavar="DIR", help="the --output of `sieve tokenize`")
-    train.add_argument("--output", required=True, metavar="DIR",
-                       help="metrics.jsonl and checkpoints/; a run resumes from its latest checkpoint here")
+    train.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="metrics.jsonl and checkpoints/; a run resumes from its latest checkpoint here",
+    )
     train.add_argument("--preset", metavar="NAME", help="model size: tiny, 125M or 1B (default: config)")
     train.add_argument("--steps", type=int, metavar="N", help="optimizer steps in all (default: config)")
     train.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training section)")

@@ -1,4 +1,5 @@
 """The `curate` Prefect flow: plan inputs, run the Beam job batch by batch, check counts, commit the manifest."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,16 @@ from prefect.cache_policies import NONE
 from sieve.filters.pii import install_log_scrubber
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
-from sieve.flows.publish import (commit, committed, config_identity, finished_ranges, manifest_for, run_folder,
-                                 summarize, up_to_date)
+from sieve.flows.publish import (
+    commit,
+    committed,
+    config_identity,
+    finished_ranges,
+    manifest_for,
+    run_folder,
+    summarize,
+    up_to_date,
+)
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
 from sieve.transforms.corpus import run_passes
@@ -22,8 +31,9 @@ from sieve.transforms.pipeline import run_job
 
 
 @task(name="plan-inputs", cache_policy=NONE)
-def plan_task(inputs: list[str], base_url: str | None, limit_files: int | None,
-              sample_fraction: float | None) -> list[InputFile]:
+def plan_task(
+    inputs: list[str], base_url: str | None, limit_files: int | None, sample_fraction: float | None
+) -> list[InputFile]:
     """Resolve the inputs (files, folders, globs, listings; local or object store) and choose the subset."""
     files = plan_inputs(inputs, base_url, limit_files, sample_fraction)
     get_run_logger().info("planned %d input files, %.1f MB", len(files), sum(f.size for f in files) / 1e6)
@@ -31,7 +41,9 @@ def plan_task(inputs: list[str], base_url: str | None, limit_files: int | None,
 
 
 @task(name="beam-job", cache_policy=NONE)
-def beam_task(files: list[InputFile], cfg: Config, run_dir: str, runner: str, workers: int, run_bytes: int) -> dict[str, Any]:
+def beam_task(
+    files: list[InputFile], cfg: Config, run_dir: str, runner: str, workers: int, run_bytes: int
+) -> dict[str, Any]:
     """Run the Beam job on one batch of files; returns how it ran and its counters."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
@@ -48,8 +60,15 @@ def passes_task(run_dir: str, files: list[InputFile], cfg: Config, runner: str, 
 
 
 @task(name="publish", cache_policy=NONE)
-def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config, identity: str,
-                 run: dict[str, Any], passes: dict[str, Any]) -> dict[str, Any]:
+def publish_task(
+    output: str,
+    run_dir: str,
+    files: list[InputFile],
+    cfg: Config,
+    identity: str,
+    run: dict[str, Any],
+    passes: dict[str, Any],
+) -> dict[str, Any]:
     """Check conservation from the shards, write the report, then commit the manifest."""
     markers = committed(run_dir, files)
     manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run, passes)
@@ -59,10 +78,18 @@ def publish_task(output: str, run_dir: str, files: list[InputFile], cfg: Config,
 
 
 @flow(name="curate")
-def curate(inputs: list[str], output: str, config: str | None = None, runner: str = "DirectRunner",
-           workers: int | None = None, force: bool = False, limit_files: int | None = None,
-           sample_fraction: float | None = None, base_url: str | None = None,
-           batch_files: int | None = None) -> dict[str, Any]:
+def curate(
+    inputs: list[str],
+    output: str,
+    config: str | None = None,
+    runner: str = "DirectRunner",
+    workers: int | None = None,
+    force: bool = False,
+    limit_files: int | None = None,
+    sample_fraction: float | None = None,
+    base_url: str | None = None,
+    batch_files: int | None = None,
+) -> dict[str, Any]:
     """WARC files -> kept and dropped Parquet shards, report.md and manifest.json under output (local, s3://, gs://).
 
     A rerun of the same command resumes: files committed by an earlier, interrupted run are not redone.
@@ -78,7 +105,11 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     files = plan_task(inputs, base_url, limit_files, sample_fraction)
     output = check_output(output)
     if not force and (manifest := up_to_date(output, files, identity)):
-        log.info("%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)", output, identity)
+        log.info(
+            "%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)",
+            output,
+            identity,
+        )
         return manifest
     run_dir = run_folder(output, identity, force)
     done = committed(run_dir, files)
@@ -91,13 +122,28 @@ def curate(inputs: list[str], output: str, config: str | None = None, runner: st
     run_bytes = sum(f.size for f in files)
     start = time.perf_counter()
     with watch_progress(run_dir, todo, log):
-        jobs = [beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(group, cfg, run_dir, runner, workers,
-                                                                                 run_bytes)
-                for i, group in enumerate(groups)]
-    run = {"runner": runner, "workers": workers, "seconds": round(time.perf_counter() - start, 3),
-           "files_resumed": len(done), "batches": jobs}
+        jobs = [
+            beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(
+                group, cfg, run_dir, runner, workers, run_bytes
+            )
+            for i, group in enumerate(groups)
+        ]
+    run = {
+        "runner": runner,
+        "workers": workers,
+        "seconds": round(time.perf_counter() - start, 3),
+        "files_resumed": len(done),
+        "batches": jobs,
+    }
     passes = passes_task(run_dir, files, cfg, runner, workers)
     manifest = publish_task(output, run_dir, files, cfg, identity, run, passes)
     c = manifest["counts"]
-    log.info("published %s: read %d, kept %d, dropped %d, skipped %d", output, c["read"], c["kept"], c["dropped"], c["skipped"])
+    log.info(
+        "published %s: read %d, kept %d, dropped %d, skipped %d",
+        output,
+        c["read"],
+        c["kept"],
+        c["dropped"],
+        c["skipped"],
+    )
     return manifest

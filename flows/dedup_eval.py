@@ -7,6 +7,7 @@ they carry the same dup_cluster_id. A pair is a positive when its Jaccard reache
 is below --negative-below (or of kind "distinct"); pairs between the two, and chain ends (kind "near" below the
 threshold: merged through the documents between them), are reported apart and count neither way.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,7 +57,9 @@ def read_pairs(path: str) -> list[dict[str, Any]]:
             pair = json.loads(line)
             pairs.append({"a": pair["a"], "b": pair["b"], "jaccard": float(pair["jaccard"]), "kind": pair.get("kind")})
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{path} line {number}: expected {{\"a\": url, \"b\": url, \"jaccard\": number}} ({e})") from None
+            raise ValueError(
+                f'{path} line {number}: expected {{"a": url, "b": url, "jaccard": number}} ({e})'
+            ) from None
     return pairs
 
 
@@ -70,12 +73,16 @@ def clusters_by_url(output: str) -> dict[str, str | None]:
             t = storage.read_parquet(storage.join(output, shard["path"]), columns=columns)
             if kind == "dropped":
                 t = t.filter(pa.compute.equal(t["stage"], "dedup"))
-            for url, cluster, doc_id in zip(t["url"].to_pylist(), t["dup_cluster_id"].to_pylist(), t["doc_id"].to_pylist()):
+            for url, cluster, doc_id in zip(
+                t["url"].to_pylist(), t["dup_cluster_id"].to_pylist(), t["doc_id"].to_pylist()
+            ):
                 out[url] = cluster or f"single:{doc_id}"
     return out
 
 
-def score(pairs: list[dict[str, Any]], clusters: dict[str, str | None], threshold: float, negative_below: float) -> Score:
+def score(
+    pairs: list[dict[str, Any]], clusters: dict[str, str | None], threshold: float, negative_below: float
+) -> Score:
     """Confusion counts of the run's clusters against the labelled pairs."""
     s = Score()
     for p in pairs:
@@ -113,20 +120,32 @@ def evaluate(output: str, pairs_path: str, negative_below: float = 0.6) -> tuple
     stats = manifest.get("passes", {}).get("dedup", {})
     lines = [
         f"near-duplicate stage of {output}: threshold {near.threshold}, {near.num_perm} permutations, "
-        f"{bands} bands x {rows} rows, candidates verified at estimated Jaccard >= {near.min_estimated_jaccard}", "",
-        *markdown_table(["pairs", "merged", "apart"], [
-            [f"positives (Jaccard >= {near.threshold})", str(result.tp), str(result.fn)],
-            [f"negatives (distinct, or Jaccard < {negative_below})", str(result.fp), str(result.tn)],
-            ["between, or chain ends (not scored)", str(result.grey_merged), str(result.grey_apart)],
-            ["exact copies", str(result.exact_found), str(result.exact_pairs - result.exact_found)],
-        ]), "",
+        f"{bands} bands x {rows} rows, candidates verified at estimated Jaccard >= {near.min_estimated_jaccard}",
+        "",
+        *markdown_table(
+            ["pairs", "merged", "apart"],
+            [
+                [f"positives (Jaccard >= {near.threshold})", str(result.tp), str(result.fn)],
+                [f"negatives (distinct, or Jaccard < {negative_below})", str(result.fp), str(result.tn)],
+                ["between, or chain ends (not scored)", str(result.grey_merged), str(result.grey_apart)],
+                ["exact copies", str(result.exact_found), str(result.exact_pairs - result.exact_found)],
+            ],
+        ),
+        "",
         f"precision {result.precision:.4f}, recall {result.recall:.4f} "
-        f"({result.not_in_run} pairs not measured: a document was dropped before dedup or is not in the run)", "",
-        "S-curve: chance that a pair becomes a candidate, by its Jaccard similarity", "",
-        *markdown_table(["Jaccard", "P(candidate)"], s_curve(near.threshold, near.num_perm, near.false_positive_weight,
-                                                            near.false_negative_weight)),
+        f"({result.not_in_run} pairs not measured: a document was dropped before dedup or is not in the run)",
+        "",
+        "S-curve: chance that a pair becomes a candidate, by its Jaccard similarity",
+        "",
+        *markdown_table(
+            ["Jaccard", "P(candidate)"],
+            s_curve(near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight),
+        ),
     ]
     if stats:
-        lines += ["", f"clusters: {stats['clusters']['count']} ({stats['clusters']['removed']} documents removed), "
-                      f"sizes {stats['clusters']['size_histogram']}; {stats['component_rounds']} component rounds"]
+        lines += [
+            "",
+            f"clusters: {stats['clusters']['count']} ({stats['clusters']['removed']} documents removed), "
+            f"sizes {stats['clusters']['size_histogram']}; {stats['component_rounds']} component rounds",
+        ]
     return result, stats, "\n".join(lines)

@@ -1,6 +1,7 @@
 """`sieve deploy`: register the deployments of prefect.yaml (shipped in the package; infra/prefect.yaml links to it)
 with the Prefect server at PREFECT_API_URL, creating their process work pool if it is missing, so that a worker runs
 the scheduled `curate` flow."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,10 @@ def api_url() -> str:
 
     url = get_current_settings().api.url
     if not url:
-        raise UsageError("PREFECT_API_URL is not set: start a server with `prefect server start` and "
-                         "export PREFECT_API_URL=http://127.0.0.1:4200/api, or point it at your own server")
+        raise UsageError(
+            "PREFECT_API_URL is not set: start a server with `prefect server start` and "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api, or point it at your own server"
+        )
     return url
 
 
@@ -64,8 +67,10 @@ def deploy(prefect_file: Path = PREFECT_FILE) -> list[Registered]:
 
     with get_client(sync_client=True) as client:
         if (error := client.api_healthcheck()) is not None:
-            raise UsageError(f"cannot reach the Prefect server at {url} ({str(error) or type(error).__name__}): "
-                             "start it with `prefect server start`, or fix PREFECT_API_URL (it ends in /api)")
+            raise UsageError(
+                f"cannot reach the Prefect server at {url} ({str(error) or type(error).__name__}): "
+                "start it with `prefect server start`, or fix PREFECT_API_URL (it ends in /api)"
+            )
         return [_register(client, spec, directory, prefect_file) for spec in deployments]
 
 
@@ -80,8 +85,10 @@ def _register(client: SyncPrefectClient, spec: dict[str, Any], directory: str, p
     parameters = spec.get("parameters") or {}
     # Caught now rather than at the first scheduled run, a month from now.
     if unknown := sorted(set(parameters) - set(schema.properties)):
-        raise UsageError(f"{prefect_file}: deployment {spec['name']} sets {', '.join(unknown)}, which the "
-                         f"{flow.name} flow does not take (it takes {', '.join(schema.properties)})")
+        raise UsageError(
+            f"{prefect_file}: deployment {spec['name']} sets {', '.join(unknown)}, which the "
+            f"{flow.name} flow does not take (it takes {', '.join(schema.properties)})"
+        )
     schedules = []
     for entry in spec.get("schedules") or []:
         options = dict(entry)
@@ -103,9 +110,15 @@ def _register(client: SyncPrefectClient, spec: dict[str, Any], directory: str, p
         job_variables=pool.get("job_variables") or {},
         pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": directory}}],
     )
-    return Registered(name=f"{flow.name}/{spec['name']}", deployment_id=str(deployment_id), work_pool=pool["name"],
-                      pool_created=pool_created, schedules=[_describe(s) for s in schedules],
-                      working_dir=directory, parameters=parameters)
+    return Registered(
+        name=f"{flow.name}/{spec['name']}",
+        deployment_id=str(deployment_id),
+        work_pool=pool["name"],
+        pool_created=pool_created,
+        schedules=[_describe(s) for s in schedules],
+        working_dir=directory,
+        parameters=parameters,
+    )
 
 
 def _ensure_process_pool(client: SyncPrefectClient, name: str) -> bool:
@@ -117,12 +130,15 @@ def _ensure_process_pool(client: SyncPrefectClient, name: str) -> bool:
     try:
         pool = client.read_work_pool(name)
     except ObjectNotFound:
-        client.create_work_pool(WorkPoolCreate(name=name, type=POOL_TYPE,
-                                               base_job_template=ProcessWorker.get_default_base_job_template()))
+        client.create_work_pool(
+            WorkPoolCreate(name=name, type=POOL_TYPE, base_job_template=ProcessWorker.get_default_base_job_template())
+        )
         return True
     if pool.type != POOL_TYPE:
-        raise UsageError(f"work pool {name} on the server has type {pool.type}, not {POOL_TYPE}: rename the pool "
-                         "in the prefect file, or delete the existing one")
+        raise UsageError(
+            f"work pool {name} on the server has type {pool.type}, not {POOL_TYPE}: rename the pool "
+            "in the prefect file, or delete the existing one"
+        )
     return False
 
 
@@ -136,11 +152,13 @@ def summary_lines(registered: list[Registered], url: str) -> list[str]:
     prefect = Path(sys.executable).parent / "prefect"  # the worker runs flows with its own interpreter, where sieve is
     lines = []
     for r in registered:
-        lines += [f"registered {r.name} (id {r.deployment_id}) on {url}",
-                  f"  schedule:    {', '.join(r.schedules) or 'none'}",
-                  f"  work pool:   {r.work_pool} ({POOL_TYPE}{', created' if r.pool_created else ''})",
-                  f"  working dir: {r.working_dir}",
-                  f"  parameters:  {json.dumps(r.parameters)}"]
+        lines += [
+            f"registered {r.name} (id {r.deployment_id}) on {url}",
+            f"  schedule:    {', '.join(r.schedules) or 'none'}",
+            f"  work pool:   {r.work_pool} ({POOL_TYPE}{', created' if r.pool_created else ''})",
+            f"  working dir: {r.working_dir}",
+            f"  parameters:  {json.dumps(r.parameters)}",
+        ]
     pools = sorted({r.work_pool for r in registered})
     lines += ["", "start a worker (keep it running; it picks up the scheduled runs):"]
     lines += [f"  PREFECT_API_URL={url} {prefect} worker start --pool {pool}" for pool in pools]

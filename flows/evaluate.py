@@ -1,4 +1,5 @@
 """Extraction quality against ground truth: the article-extraction-benchmark metric (F1 of word 4-gram shingles)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -6,7 +7,7 @@ from collections import Counter
 
 def shingles(text: str, n: int = 4) -> Counter:
     words = text.split()
-    return Counter(tuple(words[i:i + n]) for i in range(max(len(words) - n + 1, 0)))
+    return Counter(tuple(words[i : i + n]) for i in range(max(len(words) - n + 1, 0)))
 
 
 def shingle_f1(predicted: str, truth: str, n: int = 4) -> tuple[float, float, float]:

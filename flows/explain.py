@@ -4,6 +4,7 @@ From a WARC file it runs the stages now, and goes on past the first drop while t
 what the later stages would have said too. From a published run it reads the row back (signals are stored
 with every row) and re-decides each stage under the run's own config, without extracting again.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,7 +30,9 @@ def _value(v: Any) -> str:
         shown = ", ".join(_value(x) for x in v[:6])
         return f"[{shown}{', ...' if len(v) > 6 else ''}]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_value(x)}" for k, x in list(v.items())[:8]) + (", ..." if len(v) > 8 else "") + "}"
+        return (
+            "{" + ", ".join(f"{k}: {_value(x)}" for k, x in list(v.items())[:8]) + (", ..." if len(v) > 8 else "") + "}"
+        )
     return str(v)
 
 
@@ -49,8 +52,9 @@ def _verdict(drop: Drop | None) -> str:
     return "keep" if drop is None else f"DROP {drop.reason}" + (f" ({drop.details})" if drop.details else "")
 
 
-def stage_report(f: Filter, doc: Document, signals: dict[str, Any], drop: Drop | None, cfg: Config,
-                 after: bool) -> list[str]:
+def stage_report(
+    f: Filter, doc: Document, signals: dict[str, Any], drop: Drop | None, cfg: Config, after: bool
+) -> list[str]:
     """One stage's block: its verdict, its signals and the settings its decision reads for the document's language."""
     note = "   (after the decision: what this stage would say)" if after else ""
     lines = [f"[{f.stage}] {_verdict(drop)}{note}"]
@@ -64,8 +68,14 @@ def stage_report(f: Filter, doc: Document, signals: dict[str, Any], drop: Drop |
 
 
 def _header(doc: Document, lines: list[str], decision: str) -> list[str]:
-    return [f"document {doc.doc_id}", f"  url:       {doc.url}", f"  record:    {doc.warc_file} @ {doc.warc_offset}",
-            f"  language:  {doc.language} ({_value(doc.language_score)})", f"  decision:  {decision}", ""] + lines
+    return [
+        f"document {doc.doc_id}",
+        f"  url:       {doc.url}",
+        f"  record:    {doc.warc_file} @ {doc.warc_offset}",
+        f"  language:  {doc.language} ({_value(doc.language_score)})",
+        f"  decision:  {decision}",
+        "",
+    ] + lines
 
 
 def explain_record(doc: Document, cfg: Config) -> list[str]:
@@ -114,7 +124,9 @@ def find_record(warc: str, key: str, cfg: Config) -> Document:
     for item in read_warc(warc, cfg.read.max_payload_bytes, name=name):
         if item.doc is not None and _matches(item.doc, key):
             if item.drop is not None:
-                raise UsageError(f"{key}: dropped while reading, before any stage: {item.drop.reason} ({item.drop.details})")
+                raise UsageError(
+                    f"{key}: dropped while reading, before any stage: {item.drop.reason} ({item.drop.details})"
+                )
             return item.doc
     raise UsageError(f"{key}: no response record in {warc} has this URL, doc_id or WARC-Record-ID")
 
@@ -125,8 +137,10 @@ def find_row(output: str, key: str) -> dict[str, Any]:
     for kind in ("kept", "dropped"):
         for shard in manifest["shards"][kind]:
             table = storage.read_parquet(storage.join(output, shard["path"]))
-            hit = pc.or_(pc.or_(pc.equal(table["doc_id"], key), pc.equal(table["url"], key)),
-                         pc.equal(table["warc_record_id"], key))
+            hit = pc.or_(
+                pc.or_(pc.equal(table["doc_id"], key), pc.equal(table["url"], key)),
+                pc.equal(table["warc_record_id"], key),
+            )
             rows = table.filter(pc.fill_null(hit, False)).to_pylist()
             if rows:
                 return rows[0]

@@ -1,4 +1,5 @@
 """Running the Beam job on some WARC files without Prefect or publishing: for benchmarks, tests and notebooks."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,9 @@ from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 
 
-def run_files(specs: list[str], cfg: Config, run_dir: str, runner: str = "DirectRunner",
-              workers: int = 2) -> tuple[dict[str, int], dict[str, Any]]:
+def run_files(
+    specs: list[str], cfg: Config, run_dir: str, runner: str = "DirectRunner", workers: int = 2
+) -> tuple[dict[str, int], dict[str, Any]]:
     """Plan specs, run the job and the corpus passes into run_dir, and return (Beam counters, the summary read back
     from the shards)."""
     files = plan_inputs(specs)

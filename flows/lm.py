@@ -1,4 +1,5 @@
 """`sieve lm train`: a CCNet-style SentencePiece + KenLM model of one language, trained on clean reference text."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,10 @@ def kenlm_program(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.is_file() else shutil.which(name)
     if found is None:
-        raise UsageError(f"KenLM's {name} is not built: run {BUILD_SCRIPT} (or `make install`), which installs "
-                         f"lmplz and build_binary into {Path(sys.executable).parent}")
+        raise UsageError(
+            f"KenLM's {name} is not built: run {BUILD_SCRIPT} (or `make install`), which installs "
+            f"lmplz and build_binary into {Path(sys.executable).parent}"
+        )
     return found
 
 
@@ -61,7 +64,9 @@ def read_documents(source: str, lang: str) -> Iterator[str]:
         yield from split_documents(storage.read_text(source))
         return
     if not storage.is_dir(source):
-        raise UsageError(f"--input {source}: not found (give a text file, a folder of .txt files or a sieve run folder)")
+        raise UsageError(
+            f"--input {source}: not found (give a text file, a folder of .txt files or a sieve run folder)"
+        )
     shards = _kept_shards(source)
     if shards is not None:
         for uri in shards:
@@ -75,8 +80,16 @@ def read_documents(source: str, lang: str) -> Iterator[str]:
         yield from split_documents(storage.read_text(uri))
 
 
-def train(source: str, lang: str, output: str, order: int = 5, vocab_size: int = 32000, memory: str = "1G",
-          prune: tuple[int, ...] = (), compact: bool = False) -> dict[str, Any]:
+def train(
+    source: str,
+    lang: str,
+    output: str,
+    order: int = 5,
+    vocab_size: int = 32000,
+    memory: str = "1G",
+    prune: tuple[int, ...] = (),
+    compact: bool = False,
+) -> dict[str, Any]:
     """Train DIR/<lang>.sp.model and DIR/<lang>.arpa.bin from clean text, and write DIR/lm.json; return its contents.
 
     prune: lmplz's --prune counts per order (n-grams seen at most that often are left out), for a smaller model;
@@ -96,11 +109,33 @@ def train(source: str, lang: str, output: str, order: int = 5, vocab_size: int =
         vocab = scaled_vocab_size(vocab_size, counts["distinct_words"], counts["distinct_chars"])
         _train_sentencepiece(work / "normalized.txt", work / f"{lang}.sp.model", vocab)
         tokens = _tokenize(work / "normalized.txt", work / f"{lang}.sp.model", work / "tokens.txt")
-        _run([lmplz, "-o", str(order), "-S", memory, "-T", tmp, "--discount_fallback",
-              *(["--prune", *map(str, prune)] if prune else []),
-              "--text", str(work / "tokens.txt"), "--arpa", str(work / "model.arpa")], source)
-        _run([build_binary, *(["-q", "8", "-b", "8", "trie"] if compact else []),
-              str(work / "model.arpa"), str(work / f"{lang}.arpa.bin")], source)
+        _run(
+            [
+                lmplz,
+                "-o",
+                str(order),
+                "-S",
+                memory,
+                "-T",
+                tmp,
+                "--discount_fallback",
+                *(["--prune", *map(str, prune)] if prune else []),
+                "--text",
+                str(work / "tokens.txt"),
+                "--arpa",
+                str(work / "model.arpa"),
+            ],
+            source,
+        )
+        _run(
+            [
+                build_binary,
+                *(["-q", "8", "-b", "8", "trie"] if compact else []),
+                str(work / "model.arpa"),
+                str(work / f"{lang}.arpa.bin"),
+            ],
+            source,
+        )
         for path in model_paths(out, lang):
             os.replace(work / path.name, path)
     model = LanguageModel(out, lang)
@@ -155,10 +190,16 @@ def _train_sentencepiece(text: Path, model: Path, vocab_size: int) -> None:
 
     with model.open("wb") as f:
         sentencepiece.SentencePieceTrainer.train(
-            input=str(text), model_writer=f, vocab_size=vocab_size, model_type="unigram",
+            input=str(text),
+            model_writer=f,
+            vocab_size=vocab_size,
+            model_type="unigram",
             hard_vocab_limit=False,  # a soft limit: a small input yields fewer pieces instead of an error
-            input_sentence_size=SP_SAMPLE_LINES, shuffle_input_sentence=True, num_threads=os.cpu_count() or 1,
-            minloglevel=2)
+            input_sentence_size=SP_SAMPLE_LINES,
+            shuffle_input_sentence=True,
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+        )
 
 
 def _tokenize(text: Path, model: Path, out: Path) -> int:

@@ -1,5 +1,6 @@
 """Turns what the user typed (files, directories, globs, a CommonCrawl listing; local, s3:// or gs://) into the
 list of WARC files a run covers, each with the stable name its rows carry."""
+
 from __future__ import annotations
 
 import gzip
@@ -85,7 +86,9 @@ def _expand(spec: str) -> list[storage.FileEntry]:
         if not found:
             raise UsageError(f"input directory has no *.warc or *.warc.gz files: {spec}")
         return found
-    raise UsageError(f"input not found: {spec} (give a WARC file, a directory of them, a glob or a warc.paths.gz listing)")
+    raise UsageError(
+        f"input not found: {spec} (give a WARC file, a directory of them, a glob or a warc.paths.gz listing)"
+    )
 
 
 def _common_folder(uris: list[str]) -> str:
@@ -104,6 +107,7 @@ def _sampled(name: str, fraction: float) -> bool:
 
 def _stat_all(pairs: list[tuple[str, str]]) -> list[InputFile]:
     """Size and modification time of listed files; remote ones are asked in parallel (one request each)."""
+
     def one(pair: tuple[str, str]) -> InputFile:
         uri, name = pair
         try:
@@ -116,12 +120,15 @@ def _stat_all(pairs: list[tuple[str, str]]) -> list[InputFile]:
         return list(pool.map(one, pairs))
 
 
-def plan_inputs(specs: list[str], base_url: str | None = None, limit_files: int | None = None,
-                sample_fraction: float | None = None) -> list[InputFile]:
+def plan_inputs(
+    specs: list[str], base_url: str | None = None, limit_files: int | None = None, sample_fraction: float | None = None
+) -> list[InputFile]:
     """The input files of a run, sorted by name: resolved, optionally sampled (by a hash of the name) then
     limited to the first N; raises UsageError naming a bad spec."""
     if not specs:
-        raise UsageError("no input given: pass --input PATH (a WARC file, a directory, a glob or a warc.paths.gz listing)")
+        raise UsageError(
+            "no input given: pass --input PATH (a WARC file, a directory, a glob or a warc.paths.gz listing)"
+        )
     listed: dict[str, str] = {}  # uri -> name
     found: dict[str, storage.FileEntry] = {}
     try:
@@ -137,13 +144,19 @@ def plan_inputs(specs: list[str], base_url: str | None = None, limit_files: int 
     by_name: dict[str, str] = {}
     for uri, name in sorted(names.items()):
         if by_name.setdefault(name, uri) != uri:
-            raise UsageError(f"two inputs share the name {name}: {by_name[name]} and {uri} (give them one common folder)")
+            raise UsageError(
+                f"two inputs share the name {name}: {by_name[name]} and {uri} (give them one common folder)"
+            )
     chosen = sorted(by_name)
     if sample_fraction is not None:
         chosen = [n for n in chosen if _sampled(n, sample_fraction)]
     if limit_files is not None:
         chosen = chosen[:limit_files]
-    stated = [InputFile(by_name[n], n, found[by_name[n]].size, found[by_name[n]].mtime_ns) for n in chosen if by_name[n] in found]
+    stated = [
+        InputFile(by_name[n], n, found[by_name[n]].size, found[by_name[n]].mtime_ns)
+        for n in chosen
+        if by_name[n] in found
+    ]
     stated += _stat_all([(by_name[n], n) for n in chosen if by_name[n] not in found])
     if stated:  # listing needs fewer rights than reading: missing credentials show up now, not in a worker
         try:
@@ -158,7 +171,7 @@ def batches(files: list[InputFile], workers: int, batch_files: int | None = None
     """Consecutive groups of files, one Beam job each: batch_files files, or by default about
     BATCH_BYTES_PER_WORKER bytes per worker (small inputs make one batch)."""
     if batch_files:
-        return [files[i:i + batch_files] for i in range(0, len(files), batch_files)]
+        return [files[i : i + batch_files] for i in range(0, len(files), batch_files)]
     groups: list[list[InputFile]] = [[]]
     for f in files:
         if sum(g.size for g in groups[-1]) >= BATCH_BYTES_PER_WORKER * workers:
@@ -173,10 +186,15 @@ def check_output(output: str) -> str:
     try:
         if storage.is_file(out):
             raise UsageError(f"output exists and is not a directory: {output}")
-        if not (storage.exists(storage.join(out, MANIFEST)) or storage.exists(storage.join(out, "runs"))) \
-                and storage.list_files(out, limit=1):
-            raise UsageError(f"output directory is not empty and is not a sieve output: {output} (choose a new directory)")
-        probe = storage.join(out, ".sieve-write-check")  # missing credentials or permissions show up now, not at publish
+        if not (
+            storage.exists(storage.join(out, MANIFEST)) or storage.exists(storage.join(out, "runs"))
+        ) and storage.list_files(out, limit=1):
+            raise UsageError(
+                f"output directory is not empty and is not a sieve output: {output} (choose a new directory)"
+            )
+        probe = storage.join(
+            out, ".sieve-write-check"
+        )  # missing credentials or permissions show up now, not at publish
         storage.write_bytes(probe, b"")
         storage.delete(probe)
     except StorageError as e:

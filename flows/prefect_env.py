@@ -1,5 +1,6 @@
 """Prefect settings for a run with nothing started by hand: a local server (sieve's own, or Prefect's ephemeral one for
 library calls), project-local state, no telemetry."""
+
 from __future__ import annotations
 
 import os

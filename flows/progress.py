@@ -1,12 +1,13 @@
 """Live progress of a running Beam job, read from the markers its workers write as they finish ranges."""
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sieve.flows.plan import InputFile
 from sieve.flows.publish import finished_ranges
@@ -35,8 +36,9 @@ def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: di
 
 
 @contextmanager
-def watch_progress(run_dir: str, files: list[InputFile], log: logging.Logger | logging.LoggerAdapter,
-                   every_seconds: float = 10.0) -> Iterator[None]:
+def watch_progress(
+    run_dir: str, files: list[InputFile], log: logging.Logger | logging.LoggerAdapter, every_seconds: float = 10.0
+) -> Iterator[None]:
     """Log a progress line every few seconds while the body runs."""
     stop = threading.Event()
     start = time.perf_counter()

@@ -7,6 +7,7 @@
 A run folder is named after the config hash, so a rerun of a crashed run finds its committed files and
 redoes only the others; --force starts a fresh folder. After a commit, other run folders are removed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,12 +53,18 @@ def config_identity(cfg: Config) -> str:
 
 def data_files(cfg: Config) -> list[str]:
     """Files the config names whose contents decide what a run writes; the config hash covers only their names."""
-    models = [str(path) for lang, folder in cfg.quality.perplexity.models.items()
-              for path in model_paths(folder, lang)] if cfg.quality.perplexity.enabled else []
+    models = (
+        [str(path) for lang, folder in cfg.quality.perplexity.models.items() for path in model_paths(folder, lang)]
+        if cfg.quality.perplexity.enabled
+        else []
+    )
     if cfg.quality.classifier.enabled:
         models += cfg.quality.classifier.models.values()
-    lists = [path for paths in cfg.quality.toxicity.extra_lists.values() for path in paths] \
-        if cfg.quality.toxicity.enabled else []
+    lists = (
+        [path for paths in cfg.quality.toxicity.extra_lists.values() for path in paths]
+        if cfg.quality.toxicity.enabled
+        else []
+    )
     return [path for path in [cfg.url_filter.blocklist, *cfg.url_filter.extra_blocklists] if path] + models + lists
 
 
@@ -76,7 +83,11 @@ def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]
     wanted = [f for f in files if done_marker(run_dir, f.name) in present]
     with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         markers = pool.map(lambda f: json.loads(storage.read_text(done_marker(run_dir, f.name))), wanted)
-    return {f.name: m for f, m in zip(wanted, markers) if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)}
+    return {
+        f.name: m
+        for f, m in zip(wanted, markers)
+        if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)
+    }
 
 
 def finished_ranges(run_dir: str, files: list[InputFile]) -> list[tuple[str, int, int]]:
@@ -111,24 +122,36 @@ def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, s
         raise ConservationError(f"{f.name}: its committed {kind} shard cannot be read ({e})") from None
 
 
-def _file_summary(run_dir: str, f: InputFile, marker: dict[str, Any] | None) -> tuple[dict[str, Any], Counter,
-                                                                                     pa.Table, pa.Table]:
+def _file_summary(
+    run_dir: str, f: InputFile, marker: dict[str, Any] | None
+) -> tuple[dict[str, Any], Counter, pa.Table, pa.Table]:
     """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason,
     doc_id and offset of every row, cluster id and size of each row dedup removed for its cluster's keeper)."""
     if marker is None:
         raise ConservationError(f"{f.name}: the job ended without committing this file (no commit marker)")
     kept, dropped = _shard_rows(run_dir, f, marker, "kept", _IDS), _shard_rows(run_dir, f, marker, "dropped", _DROPS)
-    by_reason = Counter(f"{stage}/{reason}" for stage, reason in zip(dropped["stage"].to_pylist(),
-                                                                     dropped["reason"].to_pylist()))
+    by_reason = Counter(
+        f"{stage}/{reason}" for stage, reason in zip(dropped["stage"].to_pylist(), dropped["reason"].to_pylist())
+    )
     skipped = sum(marker["skipped"].values())
     if marker["read"] != kept.num_rows + dropped.num_rows + skipped or kept.num_rows != marker["kept"]:
-        raise ConservationError(f"{f.name}: read {marker['read']} != kept {kept.num_rows} + dropped {dropped.num_rows}"
-                                f" + skipped {skipped}")
+        raise ConservationError(
+            f"{f.name}: read {marker['read']} != kept {kept.num_rows} + dropped {dropped.num_rows} + skipped {skipped}"
+        )
     removed = pc.and_(pc.equal(dropped["stage"], "dedup"), pc.is_in(dropped["reason"], pa.array(CLUSTER_REASONS)))
-    row = {"warc_file": f.name, "read": marker["read"], "kept": kept.num_rows, "dropped": dropped.num_rows,
-           "skipped": skipped}
-    return (row, by_reason, pa.concat_tables([kept, dropped.select(_IDS.names)]),
-            dropped.filter(removed).select(["dup_cluster_id", "dup_cluster_size"]))
+    row = {
+        "warc_file": f.name,
+        "read": marker["read"],
+        "kept": kept.num_rows,
+        "dropped": dropped.num_rows,
+        "skipped": skipped,
+    }
+    return (
+        row,
+        by_reason,
+        pa.concat_tables([kept, dropped.select(_IDS.names)]),
+        dropped.filter(removed).select(["dup_cluster_id", "dup_cluster_size"]),
+    )
 
 
 def _check_unique_ids(files: list[InputFile], ids: list[pa.Table]) -> None:
@@ -142,11 +165,15 @@ def _check_unique_ids(files: list[InputFile], ids: list[pa.Table]) -> None:
         return
     doc_id = pc.min(shared).as_py()
     rows = table.filter(pc.equal(table["doc_id"], doc_id))
-    where = " and ".join(f"{files[k].name} at offset {offset}"
-                         for k, offset in zip(rows["file"].to_pylist(), rows["warc_offset"].to_pylist()))
-    raise ConservationError(f"{len(shared)} doc_ids name more than one row of the run, e.g. {doc_id}: {where}. "
-                            "Files committed by an older sieve (ids from the WARC-Record-ID alone) were resumed: "
-                            "run again with --force")
+    where = " and ".join(
+        f"{files[k].name} at offset {offset}"
+        for k, offset in zip(rows["file"].to_pylist(), rows["warc_offset"].to_pylist())
+    )
+    raise ConservationError(
+        f"{len(shared)} doc_ids name more than one row of the run, e.g. {doc_id}: {where}. "
+        "Files committed by an older sieve (ids from the WARC-Record-ID alone) were resumed: "
+        "run again with --force"
+    )
 
 
 def _dedup_clusters(removed: list[pa.Table]) -> dict[str, Any]:
@@ -154,8 +181,12 @@ def _dedup_clusters(removed: list[pa.Table]) -> dict[str, Any]:
     run's and earlier runs'), the documents removed, clusters by size."""
     rows = pa.concat_tables([_DROPS.empty_table().select(["dup_cluster_id", "dup_cluster_size"]), *removed])
     sizes = dict(zip(rows["dup_cluster_id"].to_pylist(), rows["dup_cluster_size"].to_pylist()))
-    return {"count": len(sizes), "documents": sum(sizes.values()), "removed": rows.num_rows,
-            "size_histogram": {str(size): n for size, n in sorted(Counter(sizes.values()).items())}}
+    return {
+        "count": len(sizes),
+        "documents": sum(sizes.values()),
+        "removed": rows.num_rows,
+        "size_histogram": {str(size): n for size, n in sorted(Counter(sizes.values()).items())},
+    }
 
 
 def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -194,8 +225,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def manifest_for(summary: dict[str, Any], files: list[InputFile], markers: dict[str, dict[str, Any]],
-                 config: dict[str, Any], config_hash: str, run: dict[str, Any], passes: dict[str, Any]) -> dict[str, Any]:
+def manifest_for(
+    summary: dict[str, Any],
+    files: list[InputFile],
+    markers: dict[str, dict[str, Any]],
+    config: dict[str, Any],
+    config_hash: str,
+    run: dict[str, Any],
+    passes: dict[str, Any],
+) -> dict[str, Any]:
     """The commit record. The dedup pass's clusters are those its dropped rows show, so they cannot disagree with
     the shards."""
     if "dedup" in passes:
@@ -236,8 +274,10 @@ def published(output: str) -> tuple[dict[str, Any], Config]:
     try:
         return manifest, Config(**manifest["config"])
     except ValidationError as e:
-        raise UsageError(f"{output}: written by another version of sieve (its config does not validate: "
-                         f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}); run it again with this version") from None
+        raise UsageError(
+            f"{output}: written by another version of sieve (its config does not validate: "
+            f"{e.errors()[0]['loc']} {e.errors()[0]['msg']}); run it again with this version"
+        ) from None
 
 
 def up_to_date(output: str, inputs: list[InputFile], config_hash: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """`sieve quality train`: a fastText classifier of reference text (positive) against random crawl (negative) for one
 language, as DCLM trained its quality filter; filters/classifier.py scores documents with it."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,15 @@ MIN_DOCUMENTS = 10  # per class after balancing: fewer leaves no held-out set wo
 # keeps it at 82 MB. Not quantized: fastText's product quantization took 70 s for a model trained in 2 s.
 # lr 0.5 (fastText's default 0.1 moved scores by < 0.01 from 0.5 in 28 epochs on 730 synthetic English documents;
 # 0.5 gave held-out accuracy 0.65 vs 0.61, keyword-stuffing pages 0.01, articles 0.48).
-TRAIN_PARAMS: dict[str, Any] = {"dim": 100, "wordNgrams": 2, "lr": 0.5, "minCount": 1, "bucket": 200_000,
-                                "loss": "softmax", "thread": 1}
+TRAIN_PARAMS: dict[str, Any] = {
+    "dim": 100,
+    "wordNgrams": 2,
+    "lr": 0.5,
+    "minCount": 1,
+    "bucket": 200_000,
+    "loss": "softmax",
+    "thread": 1,
+}
 MIN_EPOCHS = 5
 # Five epochs suit DCLM's 100k+ documents; a small training set gets more epochs, at least this many document
 # updates in all (28 epochs for 730 documents): at 5 epochs every score stayed within 0.001 of 0.5.
@@ -66,7 +74,9 @@ def _documents(flag: str, source: str, lang: str, max_payload_bytes: int) -> Ite
         for i, text in enumerate(read_documents(source, lang)):
             yield Document(warc_file=source, warc_offset=i, text=text)
     except UnicodeDecodeError:
-        raise UsageError(f"{flag} {source}: not UTF-8 text (give a UTF-8 text file, a WARC file or a run folder)") from None
+        raise UsageError(
+            f"{flag} {source}: not UTF-8 text (give a UTF-8 text file, a WARC file or a run folder)"
+        ) from None
 
 
 def read_source(flag: str, source: str, lang: str, cfg: Config, limit: int | None = None) -> tuple[list[str], int]:
@@ -88,7 +98,9 @@ def read_source(flag: str, source: str, lang: str, cfg: Config, limit: int | Non
     except StorageError as e:
         raise UsageError(f"{flag} {source}: {e}") from None
     if read == 0:
-        empty = "no HTML response records" if warc else f"no kept {lang} rows" if storage.is_dir(source) else "no documents"
+        empty = (
+            "no HTML response records" if warc else f"no kept {lang} rows" if storage.is_dir(source) else "no documents"
+        )
         raise UsageError(f"{flag} {source}: {empty} in it")
     if not texts:
         found = ", ".join(f"{language} {n}" for language, n in others.most_common(5)) or "none identified"
@@ -96,7 +108,9 @@ def read_source(flag: str, source: str, lang: str, cfg: Config, limit: int | Non
     return list(texts), read
 
 
-def _read_class(flag: str, sources: list[str], lang: str, cfg: Config, limit: int | None) -> tuple[list[str], list[dict]]:
+def _read_class(
+    flag: str, sources: list[str], lang: str, cfg: Config, limit: int | None
+) -> tuple[list[str], list[dict]]:
     """Distinct texts of one class from all its sources, at most `limit` in all; and what each source gave."""
     texts: dict[str, None] = {}
     report = []
@@ -133,13 +147,22 @@ def evaluate(model: Any, holdout: list[tuple[str, str]]) -> dict[str, float]:
     tp = sum(truth and guess for truth, guess in predicted)
     fp = sum(guess and not truth for truth, guess in predicted)
     fn = sum(truth and not guess for truth, guess in predicted)
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
-            "accuracy": round(sum(truth == guess for truth, guess in predicted) / len(predicted), 4)}
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "accuracy": round(sum(truth == guess for truth, guess in predicted) / len(predicted), 4),
+    }
 
 
-def train(positive: list[str], negative: list[str], lang: str, output: str, max_docs: int | None = None,
-          seed: int = 0, cfg: Config | None = None) -> dict[str, Any]:
+def train(
+    positive: list[str],
+    negative: list[str],
+    lang: str,
+    output: str,
+    max_docs: int | None = None,
+    seed: int = 0,
+    cfg: Config | None = None,
+) -> dict[str, Any]:
     """Train DIR/<lang>.bin from the sources' texts in `lang` (at most max_docs per class, read in source order) and
     record the run under `lang` in DIR/classifier.json; return that record."""
     import fasttext
@@ -154,8 +177,10 @@ def train(positive: list[str], negative: list[str], lang: str, output: str, max_
     both = set(pos) & set(neg)  # a text in both classes teaches nothing and would leak into the held-out set
     neg = [t for t in neg if t not in both]
     if min(len(pos), len(neg)) < MIN_DOCUMENTS:
-        raise UsageError(f"too few {lang} documents to train on: {len(pos)} positive, {len(neg)} negative "
-                         f"(at least {MIN_DOCUMENTS} of each); add sources or check --lang")
+        raise UsageError(
+            f"too few {lang} documents to train on: {len(pos)} positive, {len(neg)} negative "
+            f"(at least {MIN_DOCUMENTS} of each); add sources or check --lang"
+        )
     train_set, holdout = split(pos, neg, seed)
     epochs = max(MIN_EPOCHS, -(-MIN_UPDATES // len(train_set)))
     out = Path(output)
@@ -175,12 +200,21 @@ def train(positive: list[str], negative: list[str], lang: str, output: str, max_
         "negative_sources": neg_report,
         "documents": {"positive": len(pos), "negative": len(neg), "train": len(train_set), "held_out": len(holdout)},
         "held_out_metrics": evaluate(model, holdout),
-        "params": {**TRAIN_PARAMS, "epoch": epochs, "seed": seed, "max_docs": max_docs, "holdout_fraction": HOLDOUT_FRACTION,
-                   "labels": [POSITIVE, NEGATIVE], "input": "filters/classifier.py model_input"},
+        "params": {
+            **TRAIN_PARAMS,
+            "epoch": epochs,
+            "seed": seed,
+            "max_docs": max_docs,
+            "holdout_fraction": HOLDOUT_FRACTION,
+            "labels": [POSITIVE, NEGATIVE],
+            "input": "filters/classifier.py model_input",
+        },
     }
     written = json.loads((out / INFO).read_text(encoding="utf-8")) if (out / INFO).is_file() else {}
     written[lang] = info  # one folder can hold every language's model
     (out / INFO).write_text(json.dumps(written, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"trained {out / f'{lang}.bin'} in {seconds:.1f} s on {len(train_set)} documents; held out {len(holdout)}: "
-          + ", ".join(f"{k} {v}" for k, v in info["held_out_metrics"].items()))
+    print(
+        f"trained {out / f'{lang}.bin'} in {seconds:.1f} s on {len(train_set)} documents; held out {len(holdout)}: "
+        + ", ".join(f"{k} {v}" for k, v in info["held_out_metrics"].items())
+    )
     return info

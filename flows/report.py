@@ -1,4 +1,5 @@
 """Human-readable run reports: a terminal summary table and report.md beside the outputs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,7 +15,12 @@ def markdown_table(headers: list[str], rows: list[list[Any]], bars: bool = False
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     left = {0, len(headers) - 1} if bars else {0}
-    fmt = lambda r: "| " + " | ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    def fmt(r: list[str]) -> str:
+        return (
+            "| " + " | ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+        )
+
     return [fmt(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in cells[1:]]
 
 
@@ -31,13 +37,19 @@ def _bar(n: int, total: int, width: int = 30) -> str:
 def summary_lines(manifest: dict[str, Any]) -> list[str]:
     """Totals and drops by stage/reason, as aligned text tables."""
     c = manifest["counts"]
-    lines = markdown_table(["records", "count", "share"],
-                   [[k, c[k], f"{c[k] / c['read']:.1%}" if c["read"] else "-"] for k in ("read", "kept", "dropped", "skipped")])
+    lines = markdown_table(
+        ["records", "count", "share"],
+        [[k, c[k], f"{c[k] / c['read']:.1%}" if c["read"] else "-"] for k in ("read", "kept", "dropped", "skipped")],
+    )
     drops = sorted(manifest["dropped_by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
     if drops:
-        lines += [""] + markdown_table(["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops], bars=True)
+        lines += [""] + markdown_table(
+            ["dropped: stage/reason", "count", ""], [[k, n, _bar(n, c["dropped"])] for k, n in drops], bars=True
+        )
     if manifest["skipped_by_type"]:
-        lines += [""] + markdown_table(["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()])
+        lines += [""] + markdown_table(
+            ["skipped: WARC type", "count"], [[k, n] for k, n in manifest["skipped_by_type"].items()]
+        )
     return lines
 
 
@@ -53,20 +65,34 @@ def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
     if not dd:
         return []
     pairs, clusters, spans = dd["pairs"], dd["clusters"], dd["spans"]
-    rows = [["exact copies", f"{pairs['exact']} pairs", dropped.get("dedup/exact_duplicate", 0)],
-            ["near-duplicates (MinHash LSH)", f"{pairs['verified']} of {pairs['candidates']} candidate pairs verified",
-             dropped.get("dedup/near_duplicate", 0)],
-            ["boilerplate lines", f"{dd['frequent_lines']} lines in > {dd['max_documents']} documents", "-"],
-            ["sentence spans", f"{spans.get('duplicated', 0)} spans held by several documents, "
-                               f"{spans.get('removals', 0)} removals", dropped.get("dedup/sentence_duplicate_residue", 0)]]
+    rows = [
+        ["exact copies", f"{pairs['exact']} pairs", dropped.get("dedup/exact_duplicate", 0)],
+        [
+            "near-duplicates (MinHash LSH)",
+            f"{pairs['verified']} of {pairs['candidates']} candidate pairs verified",
+            dropped.get("dedup/near_duplicate", 0),
+        ],
+        ["boilerplate lines", f"{dd['frequent_lines']} lines in > {dd['max_documents']} documents", "-"],
+        [
+            "sentence spans",
+            f"{spans.get('duplicated', 0)} spans held by several documents, {spans.get('removals', 0)} removals",
+            dropped.get("dedup/sentence_duplicate_residue", 0),
+        ],
+    ]
     sizes = sorted(clusters["size_histogram"].items(), key=lambda kv: int(kv[0]))
-    return ["", "## Deduplication", "",
-            f"{clusters['count']} clusters of {clusters['documents']} documents, {clusters['removed']} removed, after "
-            f"{dd['component_rounds']} connected-component rounds; {dd['params']['bands']} bands x "
-            f"{dd['params']['rows']} rows, "
-            f"threshold {dd['params']['threshold']}", "",
-            *markdown_table(["level", "found", "documents dropped"], rows), "",
-            *markdown_table(["cluster size", "clusters"], [[k, n] for k, n in sizes])]
+    return [
+        "",
+        "## Deduplication",
+        "",
+        f"{clusters['count']} clusters of {clusters['documents']} documents, {clusters['removed']} removed, after "
+        f"{dd['component_rounds']} connected-component rounds; {dd['params']['bands']} bands x "
+        f"{dd['params']['rows']} rows, "
+        f"threshold {dd['params']['threshold']}",
+        "",
+        *markdown_table(["level", "found", "documents dropped"], rows),
+        "",
+        *markdown_table(["cluster size", "clusters"], [[k, n] for k, n in sizes]),
+    ]
 
 
 def _perplexity(pp: dict[str, Any] | None) -> list[str]:
@@ -74,15 +100,34 @@ def _perplexity(pp: dict[str, Any] | None) -> list[str]:
     if not pp:
         return []
     langs = sorted(set(pp["cutoffs"]) | set(pp["without_perplexity"]))
-    rows = [[lang, pp["cutoffs"].get(lang, {}).get("documents", 0),
-             f"{pp['cutoffs'][lang]['head']:.1f}" if lang in pp["cutoffs"] else "-",
-             f"{pp['cutoffs'][lang]['tail']:.1f}" if lang in pp["cutoffs"] else "-",
-             pp["without_perplexity"].get(lang, 0)] for lang in langs]
+    rows = [
+        [
+            lang,
+            pp["cutoffs"].get(lang, {}).get("documents", 0),
+            f"{pp['cutoffs'][lang]['head']:.1f}" if lang in pp["cutoffs"] else "-",
+            f"{pp['cutoffs'][lang]['tail']:.1f}" if lang in pp["cutoffs"] else "-",
+            pp["without_perplexity"].get(lang, 0),
+        ]
+        for lang in langs
+    ]
     tail = "dropped" if pp["drop_tail"] else "kept (quality.perplexity.drop_tail: false)"
-    return ["", "## Perplexity buckets (per language, over this run)", "",
-            f"head <= p{pp['head_percentile']:g} < middle <= p{pp['tail_percentile']:g} < tail; the tail is {tail}", "",
-            *markdown_table(["language", "scored", f"p{pp['head_percentile']:g}", f"p{pp['tail_percentile']:g}",
-                             "no model (perplexity null)"], rows)]
+    return [
+        "",
+        "## Perplexity buckets (per language, over this run)",
+        "",
+        f"head <= p{pp['head_percentile']:g} < middle <= p{pp['tail_percentile']:g} < tail; the tail is {tail}",
+        "",
+        *markdown_table(
+            [
+                "language",
+                "scored",
+                f"p{pp['head_percentile']:g}",
+                f"p{pp['tail_percentile']:g}",
+                "no model (perplexity null)",
+            ],
+            rows,
+        ),
+    ]
 
 
 def write_report(output: str, manifest: dict[str, Any]) -> str:
@@ -90,21 +135,39 @@ def write_report(output: str, manifest: dict[str, Any]) -> str:
     run = manifest["run"]
     sizes = {i["name"]: i["size"] for i in manifest["inputs"]}
     lines = [
-        "# sieve run report", "",
+        "# sieve run report",
+        "",
         f"- runner: {run['runner']} ({run['workers']} workers), {run['seconds']:.1f} s, "
         f"{manifest['counts']['read'] / max(run['seconds'], 1e-9):.1f} records/s",
         f"- files: {len(manifest['files'])}, of which {run['files_resumed']} committed by an earlier run "
         f"and {sum(b['files'] for b in run['batches'])} processed in {len(run['batches'])} batch(es)",
-        f"- config hash: `{manifest['config_hash']}`; shards under `{manifest['run_dir']}/`", "",
-        "## Records", "", *summary_lines(manifest), "",
-        "## Per input file (read = kept + dropped + skipped)", "",
-        *_capped(["file", "MB", "read", "kept", "dropped", "skipped"],
-                 [[f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
-                  for f in manifest["files"]]),
+        f"- config hash: `{manifest['config_hash']}`; shards under `{manifest['run_dir']}/`",
+        "",
+        "## Records",
+        "",
+        *summary_lines(manifest),
+        "",
+        "## Per input file (read = kept + dropped + skipped)",
+        "",
+        *_capped(
+            ["file", "MB", "read", "kept", "dropped", "skipped"],
+            [
+                [f["warc_file"], f"{sizes[f['warc_file']] / 1e6:.2f}", f["read"], f["kept"], f["dropped"], f["skipped"]]
+                for f in manifest["files"]
+            ],
+        ),
         *_passes(manifest),
-        "", "## Output shards", "",
-        *_capped(["shard", "rows", "MB"], [[s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
-                                           for kind in ("kept", "dropped") for s in manifest["shards"][kind]]),
+        "",
+        "## Output shards",
+        "",
+        *_capped(
+            ["shard", "rows", "MB"],
+            [
+                [s["path"], s["rows"], f"{s['bytes'] / 1e6:.2f}"]
+                for kind in ("kept", "dropped")
+                for s in manifest["shards"][kind]
+            ],
+        ),
     ]
     uri = storage.join(output, REPORT)
     storage.write_text(uri, "\n".join(lines) + "\n")

@@ -6,6 +6,7 @@ and measuring only what was never measured (a stage the row did not reach, or on
 Rows dropped before extraction (response, URL, language gate) stay as they are: redeciding them needs the page.
 The output is a published run like `sieve run` writes (shards, commit markers, corpus passes, report, manifest).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,7 @@ import pyarrow as pa
 
 from sieve.filters.base import Filter
 from sieve.flows.plan import InputFile, check_output
-from sieve.flows.publish import (commit, committed, config_identity, manifest_for, published, run_folder,
-                                 summarize)
+from sieve.flows.publish import commit, committed, config_identity, manifest_for, published, run_folder, summarize
 from sieve.flows.report import write_report
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
@@ -29,17 +29,31 @@ from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import DROPPED, KEPT, SIGNALS
 from sieve.transforms import storage
 from sieve.transforms.corpus import run_passes
-from sieve.transforms.passes import passes_for
 from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.passes import passes_for
 from sieve.transforms.stages import build_filters
 
 # Config keys that may differ from the run's: they change decisions, not what a stage measures or writes into
 # the text. Anything else (extraction, cleanup, URL lists, a different model for a language) needs `sieve run`,
 # and so do c4's line rules, which rewrite the text every later stage measured.
-REWRITES = ["quality.c4", "languages.*.c4.remove_*", "languages.*.c4.min_words_per_line",
-            "languages.*.c4.max_word_length", "languages.*.c4.policy_phrases"]
-DECISIONS = ["languages.*", "quality.gopher_quality", "quality.gopher_repetition", "quality.fineweb",
-             "quality.*.enabled", "quality.perplexity.drop_tail", "quality.perplexity.*_percentile", "output.*", "beam.*"]
+REWRITES = [
+    "quality.c4",
+    "languages.*.c4.remove_*",
+    "languages.*.c4.min_words_per_line",
+    "languages.*.c4.max_word_length",
+    "languages.*.c4.policy_phrases",
+]
+DECISIONS = [
+    "languages.*",
+    "quality.gopher_quality",
+    "quality.gopher_repetition",
+    "quality.fineweb",
+    "quality.*.enabled",
+    "quality.perplexity.drop_tail",
+    "quality.perplexity.*_percentile",
+    "output.*",
+    "beam.*",
+]
 # Signals restored from columns rather than the signal struct.
 COLUMN_SIGNALS = {"language_id", "perplexity", "classifier"}
 
@@ -62,8 +76,10 @@ def check_compatible(old: Config, new: Config) -> None:
             continue
         if key.startswith("quality.") and key.count(".") >= 3 and ".models." in key and a.get(key) is None:
             continue  # a model for a language the run had none for: measured now from the stored text
-        raise UsageError(f"--config changes {key} ({a.get(key)!r} -> {b.get(key)!r}): that changes what a stage measures "
-                         "or writes, not only a threshold; run `sieve run` with this config instead")
+        raise UsageError(
+            f"--config changes {key} ({a.get(key)!r} -> {b.get(key)!r}): that changes what a stage measures "
+            "or writes, not only a threshold; run `sieve run` with this config instead"
+        )
 
 
 @lru_cache(maxsize=1)
@@ -72,7 +88,7 @@ def _stages(config_json: str) -> tuple[Config, list[Filter], set[str]]:
     dropped rows they can re-decide."""
     cfg = Config(**json.loads(config_json))
     filters = build_filters(cfg)
-    after = filters[[f.stage for f in filters].index("extract") + 1:]
+    after = filters[[f.stage for f in filters].index("extract") + 1 :]
     return cfg, after, {f.stage for f in after} | {p.name for p in passes_for(cfg)}
 
 
@@ -93,8 +109,11 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     """Re-decide one input file's rows; write its shards and commit marker under the new run folder."""
     old_run, new_run, marker, config_json = task
     cfg, filters, redecidable = _stages(config_json)
-    rows = [dict(r, _kind=kind) for kind, shard in sorted(marker["shards"].items())
-            for r in storage.read_parquet(storage.join(old_run, shard["path"])).to_pylist()]
+    rows = [
+        dict(r, _kind=kind)
+        for kind, shard in sorted(marker["shards"].items())
+        for r in storage.read_parquet(storage.join(old_run, shard["path"])).to_pylist()
+    ]
     if "unedited" in marker:  # texts the dedup pass edited: re-decided from the text as extracted
         original = storage.read_parquet(storage.join(old_run, marker["unedited"]["path"]))
         texts = dict(zip(original["doc_id"].to_pylist(), original["text"].to_pylist()))
@@ -118,11 +137,19 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if out[kind]:
             uri = shard_path(new_run, kind, marker["name"])
-            storage.write_parquet(uri, schema, [pa.Table.from_pylist(out[kind], schema=schema)], compression,
-                                  cfg.output.row_group_rows)
-            shards[kind] = {"path": storage.relative(uri, new_run), "rows": len(out[kind]), "bytes": storage.stat(uri).size}
+            storage.write_parquet(
+                uri, schema, [pa.Table.from_pylist(out[kind], schema=schema)], compression, cfg.output.row_group_rows
+            )
+            shards[kind] = {
+                "path": storage.relative(uri, new_run),
+                "rows": len(out[kind]),
+                "bytes": storage.stat(uri).size,
+            }
     new = {k: v for k, v in marker.items() if k not in ("passes", "unedited")} | {
-        "kept": len(out["kept"]), "dropped": dict(sorted(dropped.items())), "shards": shards}
+        "kept": len(out["kept"]),
+        "dropped": dict(sorted(dropped.items())),
+        "shards": shards,
+    }
     storage.write_text(done_marker(new_run, marker["name"]), json.dumps(new, indent=1, sort_keys=True))
     return new
 
@@ -149,11 +176,18 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
             markers = list(pool.map(_file, tasks))
     by_name = {m["name"]: m for m in markers}
     passes = run_passes(run_dir, by_name, passes_for(new, "DirectRunner", workers), new.output)
-    run = {"runner": "rethreshold", "workers": workers, "seconds": round(time.perf_counter() - start, 3),
-           "files_resumed": 0, "batches": [{"files": len(files)}], "rethreshold_of": run_output,
-           "rethreshold_of_config_hash": manifest["config_hash"]}
-    result = manifest_for(summarize(run_dir, files, committed(run_dir, files)), files, by_name, new.as_dict(),
-                          identity, run, passes)
+    run = {
+        "runner": "rethreshold",
+        "workers": workers,
+        "seconds": round(time.perf_counter() - start, 3),
+        "files_resumed": 0,
+        "batches": [{"files": len(files)}],
+        "rethreshold_of": run_output,
+        "rethreshold_of_config_hash": manifest["config_hash"],
+    }
+    result = manifest_for(
+        summarize(run_dir, files, committed(run_dir, files)), files, by_name, new.as_dict(), identity, run, passes
+    )
     write_report(output, result)
     commit(output, result)
     return result

@@ -1,4 +1,5 @@
 """Runner setup checks run before the flow: a bad setup is one line saying what to do, not a job failing minutes in."""
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,14 @@ def _load_runner(name: str) -> None:
     try:
         create_runner(name)
     except (ValueError, AttributeError) as e:
-        raise UsageError(f"--runner {name}: {str(e).split('. Valid')[0]} (DirectRunner, DataflowRunner, PortableRunner, "
-                         f"or a dotted path to a PipelineRunner class such as {DASK_RUNNER})") from None
+        raise UsageError(
+            f"--runner {name}: {str(e).split('. Valid')[0]} (DirectRunner, DataflowRunner, PortableRunner, "
+            f"or a dotted path to a PipelineRunner class such as {DASK_RUNNER})"
+        ) from None
     except ImportError as e:
-        raise UsageError(f"--runner {name}: {e} (install the runner's packages, e.g. pip install 'sieve[dask]' for Dask)") from None
+        raise UsageError(
+            f"--runner {name}: {e} (install the runner's packages, e.g. pip install 'sieve[dask]' for Dask)"
+        ) from None
 
 
 def _parse_options(options: list[str]) -> argparse.Namespace:
@@ -64,11 +69,15 @@ def _parse_options(options: list[str]) -> argparse.Namespace:
         flags = [flag for action in parser._actions for flag in action.option_strings]
         close = difflib.get_close_matches(unknown[0].split("=", 1)[0], flags, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise UsageError(f"beam.options: Beam does not know {unknown[0]!r}{hint}; fix or remove it in your config's "
-                         "beam.options (options are written --name=value)")
+        raise UsageError(
+            f"beam.options: Beam does not know {unknown[0]!r}{hint}; fix or remove it in your config's "
+            "beam.options (options are written --name=value)"
+        )
     if known.runner:
-        raise UsageError(f"beam.options: --runner={known.runner} belongs on the command line (sieve run --runner NAME), "
-                         "not in the config")
+        raise UsageError(
+            f"beam.options: --runner={known.runner} belongs on the command line (sieve run --runner NAME), "
+            "not in the config"
+        )
     return known
 
 
@@ -83,8 +92,10 @@ def _connect(host: str | None, port: int, what: str, todo: str) -> None:
 def _check_dask(opts: argparse.Namespace) -> None:
     # No address and no scheduler file: Beam starts a LocalCluster on this machine, which needs nothing checked.
     if opts.scheduler_file and not Path(opts.scheduler_file).is_file():
-        raise UsageError(f"--dask_scheduler_file {opts.scheduler_file}: no such file; pass the file that "
-                         "`dask scheduler --scheduler-file FILE` writes")
+        raise UsageError(
+            f"--dask_scheduler_file {opts.scheduler_file}: no such file; pass the file that "
+            "`dask scheduler --scheduler-file FILE` writes"
+        )
     if not opts.address:
         return
     url = urlsplit(opts.address if "://" in opts.address else f"tcp://{opts.address}")
@@ -94,44 +105,70 @@ def _check_dask(opts: argparse.Namespace) -> None:
         port = url.port or 8786
     except ValueError:
         raise UsageError(f"--dask_client_address {opts.address}: not an address; write tcp://HOST:PORT") from None
-    _connect(url.hostname, port, f"--dask_client_address {opts.address}",
-             "start a scheduler (`dask scheduler`, or dask.distributed.LocalCluster) and pass the address it prints")
+    _connect(
+        url.hostname,
+        port,
+        f"--dask_client_address {opts.address}",
+        "start a scheduler (`dask scheduler`, or dask.distributed.LocalCluster) and pass the address it prints",
+    )
 
 
 def _check_dataflow(opts: argparse.Namespace, output: str) -> None:
     missing = [f"--{name}" for name in ("project", "region", "temp_location") if not getattr(opts, name)]
     if missing:
-        raise UsageError(f"DataflowRunner needs {', '.join(missing)} in beam.options, e.g. [--project=my-project, "
-                         "--region=us-central1, --temp_location=gs://my-bucket/tmp] (see infra/README.md)")
+        raise UsageError(
+            f"DataflowRunner needs {', '.join(missing)} in beam.options, e.g. [--project=my-project, "
+            "--region=us-central1, --temp_location=gs://my-bucket/tmp] (see infra/README.md)"
+        )
     if not opts.temp_location.startswith("gs://"):
-        raise UsageError(f"--temp_location {opts.temp_location}: Dataflow needs a Cloud Storage path, "
-                         "e.g. --temp_location=gs://my-bucket/tmp")
+        raise UsageError(
+            f"--temp_location {opts.temp_location}: Dataflow needs a Cloud Storage path, "
+            "e.g. --temp_location=gs://my-bucket/tmp"
+        )
     if not opts.sdk_container_image:
-        raise UsageError("DataflowRunner needs --sdk_container_image=REGISTRY/sieve-worker:TAG in beam.options "
-                         "(build infra/Dockerfile): Dataflow's default workers have no sieve installed")
+        raise UsageError(
+            "DataflowRunner needs --sdk_container_image=REGISTRY/sieve-worker:TAG in beam.options "
+            "(build infra/Dockerfile): Dataflow's default workers have no sieve installed"
+        )
     if not is_remote(output):  # each worker would write its shards to its own disk, lost with the VM
-        raise UsageError(f"--output {output}: Dataflow workers cannot write to this machine's disk; give a gs:// or s3:// output")
+        raise UsageError(
+            f"--output {output}: Dataflow workers cannot write to this machine's disk; give a gs:// or s3:// output"
+        )
     try:
         import apache_beam.runners.dataflow.internal.apiclient  # noqa: F401
     except ImportError:
-        raise UsageError("DataflowRunner needs Beam's Google Cloud clients: pip install 'apache-beam[gcp]==2.77.0'") from None
+        raise UsageError(
+            "DataflowRunner needs Beam's Google Cloud clients: pip install 'apache-beam[gcp]==2.77.0'"
+        ) from None
 
 
 def _check_portable(opts: argparse.Namespace) -> None:
     endpoint = opts.job_endpoint
     if not endpoint:
-        raise UsageError("PortableRunner needs --job_endpoint in beam.options: HOST:PORT of a Spark or Flink job server, "
-                         "or embed to run the job here (with --environment_type=LOOPBACK)")
+        raise UsageError(
+            "PortableRunner needs --job_endpoint in beam.options: HOST:PORT of a Spark or Flink job server, "
+            "or embed to run the job here (with --environment_type=LOOPBACK)"
+        )
     if endpoint != "embed":
         host, _, port = endpoint.rpartition(":")
         if not port.isdigit():
-            raise UsageError(f"--job_endpoint {endpoint}: write HOST:PORT of a job server (Flink and Spark job servers "
-                             "listen on 8099) or embed")
-        _connect(host, int(port), f"--job_endpoint {endpoint}",
-                 "start the Spark or Flink job server (see infra/README.md) or fix the address")
+            raise UsageError(
+                f"--job_endpoint {endpoint}: write HOST:PORT of a job server (Flink and Spark job servers "
+                "listen on 8099) or embed"
+            )
+        _connect(
+            host,
+            int(port),
+            f"--job_endpoint {endpoint}",
+            "start the Spark or Flink job server (see infra/README.md) or fix the address",
+        )
     docker = (opts.environment_type or "DOCKER").upper() == "DOCKER"  # Beam's default
-    image = opts.environment_config or any(o.startswith("docker_container_image=") for o in opts.environment_options or [])
+    image = opts.environment_config or any(
+        o.startswith("docker_container_image=") for o in opts.environment_options or []
+    )
     if docker and not image:
-        raise UsageError("PortableRunner starts its workers in Docker, and Beam's default image has no sieve installed: add "
-                         "--environment_config=REGISTRY/sieve-worker:TAG to beam.options (build infra/Dockerfile), or, "
-                         "with --job_endpoint=embed, --environment_type=LOOPBACK to run them in this process")
+        raise UsageError(
+            "PortableRunner starts its workers in Docker, and Beam's default image has no sieve installed: add "
+            "--environment_config=REGISTRY/sieve-worker:TAG to beam.options (build infra/Dockerfile), or, "
+            "with --job_endpoint=embed, --environment_type=LOOPBACK to run them in this process"
+        )

@@ -3,6 +3,7 @@ the command's checks and imports, and that dies with the command, even when the 
 
 Prefect's own ephemeral server (what a library call of `curate` uses) is left behind when its parent is killed.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,13 +37,20 @@ class PrefectServer:
         with socket.create_server(("127.0.0.1", 0)) as listener:
             self.url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
             # The settings Prefect gives its own ephemeral server: no UI, only the services a temporary server needs.
-            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                   "PREFECT__SERVER_FINAL": "1"}
+            env = {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+            }
             # Its own process group: a Ctrl-C in the terminal reaches the command, which still needs the server
             # to record how the flow ended, and stops it afterwards.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sieve.flows.server", str(listener.fileno()), str(os.getpid())],
-                pass_fds=[listener.fileno()], env=env, process_group=0)
+                pass_fds=[listener.fileno()],
+                env=env,
+                process_group=0,
+            )
         # No UI, and gone after the command: no "View at" link to a dead page.
         os.environ.update(PREFECT_API_URL=self.url, PREFECT_UI_URL="")
         return self
@@ -54,16 +62,20 @@ class PrefectServer:
         deadline = time.monotonic() + float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the Prefect server exited with code {self.process.returncode} before it was "
-                                   "ready (its error is printed above)")
+                raise RuntimeError(
+                    f"the Prefect server exited with code {self.process.returncode} before it was "
+                    "ready (its error is printed above)"
+                )
             try:
                 # Connecting succeeds at once (the socket already listens); the answer comes once the app is up.
                 with urllib.request.urlopen(f"{self.url}/health", timeout=max(deadline - time.monotonic(), 0.1)):
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"the Prefect server at {self.url} was not ready in time "
-                                       "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)") from None
+                    raise RuntimeError(
+                        f"the Prefect server at {self.url} was not ready in time "
+                        "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+                    ) from None
                 time.sleep(0.1)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:

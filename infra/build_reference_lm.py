@@ -6,6 +6,7 @@ settings. Needs apt-get (Debian bookworm), dpkg-deb, and KenLM's lmplz/build_bin
 
     .venv/bin/python infra/build_reference_lm.py [--work build/reference-lm] [--output filters/data/lm]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,8 +81,11 @@ def reference_text(lang: str, work: Path) -> tuple[Path, dict[str, int]]:
             html_root = unpack(package, work) / PACKAGES[package][2] / sub
             words[package] = 0
             for page in sorted(html_root.rglob("*.html")):
-                lines = [line for line in page_lines(page.read_text(encoding="utf-8", errors="replace"), lang)
-                         if not (line in seen or seen.add(line))]
+                lines = [
+                    line
+                    for line in page_lines(page.read_text(encoding="utf-8", errors="replace"), lang)
+                    if not (line in seen or seen.add(line))
+                ]
                 if lines:
                     f.write("\n".join(lines) + "\n\n")
                     words[package] += sum(len(line.split()) for line in lines)
@@ -98,12 +102,22 @@ def main() -> None:
     sources = {}
     for lang in SOURCES:
         text, words = reference_text(lang, work)
-        info = train(str(text), lang, str(Path(args.output) / lang), order=5, vocab_size=VOCAB_SIZE, prune=PRUNE,
-                     compact=True)
-        sources[lang] = {package: {"version": PACKAGES[package][0], "license": PACKAGES[package][1],
-                                   "deb_sha256": deb_sha256(package, work), "words": n} for package, n in words.items()}
-        print(f"{lang}: {sum(words.values())} words from {', '.join(words)}; {info['vocab_size']} pieces, "
-              f"{info['training_tokens']} tokens, training-text perplexity p50 {info['perplexity_percentiles']['50']}")
+        info = train(
+            str(text), lang, str(Path(args.output) / lang), order=5, vocab_size=VOCAB_SIZE, prune=PRUNE, compact=True
+        )
+        sources[lang] = {
+            package: {
+                "version": PACKAGES[package][0],
+                "license": PACKAGES[package][1],
+                "deb_sha256": deb_sha256(package, work),
+                "words": n,
+            }
+            for package, n in words.items()
+        }
+        print(
+            f"{lang}: {sum(words.values())} words from {', '.join(words)}; {info['vocab_size']} pieces, "
+            f"{info['training_tokens']} tokens, training-text perplexity p50 {info['perplexity_percentiles']['50']}"
+        )
     (Path(args.output) / "sources.json").write_text(json.dumps(sources, indent=1) + "\n", encoding="utf-8")
 
 

@@ -2,6 +2,7 @@
 
 Every threshold lives in defaults.yaml; the models below only say what keys exist and what values are legal.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -177,8 +178,7 @@ class PerplexityConfig(_Strict):
 
     def model_post_init(self, _: Any) -> None:
         if self.head_percentile > self.tail_percentile:
-            raise ValueError(f"head_percentile {self.head_percentile:g} > tail_percentile "
-                             f"{self.tail_percentile:g}")
+            raise ValueError(f"head_percentile {self.head_percentile:g} > tail_percentile {self.tail_percentile:g}")
 
 
 class ClassifierConfig(_Strict):
@@ -376,7 +376,9 @@ class Config(_Strict):
     def stage_settings(self, stage: str, lang: str | None) -> dict[str, Any]:
         """Everything in the config that a stage's decision reads, for one language: its top-level section (or its
         section under quality:) and its per-language thresholds. For explain and calibrate reports."""
-        section = getattr(self, stage, None) or getattr(self, f"{stage}_filter", None) or getattr(self.quality, stage, None)
+        section = (
+            getattr(self, stage, None) or getattr(self, f"{stage}_filter", None) or getattr(self.quality, stage, None)
+        )
         settings = section.model_dump(mode="json") if isinstance(section, BaseModel) else {}
         if stage == "language_id":
             settings["min_language_score"] = self.language(lang).min_language_score
@@ -417,7 +419,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 # Keys that were removed, and what replaced them: a config still naming one is told what to write instead.
 _REPLACED_KEYS = {
     "drop_curly_bracket": "removed: c4 now drops a page by the share of its characters in code or markup lines, "
-                          "set by max_code_char_frac (1.0 keeps every page); see docs/quality-thresholds.md",
+    "set by max_code_char_frac (1.0 keeps every page); see docs/quality-thresholds.md",
 }
 
 

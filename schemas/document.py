@@ -1,4 +1,5 @@
 """The in-flight document and the one drop-row contract every stage uses."""
+
 from __future__ import annotations
 
 import hashlib
@@ -72,8 +73,10 @@ class Document:
         """The measure columns (sieve.schemas.tables.MEASURES): language, scores and each stage's stored signals."""
         from sieve.schemas.tables import SIGNALS  # pyarrow (~0.2 s) only where rows are built, not in every filter
 
-        signals = {stage: {f.name: self.signals[stage].get(f.name) for f in fields} if stage in self.signals else None
-                   for stage, fields in SIGNALS.items()}
+        signals = {
+            stage: {f.name: self.signals[stage].get(f.name) for f in fields} if stage in self.signals else None
+            for stage, fields in SIGNALS.items()
+        }
         return {
             "language": self.language,
             "language_score": self.language_score,
@@ -89,14 +92,25 @@ class Document:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Document:
         """A kept or dropped row back as a document with its text and stored signals, to re-decide or explain it."""
-        doc = cls(warc_file=row["warc_file"], warc_offset=row["warc_offset"], warc_record_id=row.get("warc_record_id"),
-                  url=row.get("url"), crawl_date=row.get("crawl_date"), content_type=row.get("content_type"),
-                  text=row.get("text"), language=row.get("language"), language_score=row.get("language_score"),
-                  pii_counts=_as_dict(row.get("pii_counts")))
+        doc = cls(
+            warc_file=row["warc_file"],
+            warc_offset=row["warc_offset"],
+            warc_record_id=row.get("warc_record_id"),
+            url=row.get("url"),
+            crawl_date=row.get("crawl_date"),
+            content_type=row.get("content_type"),
+            text=row.get("text"),
+            language=row.get("language"),
+            language_score=row.get("language_score"),
+            pii_counts=_as_dict(row.get("pii_counts")),
+        )
         doc.signals = {stage: values for stage, values in (row.get("signals") or {}).items() if values is not None}
         # Scores the product names as columns join the stage's stored signals.
-        for stage, columns in (("language_id", ("language", "language_score")), ("perplexity", ("perplexity",)),
-                               ("classifier", ("quality_score",))):
+        for stage, columns in (
+            ("language_id", ("language", "language_score")),
+            ("perplexity", ("perplexity",)),
+            ("classifier", ("quality_score",)),
+        ):
             if row.get(columns[0]) is not None or stage in doc.signals:
                 doc.signals[stage] = {**doc.signals.get(stage, {}), **{c: row.get(c) for c in columns}}
         return doc
@@ -119,7 +133,6 @@ class Document:
             **self._measures(),
         )
         return row
-
 
 
 def _as_dict(pairs: Any) -> dict[str, int] | None:

@@ -1,10 +1,11 @@
 """The quality classifier: `sieve quality train` from text files, WARC files and run folders, and the classifier stage."""
+
 from __future__ import annotations
 
 import json
 import random
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,15 @@ from sieve.transforms.parquet import write_rows
 from sieve.transforms.stages import build_filters
 from tests.conftest import DATA, write_config
 
-MOMENT = datetime(2024, 5, 20, tzinfo=timezone.utc)
+MOMENT = datetime(2024, 5, 20, tzinfo=UTC)
 # Written by hand: prose a reference corpus would hold, and the navigation/spam text random crawl is full of.
 HAND_CLEAN = {
     "en": "The city council approved the new budget on Tuesday after a long debate about school funding. "
-          "Members agreed to spend more on teachers and repairs, and the mayor said the plan would be reviewed "
-          "again in the spring when the final tax figures are known.",
+    "Members agreed to spend more on teachers and repairs, and the mayor said the plan would be reviewed "
+    "again in the spring when the final tax figures are known.",
     "vi": "Hội đồng thành phố đã thông qua ngân sách mới vào thứ Ba sau một cuộc tranh luận dài về kinh phí cho "
-          "trường học. Các thành viên đồng ý chi nhiều hơn cho giáo viên và việc sửa chữa, và thị trưởng cho biết "
-          "kế hoạch sẽ được xem xét lại vào mùa xuân khi có số liệu thuế cuối cùng.",
+    "trường học. Các thành viên đồng ý chi nhiều hơn cho giáo viên và việc sửa chữa, và thị trưởng cho biết "
+    "kế hoạch sẽ được xem xét lại vào mùa xuân khi có số liệu thuế cuối cùng.",
 }
 
 
@@ -72,22 +73,33 @@ def write_junk_warc(path: Path, lang: str, n: int, seed: int) -> str:
         for i in range(n):
             url, html = (link_list if i % 2 else keyword_stuffing)(rng.choice(sites), rng, 1000 + i, MOMENT)
             block = http_response(200, [("Content-Type", "text/html; charset=utf-8")], html.encode("utf-8"), MOMENT)
-            writer.write("response", record_id(rng), MOMENT, "application/http; msgtype=response", block,
-                         [("WARC-Target-URI", url)])
+            writer.write(
+                "response",
+                record_id(rng),
+                MOMENT,
+                "application/http; msgtype=response",
+                block,
+                [("WARC-Target-URI", url)],
+            )
     return str(path)
 
 
 def write_run_dir(run: Path, docs: dict[str, list[str]]) -> str:
     """A sieve run folder with one kept shard holding the given documents per language."""
-    rows = [Document(warc_file="crawl.warc.gz", warc_offset=i, text=text, language=lang, language_score=0.99).kept_row()
-            for lang, texts in docs.items() for i, text in enumerate(texts)]
+    rows = [
+        Document(warc_file="crawl.warc.gz", warc_offset=i, text=text, language=lang, language_score=0.99).kept_row()
+        for lang, texts in docs.items()
+        for i, text in enumerate(texts)
+    ]
     write_rows(rows, KEPT, str(run / "kept" / "crawl-0000.parquet"))
     return str(run)
 
 
 def scores(model_path: str, lang: str, texts: list[str]) -> list[float]:
     stage = QualityClassifier(_with_models(load_config(), {lang: model_path}))
-    return [stage.annotate(Document(warc_file="x", warc_offset=0, text=t, language=lang))["quality_score"] for t in texts]
+    return [
+        stage.annotate(Document(warc_file="x", warc_offset=0, text=t, language=lang))["quality_score"] for t in texts
+    ]
 
 
 def _with_models(cfg, models: dict[str, str]):
@@ -105,8 +117,9 @@ def sources(tmp_path_factory) -> dict[str, str]:
         out[f"{lang}/junk.txt"] = write_text(d / f"{lang}-junk.txt", junk(lang, 120, seed))
         out[f"{lang}/junk.warc.gz"] = write_junk_warc(d / f"{lang}-junk.warc.gz", lang, 120, seed)
     # One run folder with kept rows in three languages: only --lang's rows may be read.
-    out["run"] = write_run_dir(d / "runs" / "abc", {lang: articles(lang, 120, seed + 10)
-                                                    for lang, seed in (("en", 1), ("vi", 2), ("de", 3))})
+    out["run"] = write_run_dir(
+        d / "runs" / "abc", {lang: articles(lang, 120, seed + 10) for lang, seed in (("en", 1), ("vi", 2), ("de", 3))}
+    )
     return out
 
 
@@ -150,8 +163,9 @@ def test_each_source_kind_reads_only_documents_in_the_language(models):
     """The WARC is extracted and language-identified as a run does: 2 of the real crawl's 16 pages are English, and
     keyword spam that language id scores below languages.en.min_language_score is left out; the run folder's kept
     rows are filtered by language; the text files are read whole."""
-    (spam_read, spam_en), real = [(s["documents_read"], s["documents_in_language"])
-                                  for s in models["warc", "en"]["info"]["negative_sources"]]
+    (spam_read, spam_en), real = [
+        (s["documents_read"], s["documents_in_language"]) for s in models["warc", "en"]["info"]["negative_sources"]
+    ]
     assert spam_read == 120 and 40 < spam_en < 120 and real == (16, 2)
     for lang in ("en", "vi"):
         run = models["run_dir", lang]["info"]["positive_sources"][0]
@@ -168,8 +182,25 @@ def test_same_inputs_and_seed_give_the_same_model_bytes(sources, models, tmp_pat
 
 def test_cli_trains_with_max_docs_and_records_both_languages_in_one_folder(sources, tmp_path, capsys):
     for lang in ("en", "vi"):
-        assert main(["quality", "train", "--positive", sources[f"{lang}/clean.txt"], "--negative",
-                     sources[f"{lang}/junk.txt"], "--lang", lang, "--output", str(tmp_path), "--max-docs", "40"]) == 0
+        assert (
+            main(
+                [
+                    "quality",
+                    "train",
+                    "--positive",
+                    sources[f"{lang}/clean.txt"],
+                    "--negative",
+                    sources[f"{lang}/junk.txt"],
+                    "--lang",
+                    lang,
+                    "--output",
+                    str(tmp_path),
+                    "--max-docs",
+                    "40",
+                ]
+            )
+            == 0
+        )
     info = json.loads((tmp_path / INFO).read_text())
     assert sorted(info) == ["en", "vi"] and (tmp_path / "en.bin").is_file() and (tmp_path / "vi.bin").is_file()
     assert info["vi"]["documents"] == {"positive": 40, "negative": 40, "train": 72, "held_out": 8}
@@ -187,9 +218,15 @@ def test_language_without_a_model_is_annotated_not_scored(models):
 
 def test_min_score_drops_junk_with_reason_and_keeps_clean_text(models, tmp_path):
     path = models["text", "en"]["path"]
-    cfg = load_config(write_config(tmp_path / "c.yaml", (
-        f"quality:\n  classifier:\n    enabled: true\n    models: {{en: {path}}}\n"
-        "languages:\n  en:\n    classifier:\n      min_score: 0.5\n")))
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml",
+            (
+                f"quality:\n  classifier:\n    enabled: true\n    models: {{en: {path}}}\n"
+                "languages:\n  en:\n    classifier:\n      min_score: 0.5\n"
+            ),
+        )
+    )
     stage = build_filters(cfg)[-1]
     assert isinstance(stage, QualityClassifier)
     spam = Document(warc_file="x", warc_offset=0, text=junk("en", 1, seed=5)[0], language="en")
@@ -201,15 +238,26 @@ def test_min_score_drops_junk_with_reason_and_keeps_clean_text(models, tmp_path)
     assert load_config().language("vi").classifier.min_score is None  # by default the stage only annotates
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: str(d / "nope.txt"), "not found"),
-    (lambda d: write_text(d / "empty.txt", []), "no documents in it"),
-    (lambda d: write_text(d / "de.txt", ["Der Stadtrat hat am Dienstag nach einer langen Debatte über die Finanzierung "
-                                         "der Schulen den neuen Haushalt beschlossen."] * 3),
-     "none of its 3 documents is vi text (languages found: de 3)"),
-    (lambda d: str(DATA / "warcfile.warc.gz"), "none of its 16 documents is vi text"),
-    (lambda d: write_run_dir(d / "run", {"en": ["Only English rows here."]}), "no kept vi rows in it"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: str(d / "nope.txt"), "not found"),
+        (lambda d: write_text(d / "empty.txt", []), "no documents in it"),
+        (
+            lambda d: write_text(
+                d / "de.txt",
+                [
+                    "Der Stadtrat hat am Dienstag nach einer langen Debatte über die Finanzierung "
+                    "der Schulen den neuen Haushalt beschlossen."
+                ]
+                * 3,
+            ),
+            "none of its 3 documents is vi text (languages found: de 3)",
+        ),
+        (lambda d: str(DATA / "warcfile.warc.gz"), "none of its 16 documents is vi text"),
+        (lambda d: write_run_dir(d / "run", {"en": ["Only English rows here."]}), "no kept vi rows in it"),
+    ],
+)
 def test_bad_sources_name_the_source_and_the_problem(sources, tmp_path, make, message):
     bad = make(tmp_path)
     with pytest.raises(UsageError, match="--negative") as e:
@@ -218,8 +266,23 @@ def test_bad_sources_name_the_source_and_the_problem(sources, tmp_path, make, me
 
 
 def test_cli_reports_a_bad_source_as_one_line(sources, tmp_path, capsys):
-    assert main(["quality", "train", "--positive", str(tmp_path / "missing.txt"), "--negative",
-                 sources["en/junk.txt"], "--lang", "en", "--output", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "quality",
+                "train",
+                "--positive",
+                str(tmp_path / "missing.txt"),
+                "--negative",
+                sources["en/junk.txt"],
+                "--lang",
+                "en",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("sieve: error: --positive ") and "missing.txt: not found" in err
 

@@ -1,4 +1,5 @@
 """The `sieve` command line: clear one-line errors for bad input, config or output; config show."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for th
 
 
 def sieve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([SIEVE, *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.run(
+        [SIEVE, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 def sieve_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
@@ -44,17 +51,20 @@ def test_missing_input(tmp_path):
 
 
 def test_glob_matching_nothing_and_empty_directory(tmp_path):
-    assert_one_line_error(sieve("run", "--input", str(tmp_path / "*.warc.gz"), "--output", str(tmp_path / "o")),
-                          "matches no files")
-    assert_one_line_error(sieve("run", "--input", str(tmp_path), "--output", str(tmp_path / "o")),
-                          "no *.warc or *.warc.gz files")
+    assert_one_line_error(
+        sieve("run", "--input", str(tmp_path / "*.warc.gz"), "--output", str(tmp_path / "o")), "matches no files"
+    )
+    assert_one_line_error(
+        sieve("run", "--input", str(tmp_path), "--output", str(tmp_path / "o")), "no *.warc or *.warc.gz files"
+    )
 
 
 def test_bad_config_key(data_dir, tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("extract:\n  extractr: trafilatura\n")
-    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "out"),
-                   "--config", str(config))
+    result = sieve(
+        "run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "out"), "--config", str(config)
+    )
     assert_one_line_error(result, "bad.yaml", "extract.extractr", "unknown key")
 
 
@@ -73,7 +83,9 @@ def test_output_that_is_someone_elses_directory_is_refused(data_dir, tmp_path):
 
 
 def test_unknown_runner(data_dir, tmp_path):
-    result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), "--runner", "Nope")
+    result = sieve(
+        "run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), "--runner", "Nope"
+    )
     assert_one_line_error(result, "--runner Nope", "Unexpected pipeline runner")
 
 
@@ -88,10 +100,15 @@ def test_config_show_prints_the_effective_config(tmp_path):
     assert result.stdout.startswith("# effective config (hash ")
 
 
-@pytest.mark.parametrize("flag, value, message", [("--workers", "0", "must be at least 1"),
-                                                  ("--limit-files", "0", "must be at least 1"),
-                                                  ("--batch-files", "0", "must be at least 1"),
-                                                  ("--sample-fraction", "1.5", "must be in (0, 1]")])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--workers", "0", "must be at least 1"),
+        ("--limit-files", "0", "must be at least 1"),
+        ("--batch-files", "0", "must be at least 1"),
+        ("--sample-fraction", "1.5", "must be in (0, 1]"),
+    ],
+)
 def test_nonsense_numbers_are_refused(flag, value, message, tmp_path, data_dir):
     result = sieve("run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"), flag, value)
     assert_one_line_error(result, flag, message)

@@ -1,4 +1,5 @@
 """The config model: defaults, overrides, per-language sections, errors that name the key."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,16 +33,19 @@ def test_language_sections_override_the_default_section(tmp_path):
     assert cfg.language("fr").min_language_score == cfg.language("default").min_language_score
 
 
-@pytest.mark.parametrize("text, message", [
-    ("extract:\n  bogus: 1\n", "key 'extract.bogus': unknown key"),
-    ("nonsense: {}\n", "key 'nonsense': unknown key"),
-    ("guard:\n  document_timeout_seconds: -1\n", "key 'guard.document_timeout_seconds'"),
-    ("extract:\n  extractor: magic\n", "key 'extract.extractor'"),
-    ("languages:\n  vi: {min_language_score: 2}\n", "languages.vi: key 'min_language_score'"),
-    ("languages:\n  vi: {min_score: 0.5}\n", "languages.vi: key 'min_score': unknown key"),
-    ("- just\n- a list\n", "expected a mapping"),
-    ("extract: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("extract:\n  bogus: 1\n", "key 'extract.bogus': unknown key"),
+        ("nonsense: {}\n", "key 'nonsense': unknown key"),
+        ("guard:\n  document_timeout_seconds: -1\n", "key 'guard.document_timeout_seconds'"),
+        ("extract:\n  extractor: magic\n", "key 'extract.extractor'"),
+        ("languages:\n  vi: {min_language_score: 2}\n", "languages.vi: key 'min_language_score'"),
+        ("languages:\n  vi: {min_score: 0.5}\n", "languages.vi: key 'min_score': unknown key"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("extract: [\n", "not valid YAML"),
+    ],
+)
 def test_bad_config_is_an_error_naming_file_and_key(tmp_path, text, message):
     path = write_config(tmp_path / "bad.yaml", text)
     with pytest.raises(ConfigError) as e:

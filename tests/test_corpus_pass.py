@@ -1,4 +1,5 @@
 """Corpus passes over committed shards: perplexity buckets from the run's percentiles, tail drop, idempotent rewrites."""
+
 from __future__ import annotations
 
 import json
@@ -22,44 +23,74 @@ def _commit(run_dir: str, name: str, perplexities: list[float | None], lang: str
         if pp is not None:
             doc.signals["perplexity"] = {"perplexity": pp}
         kept.append(doc.kept_row())
-    dropped = [Document(warc_file=name, warc_offset=100 * len(perplexities) + 1).dropped_row(Drop("extract", "empty_text"))]
+    dropped = [
+        Document(warc_file=name, warc_offset=100 * len(perplexities) + 1).dropped_row(Drop("extract", "empty_text"))
+    ]
     shards = {}
     for kind, rows, schema in (("kept", kept, KEPT), ("dropped", dropped, DROPPED)):
         uri = shard_path(run_dir, kind, name)
         storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], "zstd", 1000)
         shards[kind] = {"path": storage.relative(uri, run_dir), "rows": len(rows), "bytes": storage.stat(uri).size}
-    marker = {"name": name, "sha256": name * 2, "read": len(kept) + 1, "kept": len(kept),
-              "dropped": {"extract/empty_text": 1}, "skipped": {}, "shards": shards}
+    marker = {
+        "name": name,
+        "sha256": name * 2,
+        "read": len(kept) + 1,
+        "kept": len(kept),
+        "dropped": {"extract/empty_text": 1},
+        "skipped": {},
+        "shards": shards,
+    }
     storage.write_text(done_marker(run_dir, name), json.dumps(marker))
     return marker
 
 
 def _tables(run_dir: str, markers: dict) -> dict[str, pa.Table]:
-    return {kind: pa.concat_tables([storage.read_parquet(storage.join(run_dir, m["shards"][kind]["path"]))
-                                    for m in markers.values() if kind in m["shards"]]) for kind in ("kept", "dropped")}
+    return {
+        kind: pa.concat_tables(
+            [
+                storage.read_parquet(storage.join(run_dir, m["shards"][kind]["path"]))
+                for m in markers.values()
+                if kind in m["shards"]
+            ]
+        )
+        for kind in ("kept", "dropped")
+    }
 
 
 def test_buckets_follow_the_runs_percentiles_per_language(tmp_path):
     run = str(tmp_path)
-    markers = {"a.warc.gz": _commit(run, "a.warc.gz", [10, 20, 30, 40, 50]),
-               "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90, 100, None]),
-               "c.warc.gz": _commit(run, "c.warc.gz", [1000, 2000, 3000], lang="vi")}
+    markers = {
+        "a.warc.gz": _commit(run, "a.warc.gz", [10, 20, 30, 40, 50]),
+        "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90, 100, None]),
+        "c.warc.gz": _commit(run, "c.warc.gz", [1000, 2000, 3000], lang="vi"),
+    }
     stats = run_passes(run, markers, [PerplexityBuckets(30, 60, drop_tail=False)], load_config().output)["perplexity"]
     assert stats["cutoffs"]["en"] == {"head": pytest.approx(37.0), "tail": pytest.approx(64.0), "documents": 10}
     assert set(stats["cutoffs"]) == {"en", "vi"}
     kept = _tables(run, markers)["kept"].to_pylist()
     bucket = {(r["language"], r["perplexity"]): r["pp_bucket"] for r in kept}
-    assert [bucket[("en", float(p))] for p in (10, 30, 40, 60, 70, 100)] == ["head", "head", "middle", "middle", "tail", "tail"]
+    assert [bucket[("en", float(p))] for p in (10, 30, 40, 60, 70, 100)] == [
+        "head",
+        "head",
+        "middle",
+        "middle",
+        "tail",
+        "tail",
+    ]
     assert bucket[("en", None)] is None  # no model for a document: no bucket, still kept
     assert bucket[("vi", 1000.0)] == "head" and bucket[("vi", 3000.0)] == "tail"
-    assert all(m["kept"] == storage.read_parquet(storage.join(run, m["shards"]["kept"]["path"])).num_rows
-               for m in markers.values())
+    assert all(
+        m["kept"] == storage.read_parquet(storage.join(run, m["shards"]["kept"]["path"])).num_rows
+        for m in markers.values()
+    )
 
 
 def test_tail_drop_conserves_rows_and_reruns_give_the_same_shards(tmp_path):
     run = str(tmp_path)
-    markers = {"a.warc.gz": _commit(run, "a.warc.gz", [10, 20, 30, 40, 50]),
-               "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90, 100])}
+    markers = {
+        "a.warc.gz": _commit(run, "a.warc.gz", [10, 20, 30, 40, 50]),
+        "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90, 100]),
+    }
     out = load_config().output
     run_passes(run, markers, [PerplexityBuckets(30, 60, drop_tail=True)], out)
     tables = _tables(run, markers)
@@ -75,8 +106,10 @@ def test_tail_drop_conserves_rows_and_reruns_give_the_same_shards(tmp_path):
     markers["c.warc.gz"] = _commit(run, "c.warc.gz", [5, 6])
     run_passes(run, markers, [PerplexityBuckets(30, 60, drop_tail=True)], out)
     fresh = tmp_path / "fresh"
-    again = {n: _commit(str(fresh), n, pps) for n, pps in
-             (("a.warc.gz", [10, 20, 30, 40, 50]), ("b.warc.gz", [60, 70, 80, 90, 100]), ("c.warc.gz", [5, 6]))}
+    again = {
+        n: _commit(str(fresh), n, pps)
+        for n, pps in (("a.warc.gz", [10, 20, 30, 40, 50]), ("b.warc.gz", [60, 70, 80, 90, 100]), ("c.warc.gz", [5, 6]))
+    }
     run_passes(str(fresh), again, [PerplexityBuckets(30, 60, drop_tail=True)], out)
     for kind in ("kept", "dropped"):
         assert _tables(run, markers)[kind].equals(_tables(str(fresh), again)[kind])

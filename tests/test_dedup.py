@@ -1,6 +1,7 @@
 """Deduplication: the measures (filters/dedup.py), the corpus pass on hand-made duplicate sets (exact copies with
 other chrome, edited copies at several similarities, chains, pasted disclaimers, an earlier crawl's index), and
 the synthetic corpus against its truth."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,10 @@ def test_edit_removes_frequent_lines_repeated_sentences_and_held_spans():
 
 def test_edit_leaves_fragments_cells_and_paragraph_breaks_alone():
     # real pages: abbreviations cut "The U.S." off as a sentence; stats cells and table headers repeat
-    text = ("The U.S. military said the base stays open.\n\nThe U.S. embassy declined to comment on it.\n\n"
-            "| Pos | Player | Plays |\n| Pos | Player | Plays |\n1 QH. 2 QH. 1 QH.")
+    text = (
+        "The U.S. military said the base stays open.\n\nThe U.S. embassy declined to comment on it.\n\n"
+        "| Pos | Player | Plays |\n| Pos | Player | Plays |\n1 QH. 2 QH. 1 QH."
+    )
     edited, _ = d.edit(text, False, set(), 3, min_words=5)
     assert edited.text == text and edited.chars_removed == 0
 
@@ -70,6 +73,7 @@ def test_s_curve_and_optimal_parameters():
 
 
 # ---- the pass on hand-made duplicate sets ----------------------------------------------------------------------
+
 
 def _bases() -> list[str]:
     """Distinct real article texts (tests/data) plus synthetic Vietnamese ones, each at least 150 words."""
@@ -91,12 +95,29 @@ def _edited(text: str, target: float, rng: random.Random) -> str:
 
 def _commit(run_dir: str, name: str, docs: list[tuple[str, str, str]]) -> dict:
     """One committed file of kept rows (url, language, text), with its shard and marker."""
-    rows = [Document(warc_file=name, warc_offset=100 * i, url=url, text=text, language=lang, language_score=0.9,
-                     warc_record_id=f"<urn:uuid:{name}-{i}>").kept_row() for i, (url, lang, text) in enumerate(docs)]
+    rows = [
+        Document(
+            warc_file=name,
+            warc_offset=100 * i,
+            url=url,
+            text=text,
+            language=lang,
+            language_score=0.9,
+            warc_record_id=f"<urn:uuid:{name}-{i}>",
+        ).kept_row()
+        for i, (url, lang, text) in enumerate(docs)
+    ]
     uri = shard_path(run_dir, "kept", name)
     storage.write_parquet(uri, KEPT, [pa.Table.from_pylist(rows, schema=KEPT)], "zstd", 1000)
-    marker = {"name": name, "sha256": name * 2, "read": len(rows), "kept": len(rows), "dropped": {}, "skipped": {},
-              "shards": {"kept": {"path": storage.relative(uri, run_dir), "rows": len(rows), "bytes": 1}}}
+    marker = {
+        "name": name,
+        "sha256": name * 2,
+        "read": len(rows),
+        "kept": len(rows),
+        "dropped": {},
+        "skipped": {},
+        "shards": {"kept": {"path": storage.relative(uri, run_dir), "rows": len(rows), "bytes": 1}},
+    }
     storage.write_text(done_marker(run_dir, name), json.dumps(marker))
     return marker
 
@@ -122,18 +143,26 @@ def hand_made():
         lang = "vi" if i >= len(bases) - 4 else "en"
         docs.append((f"orig/{i}", lang, text))
     a, b, c = bases[0], bases[1], bases[2]
-    docs += [("chrome/0", "en", "Home | News | Sport\n" + a + "\nFollow us | Contact"),  # other page chrome
-             ("exact/7", "en", bases[7].upper().replace(".", " .")),  # case, spacing, punctuation
-             ("near90/1", "en", _edited(b, 0.9, rng)), ("near70/2", "en", _edited(c, 0.7, rng)),
-             ("far40/3", "en", _edited(bases[3], 0.4, rng))]
+    docs += [
+        ("chrome/0", "en", "Home | News | Sport\n" + a + "\nFollow us | Contact"),  # other page chrome
+        ("exact/7", "en", bases[7].upper().replace(".", " .")),  # case, spacing, punctuation
+        ("near90/1", "en", _edited(b, 0.9, rng)),
+        ("near70/2", "en", _edited(c, 0.7, rng)),
+        ("far40/3", "en", _edited(bases[3], 0.4, rng)),
+    ]
     chain1 = _edited(bases[4], 0.85, rng)
     chain2 = _edited(chain1, 0.85, rng)
     docs += [("chain/1", "en", chain1), ("chain/2", "en", chain2)]
     filler = _bases()[0].split(". ")
     for k in range(12):  # distinct documents sharing a pasted disclaimer line
         body = ". ".join(rng.sample(filler, min(len(filler), 12)))
-        docs.append((f"disclaimer/{k}", "en", f"Story {k} " + " ".join(rng.sample(body.split(), len(body.split())))
-                     + "\n" + DISCLAIMER))
+        docs.append(
+            (
+                f"disclaimer/{k}",
+                "en",
+                f"Story {k} " + " ".join(rng.sample(body.split(), len(body.split()))) + "\n" + DISCLAIMER,
+            )
+        )
     docs[6] = (docs[6][0], docs[6][1], docs[6][2] + "\nThis closing line appears in one document only.")
     rng.shuffle(docs)
     half = len(docs) // 2
@@ -226,14 +255,16 @@ def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
 
 # ---- the synthetic corpus against its truth --------------------------------------------------------------------
 
+
 def test_synthetic_corpus_against_its_truth(synth_corpus, synth_run):
     """Exact copies all found; near-duplicates at J >= 0.8 with precision >= 0.98 and recall >= 0.95; pairs below
     0.6 (not chained) not merged; no document without a duplicate removed as one."""
     rows = {}
     for kind in ("kept", "dropped"):
         for path in Path(synth_run).glob(f"{kind}/*.parquet"):
-            for row in pa.parquet.read_table(path, columns=["url", "dup_cluster_id", "doc_id"] +
-                                             (["stage", "reason"] if kind == "dropped" else [])).to_pylist():
+            for row in pa.parquet.read_table(
+                path, columns=["url", "dup_cluster_id", "doc_id"] + (["stage", "reason"] if kind == "dropped" else [])
+            ).to_pylist():
                 if kind == "kept" or row["stage"] == "dedup":
                     rows[row["url"]] = row
     clusters = {u: r["dup_cluster_id"] or f"single:{r['doc_id']}" for u, r in rows.items()}

@@ -1,6 +1,7 @@
 """Scheduled deployments: `sieve deploy`, installed from the built wheel, registers the shipped prefect.yaml with a
 real Prefect server, and a real process worker runs the deployed curate flow to a published manifest. Every process
 the test starts is ended by it."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import subprocess
 import sys
 import sysconfig
 import time
-import venv
 import urllib.request
+import venv
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -52,8 +53,9 @@ def _started(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         proc.wait()
 
 
-def _sieve_deploy(env: dict[str, str], *args: str, cwd: Path | None = None,
-                  sieve: Path = BIN / "sieve") -> subprocess.CompletedProcess:
+def _sieve_deploy(
+    env: dict[str, str], *args: str, cwd: Path | None = None, sieve: Path = BIN / "sieve"
+) -> subprocess.CompletedProcess:
     return subprocess.run([str(sieve), "deploy", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -63,16 +65,35 @@ def wheel_sieve(tmp_path_factory: pytest.TempPathFactory) -> Path:
     nothing can be found by a path into the repository. Its dependencies come from this venv by a path line (a .pth
     there would also run this venv's editable finder)."""
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root),
-                    str(Path(__file__).parents[1])], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root),
+            str(Path(__file__).parents[1]),
+        ],
+        check=True,
+        capture_output=True,
+    )
     venv.create(root / "venv")
     python = root / "venv" / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site, "sieve-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     [wheel] = root.glob("sieve-*.whl")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True
+    )
     return root / "venv" / "bin" / "sieve"
 
 
@@ -86,8 +107,14 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     home = tmp_path_factory.mktemp("prefect-server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home / "prefect"), "PREFECT_API_URL": url,
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_API_URL": url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
     log = home / "server.log"
     command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with _started(command, env, log) as server:
@@ -104,8 +131,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 
 @pytest.mark.slow
-def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs_it(prefect_server, wheel_sieve, data_dir,
-                                                                                    tmp_path):
+def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs_it(
+    prefect_server, wheel_sieve, data_dir, tmp_path
+):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -116,8 +144,12 @@ def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs
 
     # Two small files, so no sampling; a relative output, which resolves in the folder `sieve deploy` ran in.
     # Every other parameter keeps the deployment's own value.
-    overrides = {"inputs": [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")],
-                 "output": "out", "workers": 1, "sample_fraction": None}
+    overrides = {
+        "inputs": [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")],
+        "output": "out",
+        "workers": 1,
+        "sample_fraction": None,
+    }
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}), get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(NAME)
         assert [s.schedule.cron for s in deployment.schedules] == [s["cron"] for s in DEPLOYMENT["schedules"]]
@@ -149,8 +181,9 @@ def test_deploy_without_a_server_is_one_clear_error(tmp_path):
     env.pop("PREFECT_API_URL", None)
     unreachable = f"http://127.0.0.1:{_free_port()}/api"
     assert_one_line_error(_sieve_deploy(env), "PREFECT_API_URL is not set")
-    assert_one_line_error(_sieve_deploy({**env, "PREFECT_API_URL": unreachable}),
-                          f"cannot reach the Prefect server at {unreachable}")
+    assert_one_line_error(
+        _sieve_deploy({**env, "PREFECT_API_URL": unreachable}), f"cannot reach the Prefect server at {unreachable}"
+    )
 
 
 @pytest.mark.slow
@@ -159,5 +192,7 @@ def test_deploy_names_a_parameter_the_flow_does_not_take(prefect_server, tmp_pat
     spec["deployments"][0]["parameters"]["sample"] = 0.01
     bad = tmp_path / "prefect.yaml"
     bad.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    assert_one_line_error(_sieve_deploy(prefect_server, "--prefect-file", str(bad)),
-                          f"deployment {DEPLOYMENT['name']} sets sample, which the curate flow does not take")
+    assert_one_line_error(
+        _sieve_deploy(prefect_server, "--prefect-file", str(bad)),
+        f"deployment {DEPLOYMENT['name']} sets sample, which the curate flow does not take",
+    )

@@ -1,4 +1,5 @@
 """Document ids are unique within a run, and the published dedup figures are the rows dedup moved (issue 23)."""
+
 from __future__ import annotations
 
 import json

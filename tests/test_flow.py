@@ -1,4 +1,5 @@
 """The curate flow end to end, on the real Prefect ephemeral server and the real Beam DirectRunner."""
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,9 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
 
 
 def shard_bytes(out: str, manifest: dict) -> dict[str, bytes]:
-    return {s["path"]: Path(out, s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]}
+    return {
+        s["path"]: Path(out, s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]
+    }
 
 
 def test_prefect_state_lives_in_a_project_local_folder_with_telemetry_off(tmp_path, monkeypatch):

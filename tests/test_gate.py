@@ -1,5 +1,6 @@
 """The language gate: a fast language check that drops pages in no kept language before the costly extractor,
 and never a page the full path would keep."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,20 +18,34 @@ from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
 from tests.conftest import DATA, write_config
 
-
-FR = ("Le conseil municipal a voté jeudi soir un nouveau plan de circulation pour le centre-ville, après des mois de "
-      "concertation avec les commerçants et les habitants du quartier.")
-DE = ("Der Stadtrat hat am Donnerstagabend einen neuen Verkehrsplan für die Innenstadt beschlossen, nach monatelangen "
-      "Gesprächen mit Geschäftsleuten und Anwohnern.")
-EN = ("The city council approved a new traffic plan for the town centre on Thursday evening, after months of talks "
-      "with shop owners and residents. Buses will get their own lanes on the main road from next spring.")
-VI = ("Hội đồng thành phố đã thông qua kế hoạch giao thông mới cho khu trung tâm vào tối thứ Năm, sau nhiều tháng "
-      "trao đổi với các chủ cửa hàng và người dân trong khu phố.")
+FR = (
+    "Le conseil municipal a voté jeudi soir un nouveau plan de circulation pour le centre-ville, après des mois de "
+    "concertation avec les commerçants et les habitants du quartier."
+)
+DE = (
+    "Der Stadtrat hat am Donnerstagabend einen neuen Verkehrsplan für die Innenstadt beschlossen, nach monatelangen "
+    "Gesprächen mit Geschäftsleuten und Anwohnern."
+)
+EN = (
+    "The city council approved a new traffic plan for the town centre on Thursday evening, after months of talks "
+    "with shop owners and residents. Buses will get their own lanes on the main road from next spring."
+)
+VI = (
+    "Hội đồng thành phố đã thông qua kế hoạch giao thông mới cho khu trung tâm vào tối thứ Năm, sau nhiều tháng "
+    "trao đổi với các chủ cửa hàng và người dân trong khu phố."
+)
 
 
 def html_doc(html: str) -> Document:
-    return Document(warc_file="t.warc.gz", warc_offset=0, warc_record_id="<urn:uuid:1>", url="https://example.com/a",
-                    http_status=200, content_type="text/html", payload=html.encode("utf-8"))
+    return Document(
+        warc_file="t.warc.gz",
+        warc_offset=0,
+        warc_record_id="<urn:uuid:1>",
+        url="https://example.com/a",
+        http_status=200,
+        content_type="text/html",
+        payload=html.encode("utf-8"),
+    )
 
 
 def article(*paragraphs: str, extra: str = "") -> str:
@@ -71,7 +86,9 @@ def test_english_article_on_a_mostly_french_page_passes():
     cfg = load_config()
     html = article(EN, EN, extra='<div id="comments">' + f"<p>{FR}</p>" * 10 + "</div>")
     whole = language_probabilities(fast_text(html))
-    assert max(whole, key=whole.__getitem__) == "fr" and whole.get("en", 0.0) < cfg.language_gate.min_kept_language_score
+    assert (
+        max(whole, key=whole.__getitem__) == "fr" and whole.get("en", 0.0) < cfg.language_gate.min_kept_language_score
+    )
     full = html_doc(html)
     assert run_filters(full, [Extraction(cfg), CleanText(cfg), LanguageId(cfg)]) is None and full.language == "en"
     gated = html_doc(html)
@@ -86,18 +103,21 @@ def test_stored_signals_redecided_with_every_language_kept_pass(tmp_path):
     assert LanguageGate(everything).decide(html_doc(""), signals) is None
 
 
-@pytest.mark.parametrize("yaml", ["language_gate:\n  enabled: false\n", "language_id:\n  enabled: false\n",
-                                  "language_id:\n  keep: []\n"])
+@pytest.mark.parametrize(
+    "yaml", ["language_gate:\n  enabled: false\n", "language_id:\n  enabled: false\n", "language_id:\n  keep: []\n"]
+)
 def test_gate_is_wired_before_extraction_only_when_switched_on(tmp_path, yaml):
     stages = [f.stage for f in build_filters(load_config())]
-    assert stages[stages.index("language_gate") + 1] == "extract" and stages.index("url") < stages.index("language_gate")
+    assert stages[stages.index("language_gate") + 1] == "extract" and stages.index("url") < stages.index(
+        "language_gate"
+    )
     assert "language_gate" not in [f.stage for f in build_filters(load_config(write_config(tmp_path / "c.yaml", yaml)))]
 
 
 def up_to_language_id(cfg) -> list:
     """The stages up to the full path's language decision; later stages judge the same text either way."""
     stages = build_filters(cfg)
-    return stages[:[f.stage for f in stages].index("language_id") + 1]
+    return stages[: [f.stage for f in stages].index("language_id") + 1]
 
 
 def kept_ids(path: Path, filters: list) -> tuple[set[str], int]:
@@ -112,7 +132,9 @@ def kept_ids(path: Path, filters: list) -> tuple[set[str], int]:
     return kept, gated
 
 
-@pytest.mark.parametrize("path", sorted(DATA.glob("*.warc.gz")) + [DATA / "articles" / "articles.warc.gz"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(DATA.glob("*.warc.gz")) + [DATA / "articles" / "articles.warc.gz"], ids=lambda p: p.name
+)
 def test_gate_keeps_every_real_page_the_full_path_keeps(tmp_path, path):
     """Compared at the language decision, the strictest point: warcfile has a Chinese page whose trafilatura text
     is an English copyright line (kept as en 0.72), which the whole fast text scores at 0.0016 English."""

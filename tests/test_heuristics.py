@@ -1,5 +1,6 @@
 """The four heuristic quality stages on small hand-written pages in English and Vietnamese: what they keep, what
 they drop and the exact rule that drops it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,22 +70,87 @@ Start by melting two tablespoons of butter in a large pot over medium heat. Add 
 Let the soup simmer for twenty minutes, stirring from time to time. Blend it until smooth, season with salt and pepper, and stir in a splash of cream if you like. Serve it hot with grilled cheese sandwiches or fresh bread."""
 
 # Low-quality pages, written as they come out of extraction.
-VI_MENU = "\n".join(["Trang chủ", "Giới thiệu", "Tin tức", "Sản phẩm", "Dịch vụ", "Liên hệ", "Tuyển dụng", "Hỏi đáp",
-                     "Thời sự", "Thế giới", "Kinh doanh", "Giải trí", "Thể thao", "Pháp luật", "Giáo dục", "Sức khỏe",
-                     "Đời sống", "Du lịch", "Khoa học", "Số hóa", "Xe", "Ý kiến", "Tâm sự", "Cười"] * 3)
+VI_MENU = "\n".join(
+    [
+        "Trang chủ",
+        "Giới thiệu",
+        "Tin tức",
+        "Sản phẩm",
+        "Dịch vụ",
+        "Liên hệ",
+        "Tuyển dụng",
+        "Hỏi đáp",
+        "Thời sự",
+        "Thế giới",
+        "Kinh doanh",
+        "Giải trí",
+        "Thể thao",
+        "Pháp luật",
+        "Giáo dục",
+        "Sức khỏe",
+        "Đời sống",
+        "Du lịch",
+        "Khoa học",
+        "Số hóa",
+        "Xe",
+        "Ý kiến",
+        "Tâm sự",
+        "Cười",
+    ]
+    * 3
+)
 VI_SPAM = " ".join(["nhà cái uy tín", "cá cược bóng đá", "soi kèo nhà cái hôm nay", "link vào nhà cái"] * 30)
 EN_SPAM = " ".join(["best cheap flights", "cheap flights deals", "book cheap flights now"] * 40)
-EN_LINKS = "\n".join(f"{title} - Page {i}" for i in range(1, 9) for title in (
-    "Top stories", "Latest news from the region", "Sports results", "Weather forecast", "Opinion and analysis"))
-EN_TEASERS = "\n".join(f"Read the full story about {topic} and what it means for the future..." for topic in (
-    "the election", "the new stadium", "rising rents", "the school budget", "the heat wave", "the river cleanup",
-    "local farmers", "the transit plan", "the mayor's race", "the new library"))
-VI_TEASERS = "\n".join(f"Xem thêm bài viết về {topic} và những điều bạn chưa biết..." for topic in (
-    "giá vàng hôm nay", "thời tiết cuối tuần", "kết quả bóng đá", "tuyển sinh đại học", "giá xăng dầu", "lãi suất ngân hàng",
-    "du lịch Đà Nẵng", "nhà đất Hà Nội", "món ngon mỗi ngày", "sức khỏe người cao tuổi"))
+EN_LINKS = "\n".join(
+    f"{title} - Page {i}"
+    for i in range(1, 9)
+    for title in (
+        "Top stories",
+        "Latest news from the region",
+        "Sports results",
+        "Weather forecast",
+        "Opinion and analysis",
+    )
+)
+EN_TEASERS = "\n".join(
+    f"Read the full story about {topic} and what it means for the future..."
+    for topic in (
+        "the election",
+        "the new stadium",
+        "rising rents",
+        "the school budget",
+        "the heat wave",
+        "the river cleanup",
+        "local farmers",
+        "the transit plan",
+        "the mayor's race",
+        "the new library",
+    )
+)
+VI_TEASERS = "\n".join(
+    f"Xem thêm bài viết về {topic} và những điều bạn chưa biết..."
+    for topic in (
+        "giá vàng hôm nay",
+        "thời tiết cuối tuần",
+        "kết quả bóng đá",
+        "tuyển sinh đại học",
+        "giá xăng dầu",
+        "lãi suất ngân hàng",
+        "du lịch Đà Nẵng",
+        "nhà đất Hà Nội",
+        "món ngon mỗi ngày",
+        "sức khỏe người cao tuổi",
+    )
+)
 
-CLEAN = {"vi_news": (VI_NEWS, "vi"), "vi_forum": (VI_FORUM, "vi"), "vi_recipe": (VI_RECIPE, "vi"),
-         "vi_legal": (VI_LEGAL, "vi"), "en_news": (EN_NEWS, "en"), "en_recipe": (EN_RECIPE, "en")}
+CLEAN = {
+    "vi_news": (VI_NEWS, "vi"),
+    "vi_forum": (VI_FORUM, "vi"),
+    "vi_recipe": (VI_RECIPE, "vi"),
+    "vi_legal": (VI_LEGAL, "vi"),
+    "en_news": (EN_NEWS, "en"),
+    "en_recipe": (EN_RECIPE, "en"),
+}
 
 
 def _run(stage, text: str, lang: str):
@@ -102,15 +168,18 @@ def test_every_stage_keeps_clean_pages(name):
     assert doc.text == text  # nothing of a clean page is cut by C4's line rules
 
 
-@pytest.mark.parametrize("text, lang, reason, details", [
-    (EN_SPAM, "en", "stop_words", "0 < 2 (en)"),
-    (VI_SPAM, "vi", "stop_words", "0 < 2 (vi)"),
-    (VI_MENU, "vi", "stop_words", "0 < 2 (vi)"),
-    (EN_TEASERS, "en", "ellipsis_lines_frac", "1.0 > 0.5 (en)"),
-    (VI_TEASERS, "vi", "ellipsis_lines_frac", "1.0 > 0.5 (vi)"),
-    (EN_LINKS, "en", "alpha_words_frac", "0.6552 < 0.7 (en)"),
-    ("Trang này đang được cập nhật. Mời bạn quay lại sau.", "vi", "n_words", "11 < 50 (vi)"),
-])
+@pytest.mark.parametrize(
+    "text, lang, reason, details",
+    [
+        (EN_SPAM, "en", "stop_words", "0 < 2 (en)"),
+        (VI_SPAM, "vi", "stop_words", "0 < 2 (vi)"),
+        (VI_MENU, "vi", "stop_words", "0 < 2 (vi)"),
+        (EN_TEASERS, "en", "ellipsis_lines_frac", "1.0 > 0.5 (en)"),
+        (VI_TEASERS, "vi", "ellipsis_lines_frac", "1.0 > 0.5 (vi)"),
+        (EN_LINKS, "en", "alpha_words_frac", "0.6552 < 0.7 (en)"),
+        ("Trang này đang được cập nhật. Mời bạn quay lại sau.", "vi", "n_words", "11 < 50 (vi)"),
+    ],
+)
 def test_gopher_quality_drops_with_the_rule(text, lang, reason, details):
     drop, _, _ = _run(GopherQuality(CFG), text, lang)
     assert (drop.stage, drop.reason, drop.details) == ("gopher_quality", reason, details)
@@ -154,8 +223,10 @@ def test_repetition_thresholds_differ_per_language_on_stored_signals():
 
 
 def test_c4_removes_javascript_and_policy_lines_and_counts_them():
-    text = (EN_NEWS + "\n\nPlease enable JavaScript to view the comments powered by Disqus.\n"
-            "This site uses cookies to improve your experience.")
+    text = (
+        EN_NEWS + "\n\nPlease enable JavaScript to view the comments powered by Disqus.\n"
+        "This site uses cookies to improve your experience."
+    )
     drop, signals, doc = _run(C4(CFG), text, "en")
     assert drop is None and doc.text == EN_NEWS
     assert (signals["lines_removed_javascript"], signals["lines_removed_policy"], signals["lines_removed"]) == (1, 1, 2)
@@ -165,11 +236,14 @@ def test_c4_removes_javascript_and_policy_lines_and_counts_them():
     assert doc.text == VI_FORUM and signals["lines_removed_policy"] == 1
 
 
-@pytest.mark.parametrize("text, lang, reason", [
-    ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 3 + "\n\n" + EN_NEWS, "en", "lorem_ipsum"),
-    ((TRAPS / "code-drop-vi-json-api.txt").read_text(encoding="utf-8"), "vi", "code_char_frac"),
-    ("Trang chủ\nLiên hệ\nBản quyền thuộc về công ty ABC", "vi", "sentences"),
-])
+@pytest.mark.parametrize(
+    "text, lang, reason",
+    [
+        ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 3 + "\n\n" + EN_NEWS, "en", "lorem_ipsum"),
+        ((TRAPS / "code-drop-vi-json-api.txt").read_text(encoding="utf-8"), "vi", "code_char_frac"),
+        ("Trang chủ\nLiên hệ\nBản quyền thuộc về công ty ABC", "vi", "sentences"),
+    ],
+)
 def test_c4_page_rules(text, lang, reason):
     drop, _, _ = _run(C4(CFG), text, lang)
     assert (drop.stage, drop.reason) == ("c4", reason)
@@ -232,8 +306,9 @@ def test_a_config_naming_the_removed_curly_bracket_switch_says_what_replaced_it(
 
 def test_c4_line_rules_are_switched_per_language(tmp_path):
     path = tmp_path / "c4.yaml"
-    path.write_text("languages:\n  vi:\n    c4: {remove_no_terminal_punct_lines: true, min_words_per_line: 3}\n",
-                    encoding="utf-8")
+    path.write_text(
+        "languages:\n  vi:\n    c4: {remove_no_terminal_punct_lines: true, min_words_per_line: 3}\n", encoding="utf-8"
+    )
     stage = C4(load_config(path))
     _, signals, doc = _run(stage, VI_NEWS, "vi")  # the title line has no final punctuation
     assert signals["lines_removed_no_terminal_punct"] == 1 and not doc.text.startswith("Hà Nội ghi nhận")
@@ -241,12 +316,18 @@ def test_c4_line_rules_are_switched_per_language(tmp_path):
     assert signals["lines_removed"] == 0 and doc.text == EN_NEWS
 
 
-@pytest.mark.parametrize("text, lang, reason", [
-    (VI_MENU, "vi", "line_punct_frac"),
-    ("\n".join(f"Giá vàng hôm nay {d}/5." for d in range(1, 13)) + "\n" + VI_NEWS, "vi", "short_line_frac"),
-    (EN_NEWS + "\n" + "\n".join(["Advertisement: subscribe to our newsletter today."] * 6), "en",
-     "dup_line_char_frac"),
-])
+@pytest.mark.parametrize(
+    "text, lang, reason",
+    [
+        (VI_MENU, "vi", "line_punct_frac"),
+        ("\n".join(f"Giá vàng hôm nay {d}/5." for d in range(1, 13)) + "\n" + VI_NEWS, "vi", "short_line_frac"),
+        (
+            EN_NEWS + "\n" + "\n".join(["Advertisement: subscribe to our newsletter today."] * 6),
+            "en",
+            "dup_line_char_frac",
+        ),
+    ],
+)
 def test_fineweb_drops_with_the_rule(text, lang, reason):
     drop, _, _ = _run(FineWeb(CFG), text, lang)
     assert (drop.stage, drop.reason) == ("fineweb", reason)

@@ -1,5 +1,6 @@
 """The top-level packages import one way (schemas <- filters <- transforms <- flows, the trainer beside transforms)
 and no module imports itself back through others: read from the source with ast, so nothing is imported to check."""
+
 from __future__ import annotations
 
 import ast
@@ -29,8 +30,13 @@ def sieve_imports(path: Path, modules: set[str]) -> list[tuple[int, str]]:
             found += [(node.lineno, alias.name) for alias in node.names if alias.name.startswith("sieve.")]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sieve."):
             # `from sieve.transforms import storage` imports the module sieve.transforms.storage
-            found += [(node.lineno, f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules
-                       else node.module) for alias in node.names]
+            found += [
+                (
+                    node.lineno,
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module,
+                )
+                for alias in node.names
+            ]
     return found
 
 
@@ -93,10 +99,12 @@ def _cycle_in(component: set[str], graph: dict[str, dict[str, int]]) -> list[str
 
 def test_no_package_imports_a_higher_layer():
     graph, files = import_graph()
-    upward = [f"{files[source].relative_to(ROOT)}:{line} imports {target}"
-              for source, targets in graph.items() for target, line in targets.items()
-              if target.split(".")[1] != source.split(".")[1]
-              and target.split(".")[1] not in MAY_IMPORT[source.split(".")[1]]]
+    upward = [
+        f"{files[source].relative_to(ROOT)}:{line} imports {target}"
+        for source, targets in graph.items()
+        for target, line in targets.items()
+        if target.split(".")[1] != source.split(".")[1] and target.split(".")[1] not in MAY_IMPORT[source.split(".")[1]]
+    ]
     assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
 
 
@@ -107,8 +115,11 @@ def test_no_import_cycles():
 
 def test_the_checks_see_a_cycle_and_an_upward_import(tmp_path):
     """The graph walk finds what it is there to find: a two-module cycle and a lower module importing a higher one."""
-    graph = {"sieve.filters.a": {"sieve.filters.b": 3}, "sieve.filters.b": {"sieve.filters.a": 5, "sieve.flows.c": 7},
-             "sieve.flows.c": {}}
+    graph = {
+        "sieve.filters.a": {"sieve.filters.b": 3},
+        "sieve.filters.b": {"sieve.filters.a": 5, "sieve.flows.c": 7},
+        "sieve.flows.c": {},
+    }
     assert cycles(graph) == [["sieve.filters.a", "sieve.filters.b", "sieve.filters.a"]]
     source = tmp_path / "b.py"
     source.write_text("def late():\n    from sieve.flows import c\n", encoding="utf-8")

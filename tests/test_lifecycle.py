@@ -1,4 +1,5 @@
 """Nothing a run starts outlives it: children end soon after their parent, even when only the parent gets SIGKILL."""
+
 from __future__ import annotations
 
 import contextlib
@@ -80,8 +81,11 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
 
 def child_outlives_killed_parent(child: str, through_shell: bool, prelude: str = "", env: dict | None = None) -> bool:
     """Start PARENT with this child code, SIGKILL the parent once the child is tied: is the child alive 5 s later?"""
-    code = PARENT.format(prelude=prelude, child=f"import os, sys, time; {child}; print(os.getpid(), flush=True); "
-                         "time.sleep(120)", through_shell=through_shell)
+    code = PARENT.format(
+        prelude=prelude,
+        child=f"import os, sys, time; {child}; print(os.getpid(), flush=True); time.sleep(120)",
+        through_shell=through_shell,
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     child_pid = int(parent.stdout.readline())
     assert alive(child_pid)
@@ -116,13 +120,27 @@ def test_nothing_is_watched_in_the_command_itself(tmp_path):
 
 @pytest.mark.slow
 def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
-    subprocess.run([SIEVE, "synth", "--output", str(tmp_path / "in"), "--docs", "3000"],
-                   check=True, capture_output=True)
-    run = subprocess.Popen([SIEVE, "run", "--input", str(tmp_path / "in" / "corpus.warc.gz"), "--output",
-                            str(tmp_path / "out"), "--workers", "2"], start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})  # its own server
+    subprocess.run(
+        [SIEVE, "synth", "--output", str(tmp_path / "in"), "--docs", "3000"], check=True, capture_output=True
+    )
+    run = subprocess.Popen(
+        [
+            SIEVE,
+            "run",
+            "--input",
+            str(tmp_path / "in" / "corpus.warc.gz"),
+            "--output",
+            str(tmp_path / "out"),
+            "--workers",
+            "2",
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+    )  # its own server
     try:
+
         def deep_in_the_job() -> bool:
             processes = session_processes(run.pid).values()
             assert run.poll() is None, "the run ended before it could be killed mid-job"

@@ -1,4 +1,5 @@
 """No planted PII value reaches any file a real `sieve run` writes: kept and dropped Parquet, manifest, report, logs."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,16 @@ def test_no_planted_value_survives_in_any_output(synth_corpus, tmp_path):
     # language gate is off: it would drop them before extraction, with no text to leak).
     config = write_config(tmp_path / "c.yaml", "language_id:\n  keep: [en]\nlanguage_gate:\n  enabled: false\n")
     out = tmp_path / "out"
-    cmd = [str(Path(sys.executable).parent / "sieve"), "run", "--input", str(synth_corpus / "corpus.warc.gz"),
-           "--output", str(out), "--config", config]
+    cmd = [
+        str(Path(sys.executable).parent / "sieve"),
+        "run",
+        "--input",
+        str(synth_corpus / "corpus.warc.gz"),
+        "--output",
+        str(out),
+        "--config",
+        config,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-3000:]
     (out / "run.log").write_text(result.stdout + result.stderr, encoding="utf-8")
@@ -55,8 +64,11 @@ def test_no_planted_value_survives_in_any_output(synth_corpus, tmp_path):
     for path in files:
         for s in _strings(path):
             joined = _JOINED.sub("", s)
-            leaks += [(path.name, v) for v, d in digit_forms.items()
-                      if v in s or (len(d) >= 9 and "@" not in v and d in joined)]
+            leaks += [
+                (path.name, v)
+                for v, d in digit_forms.items()
+                if v in s or (len(d) >= 9 and "@" not in v and d in joined)
+            ]
             scrubbed_vi_rows += path.match("*/dropped/*.parquet") and ("<PHONE>" in s or "<ID>" in s)
     assert leaks == []
     assert scrubbed_vi_rows > 0  # the dropped Vietnamese pages kept their text, with placeholders

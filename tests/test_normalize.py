@@ -1,4 +1,5 @@
 """Text cleanup before measuring (every language) and Vietnamese spelling, on hand-made and real text."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -30,12 +31,12 @@ CASES = [
     ("  too    many   spaces  ", "too many spaces"),
     ("para one  \n \n\n\n\npara two\u2029three", "para one\n\npara two\n\nthree"),
     # look-alikes: curly quotes, dashes, ellipsis, fullwidth forms
-    ("“Quoted” and ‘single’ „low‟ — don’t", "\"Quoted\" and 'single' \"low\" — don't"),
+    ("“Quoted” and ‘single’ „low‟ — don’t", '"Quoted" and \'single\' "low" — don\'t'),
     ("1990–2000, −5 °C, e‑mail, co‐op, 555‒0100, ―Yes", "1990-2000, -5 °C, e-mail, co-op, 555-0100, —Yes"),
     ("Wait… what", "Wait... what"),
     ("ＡＢＣ１２３！（ｘ）", "ABC123!(x)"),
     # Vietnamese: diacritics untouched, only the noise around them changes
-    ("Tôi\u00a0yêu “Hà Nội”…  Phở\u200b ngon –\tthật!", "Tôi yêu \"Hà Nội\"... Phở ngon - thật!"),
+    ("Tôi\u00a0yêu “Hà Nội”…  Phở\u200b ngon –\tthật!", 'Tôi yêu "Hà Nội"... Phở ngon - thật!'),
 ]
 
 
@@ -50,12 +51,15 @@ def test_cleanup_is_idempotent(raw):
     assert clean_text(once, ALL) == once
 
 
-@pytest.mark.parametrize("text", [
-    "Tiếng Việt có sáu thanh: ngang, huyền, sắc, hỏi, ngã, nặng — Đường đến trường, khuỷu tay, nghiêng ngả, ỷ lại.",
-    "«Bonjour», dit-il. Next page »",  # guillemets stay: not look-alikes, and often arrows
-    "Il était une fois — em dashes keep their meaning.",
-    "Price: 5 € / 3 £ / ¥100 — 50% off; a ≤ b ≥ c; ½ cup; naïve café; straße",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tiếng Việt có sáu thanh: ngang, huyền, sắc, hỏi, ngã, nặng — Đường đến trường, khuỷu tay, nghiêng ngả, ỷ lại.",
+        "«Bonjour», dit-il. Next page »",  # guillemets stay: not look-alikes, and often arrows
+        "Il était une fois — em dashes keep their meaning.",
+        "Price: 5 € / 3 £ / ¥100 — 50% off; a ≤ b ≥ c; ½ cup; naïve café; straße",
+    ],
+)
 def test_text_without_noise_is_unchanged_and_stays_nfc(text):
     assert clean_text(text, ALL) == text == unicodedata.normalize("NFC", text)
 
@@ -64,13 +68,19 @@ def test_a_deleted_character_cannot_leave_the_text_out_of_nfc():
     assert clean_text("ca\u00ad\u0301 phe\u200b\u0302", ALL) == "cá phê"
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("👨\u200d👩\u200d👧 family, 🏳\ufe0f\u200d🌈 flag", "👨\u200d👩\u200d👧 family, 🏳\ufe0f\u200d🌈 flag"),  # emoji sequences
-    ("می\u200cخواهم", "می\u200cخواهم"),  # Persian: ZWNJ is part of the spelling
-    ("क्\u200dष", "क्\u200dष"),  # Devanagari: ZWJ selects the half form
-    ("Auf\u200clage and word\u200d \u200dnext", "Auflage and word next"),  # Latin: only a ligature hint
-    ("Quy\u200c định", "Quy định"),
-])
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        (
+            "👨\u200d👩\u200d👧 family, 🏳\ufe0f\u200d🌈 flag",
+            "👨\u200d👩\u200d👧 family, 🏳\ufe0f\u200d🌈 flag",
+        ),  # emoji sequences
+        ("می\u200cخواهم", "می\u200cخواهم"),  # Persian: ZWNJ is part of the spelling
+        ("क्\u200dष", "क्\u200dष"),  # Devanagari: ZWJ selects the half form
+        ("Auf\u200clage and word\u200d \u200dnext", "Auflage and word next"),  # Latin: only a ligature hint
+        ("Quy\u200c định", "Quy định"),
+    ],
+)
 def test_joiners_are_kept_in_emoji_and_other_scripts_and_dropped_next_to_latin_letters(raw, clean):
     assert clean_text(raw, ALL) == clean
 
@@ -80,10 +90,18 @@ def test_code_keeps_its_indentation_and_loses_only_trailing_noise():
     assert clean_text(code, ALL) == "def f(x):\n    if x:\n        return x # two spaces\n\n    return 0"
 
 
-@pytest.mark.parametrize("group, raw", [
-    ("control_chars", "a\x07b"), ("zero_width", "a\u200bb"), ("whitespace", "a\u00a0 b"), ("quotes", "“a”"),
-    ("dashes", "a–b"), ("ellipsis", "a…"), ("fullwidth", "ＡＢ"),
-])
+@pytest.mark.parametrize(
+    "group, raw",
+    [
+        ("control_chars", "a\x07b"),
+        ("zero_width", "a\u200bb"),
+        ("whitespace", "a\u00a0 b"),
+        ("quotes", "“a”"),
+        ("dashes", "a–b"),
+        ("ellipsis", "a…"),
+        ("fullwidth", "ＡＢ"),
+    ],
+)
 def test_each_cleanup_group_can_be_switched_off(tmp_path, group, raw):
     off = load_config(write_config(tmp_path / "c.yaml", f"normalize:\n  cleanup:\n    {group}: false\n"))
     assert getattr(off.normalize.cleanup, group) is False and off.hash != load_config().hash
@@ -124,8 +142,10 @@ def test_vietnamese_i_y_spellings_are_left_as_written(tmp_path, sentence, style)
 
 def real_pages(data_dir) -> list[str]:
     cfg = load_config()
-    return [extract_text(cfg.extract, decode_html(item.doc.payload, item.doc.http_charset))
-            for item in read_warc(str(data_dir / "articles-sample.warc.gz"), cfg.read.max_payload_bytes)]
+    return [
+        extract_text(cfg.extract, decode_html(item.doc.payload, item.doc.http_charset))
+        for item in read_warc(str(data_dir / "articles-sample.warc.gz"), cfg.read.max_payload_bytes)
+    ]
 
 
 def kept_share(before: str, after: str) -> float:

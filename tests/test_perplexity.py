@@ -1,4 +1,5 @@
 """KenLM perplexity: `sieve lm train` (real lmplz, real SentencePiece), the perplexity stage, and the synth reference text."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,15 @@ import pytest
 
 from sieve.filters.base import run_filters
 from sieve.filters.language import identify
-from sieve.filters.perplexity import SHIPPED, SHIPPED_DIR, LanguageModel, Perplexity, load_model, model_paths, normalize_line
+from sieve.filters.perplexity import (
+    SHIPPED,
+    SHIPPED_DIR,
+    LanguageModel,
+    Perplexity,
+    load_model,
+    model_paths,
+    normalize_line,
+)
 from sieve.flows.cli import main
 from sieve.flows.lm import kenlm_program, split_documents, train
 from sieve.flows.publish import data_files
@@ -24,17 +33,21 @@ from sieve.schemas.tables import KEPT
 from sieve.transforms import storage
 from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
-from tests.conftest import run_beam, write_config
+from tests.conftest import write_config
 
 # Written by hand for these tests (not from any corpus): plain news prose.
-EN_HAND = ("Heavy rain flooded several streets in the city centre this morning, and buses were sent on long detours.\n"
-           "The weather service expects more showers over the weekend and has asked drivers to avoid low roads.\n"
-           "Shop owners near the river spent the afternoon moving goods to higher shelves.")
-VI_HAND = ("Sáng nay, nhiều tuyến đường ở trung tâm thành phố bị ngập sau trận mưa lớn kéo dài gần hai giờ.\n"
-           "Người dân phải dắt xe qua những đoạn nước sâu, trong khi lực lượng chức năng được điều động để phân luồng "
-           "giao thông.\nTheo trung tâm dự báo khí tượng, mưa sẽ còn tiếp diễn trong ba ngày tới và có thể gây sạt lở ở "
-           "các tỉnh miền núi.\nGiá xăng dầu trong nước giảm nhẹ từ chiều hôm qua, giúp các doanh nghiệp vận tải bớt áp "
-           "lực chi phí. Tuy nhiên, nhiều hộ kinh doanh nhỏ cho biết sức mua vẫn chưa phục hồi như trước.")
+EN_HAND = (
+    "Heavy rain flooded several streets in the city centre this morning, and buses were sent on long detours.\n"
+    "The weather service expects more showers over the weekend and has asked drivers to avoid low roads.\n"
+    "Shop owners near the river spent the afternoon moving goods to higher shelves."
+)
+VI_HAND = (
+    "Sáng nay, nhiều tuyến đường ở trung tâm thành phố bị ngập sau trận mưa lớn kéo dài gần hai giờ.\n"
+    "Người dân phải dắt xe qua những đoạn nước sâu, trong khi lực lượng chức năng được điều động để phân luồng "
+    "giao thông.\nTheo trung tâm dự báo khí tượng, mưa sẽ còn tiếp diễn trong ba ngày tới và có thể gây sạt lở ở "
+    "các tỉnh miền núi.\nGiá xăng dầu trong nước giảm nhẹ từ chiều hôm qua, giúp các doanh nghiệp vận tải bớt áp "
+    "lực chi phí. Tuy nhiên, nhiều hộ kinh doanh nhỏ cho biết sức mua vẫn chưa phục hồi như trước."
+)
 HAND = {"en": EN_HAND, "vi": VI_HAND}
 
 
@@ -93,8 +106,9 @@ def test_clean_held_out_text_scores_lower_than_gibberish_and_keyword_stuffing(mo
     rng = random.Random(99)  # not the reference text's stream: articles the model has not seen
     held_out = [build_article(load_bank(lang), rng, with_pii=False, with_toxic=False).body_text for _ in range(20)]
     clean = max(model.perplexity(text) for text in held_out)
-    junk = [model.perplexity(gibberish(seed)) for seed in range(5)] + [model.perplexity(keyword_stuffing(lang, seed))
-                                                                       for seed in range(5)]
+    junk = [model.perplexity(gibberish(seed)) for seed in range(5)] + [
+        model.perplexity(keyword_stuffing(lang, seed)) for seed in range(5)
+    ]
     assert clean < min(junk)
     if lang == "vi":  # hand-written Vietnamese, not from the generator: still below junk, above nothing it should be
         assert model.perplexity(VI_HAND) < min(junk)
@@ -113,12 +127,17 @@ def test_model_trained_on_real_articles_prefers_real_prose_to_the_same_words_shu
 
 
 def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_crashed(models, tmp_path):
-    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n"))
+    cfg = load_config(
+        write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n")
+    )
     stage = build_filters(cfg)[-1]
     assert isinstance(stage, Perplexity)
     vi = Document(warc_file="w", warc_offset=0, text=VI_HAND, language="vi")
     signals = stage.annotate(vi)
-    assert set(signals) == {"perplexity", "word_order_gain", "perplexity_missing"} and signals["perplexity_missing"] is None
+    assert (
+        set(signals) == {"perplexity", "word_order_gain", "perplexity_missing"}
+        and signals["perplexity_missing"] is None
+    )
     model = load_model(str(models / "vi"), "vi")  # the user's model replaced the shipped one for vi
     assert isinstance(signals["perplexity"], float) and signals["perplexity"] == model.perplexity(VI_HAND)
     assert signals["word_order_gain"] > 1.4  # fluent: its words in order score far better than shuffled
@@ -134,9 +153,15 @@ def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_
 
 
 def test_absolute_cutoff_drops_from_stored_signals_per_language(models, tmp_path):
-    cfg = load_config(write_config(tmp_path / "c.yaml", (
-        f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n"
-        "languages:\n  vi:\n    perplexity:\n      max_perplexity: 500\n")))
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml",
+            (
+                f"quality:\n  perplexity:\n    models:\n      vi: {models / 'vi'}\n"
+                "languages:\n  vi:\n    perplexity:\n      max_perplexity: 500\n"
+            ),
+        )
+    )
     stage = Perplexity(cfg)
     vi = Document(warc_file="w", warc_offset=0, language="vi")
     drop = stage.decide(vi, {"perplexity": 1593.2, "perplexity_missing": None})
@@ -152,8 +177,12 @@ def test_absolute_cutoff_drops_from_stored_signals_per_language(models, tmp_path
 
 
 def test_configured_model_folder_without_a_model_fails_when_stages_are_built(tmp_path):
-    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {tmp_path}\n"))
-    with pytest.raises(FileNotFoundError, match=r"quality.perplexity.models.en: .*en.sp.model not found .*sieve lm train"):
+    cfg = load_config(
+        write_config(tmp_path / "c.yaml", f"quality:\n  perplexity:\n    models:\n      en: {tmp_path}\n")
+    )
+    with pytest.raises(
+        FileNotFoundError, match=r"quality.perplexity.models.en: .*en.sp.model not found .*sieve lm train"
+    ):
         build_filters(cfg)
     assert str(tmp_path / "en.sp.model") in data_files(cfg)  # checked and hashed before a run starts
 
@@ -163,26 +192,34 @@ def test_train_from_a_run_folder_of_the_real_beam_job(synth_run, tmp_path):
     """The Beam job of the default config scores every kept en and vi row with the shipped models, then the kept
     Vietnamese rows of its run folder train a model."""
     run_dir = synth_run
-    kept = [r for p in sorted((run_dir / "kept").glob("*.parquet")) for r in storage.read_parquet(str(p), KEPT).to_pylist()]
+    kept = [
+        r for p in sorted((run_dir / "kept").glob("*.parquet")) for r in storage.read_parquet(str(p), KEPT).to_pylist()
+    ]
     vi_rows = [r for r in kept if r["language"] == "vi"]
     assert vi_rows and any(r["language"] == "en" for r in kept)
     assert all(r["perplexity"] is not None for r in kept if r["language"] in ("en", "vi"))
 
     info = train(str(run_dir), "vi", str(tmp_path / "vi"), order=3)
     assert info["training_documents"] == len(vi_rows) and info["order"] == 3
-    assert LanguageModel(tmp_path / "vi", "vi").perplexity(VI_HAND) < LanguageModel(tmp_path / "vi", "vi").perplexity(gibberish(0))
+    assert LanguageModel(tmp_path / "vi", "vi").perplexity(VI_HAND) < LanguageModel(tmp_path / "vi", "vi").perplexity(
+        gibberish(0)
+    )
     with pytest.raises(UsageError, match=r"--input .*/run: no text in language 'fr' to train on"):
         train(str(run_dir), "fr", str(tmp_path / "fr"))
 
 
 def test_training_reads_the_kept_shards_a_manifest_lists(tmp_path):
     """An output folder's manifest.json names its run's shards; rows of other languages are left out."""
-    rows = [{"doc_id": str(i), "warc_file": "w", "warc_offset": i, "text": text, "n_chars": len(text), "language": lang}
-            for i, (text, lang) in enumerate([(VI_HAND, "vi"), (EN_HAND, "en"), (VI_HAND.upper(), "vi")])]
+    rows = [
+        {"doc_id": str(i), "warc_file": "w", "warc_offset": i, "text": text, "n_chars": len(text), "language": lang}
+        for i, (text, lang) in enumerate([(VI_HAND, "vi"), (EN_HAND, "en"), (VI_HAND.upper(), "vi")])
+    ]
     shard = tmp_path / "out" / "runs" / "abc" / "kept" / "part-0.parquet"
     shard.parent.mkdir(parents=True)
     storage.write_parquet(str(shard), KEPT, [pa.Table.from_pylist(rows, KEPT)], "zstd")
-    (tmp_path / "out" / "manifest.json").write_text(json.dumps({"shards": {"kept": [{"path": "runs/abc/kept/part-0.parquet"}]}}))
+    (tmp_path / "out" / "manifest.json").write_text(
+        json.dumps({"shards": {"kept": [{"path": "runs/abc/kept/part-0.parquet"}]}})
+    )
     info = train(str(tmp_path / "out"), "vi", str(tmp_path / "vi"), order=2)
     assert info["training_documents"] == 2 and info["training_lines"] == 8
 
@@ -228,10 +265,11 @@ def test_synth_writes_held_out_reference_text_per_language(tmp_path, capsys):
 
 # --- the shipped reference models, used by the default config ---------------------------------------------------
 
+
 def after_extraction(cfg):
     """The chain's stages from clean_text on: what an extracted page's text goes through in a run."""
     stages = build_filters(cfg)
-    return stages[[s.stage for s in stages].index("clean_text"):]
+    return stages[[s.stage for s in stages].index("clean_text") :]
 
 
 def verdicts(stages, texts: list[str]) -> list[tuple[Document, Drop | None]]:
@@ -267,7 +305,7 @@ def test_default_config_drops_word_salad_of_real_pages_and_keeps_the_pages(data_
     for page in pages:
         words = page.split()
         rng.shuffle(words)
-        salads.append("\n".join(" ".join(words[i:i + 15]) for i in range(0, len(words), 15)))
+        salads.append("\n".join(" ".join(words[i : i + 15]) for i in range(0, len(words), 15)))
     stages = after_extraction(load_config())
     assert [(doc.language, drop) for doc, drop in verdicts(stages, pages)] == [(lang, None)] * len(pages)
     drops = [drop for _, drop in verdicts(stages, salads)]
@@ -290,11 +328,16 @@ def test_default_word_order_cutoff_leaves_a_margin_above_clean_pages_and_keeps_f
         for page in hand_written(data_dir, lang, "clean"):
             words = page.split()
             rng.shuffle(words)
-            salads.append("\n".join(" ".join(words[i:i + 15]) for i in range(0, len(words), 15)))
+            salads.append("\n".join(" ".join(words[i : i + 15]) for i in range(0, len(words), 15)))
     cutoff = load_config().language(lang).perplexity.min_word_order_gain
     stage = Perplexity(load_config())
-    gains = {group: [stage.annotate(Document(warc_file="w", warc_offset=0, text=t, language=lang))["word_order_gain"]
-                     for t in texts] for group, texts in (("clean", clean), ("salad", salads))}
+    gains = {
+        group: [
+            stage.annotate(Document(warc_file="w", warc_offset=0, text=t, language=lang))["word_order_gain"]
+            for t in texts
+        ]
+        for group, texts in (("clean", clean), ("salad", salads))
+    }
     assert min(gains["clean"]) >= 1.1 * cutoff, sorted(gains["clean"])[:3]
     assert sum(g >= cutoff for g in gains["salad"]) <= 0.05 * len(salads), sorted(gains["salad"])[-10:]
 
@@ -309,8 +352,9 @@ def test_default_perplexity_stage_drops_hand_written_junk_and_no_clean_page(data
     assert not [drop for _, drop in verdicts(on, clean) if drop and drop.stage == "perplexity"]
     junk_on, junk_off = verdicts(on, junk), verdicts(off, junk)
     caught = [drop for _, drop in junk_on if drop and drop.stage == "perplexity"]
-    assert caught and [drop is None for _, drop in junk_off].count(True) == \
-        [drop is None for _, drop in junk_on].count(True) + len(caught)
+    assert caught and [drop is None for _, drop in junk_off].count(True) == [drop is None for _, drop in junk_on].count(
+        True
+    ) + len(caught)
     for doc, drop in verdicts(on, clean) + junk_on:
         if drop is None:
             assert doc.language == lang and doc.signals["perplexity"]["perplexity"] > 0
@@ -325,5 +369,7 @@ def test_every_kept_english_page_of_a_real_warc_has_a_perplexity_by_default(data
         if item.doc is not None and item.drop is None and run_filters(item.doc, stages) is None:
             kept.append(item.doc)
     assert kept and all(d.language in ("en", "vi") for d in kept)
-    assert all(d.signals["perplexity"]["perplexity"] is not None and d.signals["perplexity"]["perplexity_missing"] is None
-               for d in kept)
+    assert all(
+        d.signals["perplexity"]["perplexity"] is not None and d.signals["perplexity"]["perplexity_missing"] is None
+        for d in kept
+    )

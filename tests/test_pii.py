@@ -1,4 +1,5 @@
 """PII detection and redaction (filters/pii.py) with the real presidio engines: formats, recall, false positives."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
+
 from sieve.filters.pii import Scrubber, install_log_scrubber, scrubber
 from sieve.filters.pii_recognizers import luhn
 from sieve.flows.synth.banks import load_bank
@@ -15,7 +17,6 @@ from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms.parquet import write_rows
-
 from tests.conftest import DATA
 
 PII = load_config().pii
@@ -26,32 +27,74 @@ def scrub():
     return scrubber(PII).scrub
 
 
-@pytest.mark.parametrize("phone", ["0912 345 678", "091 234 5678", "0912.345.678", "0912-345-678", "0912345678",
-                                   "+84 912 345 678", "+84912345678", "0084 912 345 678", "(+84) 912 345 678",
-                                   "033.456.7890", "028 3822 1234", "(028) 3822 1234", "0236.3822.123", "024-3822-1234"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "0912 345 678",
+        "091 234 5678",
+        "0912.345.678",
+        "0912-345-678",
+        "0912345678",
+        "+84 912 345 678",
+        "+84912345678",
+        "0084 912 345 678",
+        "(+84) 912 345 678",
+        "033.456.7890",
+        "028 3822 1234",
+        "(028) 3822 1234",
+        "0236.3822.123",
+        "024-3822-1234",
+    ],
+)
 def test_vietnamese_phones_with_spaces_dots_and_dashes_are_replaced(scrub, phone):
     text, counts = scrub(f"Mọi thông tin xin liên hệ số {phone} trong giờ hành chính.", "vi")
     assert text == "Mọi thông tin xin liên hệ số <PHONE> trong giờ hành chính." and counts == {"PHONE_NUMBER": 1}
 
 
-@pytest.mark.parametrize("phone", ["(212) 555-0199", "212-555-0199", "212.555.0199", "+1 212 555 0199", "1-800-555-0199",
-                                   "+44 20 7946 0958", "+33 1 42 68 53 00", "+65 6123 4567"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "(212) 555-0199",
+        "212-555-0199",
+        "212.555.0199",
+        "+1 212 555 0199",
+        "1-800-555-0199",
+        "+44 20 7946 0958",
+        "+33 1 42 68 53 00",
+        "+65 6123 4567",
+    ],
+)
 def test_us_and_international_phones_are_replaced(scrub, phone):
     assert scrub(f"Call the desk at {phone} today.", "en")[0] == "Call the desk at <PHONE> today."
 
 
-@pytest.mark.parametrize("text", ["On 2024-05-12 at 10:30:00 the index rose 1.5%.", "Ngày 12/05/2024, giá 35.000.000 đồng.",
-                                  "Revenue was $1,234,567.89 in 2023-2024.", "ISBN 978-3-16-148410-0 (2019), 12.05.2024.",
-                                  "Dân số 12.345.678 người, tăng 0,9%.", "A bare id 001099012345 without a context word.",
-                                  "Version 2.4.6 and build 20240512 shipped."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On 2024-05-12 at 10:30:00 the index rose 1.5%.",
+        "Ngày 12/05/2024, giá 35.000.000 đồng.",
+        "Revenue was $1,234,567.89 in 2023-2024.",
+        "ISBN 978-3-16-148410-0 (2019), 12.05.2024.",
+        "Dân số 12.345.678 người, tăng 0,9%.",
+        "A bare id 001099012345 without a context word.",
+        "Version 2.4.6 and build 20240512 shipped.",
+    ],
+)
 def test_dates_prices_versions_and_bare_ids_are_not_pii(scrub, text):
     assert scrub(text, "vi" if "Ngày" in text or "Dân" in text else "en") == (text, {})
 
 
-@pytest.mark.parametrize("written, entity", [
-    ("CCCD số 001099012345", "VN_CCCD"), ("căn cước công dân: 001 099 012 345", "VN_CCCD"),
-    ("số CCCD 079.203.004.567", "VN_CCCD"), ("CMND số 012345678", "VN_CMND"),
-    ("chứng minh nhân dân 012-345-678", "VN_CMND"), ("so CMND 023 456 789", "VN_CMND")])
+@pytest.mark.parametrize(
+    "written, entity",
+    [
+        ("CCCD số 001099012345", "VN_CCCD"),
+        ("căn cước công dân: 001 099 012 345", "VN_CCCD"),
+        ("số CCCD 079.203.004.567", "VN_CCCD"),
+        ("CMND số 012345678", "VN_CMND"),
+        ("chứng minh nhân dân 012-345-678", "VN_CMND"),
+        ("so CMND 023 456 789", "VN_CMND"),
+    ],
+)
 def test_vietnamese_ids_in_context_with_separators(scrub, written, entity):
     text, counts = scrub(f"Người khai báo, {written}, thường trú tại Hà Nội.", "vi")
     assert "<ID>" in text and not any(ch.isdigit() for ch in text) and counts == {entity: 1}
@@ -68,11 +111,21 @@ def test_luhn_decides_card_numbers(scrub):
     assert all(luhn(n) for n in tagged) and len(tagged) < 0.1 * len(numbers)
 
 
-@pytest.mark.parametrize("value, placeholder", [
-    ("203.113.14.9", "<IP>"), ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "<IP>"), ("2001:db8::ff00:42:8329", "<IP>"),
-    ("536-22-1987", "<ID>"), ("DE89 3704 0044 0532 0130 00", "<IBAN>"), ("mai.nguyen@yahoo.com.vn", "<EMAIL>"),
-    ("https://bob:hunter2@db.example.com/admin", "<URL>"), ("https://api.example.com/v1/export?api_key=9f8e7d6c5b4a", "<URL>"),
-    ("1600 Pennsylvania Avenue", "<ADDRESS>"), ("số 12 đường Lê Lợi", "<ADDRESS>")])
+@pytest.mark.parametrize(
+    "value, placeholder",
+    [
+        ("203.113.14.9", "<IP>"),
+        ("2001:0db8:85a3:0000:0000:8a2e:0370:7334", "<IP>"),
+        ("2001:db8::ff00:42:8329", "<IP>"),
+        ("536-22-1987", "<ID>"),
+        ("DE89 3704 0044 0532 0130 00", "<IBAN>"),
+        ("mai.nguyen@yahoo.com.vn", "<EMAIL>"),
+        ("https://bob:hunter2@db.example.com/admin", "<URL>"),
+        ("https://api.example.com/v1/export?api_key=9f8e7d6c5b4a", "<URL>"),
+        ("1600 Pennsylvania Avenue", "<ADDRESS>"),
+        ("số 12 đường Lê Lợi", "<ADDRESS>"),
+    ],
+)
 def test_other_structured_types(scrub, value, placeholder):
     assert scrub(f"Seen: {value} yesterday", "en")[0] == f"Seen: {placeholder} yesterday"
 
@@ -117,7 +170,7 @@ def _grouped(rng: random.Random, digits: str, seps: list[str] = _PHONE_SEPS) -> 
     groups, i = [], 0
     while i < len(digits):
         n = rng.randint(2, 4) if len(digits) - i > 5 else len(digits) - i
-        groups.append(digits[i:i + n])
+        groups.append(digits[i : i + n])
         i += n
     sep = rng.choice(seps)
     return "".join(g + (sep if rng.random() < 0.8 else rng.choice(seps)) for g in groups[:-1]) + groups[-1]
@@ -125,78 +178,203 @@ def _grouped(rng: random.Random, digits: str, seps: list[str] = _PHONE_SEPS) -> 
 
 def _vn_national(rng: random.Random) -> str:
     """A Vietnamese number without its 0: mobiles (9x, 3x; 1xx before 2018), landlines (24, 28; 4, 8, 511 before)."""
-    head, more = rng.choice([("9", 8), ("3", 8), ("16", 8), ("12", 8), ("24", 8), ("28", 8), ("4", 8), ("8", 8),
-                             ("511", 7)])
+    head, more = rng.choice(
+        [("9", 8), ("3", 8), ("16", 8), ("12", 8), ("24", 8), ("28", 8), ("4", 8), ("8", 8), ("511", 7)]
+    )
     return head + _digits(rng, more)
 
 
 def _card(rng: random.Random) -> str:
     partial = rng.choice("23456") + _digits(rng, 14)
     number = partial + next(d for d in "0123456789" if luhn(partial + d))
-    return rng.choice([" ", "-", ""]).join(number[i:i + 4] for i in range(0, 16, 4))
+    return rng.choice([" ", "-", ""]).join(number[i : i + 4] for i in range(0, 16, 4))
 
 
 _UPPER_VI = "ABCDĐGHKLMNPQSTVXÂĂÊÔƠƯẤẮỐỚỨÁÀẢÃẠÍÌỈÚÙỦ"
-_QUERY_KEYS = ["access_token", "access-token", "accesstoken", "auth", "auth_token", "api_key", "api-key", "apikey",
-               "key", "token", "secret", "client_secret", "password", "passwd", "pwd", "sig", "signature",
-               "credential", "session", "session_id", "sessionid", "sid", "X-Amz-Signature", "X-Amz-Credential"]
+_QUERY_KEYS = [
+    "access_token",
+    "access-token",
+    "accesstoken",
+    "auth",
+    "auth_token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "key",
+    "token",
+    "secret",
+    "client_secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "signature",
+    "credential",
+    "session",
+    "session_id",
+    "sessionid",
+    "sid",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+]
 # Every format a recognizer handles, as a function of a seeded generator: (value, language).
 _FORMATS = {
-    "email": lambda r: (f"{r.choice(['mai.nguyen', 'j_doe', 'a+b'])}@{r.choice(['gmail.com', 'fpt.vn', 'x.co.uk'])}", "en"),
-    "email_obfuscated": lambda r: ("lan.tran" + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]"])
-                                   + "gmail" + r.choice([".", " [dot] ", "(dot)", "[.]"]) + r.choice(["com", "vn"]), "vi"),
+    "email": lambda r: (
+        f"{r.choice(['mai.nguyen', 'j_doe', 'a+b'])}@{r.choice(['gmail.com', 'fpt.vn', 'x.co.uk'])}",
+        "en",
+    ),
+    "email_obfuscated": lambda r: (
+        "lan.tran"
+        + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]"])
+        + "gmail"
+        + r.choice([".", " [dot] ", "(dot)", "[.]"])
+        + r.choice(["com", "vn"]),
+        "vi",
+    ),
     "ipv4": lambda r: (".".join(str(r.randint(0, 255)) for _ in range(4)), "en"),
-    "ipv6": lambda r: (r.choice(["2001:db8::ff00:42:8329", "::1", "fe80::1%eth0", "::ffff:10.0.0.1", "::",
-                                 ":".join(f"{r.randint(0, 65535):x}" for _ in range(8)), "2001:db8:0:0:1::1"]), "en"),
+    "ipv6": lambda r: (
+        r.choice(
+            [
+                "2001:db8::ff00:42:8329",
+                "::1",
+                "fe80::1%eth0",
+                "::ffff:10.0.0.1",
+                "::",
+                ":".join(f"{r.randint(0, 65535):x}" for _ in range(8)),
+                "2001:db8:0:0:1::1",
+            ]
+        ),
+        "en",
+    ),
     "card": lambda r: (_card(r), "en"),
-    "iban": lambda r: (r.choice(["DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "FR14-2004-1010-0505-0001-3M02-606",
-                                 "ibanDE89370400440532013000"]), "en"),
+    "iban": lambda r: (
+        r.choice(
+            [
+                "DE89 3704 0044 0532 0130 00",
+                "GB82WEST12345698765432",
+                "FR14-2004-1010-0505-0001-3M02-606",
+                "ibanDE89370400440532013000",
+            ]
+        ),
+        "en",
+    ),
     "ssn": lambda r: (r.choice([" ", "-", "."]).join(["536", "22", "1987"]), "en"),
-    "phone_vn": lambda r: (r.choice(["+84", "0084", "84", "(84)", "(+84)", "(84-", "Tel.+84"]) + r.choice(["", " "])
-                           + _grouped(r, _vn_national(r)), "vi"),
-    "phone_vn_national": lambda r: (r.choice(["", "(", "ĐT:", "SĐT", "Tel.", "Zalo ", "hotline:", "dđ "])
-                                    + _grouped(r, "0" + _vn_national(r)), "vi"),
+    "phone_vn": lambda r: (
+        r.choice(["+84", "0084", "84", "(84)", "(+84)", "(84-", "Tel.+84"])
+        + r.choice(["", " "])
+        + _grouped(r, _vn_national(r)),
+        "vi",
+    ),
+    "phone_vn_national": lambda r: (
+        r.choice(["", "(", "ĐT:", "SĐT", "Tel.", "Zalo ", "hotline:", "dđ "]) + _grouped(r, "0" + _vn_national(r)),
+        "vi",
+    ),
     "phone_range": lambda r: ("09" + _digits(r, 8) + r.choice(["-", " - ", "/", "–"]) + "09" + _digits(r, 8), "vi"),
-    "phone_us": lambda r: (r.choice(["", "+1 ", "1-"]) + r.choice(["(212) ", "212-", "212.", "212 "]) + "555"
-                           + r.choice(["-", ".", " "]) + _digits(r, 4), "en"),
-    "phone_intl": lambda r: (r.choice(["+", "00", "+"]) + r.choice(["44 20 7946 0958", "33 1 42 68 53 00",
-                                                                      "65 6123 4567", "49 (0)40 890 85-433"]), "en"),
-    "cccd_cmnd": lambda r: (r.choice(["CCCD", "cmnd", "Căn cước công dân", "can cuoc", "chứng minh nhân dân",
-                                      "CMND/CCCD", "số định danh cá nhân"]) + r.choice([" số ", ": ", " "])
-                            + _grouped(r, "0" + _digits(r, r.choice([8, 11])), [" ", ".", "-", ""]), "vi"),
-    "passport": lambda r: (r.choice(["hộ chiếu số ", "Passport No. ", "passport: ", "ho chieu "]) + r.choice("BCN")
-                           + _digits(r, 7), "vi"),
-    "tax_code": lambda r: (r.choice(["Mã số thuế: ", "MST ", "ma so thue ", "tax code: "]) + _digits(r, 10)
-                           + r.choice(["", "-001"]), "vi"),
-    "bank_account": lambda r: (r.choice(["STK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c "])
-                               + _grouped(r, _digits(r, r.randint(6, 16)), [" ", "-", ""]), "vi"),
-    "credential_url": lambda r: (r.choice([f"https://bob:{_digits(r, 6)}@db.example.com/admin",
-                                           (f"https://api.example.com/v1/x?{r.choice(['', 'x-', 'x_', 'my_', 'a=1&', 'a=1;'])}"
-                                            f"{r.choice(_QUERY_KEYS)}={_digits(r, 8)}&b=2"),
-                                           f"https://cdn.example.com/f#{r.choice(_QUERY_KEYS).upper()}=abcd{_digits(r, 4)}"]), "en"),
-    "secret": lambda r: (r.choice(["AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
-                                   "ghp_" + _digits(r, 36), "xoxb-" + _digits(r, 12) + "-abc", "AIza" + "x" * 31 + _digits(r, 4),
-                                   "sk_live_" + _digits(r, 24), "-----BEGIN RSA PRIVATE KEY-----\nMIIEow" + _digits(r, 20),
-                                   "Bearer " + "abc" + _digits(r, 20), "eyJhbGciOi1.eyJzdWIiOi2.sig" + _digits(r, 8),
-                                   r.choice(["api_key", "DB_PASSWORD", "secret", "X-Api-Key", "token", "pwd"])
-                                   + r.choice(["=", " = ", ": ", '":"']) + "s3cr" + _digits(r, 4)]), "en"),
-    "address_en": lambda r: ((f"{r.randint(1, 9999)}{r.choice(['', 'B', 'A'])}{r.choice(['', ' N.', ' West'])} "
-                              f"{r.choice(['Main', 'Caldwell', 'Pennsylvania', '34th', 'Old Mill'])} "
-                              f"{r.choice(['Street', 'St.', 'St', 'Avenue', 'Road', 'Dr.', 'Way', 'Pkwy'])}"), "en"),
-    "address_vi": lambda r: (r.choice(["", "số ", "số nhà ", "ngõ ", "hẻm ", "kiệt "]) + str(r.randint(1, 999))
-                             + r.choice(["", "A", "B"]) + r.choice(["", f"/{r.randint(1, 99)}", f"/{r.randint(1, 9)}/2"])
-                             + r.choice([", ", " "]) + r.choice(["", "đường ", "phố "]) + r.choice(_UPPER_VI)
-                             + r.choice(["guyễn Trãi", "ê Lợi", "p Bắc", "uế", "ạch Đằng"]), "vi"),
+    "phone_us": lambda r: (
+        r.choice(["", "+1 ", "1-"])
+        + r.choice(["(212) ", "212-", "212.", "212 "])
+        + "555"
+        + r.choice(["-", ".", " "])
+        + _digits(r, 4),
+        "en",
+    ),
+    "phone_intl": lambda r: (
+        r.choice(["+", "00", "+"])
+        + r.choice(["44 20 7946 0958", "33 1 42 68 53 00", "65 6123 4567", "49 (0)40 890 85-433"]),
+        "en",
+    ),
+    "cccd_cmnd": lambda r: (
+        r.choice(
+            [
+                "CCCD",
+                "cmnd",
+                "Căn cước công dân",
+                "can cuoc",
+                "chứng minh nhân dân",
+                "CMND/CCCD",
+                "số định danh cá nhân",
+            ]
+        )
+        + r.choice([" số ", ": ", " "])
+        + _grouped(r, "0" + _digits(r, r.choice([8, 11])), [" ", ".", "-", ""]),
+        "vi",
+    ),
+    "passport": lambda r: (
+        r.choice(["hộ chiếu số ", "Passport No. ", "passport: ", "ho chieu "]) + r.choice("BCN") + _digits(r, 7),
+        "vi",
+    ),
+    "tax_code": lambda r: (
+        r.choice(["Mã số thuế: ", "MST ", "ma so thue ", "tax code: "]) + _digits(r, 10) + r.choice(["", "-001"]),
+        "vi",
+    ),
+    "bank_account": lambda r: (
+        r.choice(["STK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c "])
+        + _grouped(r, _digits(r, r.randint(6, 16)), [" ", "-", ""]),
+        "vi",
+    ),
+    "credential_url": lambda r: (
+        r.choice(
+            [
+                f"https://bob:{_digits(r, 6)}@db.example.com/admin",
+                (
+                    f"https://api.example.com/v1/x?{r.choice(['', 'x-', 'x_', 'my_', 'a=1&', 'a=1;'])}"
+                    f"{r.choice(_QUERY_KEYS)}={_digits(r, 8)}&b=2"
+                ),
+                f"https://cdn.example.com/f#{r.choice(_QUERY_KEYS).upper()}=abcd{_digits(r, 4)}",
+            ]
+        ),
+        "en",
+    ),
+    "secret": lambda r: (
+        r.choice(
+            [
+                "AKIA" + "".join(r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
+                "ghp_" + _digits(r, 36),
+                "xoxb-" + _digits(r, 12) + "-abc",
+                "AIza" + "x" * 31 + _digits(r, 4),
+                "sk_live_" + _digits(r, 24),
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow" + _digits(r, 20),
+                "Bearer " + "abc" + _digits(r, 20),
+                "eyJhbGciOi1.eyJzdWIiOi2.sig" + _digits(r, 8),
+                r.choice(["api_key", "DB_PASSWORD", "secret", "X-Api-Key", "token", "pwd"])
+                + r.choice(["=", " = ", ": ", '":"'])
+                + "s3cr"
+                + _digits(r, 4),
+            ]
+        ),
+        "en",
+    ),
+    "address_en": lambda r: (
+        (
+            f"{r.randint(1, 9999)}{r.choice(['', 'B', 'A'])}{r.choice(['', ' N.', ' West'])} "
+            f"{r.choice(['Main', 'Caldwell', 'Pennsylvania', '34th', 'Old Mill'])} "
+            f"{r.choice(['Street', 'St.', 'St', 'Avenue', 'Road', 'Dr.', 'Way', 'Pkwy'])}"
+        ),
+        "en",
+    ),
+    "address_vi": lambda r: (
+        r.choice(["", "số ", "số nhà ", "ngõ ", "hẻm ", "kiệt "])
+        + str(r.randint(1, 999))
+        + r.choice(["", "A", "B"])
+        + r.choice(["", f"/{r.randint(1, 99)}", f"/{r.randint(1, 9)}/2"])
+        + r.choice([", ", " "])
+        + r.choice(["", "đường ", "phố "])
+        + r.choice(_UPPER_VI)
+        + r.choice(["guyễn Trãi", "ê Lợi", "p Bắc", "uế", "ạch Đằng"]),
+        "vi",
+    ),
 }
-_PROSE = {"en": ["Contact us at", "The report lists", "Call the desk:", "Seen: ", "(details", "Write to"],
-          "vi": ["Mọi thông tin xin liên hệ", "Địa chỉ:", "Người khai báo,", "Liên hệ", "Gia đình ở"]}
+_PROSE = {
+    "en": ["Contact us at", "The report lists", "Call the desk:", "Seen: ", "(details", "Write to"],
+    "vi": ["Mọi thông tin xin liên hệ", "Địa chỉ:", "Người khai báo,", "Liên hệ", "Gia đình ở"],
+}
 
 
 def _mutate(r: random.Random, value: str) -> str:
     """A near miss: one character deleted, inserted or replaced (digits, separators, letters, brackets)."""
     i = r.randrange(len(value) + 1)
     char = r.choice("0123456789 .-_/–()[]@:=?&#+AaĐđ\n")
-    return r.choice([value[:i] + value[i + 1:], value[:i] + char + value[i:], value[:i] + char + value[i + 1:]])
+    return r.choice([value[:i] + value[i + 1 :], value[:i] + char + value[i:], value[:i] + char + value[i + 1 :]])
 
 
 def test_prefilter_changes_cost_not_results():
@@ -217,7 +395,9 @@ def test_prefilter_changes_cost_not_results():
             found[name] += bool(expected[1]) and not mutated
             cases += 1
     assert cases >= 2500
-    assert all(n >= 0.6 * 130 * 0.7 for n in found.values()), found  # the variants are mostly detected: they mean something
+    assert all(n >= 0.6 * 130 * 0.7 for n in found.values()), (
+        found
+    )  # the variants are mostly detected: they mean something
 
 
 def _contacts() -> list[list[str]]:
@@ -249,14 +429,21 @@ def test_fake_values_are_consistent_and_replace_the_original():
 
 
 def test_written_rows_are_scrubbed_and_dropped_text_can_be_left_out(tmp_path):
-    doc = Document(warc_file="f.warc.gz", warc_offset=1, url="https://u:secret@example.com/p",
-                   text="Call 0912 345 678 now.", language="vi")
+    doc = Document(
+        warc_file="f.warc.gz",
+        warc_offset=1,
+        url="https://u:secret@example.com/p",
+        text="Call 0912 345 678 now.",
+        language="vi",
+    )
     write_rows([doc.kept_row()], KEPT, str(tmp_path / "k.parquet"))
     row = pq.read_table(tmp_path / "k.parquet").to_pylist()[0]
     assert row["text"] == "Call <PHONE> now." and "secret" not in row["url"]
     assert dict(row["pii_counts"]) == {"PHONE_NUMBER": 1, "CREDENTIAL_URL": 1}
     none = PII.model_copy(update={"dropped_text": "none"})
-    write_rows([doc.dropped_row(Drop("c4", "sentences", "quoted: 0912 345 678"))], DROPPED, str(tmp_path / "d.parquet"), none)
+    write_rows(
+        [doc.dropped_row(Drop("c4", "sentences", "quoted: 0912 345 678"))], DROPPED, str(tmp_path / "d.parquet"), none
+    )
     row = pq.read_table(tmp_path / "d.parquet").to_pylist()[0]
     assert row["text"] is None and row["details"] == "quoted: <PHONE>"
 

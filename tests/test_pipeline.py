@@ -1,4 +1,5 @@
 """The real Beam job (DirectRunner) on real and synthetic WARC files: conservation, robustness, determinism."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,13 @@ import pytest
 from sieve.schemas.tables import DROPPED, KEPT
 from tests.conftest import run_beam
 
-REAL = ["warcfile.warc.gz", "clipped.warc.gz", "clueweb-quirk.warc.gz", "block-sized-records.warc.gz",
-        "articles-sample.warc.gz"]
+REAL = [
+    "warcfile.warc.gz",
+    "clipped.warc.gz",
+    "clueweb-quirk.warc.gz",
+    "block-sized-records.warc.gz",
+    "articles-sample.warc.gz",
+]
 
 
 def run(files: list[Path], staging: Path, workers: int = 2) -> dict:
@@ -46,7 +52,11 @@ def test_every_record_of_every_real_file_is_kept_dropped_or_skipped(real_run):
     assert set(per_file) == set(REAL)
     assert per_file["warcfile.warc.gz"]["read"] == 50 and per_file["warcfile.warc.gz"]["skipped"] == 34
     assert per_file["clueweb-quirk.warc.gz"]["read"] == 30
-    assert per_file["block-sized-records.warc.gz"] == {**per_file["block-sized-records.warc.gz"], "read": 3, "skipped": 3}
+    assert per_file["block-sized-records.warc.gz"] == {
+        **per_file["block-sized-records.warc.gz"],
+        "read": 3,
+        "skipped": 3,
+    }
     assert per_file["articles-sample.warc.gz"]["read"] == 12
     for f in summary["files"]:
         assert f["read"] == f["kept"] + f["dropped"] + f["skipped"]
@@ -103,7 +113,11 @@ def test_synthetic_corpus_outcomes_match_its_ground_truth(synth_corpus, tmp_path
         elif kind == "http_error":
             assert set(results) == {"response/http_status"}
         elif kind == "empty":
-            assert set(results) <= {"extract/empty_text", "language_id/low_language_score", "language_id/language_not_kept"}
+            assert set(results) <= {
+                "extract/empty_text",
+                "language_id/low_language_score",
+                "language_id/language_not_kept",
+            }
     articles = [r for r in truth["records"] if r["kind"] == "article"]
     kept_en_vi = [r for r in articles if r["lang"] in ("en", "vi") and outcome[r["record_id"]] == "kept"]
     assert len(kept_en_vi) >= 0.95 * sum(r["lang"] in ("en", "vi") for r in articles)

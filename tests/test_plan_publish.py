@@ -1,4 +1,5 @@
 """Input planning (files, directories, globs, listings, subsets) and the commit protocol (markers, manifest, cleanup)."""
+
 from __future__ import annotations
 
 import gzip
@@ -8,8 +9,18 @@ import shutil
 import pytest
 
 from sieve.flows.plan import BATCH_BYTES_PER_WORKER, InputFile, batches, plan_inputs
-from sieve.flows.publish import (ConservationError, clean_working_files, commit, committed, config_identity,
-                                 finished_ranges, manifest_for, run_folder, summarize, up_to_date)
+from sieve.flows.publish import (
+    ConservationError,
+    clean_working_files,
+    commit,
+    committed,
+    config_identity,
+    finished_ranges,
+    manifest_for,
+    run_folder,
+    summarize,
+    up_to_date,
+)
 from sieve.schemas.config import load_config
 from sieve.schemas.errors import UsageError
 from sieve.transforms.parquet import shard_stem
@@ -24,13 +35,18 @@ def test_inputs_resolve_from_files_directories_and_globs_named_below_their_commo
     shutil.copy(data_dir / "block-sized-records.warc.gz", tmp_path / "crawl" / "b.warc.gz")
     (tmp_path / "crawl" / "notes.txt").write_text("not a warc")
     files = plan_inputs([str(tmp_path / "crawl"), str(tmp_path / "crawl" / "*.warc.gz"), str(nested / "a.warc.gz")])
-    assert [(f.name, f.uri) for f in files] == [("b.warc.gz", str(tmp_path / "crawl" / "b.warc.gz")),
-                                                ("segment/a.warc.gz", str(nested / "a.warc.gz"))]
+    assert [(f.name, f.uri) for f in files] == [
+        ("b.warc.gz", str(tmp_path / "crawl" / "b.warc.gz")),
+        ("segment/a.warc.gz", str(nested / "a.warc.gz")),
+    ]
     assert files[0].size == (data_dir / "block-sized-records.warc.gz").stat().st_size
 
 
 def test_a_commoncrawl_listing_is_read_below_the_base_url(data_dir, tmp_path):
-    names = ["crawl-data/CC-MAIN-2024-10/segments/1/warc/a.warc.gz", "crawl-data/CC-MAIN-2024-10/segments/2/warc/b.warc.gz"]
+    names = [
+        "crawl-data/CC-MAIN-2024-10/segments/1/warc/a.warc.gz",
+        "crawl-data/CC-MAIN-2024-10/segments/2/warc/b.warc.gz",
+    ]
     for name in names:
         (tmp_path / "mirror" / name).parent.mkdir(parents=True)
         shutil.copy(data_dir / "clipped.warc.gz", tmp_path / "mirror" / name)
@@ -103,7 +119,11 @@ def test_commit_writes_the_manifest_last_and_removes_other_runs(staged):
     commit(str(out), manifest)
     assert json.loads((out / "manifest.json").read_text())["counts"]["read"] == 51
     assert not abandoned.exists()
-    assert sorted(p.name for p in (out / "runs" / cfg.hash).iterdir()) == ["done", "dropped", "kept"]  # working files gone
+    assert sorted(p.name for p in (out / "runs" / cfg.hash).iterdir()) == [
+        "done",
+        "dropped",
+        "kept",
+    ]  # working files gone
     for shard in manifest["shards"]["kept"] + manifest["shards"]["dropped"]:
         assert (out / shard["path"]).stat().st_size == shard["bytes"]
     assert up_to_date(str(out), files, cfg.hash)
@@ -183,7 +203,9 @@ def test_the_run_identity_follows_the_contents_of_the_blocklists_the_config_name
 def test_the_run_identity_follows_the_contents_of_extra_toxicity_lists(tmp_path):
     terms = tmp_path / "terms.txt"
     terms.write_text("badword\n")
-    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{terms}]\n"))
+    cfg = load_config(
+        write_config(tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{terms}]\n")
+    )
     before = config_identity(cfg)
     terms.write_text("badword\nworseword\n")
     assert config_identity(cfg) != before

@@ -1,5 +1,6 @@
 """The heuristic quality stages on whole corpora: planted low-quality pages of the synthetic corpus leave with a
 reason from the right family, clean English and Vietnamese articles stay, and so do the real English articles."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Signals as data: explain, rethreshold and calibrate on a published run with every quality stage on."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one P
 
 
 def _config(path: Path, models: Path, extra: str = "") -> str:
-    path.write_text(f"quality:\n  perplexity:\n    models: {{en: {models / 'en'}, vi: {models / 'vi'}}}\n{extra}",
-                    encoding="utf-8")
+    path.write_text(
+        f"quality:\n  perplexity:\n    models: {{en: {models / 'en'}, vi: {models / 'vi'}}}\n{extra}", encoding="utf-8"
+    )
     return str(path)
 
 
@@ -35,20 +37,34 @@ def run(tmp_path_factory) -> dict:
         train(str(reference[lang]), lang, str(root / "models" / lang))
     config = _config(root / "config.yaml", root / "models")
     curate(inputs=[str(root / "in" / "corpus.warc.gz")], output=str(root / "out"), config=config, workers=2)
-    return {"root": root, "config": config, "out": str(root / "out"), "reference": reference,
-            "warc": str(root / "in" / "corpus.warc.gz")}
+    return {
+        "root": root,
+        "config": config,
+        "out": str(root / "out"),
+        "reference": reference,
+        "warc": str(root / "in" / "corpus.warc.gz"),
+    }
 
 
 def _rows(output: str) -> dict[str, pa.Table]:
     manifest = json.loads(Path(output, "manifest.json").read_text())
-    return {kind: pa.concat_tables([pa.parquet.read_table(Path(output, s["path"])) for s in manifest["shards"][kind]])
-            .sort_by([("warc_file", "ascending"), ("warc_offset", "ascending")]) for kind in ("kept", "dropped")}
+    return {
+        kind: pa.concat_tables(
+            [pa.parquet.read_table(Path(output, s["path"])) for s in manifest["shards"][kind]]
+        ).sort_by([("warc_file", "ascending"), ("warc_offset", "ascending")])
+        for kind in ("kept", "dropped")
+    }
 
 
 def _decisions(output: str) -> dict[str, tuple]:
     tables = _rows(output)
     out = {r["doc_id"]: ("kept", r["pp_bucket"]) for r in tables["kept"].select(["doc_id", "pp_bucket"]).to_pylist()}
-    out.update({r["doc_id"]: (r["stage"], r["reason"]) for r in tables["dropped"].select(["doc_id", "stage", "reason"]).to_pylist()})
+    out.update(
+        {
+            r["doc_id"]: (r["stage"], r["reason"])
+            for r in tables["dropped"].select(["doc_id", "stage", "reason"]).to_pylist()
+        }
+    )
     return out
 
 
@@ -77,12 +93,19 @@ def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
     from sieve.flows.curate import curate
     from sieve.flows.rethreshold import rethreshold
 
-    new = _config(tmp_path / "new.yaml", run["root"] / "models",
-                  "    drop_tail: true\n  fineweb: false\n"
-                  "languages:\n  vi: {gopher_quality: {min_words: 20}}\n  en: {gopher_repetition: {max_dup_line_frac: 0.1}}\n")
+    new = _config(
+        tmp_path / "new.yaml",
+        run["root"] / "models",
+        "    drop_tail: true\n  fineweb: false\n"
+        "languages:\n  vi: {gopher_quality: {min_words: 20}}\n  en: {gopher_repetition: {max_dup_line_frac: 0.1}}\n",
+    )
     manifest = rethreshold(run["out"], new, str(tmp_path / "re"), workers=2)
     curate(inputs=[run["warc"]], output=str(tmp_path / "fresh"), config=new, workers=2)
-    redecided, fresh, original = _decisions(str(tmp_path / "re")), _decisions(str(tmp_path / "fresh")), _decisions(run["out"])
+    redecided, fresh, original = (
+        _decisions(str(tmp_path / "re")),
+        _decisions(str(tmp_path / "fresh")),
+        _decisions(run["out"]),
+    )
     assert redecided == fresh
     assert redecided != original  # the new thresholds changed something, or this test proves nothing
     assert any(d == ("perplexity", "tail") for d in redecided.values())
@@ -119,8 +142,9 @@ def test_explain_a_dropped_page_from_its_warc_and_from_the_run(run):
         assert f"[gopher_quality] DROP {row['reason']}" in text and "min_words=" in text and "n_words=" in text
     assert "(after the decision: what this stage would say)" in fresh  # later stages still explained
     kept = _rows(run["out"])["kept"].to_pylist()[0]
-    assert "decision:  kept; perplexity bucket" in "\n".join(explain_row(find_row(run["out"], kept["url"]),
-                                                                        published(run["out"])[1]))
+    assert "decision:  kept; perplexity bucket" in "\n".join(
+        explain_row(find_row(run["out"], kept["url"]), published(run["out"])[1])
+    )
     with pytest.raises(UsageError, match="no row of the run"):
         find_row(run["out"], "https://nowhere.example/")
 
@@ -129,8 +153,11 @@ def test_calibrate_proposes_thresholds_that_keep_the_reference(run, tmp_path):
     from sieve.flows.calibrate import calibrate, reference_signals, rules
 
     strict = tmp_path / "strict.yaml"  # thresholds too strict for this Vietnamese: calibrate must loosen them
-    strict.write_text(Path(run["config"]).read_text() + "languages:\n  vi:\n    gopher_quality: {min_mean_word_length: 3.6}\n"
-                      "    fineweb: {min_line_punct_frac: 0.99}\n", encoding="utf-8")
+    strict.write_text(
+        Path(run["config"]).read_text() + "languages:\n  vi:\n    gopher_quality: {min_mean_word_length: 3.6}\n"
+        "    fineweb: {min_line_punct_frac: 0.99}\n",
+        encoding="utf-8",
+    )
     cfg = load_config(strict)
     loosen, _ = calibrate(cfg, run["out"], "vi", str(run["reference"]["vi"]), keep=0.95)
     assert loosen["languages"]["vi"]["gopher_quality"]["min_mean_word_length"] < 3.6

@@ -1,5 +1,6 @@
 """A real run killed with SIGKILL part way: nothing it started stays alive, and the same command reads again only
 the record ranges that were not finished and publishes exactly what an uninterrupted run publishes."""
+
 from __future__ import annotations
 
 import json
@@ -53,14 +54,17 @@ def session_processes(sid: int) -> list[int]:
 
 def published(out: Path) -> tuple[dict, dict[str, bytes]]:
     manifest = json.loads((out / "manifest.json").read_text())
-    shards = {s["path"]: (out / s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]}
+    shards = {
+        s["path"]: (out / s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]
+    }
     return manifest, shards
 
 
 def test_a_killed_run_leaves_no_process_and_resumes_to_the_same_output(crawl, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen(command(crawl, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        command(crawl, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=tmp_path
+    )
     deadline = time.monotonic() + 240
     while len(list(out.glob("runs/*/ranges/*.json"))) < KILL_AFTER:
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
@@ -82,7 +86,9 @@ def test_a_killed_run_leaves_no_process_and_resumes_to_the_same_output(crawl, tm
     assert job["beam_counters"]["ranges_reused"] == finished_before
     assert 0 < job["beam_counters"]["read"] < manifest["counts"]["read"]  # only the unfinished ranges were read
 
-    whole = subprocess.run(command(crawl, tmp_path / "whole"), capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    whole = subprocess.run(
+        command(crawl, tmp_path / "whole"), capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     assert whole.returncode == 0, whole.stderr[-3000:]
     reference, reference_shards = published(tmp_path / "whole")
     assert manifest["counts"] == reference["counts"] and manifest["files"] == reference["files"]

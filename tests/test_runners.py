@@ -1,4 +1,5 @@
 """Runners are options: the real job on Dask and on the portable runner matches the DirectRunner; bad setups are one line."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,9 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -24,8 +26,20 @@ def sieve_run(inputs: Path, out: Path, runner: str, options: list[str]) -> dict[
     """`sieve run` with the runner on the command line and its options in the config, as a user runs it."""
     config = out.parent / f"{out.name}.yaml"
     config.write_text(yaml.safe_dump({"beam": {"options": options}}))
-    cmd = [str(Path(sys.executable).parent / "sieve"), "run", "--input", str(inputs), "--output", str(out),
-           "--runner", runner, "--config", str(config), "--workers", "2"]
+    cmd = [
+        str(Path(sys.executable).parent / "sieve"),
+        "run",
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        "--runner",
+        runner,
+        "--config",
+        str(config),
+        "--workers",
+        "2",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "manifest.json").read_text())
@@ -72,7 +86,9 @@ def dask_cluster() -> Iterator[Any]:
 
 
 @pytest.mark.slow
-def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(crawl_dir, tmp_path, dask_cluster, direct_run):
+def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(
+    crawl_dir, tmp_path, dask_cluster, direct_run
+):
     transitions = dask_cluster.scheduler.transition_counter
     out = tmp_path / "out"
     manifest = sieve_run(crawl_dir, out, DASK, [f"--dask_client_address={dask_cluster.scheduler_address}"])
@@ -83,7 +99,9 @@ def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(craw
 
 
 @pytest.mark.slow
-def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_runner_writes(crawl_dir, tmp_path, direct_run):
+def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_runner_writes(
+    crawl_dir, tmp_path, direct_run
+):
     out = tmp_path / "out"
     manifest = sieve_run(crawl_dir, out, "PortableRunner", ["--job_endpoint=embed", "--environment_type=LOOPBACK"])
     assert manifest["run"]["runner"] == "PortableRunner"
@@ -100,18 +118,36 @@ def closed_port() -> int:
 
 
 BAD_SETUPS = {
-    "unknown option": ("DirectRunner", ["--direct_num_worker=2"], ["Beam does not know", "did you mean --direct_num_workers?"]),
+    "unknown option": (
+        "DirectRunner",
+        ["--direct_num_worker=2"],
+        ["Beam does not know", "did you mean --direct_num_workers?"],
+    ),
     "bad value": ("DirectRunner", ["--direct_num_workers=many"], ["--direct_num_workers", "invalid int value"]),
     "runner in the config": ("DirectRunner", ["--runner=DataflowRunner"], ["belongs on the command line"]),
     "dask short name": ("DaskRunner", [], ["--runner DaskRunner", DASK]),
-    "dask scheduler down": (DASK, ["--dask_client_address=tcp://127.0.0.1:{port}"], ["cannot connect", "start a scheduler"]),
+    "dask scheduler down": (
+        DASK,
+        ["--dask_client_address=tcp://127.0.0.1:{port}"],
+        ["cannot connect", "start a scheduler"],
+    ),
     "dataflow without project": ("DataflowRunner", [], ["--project, --region, --temp_location"]),
-    "dataflow local temp": ("DataflowRunner", ["--project=p", "--region=europe-west1", "--temp_location=/tmp/t"],
-                            ["--temp_location /tmp/t", "gs://"]),
-    "dataflow local output": ("DataflowRunner", ["--project=p", "--region=europe-west1", "--temp_location=gs://b/t",
-                                                 "--sdk_container_image=r/sieve-worker:1"], ["cannot write", "gs:// or s3://"]),
+    "dataflow local temp": (
+        "DataflowRunner",
+        ["--project=p", "--region=europe-west1", "--temp_location=/tmp/t"],
+        ["--temp_location /tmp/t", "gs://"],
+    ),
+    "dataflow local output": (
+        "DataflowRunner",
+        ["--project=p", "--region=europe-west1", "--temp_location=gs://b/t", "--sdk_container_image=r/sieve-worker:1"],
+        ["cannot write", "gs:// or s3://"],
+    ),
     "portable without endpoint": ("PortableRunner", [], ["needs --job_endpoint", "embed"]),
-    "portable job server down": ("PortableRunner", ["--job_endpoint=localhost:{port}"], ["cannot connect", "job server"]),
+    "portable job server down": (
+        "PortableRunner",
+        ["--job_endpoint=localhost:{port}"],
+        ["cannot connect", "job server"],
+    ),
     "portable default docker image": ("PortableRunner", ["--job_endpoint=embed"], ["no sieve installed", "LOOPBACK"]),
 }
 
@@ -121,6 +157,16 @@ def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path
     runner, options, needles = BAD_SETUPS[case]
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"beam": {"options": [o.format(port=closed_port()) for o in options]}}))
-    result = sieve_in_process(capsys, "run", "--input", str(data_dir / "clipped.warc.gz"), "--output", str(tmp_path / "o"),
-                   "--runner", runner, "--config", str(config))
+    result = sieve_in_process(
+        capsys,
+        "run",
+        "--input",
+        str(data_dir / "clipped.warc.gz"),
+        "--output",
+        str(tmp_path / "o"),
+        "--runner",
+        runner,
+        "--config",
+        str(config),
+    )
     assert_one_line_error(result, *needles)

@@ -1,4 +1,5 @@
 """The per-document stages, without Beam: charset decoding, extraction, time guard, response check, language id."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,16 @@ VI = "Hà Nội là thủ đô của Việt Nam. Thành phố có lịch sử h�
 
 
 def html_doc(body: bytes, charset: str | None = None, status: int = 200, content_type: str = "text/html") -> Document:
-    return Document(warc_file="t.warc.gz", warc_offset=0, warc_record_id="<urn:uuid:1>", url="https://example.vn/a",
-                    http_status=status, http_charset=charset, content_type=content_type, payload=body)
+    return Document(
+        warc_file="t.warc.gz",
+        warc_offset=0,
+        warc_record_id="<urn:uuid:1>",
+        url="https://example.vn/a",
+        http_status=status,
+        http_charset=charset,
+        content_type=content_type,
+        payload=body,
+    )
 
 
 def to_cp1258(text: str) -> bytes:
@@ -36,8 +45,10 @@ def to_cp1258(text: str) -> bytes:
             clusters[-1].append(ch)
         else:
             clusters.append([ch])
-    out = "".join(unicodedata.normalize("NFC", "".join(c for c in cl if c not in tones)) + "".join(c for c in cl if c in tones)
-                  for cl in clusters)
+    out = "".join(
+        unicodedata.normalize("NFC", "".join(c for c in cl if c not in tones)) + "".join(c for c in cl if c in tones)
+        for cl in clusters
+    )
     return out.encode("cp1258")
 
 
@@ -57,15 +68,18 @@ def test_doc_id_is_stable_and_derived_from_the_record():
     assert a.domain == "example.vn"
 
 
-@pytest.mark.parametrize("encoding, declared", [
-    ("utf-8", "utf-8"),          # declared right
-    ("cp1258", "windows-1258"),  # Vietnamese legacy code page (tone marks as combining characters)
-    ("utf-8", None),             # no charset in HTTP: meta tag / detection
-    ("utf-8", "x-no-such-charset"),  # unknown charset name: ignored
-    ("utf-8", "ascii"),          # wrong charset: the bytes are valid UTF-8
-    ("utf-8", "iso-8859-1"),     # wrong single-byte charset that would "decode" anything: UTF-8 still wins
-    ("cp1258", "utf-8"),         # legacy bytes labelled UTF-8: detected as Windows-1258
-])
+@pytest.mark.parametrize(
+    "encoding, declared",
+    [
+        ("utf-8", "utf-8"),  # declared right
+        ("cp1258", "windows-1258"),  # Vietnamese legacy code page (tone marks as combining characters)
+        ("utf-8", None),  # no charset in HTTP: meta tag / detection
+        ("utf-8", "x-no-such-charset"),  # unknown charset name: ignored
+        ("utf-8", "ascii"),  # wrong charset: the bytes are valid UTF-8
+        ("utf-8", "iso-8859-1"),  # wrong single-byte charset that would "decode" anything: UTF-8 still wins
+        ("cp1258", "utf-8"),  # legacy bytes labelled UTF-8: detected as Windows-1258
+    ],
+)
 def test_vietnamese_page_decodes_with_missing_or_wrong_charset(encoding, declared):
     meta = '<meta charset="utf-8">' if encoding == "utf-8" else ""
     body = to_cp1258(page(VI, meta)) if encoding == "cp1258" else page(VI, meta).encode(encoding)
@@ -96,14 +110,17 @@ def test_page_that_extracts_to_nothing_is_dropped_as_empty_text(tmp_path):
     assert (drop.stage, drop.reason) == ("extract", "empty_text")
 
 
-@pytest.mark.parametrize("status, content_type, reason", [
-    (404, "text/html", "http_status"),
-    (301, "text/html", "http_status"),
-    (200, "application/pdf", "non_html"),
-    (200, "image/png", "non_html"),
-    (200, "text/html", None),
-    (200, "application/xhtml+xml", None),
-])
+@pytest.mark.parametrize(
+    "status, content_type, reason",
+    [
+        (404, "text/html", "http_status"),
+        (301, "text/html", "http_status"),
+        (200, "application/pdf", "non_html"),
+        (200, "image/png", "non_html"),
+        (200, "text/html", None),
+        (200, "application/xhtml+xml", None),
+    ],
+)
 def test_response_check_keeps_only_successful_html(status, content_type, reason):
     doc = html_doc(b"<html></html>", status=status, content_type=content_type)
     drop = run_filters(doc, [ResponseCheck(load_config())])
@@ -135,21 +152,54 @@ def test_language_filter_uses_the_keep_list_and_per_language_thresholds(tmp_path
 
 def test_build_filters_orders_stages_and_respects_switches(tmp_path):
     assert [f.stage for f in build_filters(load_config())] == [
-        "response", "url", "language_gate", "extract", "clean_text", "language_id", "normalize",
-        "gopher_quality", "c4", "fineweb", "gopher_repetition", "toxicity", "perplexity"]
+        "response",
+        "url",
+        "language_gate",
+        "extract",
+        "clean_text",
+        "language_id",
+        "normalize",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+        "gopher_repetition",
+        "toxicity",
+        "perplexity",
+    ]
     off = load_config(write_config(tmp_path / "c.yaml", "language_id:\n  enabled: false\n"))
     assert [f.stage for f in build_filters(off)] == ["response", "url", "extract", "clean_text"]
-    some = load_config(write_config(tmp_path / "d.yaml", "language_gate: {enabled: false}\n"
-                                                         "quality: {c4: false, perplexity: {enabled: false}, "
-                                                         "toxicity: {enabled: false}}\n"))
-    assert [f.stage for f in build_filters(some)] == ["response", "url", "extract", "clean_text", "language_id",
-                                                      "normalize", "gopher_quality", "fineweb", "gopher_repetition"]
+    some = load_config(
+        write_config(
+            tmp_path / "d.yaml",
+            "language_gate: {enabled: false}\n"
+            "quality: {c4: false, perplexity: {enabled: false}, "
+            "toxicity: {enabled: false}}\n",
+        )
+    )
+    assert [f.stage for f in build_filters(some)] == [
+        "response",
+        "url",
+        "extract",
+        "clean_text",
+        "language_id",
+        "normalize",
+        "gopher_quality",
+        "fineweb",
+        "gopher_repetition",
+    ]
 
 
-@pytest.mark.parametrize("new, old", [
-    ("Hoà Bình", "Hòa Bình"), ("sức khoẻ", "sức khỏe"), ("thuỷ điện", "thủy điện"), ("HOÀ", "HÒA"),
-    ("uỷ ban", "ủy ban"), ("hoạ sĩ", "họa sĩ"),
-])
+@pytest.mark.parametrize(
+    "new, old",
+    [
+        ("Hoà Bình", "Hòa Bình"),
+        ("sức khoẻ", "sức khỏe"),
+        ("thuỷ điện", "thủy điện"),
+        ("HOÀ", "HÒA"),
+        ("uỷ ban", "ủy ban"),
+        ("hoạ sĩ", "họa sĩ"),
+    ],
+)
 def test_vietnamese_tone_placement_converts_both_ways(new, old):
     assert vietnamese_tone_style(new, "old") == old
     assert vietnamese_tone_style(old, "new") == new

@@ -1,5 +1,6 @@
 """The storage layer against a real S3 API (moto's server on loopback) and the local disk; a whole run from bucket
 to bucket equals a local run byte for byte; missing credentials are one clear line."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,17 @@ def free_port() -> int:
 def s3_env():
     """A moto S3 server on loopback, and the standard AWS variables that point at it."""
     port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     try:
         deadline = time.monotonic() + 30
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
@@ -68,8 +76,9 @@ def test_write_read_list_delete_round_trip(root, tmp_path, request):
 
 
 def sieve(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([SIEVE, "run", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [SIEVE, "run", *args], capture_output=True, text=True, cwd=cwd, timeout=300, env={**os.environ, **env}
+    )
 
 
 def shards(manifest: dict, read) -> dict[str, bytes]:
@@ -84,8 +93,18 @@ def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, cr
     names = sorted(p.name for p in crawl_dir.iterdir())
     for name in names:
         s3.upload_file(str(crawl_dir / name), "warcs", f"crawl/{name}")
-    remote = sieve("--input", "s3://warcs/crawl", "--output", "s3://corpus/run", "--runner", "DirectRunner",
-                   "--workers", "2", env=s3_env, cwd=tmp_path)
+    remote = sieve(
+        "--input",
+        "s3://warcs/crawl",
+        "--output",
+        "s3://corpus/run",
+        "--runner",
+        "DirectRunner",
+        "--workers",
+        "2",
+        env=s3_env,
+        cwd=tmp_path,
+    )
     assert remote.returncode == 0, remote.stderr[-3000:]
 
     local_out, local_manifest, _ = crawl_run  # the same files read from the local disk
@@ -96,7 +115,9 @@ def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, cr
     remote_shards = shards(remote_manifest, lambda p: storage.read_bytes(f"s3://corpus/run/{p}"))
     assert remote_shards == shards(local_manifest, lambda p: (local_out / p).read_bytes())
     assert storage.exists("s3://corpus/run/report.md")
-    leftovers = [f.uri for f in storage.list_files("s3://corpus/run/runs") if "/parts/" in f.uri or "/progress/" in f.uri]
+    leftovers = [
+        f.uri for f in storage.list_files("s3://corpus/run/runs") if "/parts/" in f.uri or "/progress/" in f.uri
+    ]
     assert not leftovers
 
 
@@ -105,8 +126,14 @@ def test_missing_credentials_are_one_line_naming_the_variables(s3_env, tmp_path)
 
     boto3.client("s3").put_object(Bucket="warcs", Key="one/a.warc.gz", Body=b"WARC/1.0\r\n")
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    result = subprocess.run([SIEVE, "run", "--input", "s3://warcs/one", "--output", str(tmp_path / "o")],
-                            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [SIEVE, "run", "--input", "s3://warcs/one", "--output", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("sieve: error: cannot read s3://warcs/one/a.warc.gz") and "AWS_ACCESS_KEY_ID" in line

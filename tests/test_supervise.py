@@ -1,4 +1,5 @@
 """The per-document time guard: a document that hangs or kills its process costs one dropped row, not the run."""
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import time
 import pytest
 
 from sieve.schemas.config import load_config
+from sieve.transforms.supervise import RangeSupervisor
 from tests.conftest import run_beam, source, write_config
 from tests.test_warc import write_warc
-from sieve.transforms.supervise import RangeSupervisor
 
 SMALL = b"<html><body><article><p>The council met on Tuesday to discuss the new budget for schools and roads.</p></article></body></html>"
 # 3.3 MB of small blocks: trafilatura needs about 9 s for it on our machine, far past the limits used below.
@@ -28,9 +29,15 @@ def warc(tmp_path):
 
 
 def supervisor(tmp_path, seconds: float) -> RangeSupervisor:
-    cfg = load_config(write_config(tmp_path / "c.yaml", (
-        f"guard:\n  document_timeout_seconds: {seconds}\nread:\n  max_payload_bytes: 10000000\n"
-        "language_id:\n  enabled: false\n")))
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml",
+            (
+                f"guard:\n  document_timeout_seconds: {seconds}\nread:\n  max_payload_bytes: 10000000\n"
+                "language_id:\n  enabled: false\n"
+            ),
+        )
+    )
     return RangeSupervisor(cfg, str(tmp_path / "staging"))
 
 
@@ -74,9 +81,15 @@ def test_a_document_that_kills_its_process_is_dropped_as_crashed(warc, tmp_path)
 def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tmp_path):
     import pyarrow.parquet as pq
 
-    cfg = load_config(write_config(tmp_path / "c.yaml", (
-        "guard:\n  document_timeout_seconds: 1.0\nread:\n  max_payload_bytes: 10000000\nlanguage_id:\n  enabled: false\n"
-        "dedup: {enabled: false}\n")))  # its two small pages are the same page: dedup would drop one
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml",
+            (
+                "guard:\n  document_timeout_seconds: 1.0\nread:\n  max_payload_bytes: 10000000\nlanguage_id:\n  enabled: false\n"
+                "dedup: {enabled: false}\n"
+            ),
+        )
+    )  # its two small pages are the same page: dedup would drop one
     counters, summary = run_beam([warc], tmp_path / "run", cfg, workers=1)
     assert summary["counts"] == {"read": 3, "kept": 2, "dropped": 1, "skipped": 0}
     [row] = pq.read_table(next((tmp_path / "run" / "dropped").glob("*.parquet"))).to_pylist()
@@ -87,11 +100,13 @@ def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tm
 
 def test_the_range_worker_builds_and_runs_every_stage_without_torch():
     """torch is installed for the trainer; the range worker hides it (presidio and spaCy import it for nothing)."""
-    probe = ("import sys; from sieve.transforms.supervise import _WithoutTorch; sys.meta_path.insert(0, _WithoutTorch())\n"
-             "from sieve.transforms.stages import build_filters; from sieve.filters.pii import scrubber\n"
-             "from sieve.schemas.config import load_config\n"
-             "cfg = load_config(); filters = build_filters(cfg)\n"
-             "assert scrubber(cfg.pii).scrub('Gọi 0912 345 678', 'vi')[0] == 'Gọi <PHONE>'\n"
-             "assert 'torch' not in sys.modules and 'spacy' in sys.modules\n")
+    probe = (
+        "import sys; from sieve.transforms.supervise import _WithoutTorch; sys.meta_path.insert(0, _WithoutTorch())\n"
+        "from sieve.transforms.stages import build_filters; from sieve.filters.pii import scrubber\n"
+        "from sieve.schemas.config import load_config\n"
+        "cfg = load_config(); filters = build_filters(cfg)\n"
+        "assert scrubber(cfg.pii).scrub('Gọi 0912 345 678', 'vi')[0] == 'Gọi <PHONE>'\n"
+        "assert 'torch' not in sys.modules and 'spacy' in sys.modules\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

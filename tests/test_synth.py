@@ -1,4 +1,5 @@
 """The synthetic corpus (flows/synth): determinism, a WARC that real readers accept, and truth that matches the bytes."""
+
 from __future__ import annotations
 
 import json
@@ -45,14 +46,16 @@ def responses(corpus) -> list[dict]:
     out = []
     for record in ArchiveIterator(str(corpus / "corpus.warc.gz"), parse_http=True):
         if record.record_type == WarcRecordType.response:
-            out.append({
-                "id": record.headers.get("WARC-Record-ID"),
-                "url": record.headers.get("WARC-Target-URI"),
-                "status": record.http_headers.status_code,
-                "content_type": record.http_headers.get("Content-Type"),
-                "content_length": record.http_headers.get("Content-Length"),
-                "payload": record.reader.read(),
-            })
+            out.append(
+                {
+                    "id": record.headers.get("WARC-Record-ID"),
+                    "url": record.headers.get("WARC-Target-URI"),
+                    "status": record.http_headers.status_code,
+                    "content_type": record.http_headers.get("Content-Type"),
+                    "content_length": record.http_headers.get("Content-Length"),
+                    "payload": record.reader.read(),
+                }
+            )
     return out
 
 
@@ -127,17 +130,26 @@ def test_planted_pii_appears_verbatim_in_the_page(by_id):
             assert pii.luhn_ok(item["value"])
 
 
-@pytest.mark.parametrize("key, pattern", [
-    ("email", r"[a-z0-9._]+@[a-z.]+\.[a-z]+"),
-    ("phone_us", r"\(\d{3}\) \d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\+1 \d{3} \d{3} \d{4}|\d{3}\.\d{3}\.\d{4}"),
-    ("phone_vn", r"0\d{3} \d{3} \d{3}|0\d{2} \d{3} \d{4}|\+84 \d{3} \d{3} \d{3}|0\d{3}\.\d{3}\.\d{3}|0\d{9}"
-                 r"|016\d \d{3} \d{4}|84 \d{3} \d{3} \d{3}|0\d{3}_\d{3}_\d{3}|0\d{3}–\d{3}–\d{3}"),  # old plan, no +, _ and –
-    ("landline_vn", r"02\d{1,2} [23]\d{3} \d{3,4}|\(0[48]\) [23]\d{3} \d{4}"),  # (04)/(08): Hà Nội, TP.HCM before 2017
-    ("cccd", r"0\d{11}"),
-    ("cmnd", r"0\d{8}"),
-    ("ipv4", r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})"),
-    ("card", r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}"),
-])
+@pytest.mark.parametrize(
+    "key, pattern",
+    [
+        ("email", r"[a-z0-9._]+@[a-z.]+\.[a-z]+"),
+        ("phone_us", r"\(\d{3}\) \d{3}-\d{4}|\d{3}-\d{3}-\d{4}|\+1 \d{3} \d{3} \d{4}|\d{3}\.\d{3}\.\d{4}"),
+        (
+            "phone_vn",
+            r"0\d{3} \d{3} \d{3}|0\d{2} \d{3} \d{4}|\+84 \d{3} \d{3} \d{3}|0\d{3}\.\d{3}\.\d{3}|0\d{9}"
+            r"|016\d \d{3} \d{4}|84 \d{3} \d{3} \d{3}|0\d{3}_\d{3}_\d{3}|0\d{3}–\d{3}–\d{3}",
+        ),  # old plan, no +, _ and –
+        (
+            "landline_vn",
+            r"02\d{1,2} [23]\d{3} \d{3,4}|\(0[48]\) [23]\d{3} \d{4}",
+        ),  # (04)/(08): Hà Nội, TP.HCM before 2017
+        ("cccd", r"0\d{11}"),
+        ("cmnd", r"0\d{8}"),
+        ("ipv4", r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})"),
+        ("card", r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}"),
+    ],
+)
 def test_pii_generators_write_the_documented_formats(key, pattern):
     rng = random.Random(key)
     for person in ("Nguyễn Thị Hương", "Sarah Mitchell") * 50:
@@ -192,7 +204,7 @@ def test_exact_duplicates_reserve_their_original_or_rerender_it_on_another_site(
     for members in clusters.values():
         kinds = Counter(r["kind"] for r, _ in members)
         assert kinds["article"] == 1 and kinds["exact_duplicate"] >= 1 and set(kinds) == {"article", "exact_duplicate"}
-        (original, body), = [(r, p) for r, p in members if r["kind"] == "article"]
+        ((original, body),) = [(r, p) for r, p in members if r["kind"] == "article"]
         for record, payload in members:
             if record["kind"] == "exact_duplicate":
                 renders[record["dup_render"]] += 1
@@ -220,7 +232,7 @@ def test_articles_are_distinct_apart_from_planted_duplicates(truth):
     bodies = [r["body_text"] for r in truth["records"] if r["kind"] in ("article", "near_duplicate", "bad_charset")]
     assert len(set(bodies)) == len(bodies)
     articles = [shingles(r["body_text"]) for r in truth["records"] if r["kind"] == "article"]
-    assert max(jaccard(a, b) for i, a in enumerate(articles) for b in articles[i + 1:]) < NEAR_DUP_MIN
+    assert max(jaccard(a, b) for i, a in enumerate(articles) for b in articles[i + 1 :]) < NEAR_DUP_MIN
 
 
 def test_trafilatura_recovers_the_body_and_drops_the_cookie_banner(by_id):
@@ -286,7 +298,7 @@ def test_pairs_file_holds_every_cluster_pair_with_its_jaccard(big_corpus):
         for record in truth["records"]:
             if record[field] is not None:
                 clusters.setdefault(record[field], []).append(record["url"])
-        expected = {(a, b) for urls in clusters.values() for i, a in enumerate(urls) for b in urls[i + 1:]}
+        expected = {(a, b) for urls in clusters.values() for i, a in enumerate(urls) for b in urls[i + 1 :]}
         assert {(p["a"], p["b"]) for p in pairs if p["kind"] == label} == expected
     for pair in pairs:
         a, b = by_url[pair["a"]], by_url[pair["b"]]
@@ -303,7 +315,9 @@ def test_pairs_file_holds_every_cluster_pair_with_its_jaccard(big_corpus):
 def test_near_duplicate_chains_reach_below_the_dedup_threshold(big_corpus):
     truth, pairs = big_corpus
     by_id = {r["record_id"]: r for r in truth["records"]}
-    chained = [r for r in truth["records"] if r["near_dup_source"] and by_id[r["near_dup_source"]]["kind"] == "near_duplicate"]
+    chained = [
+        r for r in truth["records"] if r["near_dup_source"] and by_id[r["near_dup_source"]]["kind"] == "near_duplicate"
+    ]
     assert len(chained) >= 0.2 * truth["counts"]["near_duplicate"]
     near = [p["jaccard"] for p in pairs if p["kind"] == "near"]
     assert min(near) < 0.6 and max(near) > 0.9
@@ -312,7 +326,9 @@ def test_near_duplicate_chains_reach_below_the_dedup_threshold(big_corpus):
 
 
 def test_site_boilerplate_recurs_inside_article_bodies(corpus, truth, by_id):
-    small = json.loads((_generate(corpus.parent / "synth300", docs=300, seed=7) / "truth.json").read_text(encoding="utf-8"))
+    small = json.loads(
+        (_generate(corpus.parent / "synth300", docs=300, seed=7) / "truth.json").read_text(encoding="utf-8")
+    )
     lines = Counter(line for r in small["records"] for line in r["boilerplate"])
     print("boilerplate lines in the 300-doc corpus:", sorted(lines.values(), reverse=True))
     assert sum(n >= 5 for n in lines.values()) >= 3

@@ -1,5 +1,6 @@
 """Megatron token files (sieve tokenize): the .idx layout, round trips, the side table, decontamination, and
 Megatron's own reader on our files."""
+
 from __future__ import annotations
 
 import json
@@ -110,14 +111,17 @@ def test_decontamination_drops_exactly_the_documents_sharing_a_13_gram(run, toke
     eval_file = tmp_path / "eval.txt"
     eval_file.write_text(f"Question: {gram.upper()}?\n\nunrelated: {twelve}\n", encoding="utf-8")
     out = tmp_path / "out"
-    result = tokenize(str(tokens / "shards"), str(out), load_config().training_data, str(tokens / "tokenizer"),
-                      [str(eval_file)])
+    result = tokenize(
+        str(tokens / "shards"), str(out), load_config().training_data, str(tokens / "tokenizer"), [str(eval_file)]
+    )
     dropped = pq.read_table(out / "decontaminated.parquet").to_pylist()
     assert {r["doc_id"] for r in dropped} == shared_elsewhere and doc_a in shared_elsewhere
     assert all(r["reason"] == "decontamination" and r["ngram"] == gram for r in dropped)
     assert result["decontaminated"] == len(dropped)
     assert result["documents"] == len(texts) - len(dropped)
-    kept = {i for f in result["files"] for i in pq.read_table(out / f"{f['prefix']}.docs.parquet")["doc_id"].to_pylist()}
+    kept = {
+        i for f in result["files"] for i in pq.read_table(out / f"{f['prefix']}.docs.parquet")["doc_id"].to_pylist()
+    }
     assert doc_b in kept and not kept & shared_elsewhere
 
 
@@ -127,8 +131,9 @@ def test_megatron_reads_every_document_of_our_files(tokens, tmp_path):
     with IndexedTokenWriter(str(tmp_path / "wide"), np.int32) as writer:
         for n in (3, 70_000, 1):
             writer.add(np.arange(n) + 65_000)
-    for prefix in [str(tokens / f["prefix"]) for f in json.loads((tokens / "tokens.json").read_text())["files"]] \
-            + [str(tmp_path / "wide")]:
+    for prefix in [str(tokens / f["prefix"]) for f in json.loads((tokens / "tokens.json").read_text())["files"]] + [
+        str(tmp_path / "wide")
+    ]:
         ours, theirs = IndexedTokens(prefix), indexed.IndexedDataset(prefix)
         assert len(theirs) == len(ours)
         assert all(np.array_equal(theirs[i], ours[i]) for i in range(len(ours)))

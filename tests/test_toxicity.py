@@ -1,5 +1,6 @@
 """The toxicity stage (filters/toxicity.py): shipped lists, terms counted once, ambiguous terms only with evidence,
 allow-list exceptions, the English model, drops on hand-written toxic pages and keeps on hand-written trap pages."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,10 @@ def test_hand_written_toxic_pages_are_dropped(stage, lang, page):
     assert drop is not None and drop.reason == "toxicity", s
 
 
-@pytest.mark.parametrize("text", ["đcm", "dcm", "vcl", "óc chó", "oc cho", "đồ ngu", "khốn nạn", "khon nan",
-                                  "mất dạy", "ngu như bò", "ngu nhu bo"])
+@pytest.mark.parametrize(
+    "text",
+    ["đcm", "dcm", "vcl", "óc chó", "oc cho", "đồ ngu", "khốn nạn", "khon nan", "mất dạy", "ngu như bò", "ngu nhu bo"],
+)
 def test_vietnamese_terms_with_and_without_diacritics_and_evasions_count_once(stage, text):
     s, _ = signals(stage, f"{NORMAL_VI} Thằng kia {text} thật.", "vi")
     assert s["toxic_words"] == 1
@@ -129,17 +132,27 @@ def test_real_article_pages_are_not_dropped(data_dir):
 def test_bias_flag_marks_identity_terms_with_negative_terms_and_does_not_drop(stage):
     s, doc = signals(stage, "Immigrants are criminals. Immigrants are dangerous and lazy. The weather was fine.", "en")
     assert s["bias"] and s["identity_sentences"] == 2 and stage.decide(doc, s) is None
-    s, _ = signals(stage, "Immigrants opened new shops. Immigrants pay taxes. Immigrants are dangerous, a poll claimed.", "en")
+    s, _ = signals(
+        stage, "Immigrants opened new shops. Immigrants pay taxes. Immigrants are dangerous, a poll claimed.", "en"
+    )
     assert not s["bias"]
 
 
 def test_lists_are_extensible_by_config(tmp_path):
     (tmp_path / "extra.txt").write_text("# site slang\n== toxic\nzorkhead\n", encoding="utf-8")
-    cfg = load_config(write_config(tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'extra.txt'}]\n"))
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'extra.txt'}]\n"
+        )
+    )
     s, _ = signals(toxicity_stage(cfg), "Only a zorkhead would say that.", "en")
     assert s["toxic_words"] == 1
     (tmp_path / "bad.txt").write_text("zorkhead\n", encoding="utf-8")
-    cfg = load_config(write_config(tmp_path / "b.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      vi: [{tmp_path / 'bad.txt'}]\n"))
+    cfg = load_config(
+        write_config(
+            tmp_path / "b.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      vi: [{tmp_path / 'bad.txt'}]\n"
+        )
+    )
     with pytest.raises(ValueError, match="bad.txt"):
         toxicity_stage(cfg)
 
@@ -148,6 +161,10 @@ def test_an_allow_phrase_from_an_extra_list_keeps_its_words_from_counting(stage,
     text = f"{NORMAL_EN} What a fucking mess. The museum shows a wooden cock horse and a prick song manuscript."
     before = signals(stage, text, "en")[0]["toxic_words"]
     (tmp_path / "allow.txt").write_text("== allow\nprick song  # old word for written-down music\n", encoding="utf-8")
-    cfg = load_config(write_config(tmp_path / "a.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'allow.txt'}]\n"))
+    cfg = load_config(
+        write_config(
+            tmp_path / "a.yaml", f"quality:\n  toxicity:\n    extra_lists:\n      en: [{tmp_path / 'allow.txt'}]\n"
+        )
+    )
     after = signals(toxicity_stage(cfg), text, "en")[0]["toxic_words"]
     assert (before, after) == (2, 1)  # "fucking" stays; "prick" (counted here: the document holds a toxic term) goes

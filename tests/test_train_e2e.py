@@ -1,4 +1,5 @@
 """End to end, as a user types it: synth -> run -> tokenize -> train, each a real `sieve` subprocess, then torchrun."""
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,20 @@ def test_synth_run_tokenize_train(tmp_path: Path) -> None:
     assert any((latest.parent / f"step-{STEPS:06d}").iterdir())
 
     # Two processes under torchrun: the same global batch split over them gives the one-process losses.
-    _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "sieve.flows.cli", *args,
-          "--output", "train2"], tmp_path)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "-m",
+            "sieve.flows.cli",
+            *args,
+            "--output",
+            "train2",
+        ],
+        tmp_path,
+    )
     two = _metrics(tmp_path / "train2")
     assert len(two) == STEPS
     assert json.loads((tmp_path / "train2" / "run.json").read_text())["world_size"] == 2

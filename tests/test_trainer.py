@@ -1,6 +1,7 @@
 """The GPT trainer: sample index, MFU formula, DDP/FSDP2 against one process, exact resume, and overfitting a tiny
 corpus. Token files are real text (the hand-checked bodies of the 181 real article pages) tokenized with
 SentencePiece and written with trainer/indexed.py's writer; several processes run under torchrun with gloo."""
+
 from __future__ import annotations
 
 import io
@@ -48,7 +49,12 @@ def articles(tmp_path_factory) -> Path:
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=(line for body in bodies for line in body.splitlines() if line.strip()),
-        model_writer=model, vocab_size=1000, character_coverage=0.995, byte_fallback=True, minloglevel=2)
+        model_writer=model,
+        vocab_size=1000,
+        character_coverage=0.995,
+        byte_fallback=True,
+        minloglevel=2,
+    )
     sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
     docs = [ids + [sp.eos_id()] for ids in sp.encode(bodies)]
     out = tmp_path_factory.mktemp("tokens")
@@ -58,9 +64,18 @@ def articles(tmp_path_factory) -> Path:
 
 
 def _config(folder: Path, **training) -> Path:
-    settings = {"datasets": {"en": 1.0, "vi": 0}, "steps": STEPS, "log_interval": 1, "eval_interval": 6,
-                "checkpoint_interval": 6, "micro_batch_size": 4, "global_batch_size": 16, "lr": 3e-3,
-                "warmup_steps": 3, **training}
+    settings = {
+        "datasets": {"en": 1.0, "vi": 0},
+        "steps": STEPS,
+        "log_interval": 1,
+        "eval_interval": 6,
+        "checkpoint_interval": 6,
+        "micro_batch_size": 4,
+        "global_batch_size": 16,
+        "lr": 3e-3,
+        "warmup_steps": 3,
+        **training,
+    }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump({"training": settings}))
     return path
@@ -69,10 +84,23 @@ def _config(folder: Path, **training) -> Path:
 def _train(processes: int, data: Path, output: Path, **training) -> tuple[list[dict], str]:
     """`sieve train` in a subprocess: plain python for one process, torchrun (gloo) for several."""
     output.mkdir(parents=True, exist_ok=True)
-    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}"] if processes > 1 \
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}"]
+        if processes > 1
         else [sys.executable]
-    cmd = [*launcher, "-m", "sieve.flows.cli", "train", "--data", str(data), "--output", str(output),
-           "--config", str(_config(output, **training))]
+    )
+    cmd = [
+        *launcher,
+        "-m",
+        "sieve.flows.cli",
+        "train",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--config",
+        str(_config(output, **training)),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return [json.loads(line) for line in (output / METRICS).read_text().splitlines()], done.stdout
@@ -81,11 +109,13 @@ def _train(processes: int, data: Path, output: Path, **training) -> tuple[list[d
 @pytest.fixture(scope="module")
 def runs(articles, tmp_path_factory) -> dict[str, tuple[list[dict], str]]:
     root = tmp_path_factory.mktemp("runs")
-    return {"one": _train(1, articles, root / "one", parallelism={"dp_shard": "ddp"}),
-            "ddp": _train(2, articles, root / "ddp", parallelism={"dp_shard": "ddp"}),
-            # activation checkpointing recomputes the same numbers, so it must not move the curve either
-            "fsdp": _train(2, articles, root / "fsdp", parallelism={"dp_shard": "fsdp"}, activation_checkpointing=True),
-            "root": root}
+    return {
+        "one": _train(1, articles, root / "one", parallelism={"dp_shard": "ddp"}),
+        "ddp": _train(2, articles, root / "ddp", parallelism={"dp_shard": "ddp"}),
+        # activation checkpointing recomputes the same numbers, so it must not move the curve either
+        "fsdp": _train(2, articles, root / "fsdp", parallelism={"dp_shard": "fsdp"}, activation_checkpointing=True),
+        "root": root,
+    }
 
 
 @pytest.mark.slow
@@ -96,8 +126,11 @@ def test_ddp_and_fsdp_on_two_processes_follow_the_one_process_loss_curve(runs):
         lines, log = runs[mode]
         assert "2 x cpu process(es), " + mode in log
         np.testing.assert_allclose([line["loss"] for line in lines], one, rtol=1e-5)
-        np.testing.assert_allclose([line["val_loss"] for line in lines if "val_loss" in line],
-                                   [line["val_loss"] for line in runs["one"][0] if "val_loss" in line], rtol=1e-5)
+        np.testing.assert_allclose(
+            [line["val_loss"] for line in lines if "val_loss" in line],
+            [line["val_loss"] for line in runs["one"][0] if "val_loss" in line],
+            rtol=1e-5,
+        )
         assert [line["step"] for line in lines if "val_loss" in line] == [6, 12]
 
 
@@ -121,8 +154,11 @@ def test_fsdp_run_killed_after_a_checkpoint_resumes_with_the_uninterrupted_losse
 def mesh_runs(articles, tmp_path_factory) -> dict[str, tuple[list[dict], str]]:
     """Tensor parallel and a 2-stage pipeline on 2 processes (dp 1); only 2 cores, so no mesh beyond 2 here."""
     root = tmp_path_factory.mktemp("mesh")
-    return {"tp": _train(2, articles, root / "tp", parallelism={"dp_shard": "fsdp", "tp": 2}),
-            "pp": _train(2, articles, root / "pp", parallelism={"dp_shard": "fsdp", "pp": 2}), "root": root}
+    return {
+        "tp": _train(2, articles, root / "tp", parallelism={"dp_shard": "fsdp", "tp": 2}),
+        "pp": _train(2, articles, root / "pp", parallelism={"dp_shard": "fsdp", "pp": 2}),
+        "root": root,
+    }
 
 
 def _tied_weights(checkpoint: Path, tmp_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,8 +177,9 @@ def test_tensor_and_pipeline_parallel_follow_the_one_process_loss_curve(runs, me
     one = runs["one"][0]
     assert f"fsdp (pp {2 if mode == 'pp' else 1} x dp 1 x tp {2 if mode == 'tp' else 1})" in log
     for key in ("loss", "grad_norm", "val_loss"):
-        np.testing.assert_allclose([line[key] for line in lines if key in line],
-                                   [line[key] for line in one if key in line], rtol=1e-5)
+        np.testing.assert_allclose(
+            [line[key] for line in lines if key in line], [line[key] for line in one if key in line], rtol=1e-5
+        )
     embeddings, output = _tied_weights(mesh_runs["root"] / mode / CHECKPOINTS / "step-000012", tmp_path)
     assert torch.equal(embeddings, output)  # still one matrix after 12 updates
     one_embeddings, _ = _tied_weights(runs["root"] / "one" / CHECKPOINTS / "step-000012", tmp_path)
@@ -167,10 +204,12 @@ def test_mesh_shape_names_the_numbers_that_do_not_fit():
     cfg = load_config(None).training.parallelism
     tiny = model_config("tiny", vocab_size=1000)  # 4 heads, MLP 176, 2 layers
     assert mesh_shape(8, cfg.model_copy(update={"tp": 2, "pp": 2}), tiny) == (2, 2, 2)
-    cases = [(6, {"tp": 4}, "6 processes are not a multiple of tp 4 x pp 1 = 4"),
-             (3, {"tp": 3}, "tp 3 must divide the model's 4 heads"),
-             (4, {"pp": 4}, "pp 4 stages for 2 layers"),
-             (2, {"tp": 2, "dp_shard": "ddp"}, "tp > 1 needs dp_shard: fsdp")]
+    cases = [
+        (6, {"tp": 4}, "6 processes are not a multiple of tp 4 x pp 1 = 4"),
+        (3, {"tp": 3}, "tp 3 must divide the model's 4 heads"),
+        (4, {"pp": 4}, "pp 4 stages for 2 layers"),
+        (2, {"tp": 2, "dp_shard": "ddp"}, "tp > 1 needs dp_shard: fsdp"),
+    ]
     for world, update, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)):
             mesh_shape(world, cfg.model_copy(update=update), tiny)
@@ -178,8 +217,7 @@ def test_mesh_shape_names_the_numbers_that_do_not_fit():
 
 def test_tiny_preset_overfits_a_tiny_corpus(articles, tmp_path):
     """In one process without torchrun: 150 steps of 16 samples (about 60 epochs) more than halve the loss."""
-    cfg = load_config(_config(tmp_path, steps=150, eval_interval=1000,
-                              checkpoint_interval=1000)).training
+    cfg = load_config(_config(tmp_path, steps=150, eval_interval=1000, checkpoint_interval=1000)).training
     lines = train(str(articles / "small"), str(tmp_path / "out"), cfg)
     first, last = lines[0]["loss"], lines[-1]["loss"]
     assert first > 6.5  # ln(1000) = 6.9: an untrained model guesses uniformly

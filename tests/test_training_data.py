@@ -1,4 +1,5 @@
 """Training shards (sieve shards) and the tokenizer (sieve tokenizer train) on a real run of the synthetic corpus."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,9 +17,11 @@ from sieve.trainer.sources import doc_hash
 from sieve.trainer.tokenizer import Tokenizer, train_tokenizer
 
 # Every Vietnamese vowel with every tone mark, đ/Đ, and characters no crawl sample trains on.
-VIETNAMESE = ("Tiếng Việt có sáu thanh: ma, mà, má, mả, mã, mạ. "
-              + " ".join(v + t for v in "aăâeêioôơuưy" for t in ("", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"))
-              + "\nĐường phố Hà Nội, Huế, Đà Nẵng — khuya lắm rồi; ỷ ỹ ỵ Ỵ Ữ Ự ẳ ẵ 😀 ₫ ‰\n")
+VIETNAMESE = (
+    "Tiếng Việt có sáu thanh: ma, mà, má, mả, mã, mạ. "
+    + " ".join(v + t for v in "aăâeêioôơuưy" for t in ("", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"))
+    + "\nĐường phố Hà Nội, Huế, Đà Nẵng — khuya lắm rồi; ỷ ỹ ỵ Ỵ Ữ Ự ẳ ẵ 😀 ₫ ‰\n"
+)
 
 
 @pytest.fixture(scope="module")

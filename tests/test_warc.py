@@ -1,9 +1,11 @@
 """Reading real WARC files, including the malformed ones real crawls contain."""
+
 from __future__ import annotations
 
 import gzip
 import hashlib
 from collections import Counter
+from datetime import UTC
 
 from sieve.transforms.warc import read_warc, split_warc
 
@@ -65,7 +67,9 @@ def test_corruption_mid_file_keeps_the_records_before_it(data_dir, tmp_path):
     bad.write_bytes(raw[:60000] + b"\x00" * 500 + raw[60500:])
     items = list(read_warc(str(bad), CAP))
     assert 1 < len(items) < 50
-    assert items[-1].drop.reason == "corrupt_file" and "damaged.warc.gz: unreadable after offset" in items[-1].drop.details
+    assert (
+        items[-1].drop.reason == "corrupt_file" and "damaged.warc.gz: unreadable after offset" in items[-1].drop.details
+    )
     assert all(i.drop is None for i in items[:-1])
 
 
@@ -113,24 +117,33 @@ def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
 
 def write_warc(path, bodies: list[bytes], headers: list[tuple[str, str]]) -> None:
     """A small real WARC of HTTP responses, written with the synthetic corpus' writer."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sieve.flows.synth.warc import WarcWriter, http_response
 
-    moment = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
     with open(path, "wb") as f:
         writer = WarcWriter(f)
         for i, body in enumerate(bodies):
             block = http_response(200, headers, body, moment)
-            writer.write("response", f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>", moment,
-                         "application/http; msgtype=response", block, [("WARC-Target-URI", f"https://example.com/{i}")])
+            writer.write(
+                "response",
+                f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>",
+                moment,
+                "application/http; msgtype=response",
+                block,
+                [("WARC-Target-URI", f"https://example.com/{i}")],
+            )
 
 
 def test_gzip_encoded_payloads_are_decompressed_and_bombs_are_dropped(tmp_path):
     page = b"<html><body><p>" + b"Hello world. " * 2000 + b"</p></body></html>"
     path = tmp_path / "encoded.warc.gz"
-    write_warc(path, [gzip.compress(page), gzip.compress(page)[:100]],
-               [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")])
+    write_warc(
+        path,
+        [gzip.compress(page), gzip.compress(page)[:100]],
+        [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")],
+    )
     ok, broken = read_warc(str(path), CAP)
     assert ok.drop is None and ok.doc.payload == page
     assert broken.drop.reason == "bad_content_encoding"

@@ -5,6 +5,7 @@ counter: the learning rate and the data order are functions of them) and each pr
 OUTPUT/checkpoints/latest names the newest complete one; it is written last and atomically, so a run killed
 mid-save resumes from the previous checkpoint.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,12 @@ def save_checkpoint(output: str, step: int, samples: int, model: nn.Module, opti
     """Write step-NNNNNN from every process, then point `latest` at it; returns its folder."""
     path = Path(output, CHECKPOINTS, f"step-{step:06d}")
     model_state, optimizer_state = get_state_dict(model, optimizer, options=OPTIONS)
-    state = {"model": model_state, "optimizer": optimizer_state, "progress": {"step": step, "samples": samples},
-             "rng": {_rng_key(): _rng_states()}}
+    state = {
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "progress": {"step": step, "samples": samples},
+        "rng": {_rng_key(): _rng_states()},
+    }
     dcp.save(state, checkpoint_id=str(path))
     dist.barrier()  # every process's shards are on disk before `latest` may name them
     if dist.get_rank() == 0:
@@ -59,11 +64,16 @@ def latest_checkpoint(output: str) -> Path | None:
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, int]:
     """Restore model, optimizer and this process's RNG state in place; returns {"step", "samples"}."""
     model_state, optimizer_state = get_state_dict(model, optimizer, options=OPTIONS)
-    state: dict[str, Any] = {"model": model_state, "optimizer": optimizer_state,
-                             "progress": {"step": 0, "samples": 0}, "rng": {_rng_key(): _rng_states()}}
+    state: dict[str, Any] = {
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "progress": {"step": 0, "samples": 0},
+        "rng": {_rng_key(): _rng_states()},
+    }
     dcp.load(state, checkpoint_id=str(path))
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"],
-                   options=OPTIONS)
+    set_state_dict(
+        model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"], options=OPTIONS
+    )
     rng = state["rng"][_rng_key()]
     torch.set_rng_state(rng["cpu"])
     if "cuda" in rng:

@@ -5,6 +5,7 @@ ending with the end-of-document id; .idx holds the header, then int32 document l
 .bin and int64 document indices (one sequence per document). Beside each pair, <prefix>.docs.parquet maps
 entry i to the crawl record it came from.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,13 +34,27 @@ from sieve.transforms import storage
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
 # Megatron's dtype codes (megatron.core.datasets.indexed_dataset.DType).
-DTYPE_CODES = {np.uint8: 1, np.int8: 2, np.int16: 3, np.int32: 4, np.int64: 5, np.float64: 6, np.float32: 7,
-               np.uint16: 8}
+DTYPE_CODES = {
+    np.uint8: 1,
+    np.int8: 2,
+    np.int16: 3,
+    np.int32: 4,
+    np.int64: 5,
+    np.float64: 6,
+    np.float32: 7,
+    np.uint16: 8,
+}
 UINT16_VOCAB_LIMIT = 65500  # Megatron's own cut-off for uint16 token ids
 SIDE_TABLE = pa.schema([KEPT.field(name) for name in ("doc_id", "warc_file", "warc_offset", "url")])
-DECONTAMINATED = pa.schema([KEPT.field(name) for name in ("doc_id", "url", "warc_file", "warc_offset", "language")]
-                           + [pa.field("split", pa.string()), pa.field("reason", pa.string()),
-                              pa.field("ngram", pa.string()), pa.field("eval_file", pa.string())])
+DECONTAMINATED = pa.schema(
+    [KEPT.field(name) for name in ("doc_id", "url", "warc_file", "warc_offset", "language")]
+    + [
+        pa.field("split", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("ngram", pa.string()),
+        pa.field("eval_file", pa.string()),
+    ]
+)
 SUMMARY = "tokens.json"
 WORD = re.compile(r"\w+")
 
@@ -111,9 +126,9 @@ class IndexedTokens:
             offset = f.tell()
         self.dtype = next(dtype for dtype, c in DTYPE_CODES.items() if c == code)
         index = np.memmap(prefix + ".idx", mode="r", offset=offset, dtype=np.uint8)
-        self.lengths = index[:count * 4].view(np.int32)
-        self.pointers = index[count * 4:count * 12].view(np.int64)
-        self.document_indices = index[count * 12:count * 12 + doc_count * 8].view(np.int64)
+        self.lengths = index[: count * 4].view(np.int32)
+        self.pointers = index[count * 4 : count * 12].view(np.int64)
+        self.document_indices = index[count * 12 : count * 12 + doc_count * 8].view(np.int64)
         size = os.path.getsize(prefix + ".bin")
         self.tokens = np.memmap(prefix + ".bin", mode="r", dtype=self.dtype) if size else np.zeros(0, self.dtype)
 
@@ -122,7 +137,7 @@ class IndexedTokens:
 
     def __getitem__(self, i: int) -> np.ndarray:
         start = int(self.pointers[i]) // np.dtype(self.dtype).itemsize
-        return self.tokens[start:start + int(self.lengths[i])]
+        return self.tokens[start : start + int(self.lengths[i])]
 
     def docs(self) -> pa.Table:
         """The side table: row i is the crawl record (doc_id, warc_file, warc_offset, url) of document i."""
@@ -145,7 +160,7 @@ def _init_worker(tokenizer: str, ngrams: dict[str, str], n: int) -> None:
 def word_ngrams(text: str, n: int) -> Iterable[str]:
     """Lowercased word n-grams joined by spaces (the unit decontamination matches on)."""
     words = WORD.findall(text.lower())
-    return (" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+    return (" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def _tokenize_shard(job: _Job) -> dict[str, Any]:
@@ -165,9 +180,16 @@ def _tokenize_shard(job: _Job) -> dict[str, Any]:
                 if hit is None:
                     keep.append(row)
                 else:
-                    dropped.append({**{k: row[k] for k in ("doc_id", "url", "warc_file", "warc_offset")},
-                                    "language": job.source.language, "split": job.source.split,
-                                    "reason": "decontamination", "ngram": hit, "eval_file": ngrams[hit]})
+                    dropped.append(
+                        {
+                            **{k: row[k] for k in ("doc_id", "url", "warc_file", "warc_offset")},
+                            "language": job.source.language,
+                            "split": job.source.split,
+                            "reason": "decontamination",
+                            "ngram": hit,
+                            "eval_file": ngrams[hit],
+                        }
+                    )
             for row, ids in zip(keep, tokenizer.encode([row["text"] for row in keep])):
                 ids.append(tokenizer.eod_id)
                 out.write(np.asarray(ids, dtype=dtype).tobytes())
@@ -187,8 +209,14 @@ def eval_ngrams(files: list[str], n: int) -> dict[str, str]:
     return found
 
 
-def tokenize(source: str, output: str, cfg: TrainingDataConfig, tokenizer: str | None = None,
-             decontaminate: list[str] | None = None, workers: int | None = None) -> dict[str, Any]:
+def tokenize(
+    source: str,
+    output: str,
+    cfg: TrainingDataConfig,
+    tokenizer: str | None = None,
+    decontaminate: list[str] | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
     """Token files output/<lang>_<split>.bin/.idx/.docs.parquet of source (training shards, or a run output cut
     into output/shards first); trains output/tokenizer when none is given."""
     if storage.is_remote(output):
@@ -209,15 +237,23 @@ def tokenize(source: str, output: str, cfg: TrainingDataConfig, tokenizer: str |
     jobs = [_Job(s, str(parts / str(i))) for i, s in enumerate(sources)]
     result = _write_token_files(jobs, output, vocab, ngrams, cfg.decontamination_ngram, workers or cfg.workers)
     shutil.rmtree(parts)
-    result.update(workers=workers or cfg.workers, source=storage.absolute(source), tokenizer=vocab.path, eod_id=vocab.eod_id,
-                  vocab_size=vocab.vocab_size, dtype=np.dtype(token_dtype(vocab.vocab_size)).name,
-                  decontamination_ngram=cfg.decontamination_ngram, eval_files=decontaminate or [])
+    result.update(
+        workers=workers or cfg.workers,
+        source=storage.absolute(source),
+        tokenizer=vocab.path,
+        eod_id=vocab.eod_id,
+        vocab_size=vocab.vocab_size,
+        dtype=np.dtype(token_dtype(vocab.vocab_size)).name,
+        decontamination_ngram=cfg.decontamination_ngram,
+        eval_files=decontaminate or [],
+    )
     Path(output, SUMMARY).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _write_token_files(jobs: list[_Job], output: str, vocab: Tokenizer, ngrams: dict[str, str], n: int,
-                       workers: int) -> dict[str, Any]:
+def _write_token_files(
+    jobs: list[_Job], output: str, vocab: Tokenizer, ngrams: dict[str, str], n: int, workers: int
+) -> dict[str, Any]:
     """Workers tokenize shards in parallel; their parts are appended in shard order to one pair per language/split."""
     progress = Progress("tokenizing", "tokens")
     files: dict[str, dict[str, Any]] = {}
@@ -235,8 +271,13 @@ def _write_token_files(jobs: list[_Job], output: str, vocab: Tokenizer, ngrams: 
                 prefix = os.path.join(output, name)
                 writer = IndexedTokenWriter(prefix, token_dtype(vocab.vocab_size))
                 side = pq.ParquetWriter(prefix + ".docs.parquet", SIDE_TABLE, compression="zstd")
-                files[name] = {"prefix": name, "language": job.source.language, "split": job.source.split,
-                               "documents": 0, "tokens": 0}
+                files[name] = {
+                    "prefix": name,
+                    "language": job.source.language,
+                    "split": job.source.split,
+                    "documents": 0,
+                    "tokens": 0,
+                }
             writer.append_file(part["part"] + ".bin", part["lengths"])
             side.write_table(pa.Table.from_pylist(part["side"], SIDE_TABLE))
             os.remove(part["part"] + ".bin")
@@ -249,5 +290,10 @@ def _write_token_files(jobs: list[_Job], output: str, vocab: Tokenizer, ngrams: 
             done.close()
     if dropped:
         pq.write_table(pa.Table.from_pylist(dropped, DECONTAMINATED), os.path.join(output, "decontaminated.parquet"))
-    return {"documents": sum(f["documents"] for f in files.values()), "tokens": sum(f["tokens"] for f in files.values()),
-            "decontaminated": len(dropped), "seconds": progress.seconds, "files": list(files.values())}
+    return {
+        "documents": sum(f["documents"] for f in files.values()),
+        "tokens": sum(f["tokens"] for f in files.values()),
+        "decontaminated": len(dropped),
+        "seconds": progress.seconds,
+        "files": list(files.values()),
+    }

@@ -3,6 +3,7 @@
 Module names follow torchtitan's Llama (tok_embeddings, layers["i"].attention.wq, feed_forward.w1, ...), so data,
 tensor and pipeline parallel plans are applied from outside by trainer/parallel.py; this file knows nothing of them.
 """
+
 from __future__ import annotations
 
 import math

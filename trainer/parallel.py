@@ -5,6 +5,7 @@ activation checkpointing wraps each block; data parallel (dp) is DDP (a full rep
 `fully_shard` (ZeRO-3: parameters, gradients and optimizer state sharded). Pipeline parallel (pp) splits the layers
 into stages before this runs (trainer/pipeline.py); `parallelize` then wraps one stage's model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,21 +21,29 @@ from sieve.trainer.model import GPT, ModelConfig
 
 # Megatron's split: q, k, v and w1, w3 by output columns (each process gets whole heads, part of the MLP width),
 # wo and w2 by input rows, whose partial sums are all-reduced; the block's input and output stay replicated.
-BLOCK_PLAN = {"attention.wq": ColwiseParallel(), "attention.wk": ColwiseParallel(),
-              "attention.wv": ColwiseParallel(), "attention.wo": RowwiseParallel(),
-              "feed_forward.w1": ColwiseParallel(), "feed_forward.w3": ColwiseParallel(),
-              "feed_forward.w2": RowwiseParallel()}
+BLOCK_PLAN = {
+    "attention.wq": ColwiseParallel(),
+    "attention.wk": ColwiseParallel(),
+    "attention.wv": ColwiseParallel(),
+    "attention.wo": RowwiseParallel(),
+    "feed_forward.w1": ColwiseParallel(),
+    "feed_forward.w3": ColwiseParallel(),
+    "feed_forward.w2": RowwiseParallel(),
+}
 
 
 def mesh_shape(world_size: int, parallelism: ParallelismConfig, model_cfg: ModelConfig) -> tuple[int, int, int]:
     """(pp, dp, tp) for this many processes; ValueError naming the numbers when they do not fit."""
     tp, pp = parallelism.tp, parallelism.pp
     if world_size % (tp * pp):
-        raise ValueError(f"{world_size} processes are not a multiple of tp {tp} x pp {pp} = {tp * pp}: "
-                         f"dp = processes / (tp * pp) must be a whole number")
+        raise ValueError(
+            f"{world_size} processes are not a multiple of tp {tp} x pp {pp} = {tp * pp}: "
+            f"dp = processes / (tp * pp) must be a whole number"
+        )
     if model_cfg.n_heads % tp or model_cfg.ffn_hidden % tp:
-        raise ValueError(f"tp {tp} must divide the model's {model_cfg.n_heads} heads and its MLP width "
-                         f"{model_cfg.ffn_hidden}")
+        raise ValueError(
+            f"tp {tp} must divide the model's {model_cfg.n_heads} heads and its MLP width {model_cfg.ffn_hidden}"
+        )
     if pp > model_cfg.n_layers:
         raise ValueError(f"pp {pp} stages for {model_cfg.n_layers} layers: each stage needs at least one layer")
     if tp > 1 and parallelism.dp_shard == "ddp":

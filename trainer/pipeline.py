@@ -11,6 +11,7 @@ from the one-process run; instead their gradients are summed across the two stag
 (Megatron's embedding group), so both copies receive the tied gradient and the same AdamW updates and stay
 equal, and the gradient norm counts the matrix once (on the first stage).
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,9 @@ class Pipeline:
         self.group = pp.get_group()
         stage, stages = pp.get_local_rank(), pp.size()
         self.is_first, self.is_last = stage == 0, stage == stages - 1
-        self.schedule = ScheduleGPipe(PipelineStage(model, stage, stages, device, group=self.group),
-                                      microbatches, loss_fn=loss_fn)  # grads scaled by 1 / microbatches
+        self.schedule = ScheduleGPipe(
+            PipelineStage(model, stage, stages, device, group=self.group), microbatches, loss_fn=loss_fn
+        )  # grads scaled by 1 / microbatches
         gpt = model.module if isinstance(model, DistributedDataParallel) else model
         self.tied = gpt.tok_embeddings.weight if self.is_first else gpt.output.weight if self.is_last else None
         self.tie_group = _tie_group(mesh)

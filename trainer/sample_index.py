@@ -4,6 +4,7 @@ blended across datasets by weight.
 Every sample is a pure function of (seed, global sample number), so the whole data position is one integer: the
 number of samples consumed. Resuming at sample n replays exactly what an uninterrupted run would have read.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,10 @@ class TokenSamples:
         self.lengths = np.asarray(tokens.lengths, dtype=np.int64)
         self.samples_per_epoch = int((self.lengths.sum() - 1) // seq_len) if len(self.lengths) else 0
         if self.samples_per_epoch < 1:
-            raise ValueError(f"{tokens.prefix}.bin: {int(self.lengths.sum())} tokens, fewer than one sample of "
-                             f"{seq_len + 1}; give more documents or a shorter seq_len")
+            raise ValueError(
+                f"{tokens.prefix}.bin: {int(self.lengths.sum())} tokens, fewer than one sample of "
+                f"{seq_len + 1}; give more documents or a shorter seq_len"
+            )
         self._cached: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def __len__(self) -> int:
@@ -51,7 +54,7 @@ class TokenSamples:
         pieces, position = [], start
         for d in range(first, len(documents)):
             doc_start = int(ends[d] - self.lengths[documents[d]])
-            piece = self.tokens[int(documents[d])][position - doc_start:stop - doc_start]
+            piece = self.tokens[int(documents[d])][position - doc_start : stop - doc_start]
             pieces.append(piece)
             position += len(piece)
             if position == stop:

@@ -4,6 +4,7 @@ Deterministic: a document's split comes from a hash of its doc_id and its place 
 writes byte-identical shards whatever order the input files are read in. Bounded memory: documents are spilled
 to one Arrow file per output shard (the shard is chosen by the order hash), then each shard is sorted alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,19 +74,27 @@ def _survey(sources: list[Source], fraction: float) -> dict[str, _Language]:
     return found
 
 
-def write_training_shards(source: str, output: str, cfg: TrainingDataConfig, tokenizer: str | None = None) -> dict[str, Any]:
+def write_training_shards(
+    source: str, output: str, cfg: TrainingDataConfig, tokenizer: str | None = None
+) -> dict[str, Any]:
     """Write the kept documents of source as output/<lang>/<split>/shard-NNNNN.parquet and output/shards.json."""
     sources = input_files(source)
     found = _survey(sources, cfg.validation_fraction)
     forced = {e.first[1] for e in found.values() if e.forced and e.first}
-    counts = {(lang, split): max(1, math.ceil(e.text_bytes[split] / cfg.target_bytes))
-              for lang, e in found.items() for split in SPLITS if e.docs[split]}
+    counts = {
+        (lang, split): max(1, math.ceil(e.text_bytes[split] / cfg.target_bytes))
+        for lang, e in found.items()
+        for split in SPLITS
+        if e.docs[split]
+    }
     counter = Tokenizer(tokenizer) if tokenizer else None
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sieve-shards-") as spill_dir:
         spilled = _spill(sources, Path(spill_dir), counts, cfg.validation_fraction, forced)
-        shards = [_write_shard(path, storage.join(output, _shard_name(*key)), key, cfg, counter)
-                  for key, path in sorted(spilled.items())]
+        shards = [
+            _write_shard(path, storage.join(output, _shard_name(*key)), key, cfg, counter)
+            for key, path in sorted(spilled.items())
+        ]
     for shard in shards:
         shard["path"] = storage.relative(shard["path"], output)
     manifest = {
@@ -106,8 +115,9 @@ def _shard_name(lang: str, split: str, index: int) -> str:
     return f"{lang}/{split}/shard-{index:05d}.parquet"
 
 
-def _spill(sources: list[Source], folder: Path, counts: dict[tuple[str, str], int], fraction: float,
-           forced: set[str]) -> dict[tuple[str, str, int], Path]:
+def _spill(
+    sources: list[Source], folder: Path, counts: dict[tuple[str, str], int], fraction: float, forced: set[str]
+) -> dict[tuple[str, str, int], Path]:
     """Pass 2: every document appended to the spill file of its shard, chosen by its order hash."""
     limit = fraction * HASH_SPACE
     schema = SCHEMA.append(pa.field(_ORDER, pa.uint64()))
@@ -137,23 +147,34 @@ def _spill(sources: list[Source], folder: Path, counts: dict[tuple[str, str], in
     return paths
 
 
-def _write_shard(spill: Path, uri: str, key: tuple[str, str, int], cfg: TrainingDataConfig,
-                 counter: Any) -> dict[str, Any]:
+def _write_shard(
+    spill: Path, uri: str, key: tuple[str, str, int], cfg: TrainingDataConfig, counter: Any
+) -> dict[str, Any]:
     """Pass 3: one shard's documents sorted by order hash and written as Parquet; its manifest entry."""
     with pa.ipc.open_stream(str(spill)) as reader:
         table = reader.read_all()
-    table = table.sort_by([(_ORDER, "ascending"), ("doc_id", "ascending"), ("warc_file", "ascending"),
-                           ("warc_offset", "ascending")]).drop_columns([_ORDER])
+    table = table.sort_by(
+        [(_ORDER, "ascending"), ("doc_id", "ascending"), ("warc_file", "ascending"), ("warc_offset", "ascending")]
+    ).drop_columns([_ORDER])
     text_bytes = pc.sum(pc.binary_length(table.column("text"))).as_py() or 0
     rows_per_group = max(1, min(cfg.row_group_rows, cfg.row_group_bytes * table.num_rows // max(text_bytes, 1)))
-    storage.write_parquet(uri, SCHEMA, [table], None if cfg.compression == "none" else cfg.compression,
-                          row_group_rows=rows_per_group)
+    storage.write_parquet(
+        uri, SCHEMA, [table], None if cfg.compression == "none" else cfg.compression, row_group_rows=rows_per_group
+    )
     if counter is not None:
         tokens = sum(len(ids) for ids in counter.encode(table.column("text").to_pylist()))
     else:
         tokens = pc.sum(pc.list_value_length(pc.utf8_split_whitespace(table.column("text")))).as_py() or 0
-    return {"path": uri, "language": key[0], "split": key[1], "rows": table.num_rows, "text_bytes": text_bytes,
-            "bytes": storage.stat(uri).size, "sha256": sha256(uri), "tokens": tokens}
+    return {
+        "path": uri,
+        "language": key[0],
+        "split": key[1],
+        "rows": table.num_rows,
+        "text_bytes": text_bytes,
+        "bytes": storage.stat(uri).size,
+        "sha256": sha256(uri),
+        "tokens": tokens,
+    }
 
 
 def sha256(uri: str) -> str:

@@ -1,6 +1,7 @@
 """Where training documents come from: the document files of a run or of a training-shards folder, read a batch
 at a time, with the stable per-document hash and the progress line that the shard writer, the tokenizer trainer
 and the token-file writer share."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,12 +45,16 @@ def input_files(source: str) -> list[Source]:
         return [Source(storage.join(source, s["path"]), s["language"], s["split"]) for s in listed]
     manifest = storage.join(source, RUN_MANIFEST)
     if storage.exists(manifest):
-        return [Source(storage.join(source, s["path"])) for s in json.loads(storage.read_text(manifest))["shards"]["kept"]]
+        return [
+            Source(storage.join(source, s["path"])) for s in json.loads(storage.read_text(manifest))["shards"]["kept"]
+        ]
     kept = storage.join(source, "kept")
     if storage.is_dir(kept):
         return [Source(f.uri) for f in storage.list_files(kept) if f.uri.endswith(".parquet")]
-    raise UsageError(f"--input {source}: no {MANIFEST}, {RUN_MANIFEST} or kept/ folder (give the --output of "
-                     f"`sieve run` or of `sieve shards`)")
+    raise UsageError(
+        f"--input {source}: no {MANIFEST}, {RUN_MANIFEST} or kept/ folder (give the --output of "
+        f"`sieve run` or of `sieve shards`)"
+    )
 
 
 def read_batches(uri: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
@@ -74,8 +79,11 @@ class Progress:
         now = time.perf_counter()
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now
-            print(f"{self.what}: {self.count} {self.unit} ({self.count / (now - self.start):.0f}/s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{self.what}: {self.count} {self.unit} ({self.count / (now - self.start):.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     @property
     def seconds(self) -> float:

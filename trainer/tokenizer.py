@@ -3,6 +3,7 @@
 Byte fallback spells any character outside the vocabulary as its UTF-8 bytes, so no text (a rare Vietnamese
 tone mark, an emoji) ever becomes <unk>; identity normalization keeps decode(encode(text)) == text.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -72,26 +73,60 @@ def train_tokenizer(source: str, output: str, cfg: TokenizerConfig) -> dict[str,
         lines, text_bytes, words, chars = _write_sample(sources, chosen, text_file, 2 * cfg.vocab_size)
         vocab_size = scaled_vocab_size(cfg.vocab_size, words, chars, BYTE_PIECES)
         if vocab_size < cfg.vocab_size:
-            log.warning("tokenizer: %d documents of %s hold %d distinct words and %d characters, too few for %d "
-                        "pieces; training %d pieces instead (half the distinct words, or what the characters need)",
-                        len(chosen), source, words, chars, cfg.vocab_size, vocab_size)
+            log.warning(
+                "tokenizer: %d documents of %s hold %d distinct words and %d characters, too few for %d "
+                "pieces; training %d pieces instead (half the distinct words, or what the characters need)",
+                len(chosen),
+                source,
+                words,
+                chars,
+                cfg.vocab_size,
+                vocab_size,
+            )
         spm.set_random_generator_seed(cfg.seed)
         try:
             spm.SentencePieceTrainer.train(
-                input=str(text_file), model_prefix=str(Path(tmp, "tokenizer")), vocab_size=vocab_size,
-                model_type=cfg.model_type, character_coverage=cfg.character_coverage, byte_fallback=True,
-                normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
-                max_sentence_length=MAX_LINE_BYTES, shuffle_input_sentence=True, num_threads=os.cpu_count() or 1,
-                unk_id=0, bos_id=1, eos_id=2, pad_id=-1, eos_piece=EOD_PIECE, minloglevel=2)
+                input=str(text_file),
+                model_prefix=str(Path(tmp, "tokenizer")),
+                vocab_size=vocab_size,
+                model_type=cfg.model_type,
+                character_coverage=cfg.character_coverage,
+                byte_fallback=True,
+                normalization_rule_name="identity",
+                remove_extra_whitespaces=False,
+                split_digits=True,
+                max_sentence_length=MAX_LINE_BYTES,
+                shuffle_input_sentence=True,
+                num_threads=os.cpu_count() or 1,
+                unk_id=0,
+                bos_id=1,
+                eos_id=2,
+                pad_id=-1,
+                eos_piece=EOD_PIECE,
+                minloglevel=2,
+            )
         except RuntimeError as e:
-            raise UsageError(f"cannot train a {vocab_size}-piece tokenizer on {len(chosen)} documents of "
-                             f"{source}: {str(e).strip()} (lower --vocab-size or give more text)") from None
+            raise UsageError(
+                f"cannot train a {vocab_size}-piece tokenizer on {len(chosen)} documents of "
+                f"{source}: {str(e).strip()} (lower --vocab-size or give more text)"
+            ) from None
         Path(tmp, "tokenizer.model").replace(Path(output, MODEL))
     tokenizer = Tokenizer(output)
-    info = {"vocab_size": tokenizer.vocab_size, "requested_vocab_size": cfg.vocab_size, "eod_id": tokenizer.eod_id,
-            "eod_piece": EOD_PIECE, "unk_id": tokenizer.unk_id, "model_type": cfg.model_type, "byte_fallback": True,
-            "character_coverage": cfg.character_coverage, "seed": cfg.seed, "source": storage.absolute(source),
-            "training_documents": len(chosen), "training_lines": lines, "training_bytes": text_bytes}
+    info = {
+        "vocab_size": tokenizer.vocab_size,
+        "requested_vocab_size": cfg.vocab_size,
+        "eod_id": tokenizer.eod_id,
+        "eod_piece": EOD_PIECE,
+        "unk_id": tokenizer.unk_id,
+        "model_type": cfg.model_type,
+        "byte_fallback": True,
+        "character_coverage": cfg.character_coverage,
+        "seed": cfg.seed,
+        "source": storage.absolute(source),
+        "training_documents": len(chosen),
+        "training_lines": lines,
+        "training_bytes": text_bytes,
+    }
     Path(output, INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 

@@ -5,6 +5,7 @@ Reads top to bottom: processes and devices, the data, the model and its parallel
 checkpoints at their intervals. Steps and the data position are global, so a resumed run repeats the losses of an
 uninterrupted one.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,9 +69,11 @@ def open_samples(data: str, cfg: TrainingConfig, seq_len: int, split: str) -> di
         if not os.path.exists(prefix + ".idx"):
             if split == "train":
                 there = sorted(p.name.removesuffix("_train.idx") for p in Path(data).glob("*_train.idx"))
-                raise UsageError(f"--data {data}: no {lang}_train.bin/.idx (languages there: "
-                                 f"{', '.join(there) or 'none'}); set training.datasets in --config to the "
-                                 f"languages you have (weight 0 leaves one out)")
+                raise UsageError(
+                    f"--data {data}: no {lang}_train.bin/.idx (languages there: "
+                    f"{', '.join(there) or 'none'}); set training.datasets in --config to the "
+                    f"languages you have (weight 0 leaves one out)"
+                )
             continue
         try:
             samples[lang] = TokenSamples(IndexedTokens(prefix), seq_len, cfg.seed)
@@ -84,8 +87,10 @@ def open_samples(data: str, cfg: TrainingConfig, seq_len: int, split: str) -> di
 def build_optimizer(model: nn.Module, cfg: TrainingConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices (embeddings, projections) and none on norm weights."""
     params = list(model.parameters())
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
 
 
@@ -119,8 +124,16 @@ def _tokens(rows: list, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, pipeline: Pipeline | None, samples: dict[str, TokenSamples], cfg: TrainingConfig,
-             autocast: Any, dp_rank: int, dp: int, device: torch.device) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    pipeline: Pipeline | None,
+    samples: dict[str, TokenSamples],
+    cfg: TrainingConfig,
+    autocast: Any,
+    dp_rank: int,
+    dp: int,
+    device: torch.device,
+) -> dict[str, float]:
     """Mean loss over eval_batches global batches of each language's validation samples, split over the
     data-parallel ranks like a training step (so the figure does not depend on the number of processes)."""
     per_rank, mb = cfg.global_batch_size // dp, cfg.micro_batch_size
@@ -159,8 +172,10 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     rank, world = dist.get_rank(), dist.get_world_size()
     say = print if rank == 0 else (lambda *a, **k: None)
     if cfg.parallelism.cpu_offload and (device.type != "cuda" or cfg.parallelism.dp_shard != "fsdp"):
-        raise UsageError("training.parallelism.cpu_offload keeps FSDP shards in CPU memory between their uses on a "
-                         "GPU: it needs dp_shard: fsdp and a cuda device; set it to false here")
+        raise UsageError(
+            "training.parallelism.cpu_offload keeps FSDP shards in CPU memory between their uses on a "
+            "GPU: it needs dp_shard: fsdp and a cuda device; set it to false here"
+        )
     bf16 = cfg.dtype == "bf16" or (cfg.dtype == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
@@ -179,14 +194,18 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
         raise UsageError(f"training.parallelism: {e}") from None
     per_rank = cfg.global_batch_size // dp  # samples per step of a data-parallel rank, shared by its tp and pp peers
     if cfg.global_batch_size % (cfg.micro_batch_size * dp):
-        raise UsageError(f"training.global_batch_size {cfg.global_batch_size} is not a multiple of "
-                         f"micro_batch_size {cfg.micro_batch_size} x dp {dp} (= {world} processes / "
-                         f"(tp {tp} x pp {pp}))")
+        raise UsageError(
+            f"training.global_batch_size {cfg.global_batch_size} is not a multiple of "
+            f"micro_batch_size {cfg.micro_batch_size} x dp {dp} (= {world} processes / "
+            f"(tp {tp} x pp {pp}))"
+        )
     accumulation = per_rank // cfg.micro_batch_size
     microbatches = cfg.parallelism.pp_microbatches or accumulation
     if pp > 1 and per_rank % microbatches:
-        raise UsageError(f"training.parallelism.pp_microbatches {microbatches} does not divide the {per_rank} "
-                         f"samples per step of each data-parallel rank")
+        raise UsageError(
+            f"training.parallelism.pp_microbatches {microbatches} does not divide the {per_rank} "
+            f"samples per step of each data-parallel rank"
+        )
     train_samples = open_samples(data, cfg, seq_len, "train")
     if not train_samples:
         raise UsageError("training.datasets: every weight is 0; give at least one language a positive weight")
@@ -195,11 +214,18 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     model = GPT(model_cfg).to(device)
     flops_per_token = model.num_flops_per_token(seq_len)
-    say(f"model {cfg.preset}: {model.num_params() / 1e6:.2f}M parameters, {model_cfg.n_layers} layers, dim "
+    say(
+        f"model {cfg.preset}: {model.num_params() / 1e6:.2f}M parameters, {model_cfg.n_layers} layers, dim "
         f"{model_cfg.dim}, vocab {vocab_size}, seq_len {seq_len}; {world} x {device.type} process(es), "
         f"{cfg.parallelism.dp_shard} (pp {pp} x dp {dp} x tp {tp}), {'bf16' if bf16 else 'fp32'}, "
-        + (f"{microbatches} pipeline micro-batches of {per_rank // microbatches}" if pp > 1 else
-           f"{accumulation} micro-batch(es) of {cfg.micro_batch_size}") + " per step", flush=True)
+        + (
+            f"{microbatches} pipeline micro-batches of {per_rank // microbatches}"
+            if pp > 1
+            else f"{accumulation} micro-batch(es) of {cfg.micro_batch_size}"
+        )
+        + " per step",
+        flush=True,
+    )
     mesh = build_mesh(device, (pp, dp, tp))
     dp_rank = mesh["dp"].get_local_rank()
     if pp > 1:
@@ -218,9 +244,18 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     metrics_path = Path(output, METRICS)
     if rank == 0:
         _keep_metrics_until(metrics_path, step)
-        Path(output, "run.json").write_text(json.dumps(
-            {"training": cfg.model_dump(mode="json"), "model": asdict(model_cfg), "world_size": world,
-             "data": os.path.abspath(data)}, indent=2) + "\n")
+        Path(output, "run.json").write_text(
+            json.dumps(
+                {
+                    "training": cfg.model_dump(mode="json"),
+                    "model": asdict(model_cfg),
+                    "world_size": world,
+                    "data": os.path.abspath(data),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     weights = [cfg.datasets[lang] for lang in train_samples]
     blend = BlendedSamples(list(train_samples.values()), weights, samples + (cfg.steps - step) * cfg.global_batch_size)
 
@@ -262,18 +297,28 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
         if step % cfg.log_interval == 0 or last:
             dist.all_reduce(loss_sum)  # dp x tp processes hold the loss (with a pipeline, those of its last stage)
             tokens_per_s = interval_steps * tokens_per_step / interval_time
-            line = {"step": step, "loss": loss_sum.item() / (dp * tp), "lr": lr, "grad_norm": grad_norm.item(),
-                    "tokens_per_s": tokens_per_s, "mfu": flops_per_token * tokens_per_s / (cfg.peak_flops * world)}
+            line = {
+                "step": step,
+                "loss": loss_sum.item() / (dp * tp),
+                "lr": lr,
+                "grad_norm": grad_norm.item(),
+                "tokens_per_s": tokens_per_s,
+                "mfu": flops_per_token * tokens_per_s / (cfg.peak_flops * world),
+            }
             if step % cfg.eval_interval == 0 or last:
                 val = evaluate(model, pipeline, val_samples, cfg, autocast, dp_rank, dp, device)
                 if val:
                     line["val_loss"] = sum(cfg.datasets[lang] * v for lang, v in val.items()) / sum(
-                        cfg.datasets[lang] for lang in val)
+                        cfg.datasets[lang] for lang in val
+                    )
                     line.update({f"val_loss_{lang}": v for lang, v in val.items()})
             eta = (time.perf_counter() - run_start) / (step - first_step) * (cfg.steps - step)
-            say(f"step {step}/{cfg.steps} loss {line['loss']:.4f}"
+            say(
+                f"step {step}/{cfg.steps} loss {line['loss']:.4f}"
                 + (f" val {line['val_loss']:.4f}" if "val_loss" in line else "")
-                + f" lr {lr:.2e} {tokens_per_s:,.0f} tok/s mfu {line['mfu']:.2%} eta {eta:.0f} s", flush=True)
+                + f" lr {lr:.2e} {tokens_per_s:,.0f} tok/s mfu {line['mfu']:.2%} eta {eta:.0f} s",
+                flush=True,
+            )
             if rank == 0:
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(line) + "\n")
@@ -284,9 +329,12 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
             say(f"checkpoint {path}", flush=True)
     elapsed = time.perf_counter() - run_start
     done = step - first_step
-    say(f"trained {done} steps, {done * tokens_per_step:,} tokens in {elapsed:.1f} s "
+    say(
+        f"trained {done} steps, {done * tokens_per_step:,} tokens in {elapsed:.1f} s "
         f"({done * tokens_per_step / max(elapsed, 1e-9):,.0f} tok/s with logging, validation and checkpoints); "
-        f"metrics: {metrics_path}", flush=True)
+        f"metrics: {metrics_path}",
+        flush=True,
+    )
     return lines
 
 

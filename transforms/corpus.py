@@ -13,6 +13,7 @@ statistics (a resumed run over more files) gives the same shards as a first one.
 removes lines and sentences) keeps the original text of each row it edited in <run>/unedited/, so it can start
 again from it; that folder is part of the run.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sieve.schemas.config import Config, OutputConfig
+from sieve.schemas.config import OutputConfig
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
 from sieve.transforms.parquet import done_marker, shard_path
@@ -97,30 +98,47 @@ class PerplexityBuckets:
                 if len(scored):
                     head, tail = np.percentile(scored, [self.head, self.tail])
                     cutoffs[lang] = {"head": float(head), "tail": float(tail), "documents": int(len(scored))}
-        return {"head_percentile": self.head, "tail_percentile": self.tail, "drop_tail": self.drop_tail,
-                "cutoffs": cutoffs, "without_perplexity": missing}
+        return {
+            "head_percentile": self.head,
+            "tail_percentile": self.tail,
+            "drop_tail": self.drop_tail,
+            "cutoffs": cutoffs,
+            "without_perplexity": missing,
+        }
 
     def apply(self, name: str, kept: pa.Table, stats: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
         cutoffs = stats["cutoffs"]
         buckets = []
         for lang, pp in zip(kept["language"].to_pylist(), kept["perplexity"].to_pylist()):
             cut = cutoffs.get(lang)
-            buckets.append(None if pp is None or cut is None else
-                           "head" if pp <= cut["head"] else "middle" if pp <= cut["tail"] else "tail")
+            buckets.append(
+                None
+                if pp is None or cut is None
+                else "head"
+                if pp <= cut["head"]
+                else "middle"
+                if pp <= cut["tail"]
+                else "tail"
+            )
         kept = kept.set_column(kept.schema.get_field_index("pp_bucket"), "pp_bucket", pa.array(buckets, pa.string()))
         if not self.drop_tail:
             return kept, DROPPED.empty_table()
         tail = pa.array([b == "tail" for b in buckets], pa.bool_())
         moved = kept.filter(tail)
-        details = [f"{pp:.1f} > {cutoffs[lang]['tail']:.1f}, the {lang} p{self.tail:g} of this run"
-                   for lang, pp in zip(moved["language"].to_pylist(), moved["perplexity"].to_pylist())]
+        details = [
+            f"{pp:.1f} > {cutoffs[lang]['tail']:.1f}, the {lang} p{self.tail:g} of this run"
+            for lang, pp in zip(moved["language"].to_pylist(), moved["perplexity"].to_pylist())
+        ]
         return kept.filter(pc.invert(tail)), as_dropped(moved, self.name, ["tail"] * moved.num_rows, details)
 
 
 def as_dropped(rows: pa.Table, stage: str, reasons: list[str], details: list[str]) -> pa.Table:
     """Kept rows as DROPPED rows of a pass's stage, with a reason and details each."""
-    extra = {"stage": pa.array([stage] * rows.num_rows, pa.string()), "reason": pa.array(reasons, pa.string()),
-             "details": pa.array(details, pa.string())}
+    extra = {
+        "stage": pa.array([stage] * rows.num_rows, pa.string()),
+        "reason": pa.array(reasons, pa.string()),
+        "details": pa.array(details, pa.string()),
+    }
     return pa.table({f.name: extra[f.name] if f.name in extra else rows[f.name] for f in DROPPED}, schema=DROPPED)
 
 
@@ -179,8 +197,15 @@ def _keep_originals(before: pa.Table, after: pa.Table, old: pa.Table | None) -> 
     return pa.table({"doc_id": ids, "text": [originals[i] for i in ids]}, schema=UNEDITED)
 
 
-def _rewrite(run_dir: str, name: str, marker: dict[str, Any], p: CorpusPass, stats: dict[str, Any], digest: str,
-             out: OutputConfig) -> None:
+def _rewrite(
+    run_dir: str,
+    name: str,
+    marker: dict[str, Any],
+    p: CorpusPass,
+    stats: dict[str, Any],
+    digest: str,
+    out: OutputConfig,
+) -> None:
     """Rewrite one file's shards under the pass's statistics, then its marker (dropped first, then kept)."""
     dropped = _read(run_dir, marker, "dropped")  # read once: the restored rows and the other drops both come from it
     before = _unedited(run_dir, marker, _restored(_read(run_dir, marker, "kept"), dropped, p.name, KEPT.names))
@@ -199,25 +224,35 @@ def _rewrite(run_dir: str, name: str, marker: dict[str, Any], p: CorpusPass, sta
         uri = shard_path(run_dir, kind, name)
         if tables[kind].num_rows:
             schema = KEPT if kind == "kept" else DROPPED  # the tables' own schemas, whatever a pass built
-            storage.write_parquet(uri, schema, [tables[kind].select(schema.names).cast(schema)], compression,
-                                  out.row_group_rows)
-            shards[kind] = {"path": storage.relative(uri, run_dir), "rows": tables[kind].num_rows,
-                            "bytes": storage.stat(uri).size}
+            storage.write_parquet(
+                uri, schema, [tables[kind].select(schema.names).cast(schema)], compression, out.row_group_rows
+            )
+            shards[kind] = {
+                "path": storage.relative(uri, run_dir),
+                "rows": tables[kind].num_rows,
+                "bytes": storage.stat(uri).size,
+            }
         elif kind in shards:
             storage.delete(uri)
             del shards[kind]
     reasons = {k: v for k, v in marker["dropped"].items() if not k.startswith(p.name + "/")}
     for reason in moved["reason"].to_pylist():
         reasons[f"{p.name}/{reason}"] = reasons.get(f"{p.name}/{reason}", 0) + 1
-    new = {**marker, "kept": kept.num_rows, "dropped": dict(sorted(reasons.items())), "shards": shards,
-           "passes": {**marker.get("passes", {}), p.name: digest}} | ({"unedited": unedited} if unedited else {})
+    new = {
+        **marker,
+        "kept": kept.num_rows,
+        "dropped": dict(sorted(reasons.items())),
+        "shards": shards,
+        "passes": {**marker.get("passes", {}), p.name: digest},
+    } | ({"unedited": unedited} if unedited else {})
     storage.write_text(done_marker(run_dir, name), json.dumps(new, indent=1, sort_keys=True))
     marker.clear()
     marker.update(new)
 
 
-def run_passes(run_dir: str, markers: dict[str, dict[str, Any]], passes: list[CorpusPass],
-               out: OutputConfig) -> dict[str, Any]:
+def run_passes(
+    run_dir: str, markers: dict[str, dict[str, Any]], passes: list[CorpusPass], out: OutputConfig
+) -> dict[str, Any]:
     """Run each pass over every committed file (markers: name -> commit marker, updated in place); returns each
     pass's statistics, for the manifest."""
     results = {}
@@ -233,6 +268,6 @@ def run_passes(run_dir: str, markers: dict[str, dict[str, Any]], passes: list[Co
         todo = [n for n in names if markers[n].get("passes", {}).get(p.name) != digest]
         log.info("corpus pass %s: rewriting %d of %d files", p.name, len(todo), len(names))
         with ThreadPoolExecutor(max_workers=min(8, storage.PARALLEL_REQUESTS)) as pool:
-            list(pool.map(lambda n: _rewrite(run_dir, n, markers[n], p, stored, digest, out), todo))
+            list(pool.map(lambda n: _rewrite(run_dir, n, markers[n], p, stored, digest, out), todo))  # noqa: B023 (all run here)
         results[p.name] = {k: v for k, v in stored.items() if k != "files"}
     return results

@@ -16,40 +16,41 @@ place: (source << 32) | row, where a source is a committed file's document table
     lines       per partition, a combiner counts the documents holding each normalized line -> frequent lines
     spans       per partition, documents holding each span of consecutive sentences; all but the first lose it
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import time
-from collections import Counter
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sieve.filters import dedup as d
 from sieve.schemas.config import Config
-from sieve.schemas.tables import SIGNALS
 from sieve.transforms import storage
 from sieve.transforms.corpus import RunFiles, as_dropped, rows_before
 
 log = logging.getLogger("sieve")
 
 READ = ["doc_id", "text", "language", "quality_score", "crawl_date"]
-DOCS = pa.schema([
-    pa.field("doc_id", pa.string(), nullable=False),
-    pa.field("run", pa.string()),          # the earlier run an index row comes from; null for this run's rows
-    pa.field("language", pa.string()),
-    pa.field("quality_score", pa.float32()),
-    pa.field("crawl_date", pa.timestamp("us", tz="UTC")),
-    pa.field("exact_hash", pa.int64(), nullable=False),
-    pa.field("words", pa.int32(), nullable=False),
-    pa.field("signature", pa.list_(pa.uint32())),
-    pa.field("bands", pa.list_(pa.int64())),
-])
+DOCS = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("run", pa.string()),  # the earlier run an index row comes from; null for this run's rows
+        pa.field("language", pa.string()),
+        pa.field("quality_score", pa.float32()),
+        pa.field("crawl_date", pa.timestamp("us", tz="UTC")),
+        pa.field("exact_hash", pa.int64(), nullable=False),
+        pa.field("words", pa.int32(), nullable=False),
+        pa.field("signature", pa.list_(pa.uint32())),
+        pa.field("bands", pa.list_(pa.int64())),
+    ]
+)
 INDEX = "dedup_index"  # folder of a run's index, beside its shards
 INDEX_META = "dedup_index.json"
 _SHIFT = 32
@@ -86,15 +87,22 @@ class _Params:
         near = cfg.dedup.near
         self.exact, self.near = cfg.dedup.exact, near.enabled
         self.num_perm, self.seed = near.num_perm, near.seed
-        self.bands, self.rows = d.lsh_params(near.threshold, near.num_perm, near.false_positive_weight,
-                                             near.false_negative_weight)
+        self.bands, self.rows = d.lsh_params(
+            near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight
+        )
         self.min_jaccard, self.max_run = near.min_estimated_jaccard, near.max_bucket_pairs
         self.max_documents, self.span = cfg.dedup.lines.max_documents, cfg.dedup.sentences.span
         self.min_sentence_words = cfg.dedup.sentences.min_words
         self.lines, self.sentences = cfg.dedup.lines.enabled, cfg.dedup.sentences.enabled
         self.partitions = cfg.dedup.partitions
-        self.languages = {lang: (cfg.language(lang).dedup.keep_accents, cfg.language(lang).dedup.shingle_n,
-                                 cfg.language(lang).dedup.min_words_left) for lang in cfg.languages}
+        self.languages = {
+            lang: (
+                cfg.language(lang).dedup.keep_accents,
+                cfg.language(lang).dedup.shingle_n,
+                cfg.language(lang).dedup.min_words_left,
+            )
+            for lang in cfg.languages
+        }
         self.default = self.languages["default"]
 
     def of(self, language: str | None) -> tuple[bool, int, int]:
@@ -103,11 +111,17 @@ class _Params:
 
     def index_identity(self) -> dict[str, Any]:
         """What an index must share with this run to be compared: the hash family and the shingling."""
-        return {"num_perm": self.num_perm, "seed": self.seed, "bands": self.bands, "rows": self.rows,
-                "languages": {k: list(v[:2]) for k, v in sorted(self.languages.items())}}
+        return {
+            "num_perm": self.num_perm,
+            "seed": self.seed,
+            "bands": self.bands,
+            "rows": self.rows,
+            "languages": {k: list(v[:2]) for k, v in sorted(self.languages.items())},
+        }
 
 
 # ---- job 1: documents -> candidate pairs -> verified edges --------------------------------------------------------
+
 
 def _documents(task: tuple[int, str, dict[str, Any], str, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
     """One file's document table, then its hashes per partition: (("exact"|band, partition), (keys, nodes))."""
@@ -120,17 +134,25 @@ def _documents(task: tuple[int, str, dict[str, Any], str, str], params: _Params)
         keep_accents, n, _ = params.of(lang)
         tokens = d.words(text or "", keep_accents)
         exact.append(d.stable_hash(" ".join(tokens)))  # the normalized text: equal for copies that differ only in
-                                                       # case, digits, punctuation or spacing
+        # case, digits, punctuation or spacing
         words.append(len(tokens))
         shingles.append(d.MinHasher.shingle_hashes(tokens, n))
     sig = hasher.signatures(shingles)
     bands = d.band_keys(sig, params.bands, params.rows).astype(np.int64)
-    table = pa.table({
-        "doc_id": rows["doc_id"], "run": pa.nulls(rows.num_rows, pa.string()), "language": rows["language"],
-        "quality_score": rows["quality_score"], "crawl_date": rows["crawl_date"],
-        "exact_hash": pa.array(exact, pa.int64()), "words": pa.array(words, pa.int32()),
-        "signature": pa.array(list(sig), pa.list_(pa.uint32())), "bands": pa.array(list(bands), pa.list_(pa.int64())),
-    }, schema=DOCS)
+    table = pa.table(
+        {
+            "doc_id": rows["doc_id"],
+            "run": pa.nulls(rows.num_rows, pa.string()),
+            "language": rows["language"],
+            "quality_score": rows["quality_score"],
+            "crawl_date": rows["crawl_date"],
+            "exact_hash": pa.array(exact, pa.int64()),
+            "words": pa.array(words, pa.int32()),
+            "signature": pa.array(list(sig), pa.list_(pa.uint32())),
+            "bands": pa.array(list(bands), pa.list_(pa.int64())),
+        },
+        schema=DOCS,
+    )
     _write(out, table)
     yield from _hashes(source, table, params)
 
@@ -155,8 +177,9 @@ def _index_hashes(task: tuple[int, str], params: _Params) -> Iterator[tuple[tupl
     yield from _hashes(source, _docs_table(uri), params)
 
 
-def _candidates(group: tuple[tuple, Iterable[tuple[np.ndarray, np.ndarray]]], params: _Params,
-                earlier: int) -> Iterator[tuple[str, tuple[int, int]]]:
+def _candidates(
+    group: tuple[tuple, Iterable[tuple[np.ndarray, np.ndarray]]], params: _Params, earlier: int
+) -> Iterator[tuple[str, tuple[int, int]]]:
     """(kind, (a, b)) pairs of equal keys in one partition; pairs inside earlier runs' indexes are not needed."""
     (kind, _), arrays = group
     arrays = list(arrays)
@@ -168,8 +191,9 @@ def _candidates(group: tuple[tuple, Iterable[tuple[np.ndarray, np.ndarray]]], pa
             yield label, (a, b)
 
 
-def _verify(group: tuple[tuple[int, int], Iterable[tuple[int, int]]], sources: list[str],
-            min_jaccard: float) -> Iterator[tuple[int, int]]:
+def _verify(
+    group: tuple[tuple[int, int], Iterable[tuple[int, int]]], sources: list[str], min_jaccard: float
+) -> Iterator[tuple[int, int]]:
     """Candidate pairs of two sources whose signatures agree on at least min_jaccard of their values."""
     (sa, sb), pairs = group
     pairs = np.array(sorted(set(pairs)), np.int64)
@@ -181,6 +205,7 @@ def _verify(group: tuple[tuple[int, int], Iterable[tuple[int, int]]], sources: l
 
 
 # ---- job 2..k: connected components, large-star / small-star ---------------------------------------------------
+
 
 def _large_star(item: tuple[int, Iterable[int]]) -> Iterator[tuple[str, Any]]:
     """Link every larger neighbour of u to the smallest node of u's neighbourhood."""
@@ -215,7 +240,10 @@ def _write_edges(item: tuple[int, Iterable[tuple[int, int]]], folder: str) -> st
     part, edges = item
     edges = sorted(set(edges))
     uri = storage.join(folder, f"part-{part:05d}.parquet")
-    _write(uri, pa.table({"a": pa.array([a for a, _ in edges], pa.int64()), "b": pa.array([b for _, b in edges], pa.int64())}))
+    _write(
+        uri,
+        pa.table({"a": pa.array([a for a, _ in edges], pa.int64()), "b": pa.array([b for _, b in edges], pa.int64())}),
+    )
     return uri
 
 
@@ -227,10 +255,12 @@ class _WriteEdges(beam.PTransform):
         self.folder, self.partitions = folder, partitions
 
     def expand(self, edges):
-        return (edges
-                | "KeyByPartition" >> beam.Map(lambda e, n: (hash(e) % n, e), self.partitions)
-                | "GroupByPartition" >> beam.GroupByKey()
-                | "WritePart" >> beam.Map(_write_edges, self.folder))
+        return (
+            edges
+            | "KeyByPartition" >> beam.Map(lambda e, n: (hash(e) % n, e), self.partitions)
+            | "GroupByPartition" >> beam.GroupByKey()
+            | "WritePart" >> beam.Map(_write_edges, self.folder)
+        )
 
 
 def _write_json(uri: str, value: Any) -> None:
@@ -244,6 +274,7 @@ def _read_json(uri: str, empty: Any) -> Any:
 
 
 # ---- the pass ----------------------------------------------------------------------------------------------------
+
 
 class Dedup:
     """Removes exact and near-duplicate documents, boilerplate lines and repeated sentence spans (see the module)."""
@@ -271,8 +302,13 @@ class Dedup:
     def statistics(self, files: RunFiles) -> dict[str, Any]:
         work, names, params = files.workdir, files.names, self.params
         start = time.perf_counter()
-        self.small_run = sum(m["kept"] + sum(n for r, n in m["dropped"].items() if r.startswith("dedup/"))
-                             for m in files.markers.values()) < SMALL_RUN_DOCUMENTS
+        self.small_run = (
+            sum(
+                m["kept"] + sum(n for r, n in m["dropped"].items() if r.startswith("dedup/"))
+                for m in files.markers.values()
+            )
+            < SMALL_RUN_DOCUMENTS
+        )
         for cached in (_docs_table, _clusters_of, _frequent_lines, _spans_of):  # an earlier pass in this process
             cached.cache_clear()
         if storage.exists(work):  # what an interrupted pass left: every file below is written again
@@ -285,23 +321,38 @@ class Dedup:
         counts = storage.join(work, "counts")
 
         def documents(p):
-            hashes = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
-                      | "Documents" >> beam.FlatMap(_documents, params))
+            hashes = (
+                p
+                | "Files" >> beam.Create(tasks)
+                | "Spread" >> beam.Reshuffle()
+                | "Documents" >> beam.FlatMap(_documents, params)
+            )
             if index:
-                earlier = (p | "Index" >> beam.Create([(len(names) + k, u) for k, (_, u) in enumerate(index)])
-                           | "IndexHashes" >> beam.FlatMap(_index_hashes, params))
+                earlier = (
+                    p
+                    | "Index" >> beam.Create([(len(names) + k, u) for k, (_, u) in enumerate(index)])
+                    | "IndexHashes" >> beam.FlatMap(_index_hashes, params)
+                )
                 hashes = (hashes, earlier) | "AllHashes" >> beam.Flatten()
-            pairs = (hashes | "GroupKeys" >> beam.GroupByKey()
-                     | "Candidates" >> beam.FlatMap(_candidates, params, len(names)))
+            pairs = (
+                hashes
+                | "GroupKeys" >> beam.GroupByKey()
+                | "Candidates" >> beam.FlatMap(_candidates, params, len(names))
+            )
             exact = pairs | "Exact" >> beam.Filter(lambda kv: kv[0] == "exact") | "ExactPairs" >> beam.Values()
             band = pairs | "Band" >> beam.Filter(lambda kv: kv[0] == "band") | "BandPairs" >> beam.Values()
-            verified = (band
-                        | "BySources" >> beam.Map(lambda e: ((_source(e[0]), _source(e[1])), e))
-                        | "GroupBySources" >> beam.GroupByKey()
-                        | "Verify" >> beam.FlatMap(_verify, sources, params.min_jaccard))
+            verified = (
+                band
+                | "BySources" >> beam.Map(lambda e: ((_source(e[0]), _source(e[1])), e))
+                | "GroupBySources" >> beam.GroupByKey()
+                | "Verify" >> beam.FlatMap(_verify, sources, params.min_jaccard)
+            )
             for label, pc_ in (("exact", exact), ("candidates", band), ("verified", verified)):
-                (pc_ | f"Count{label}" >> beam.combiners.Count.Globally()
-                 | f"Write{label}" >> beam.Map(lambda n, u: _write_json(u, n), storage.join(counts, f"{label}.json")))
+                (
+                    pc_
+                    | f"Count{label}" >> beam.combiners.Count.Globally()
+                    | f"Write{label}" >> beam.Map(lambda n, u: _write_json(u, n), storage.join(counts, f"{label}.json"))
+                )
             ((exact, verified) | "Edges" >> beam.Flatten() | "WriteEdges" >> _WriteEdges(edges0, params.partitions))
 
         self._run(documents)
@@ -320,17 +371,32 @@ class Dedup:
         spans = self._spans(files, tasks, work) if params.sentences else {}
         seconds["spans"] = time.perf_counter() - t
         stats = {
-            "workdir": work, "names": names, "params": {"bands": params.bands, "rows": params.rows, **self.cfg.dedup.near.model_dump()},
-            "earlier_indexes": [run for run, _ in index], "pairs": pair_counts, "component_rounds": rounds,
-            "clusters": clusters, "frequent_lines": lines, "max_documents": params.max_documents, "spans": spans,
+            "workdir": work,
+            "names": names,
+            "params": {"bands": params.bands, "rows": params.rows, **self.cfg.dedup.near.model_dump()},
+            "earlier_indexes": [run for run, _ in index],
+            "pairs": pair_counts,
+            "component_rounds": rounds,
+            "clusters": clusters,
+            "frequent_lines": lines,
+            "max_documents": params.max_documents,
+            "spans": spans,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
         if self.cfg.dedup.index.write:
             self.write_index(files, stats)
-        log.info("dedup: %d exact and %d verified near pairs (of %d candidates), %d clusters after %d rounds, "
-                 "%d boilerplate lines, %d duplicated sentence spans, %.1f s", pair_counts["exact"],
-                 pair_counts["verified"], pair_counts["candidates"], clusters["count"], rounds, lines,
-                 spans.get("duplicated", 0), time.perf_counter() - start)
+        log.info(
+            "dedup: %d exact and %d verified near pairs (of %d candidates), %d clusters after %d rounds, "
+            "%d boilerplate lines, %d duplicated sentence spans, %.1f s",
+            pair_counts["exact"],
+            pair_counts["verified"],
+            pair_counts["candidates"],
+            clusters["count"],
+            rounds,
+            lines,
+            spans.get("duplicated", 0),
+            time.perf_counter() - start,
+        )
         return stats
 
     def _earlier_indexes(self) -> list[tuple[str, str]]:
@@ -340,17 +406,23 @@ class Dedup:
         parts = []
         for place in self.cfg.dedup.index.against:
             folder = place
-            if not storage.exists(storage.join(place, INDEX_META)) and storage.exists(storage.join(place, "manifest.json")):
+            if not storage.exists(storage.join(place, INDEX_META)) and storage.exists(
+                storage.join(place, "manifest.json")
+            ):
                 run = json.loads(storage.read_text(storage.join(place, "manifest.json")))["run_dir"]
                 folder = storage.join(place, run, INDEX)
             meta_uri = storage.join(folder, INDEX_META)
             if not storage.exists(meta_uri):
-                raise UsageError(f"dedup.index.against: no dedup index at {place} (expected {meta_uri}; an output "
-                                 "written with dedup.index.write: true has one)")
+                raise UsageError(
+                    f"dedup.index.against: no dedup index at {place} (expected {meta_uri}; an output "
+                    "written with dedup.index.write: true has one)"
+                )
             meta = json.loads(storage.read_text(meta_uri))
             if meta["identity"] != self.params.index_identity():
-                raise UsageError(f"dedup.index.against: {place} was written with other MinHash settings "
-                                 f"({meta['identity']}); use the same dedup.near and languages.*.dedup settings")
+                raise UsageError(
+                    f"dedup.index.against: {place} was written with other MinHash settings "
+                    f"({meta['identity']}); use the same dedup.near and languages.*.dedup settings"
+                )
             parts += [(meta["run"], storage.join(folder, p)) for p in meta["parts"]]
         return parts
 
@@ -366,15 +438,33 @@ class Dedup:
 
             def one_round(p, parts=parts, out=out, changed=changed):
                 pairs = p | "Parts" >> beam.Create(parts) | "Read" >> beam.FlatMap(_read_edges)
-                large = (pairs | "BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
-                         | "Neighbours" >> beam.GroupByKey() | "LargeStar" >> beam.FlatMap(_large_star))
-                small = (large | "LargeEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "L" >> beam.Values()
-                         | "Smaller" >> beam.GroupByKey() | "SmallStar" >> beam.FlatMap(_small_star))
-                (small | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "S" >> beam.Values()
-                 | "Write" >> _WriteEdges(out, self.params.partitions))
-                ((large, small) | "All" >> beam.Flatten() | "Changes" >> beam.Filter(lambda kv: kv[0] == "changed")
-                 | "Ones" >> beam.Values() | "Sum" >> beam.CombineGlobally(sum)
-                 | "WriteChanged" >> beam.Map(lambda n, u: _write_json(u, n), changed))
+                large = (
+                    pairs
+                    | "BothWays" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])
+                    | "Neighbours" >> beam.GroupByKey()
+                    | "LargeStar" >> beam.FlatMap(_large_star)
+                )
+                small = (
+                    large
+                    | "LargeEdges" >> beam.Filter(lambda kv: kv[0] == "edge")
+                    | "L" >> beam.Values()
+                    | "Smaller" >> beam.GroupByKey()
+                    | "SmallStar" >> beam.FlatMap(_small_star)
+                )
+                (
+                    small
+                    | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge")
+                    | "S" >> beam.Values()
+                    | "Write" >> _WriteEdges(out, self.params.partitions)
+                )
+                (
+                    (large, small)
+                    | "All" >> beam.Flatten()
+                    | "Changes" >> beam.Filter(lambda kv: kv[0] == "changed")
+                    | "Ones" >> beam.Values()
+                    | "Sum" >> beam.CombineGlobally(sum)
+                    | "WriteChanged" >> beam.Map(lambda n, u: _write_json(u, n), changed)
+                )
 
             if not parts:
                 return edges, 0
@@ -389,22 +479,41 @@ class Dedup:
         folder, sizes_uri = storage.join(work, "clusters"), storage.join(work, "counts", "cluster_sizes.json")
 
         def build(p):
-            members = (p | "Parts" >> beam.Create(parts) | "Read" >> beam.FlatMap(_read_edges)
-                       | "Nodes" >> beam.FlatMap(lambda e: [(_source(e[0]), e), (_source(e[1]), (e[1], e[1]))])
-                       | "BySource" >> beam.GroupByKey() | "Ranked" >> beam.FlatMap(_ranked, sources)
-                       | "ByComponent" >> beam.GroupByKey() | "Keep" >> beam.FlatMap(_keep))
-            (members | "Members" >> beam.Filter(lambda kv: kv[0] == "member") | "M" >> beam.Values()
-             | "MemberSource" >> beam.GroupByKey()
-             | "WriteClusters" >> beam.Map(_write_clusters, folder, len(names)))
-            (members | "Sizes" >> beam.Filter(lambda kv: kv[0] == "size") | "Z" >> beam.Values()
-             | "CountSizes" >> beam.combiners.Count.PerElement() | "AllSizes" >> beam.combiners.ToList()
-             | "WriteSizes" >> beam.Map(lambda s, u: _write_json(u, sorted(s)), sizes_uri))
+            members = (
+                p
+                | "Parts" >> beam.Create(parts)
+                | "Read" >> beam.FlatMap(_read_edges)
+                | "Nodes" >> beam.FlatMap(lambda e: [(_source(e[0]), e), (_source(e[1]), (e[1], e[1]))])
+                | "BySource" >> beam.GroupByKey()
+                | "Ranked" >> beam.FlatMap(_ranked, sources)
+                | "ByComponent" >> beam.GroupByKey()
+                | "Keep" >> beam.FlatMap(_keep)
+            )
+            (
+                members
+                | "Members" >> beam.Filter(lambda kv: kv[0] == "member")
+                | "M" >> beam.Values()
+                | "MemberSource" >> beam.GroupByKey()
+                | "WriteClusters" >> beam.Map(_write_clusters, folder, len(names))
+            )
+            (
+                members
+                | "Sizes" >> beam.Filter(lambda kv: kv[0] == "size")
+                | "Z" >> beam.Values()
+                | "CountSizes" >> beam.combiners.Count.PerElement()
+                | "AllSizes" >> beam.combiners.ToList()
+                | "WriteSizes" >> beam.Map(lambda s, u: _write_json(u, sorted(s)), sizes_uri)
+            )
 
         if parts:
             self._run(build, small=True)
         sizes = {str(size): n for size, n in _read_json(sizes_uri, [])}
-        return {"count": sum(sizes.values()), "documents": sum(int(k) * n for k, n in sizes.items()),
-                "removed": sum((int(k) - 1) * n for k, n in sizes.items()), "size_histogram": sizes}
+        return {
+            "count": sum(sizes.values()),
+            "documents": sum(int(k) * n for k, n in sizes.items()),
+            "removed": sum((int(k) - 1) * n for k, n in sizes.items()),
+            "size_histogram": sizes,
+        }
 
     def _lines(self, files: RunFiles, tasks: list, sources: list[str], work: str) -> int:
         """Normalized lines held by more than max_documents of the documents left: lines/part-N.parquet."""
@@ -412,11 +521,19 @@ class Dedup:
         count = storage.join(work, "counts", "lines.json")
 
         def build(p):
-            frequent = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
-                        | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work)
-                        | "CountDocuments" >> beam.CombinePerKey(CountHashes(self.params.max_documents)))
-            (frequent | "WriteLines" >> beam.Map(_write_lines, folder)
-             | "Total" >> beam.CombineGlobally(sum) | "WriteCount" >> beam.Map(lambda n, u: _write_json(u, n), count))
+            frequent = (
+                p
+                | "Files" >> beam.Create(tasks)
+                | "Spread" >> beam.Reshuffle()
+                | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work)
+                | "CountDocuments" >> beam.CombinePerKey(CountHashes(self.params.max_documents))
+            )
+            (
+                frequent
+                | "WriteLines" >> beam.Map(_write_lines, folder)
+                | "Total" >> beam.CombineGlobally(sum)
+                | "WriteCount" >> beam.Map(lambda n, u: _write_json(u, n), count)
+            )
 
         self._run(build)
         return _read_json(count, 0)
@@ -428,14 +545,28 @@ class Dedup:
         sources = [t[4] for t in tasks]
 
         def build(p):
-            removals = (p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
-                        | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work)
-                        | "ByPartition" >> beam.GroupByKey() | "Duplicated" >> beam.FlatMap(_duplicated_spans))
-            ((removals | "Removals" >> beam.Filter(lambda kv: kv[0] == "remove") | "R" >> beam.Values()
-              | "BySource" >> beam.GroupByKey() | "WriteSpans" >> beam.Map(_write_spans, folder, sources)))
-            (removals | "Counts" >> beam.Filter(lambda kv: kv[0] != "remove")
-             | "SumCounts" >> beam.CombinePerKey(sum) | "AllCounts" >> beam.combiners.ToList()
-             | "WriteCount" >> beam.Map(lambda c, u: _write_json(u, dict(sorted(c))), count))
+            removals = (
+                p
+                | "Files" >> beam.Create(tasks)
+                | "Spread" >> beam.Reshuffle()
+                | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work)
+                | "ByPartition" >> beam.GroupByKey()
+                | "Duplicated" >> beam.FlatMap(_duplicated_spans)
+            )
+            (
+                removals
+                | "Removals" >> beam.Filter(lambda kv: kv[0] == "remove")
+                | "R" >> beam.Values()
+                | "BySource" >> beam.GroupByKey()
+                | "WriteSpans" >> beam.Map(_write_spans, folder, sources)
+            )
+            (
+                removals
+                | "Counts" >> beam.Filter(lambda kv: kv[0] != "remove")
+                | "SumCounts" >> beam.CombinePerKey(sum)
+                | "AllCounts" >> beam.combiners.ToList()
+                | "WriteCount" >> beam.Map(lambda c, u: _write_json(u, dict(sorted(c))), count)
+            )
 
         self._run(build)
         return _read_json(count, 0) if storage.exists(count) else {}
@@ -449,11 +580,14 @@ class Dedup:
             table = _docs_table(storage.join(files.workdir, "docs", f"{i:06d}.parquet"))
             removed = _removed(files.workdir, i)
             table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
-            table = table.set_column(table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string()))
+            table = table.set_column(
+                table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string())
+            )
             parts.append(f"part-{i:06d}.parquet")
             _write(storage.join(folder, parts[-1]), table)
-        _write_json(storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts,
-                                                       "run": run})
+        _write_json(
+            storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts, "run": run}
+        )
 
     # -- apply: one file --
 
@@ -478,36 +612,56 @@ class Dedup:
                 signals.append(None)
                 continue
             keep_accents, _, min_words = self.params.of(lang)
-            edited, _ = d.edit(text or "", keep_accents, frequent, self.params.span, self.params.min_sentence_words,
-                               spans.get(doc_id, frozenset()))
+            edited, _ = d.edit(
+                text or "",
+                keep_accents,
+                frequent,
+                self.params.span,
+                self.params.min_sentence_words,
+                spans.get(doc_id, frozenset()),
+            )
             out_text.append(edited.text)
-            signals.append({"lines_removed": edited.lines_removed, "sentences_removed": edited.sentences_removed,
-                            "span_sentences_removed": edited.span_sentences_removed,
-                            "chars_removed": edited.chars_removed})
+            signals.append(
+                {
+                    "lines_removed": edited.lines_removed,
+                    "sentences_removed": edited.sentences_removed,
+                    "span_sentences_removed": edited.span_sentences_removed,
+                    "chars_removed": edited.chars_removed,
+                }
+            )
             if edited.chars_removed and edited.words_left < min_words:
                 moved.append(row)
                 reasons.append("sentence_duplicate_residue")
-                details.append(f"{edited.words_left} words left < {min_words} ({lang}) after removing "
-                               f"{edited.lines_removed} lines and "
-                               f"{edited.sentences_removed + edited.span_sentences_removed} sentences")
+                details.append(
+                    f"{edited.words_left} words left < {min_words} ({lang}) after removing "
+                    f"{edited.lines_removed} lines and "
+                    f"{edited.sentences_removed + edited.span_sentences_removed} sentences"
+                )
         table = _with_columns(kept, out_text, signals, cluster_ids, cluster_sizes)
         gone = np.zeros(table.num_rows, bool)
         gone[moved] = True
         # a dropped row keeps the text as extracted, so the drop can be audited
-        dropped = kept.filter(pa.array(gone)).set_column(kept.schema.get_field_index("dup_cluster_id"), "dup_cluster_id",
-                                                         pa.array([cluster_ids[r] for r in moved], pa.string()))
-        dropped = dropped.set_column(dropped.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
-                                     pa.array([cluster_sizes[r] for r in moved], pa.int32()))
+        dropped = kept.filter(pa.array(gone)).set_column(
+            kept.schema.get_field_index("dup_cluster_id"),
+            "dup_cluster_id",
+            pa.array([cluster_ids[r] for r in moved], pa.string()),
+        )
+        dropped = dropped.set_column(
+            dropped.schema.get_field_index("dup_cluster_size"),
+            "dup_cluster_size",
+            pa.array([cluster_sizes[r] for r in moved], pa.int32()),
+        )
         return table.filter(pa.array(~gone)), as_dropped(dropped, self.name, reasons, details)
 
 
 # ---- workers of the later jobs ----------------------------------------------------------------------------------
 
+
 def _rank(table: pa.Table, row: int) -> tuple:
     """The keep rule, smallest first: a document of an earlier run, then the highest quality score (when the
     classifier ran), then the earliest crawl date, then the smallest doc_id."""
     run, score, date = table["run"][row].as_py(), table["quality_score"][row].as_py(), table["crawl_date"][row].value
-    return (run is None, -(score or 0.0), date if date is not None else 2 ** 62, table["doc_id"][row].as_py())
+    return (run is None, -(score or 0.0), date if date is not None else 2**62, table["doc_id"][row].as_py())
 
 
 def _ranked(item: tuple[int, Iterable[tuple[int, int]]], sources: list[str]) -> Iterator[tuple[int, tuple]]:
@@ -517,8 +671,16 @@ def _ranked(item: tuple[int, Iterable[tuple[int, int]]], sources: list[str]) -> 
     mask = (1 << _SHIFT) - 1
     for node, component in sorted(set(pairs)):
         row = node & mask
-        yield component, (_rank(table, row), node, table["doc_id"][row].as_py(), table["exact_hash"][row].as_py(),
-                          table["run"][row].as_py())
+        yield (
+            component,
+            (
+                _rank(table, row),
+                node,
+                table["doc_id"][row].as_py(),
+                table["exact_hash"][row].as_py(),
+                table["run"][row].as_py(),
+            ),
+        )
 
 
 def _keep(item: tuple[int, Iterable[tuple]]) -> Iterator[tuple[str, Any]]:
@@ -532,8 +694,15 @@ def _keep(item: tuple[int, Iterable[tuple]]) -> Iterator[tuple[str, Any]]:
         yield "member", (_source(node), (doc_id, keeper, keeper_run, len(members), reason))
 
 
-CLUSTERS = pa.schema([pa.field("doc_id", pa.string()), pa.field("keeper", pa.string()), pa.field("keeper_run", pa.string()),
-                      pa.field("size", pa.int32()), pa.field("reason", pa.string())])
+CLUSTERS = pa.schema(
+    [
+        pa.field("doc_id", pa.string()),
+        pa.field("keeper", pa.string()),
+        pa.field("keeper_run", pa.string()),
+        pa.field("size", pa.int32()),
+        pa.field("reason", pa.string()),
+    ]
+)
 
 
 def _write_clusters(item: tuple[int, Iterable[tuple]], folder: str, current: int) -> None:
@@ -541,8 +710,9 @@ def _write_clusters(item: tuple[int, Iterable[tuple]], folder: str, current: int
     if source >= current:  # an earlier run's documents are not rewritten
         return
     rows = sorted(rows)
-    _write(storage.join(folder, f"{source:06d}.parquet"),
-           pa.table(list(zip(*rows)) if rows else [[]] * 5, schema=CLUSTERS))
+    _write(
+        storage.join(folder, f"{source:06d}.parquet"), pa.table(list(zip(*rows)) if rows else [[]] * 5, schema=CLUSTERS)
+    )
 
 
 @lru_cache(maxsize=8)
@@ -598,7 +768,9 @@ class CountHashes(beam.CombineFn):
         accs = list(accs)
         keys = np.concatenate([k for k, _ in accs])
         unique, inverse = np.unique(keys, return_inverse=True)
-        return unique, np.bincount(inverse, weights=np.concatenate([c for _, c in accs]), minlength=len(unique)).astype(np.int64)
+        return unique, np.bincount(inverse, weights=np.concatenate([c for _, c in accs]), minlength=len(unique)).astype(
+            np.int64
+        )
 
     def extract_output(self, acc) -> np.ndarray:
         keys, counts = acc
@@ -655,8 +827,10 @@ def _write_spans(item: tuple[int, Iterable[tuple[int, int]]], folder: str, sourc
     ids = _docs_table(sources[source])["doc_id"].to_pylist()
     mask = (1 << _SHIFT) - 1
     rows = sorted((ids[node & mask], key) for node, key in removals)
-    _write(storage.join(folder, f"{source:06d}.parquet"),
-           pa.table({"doc_id": [r[0] for r in rows], "span_hash": [r[1] for r in rows]}, schema=SPANS))
+    _write(
+        storage.join(folder, f"{source:06d}.parquet"),
+        pa.table({"doc_id": [r[0] for r in rows], "span_hash": [r[1] for r in rows]}, schema=SPANS),
+    )
 
 
 @lru_cache(maxsize=8)
@@ -673,14 +847,19 @@ def _spans_of(work: str, i: int) -> dict[str, frozenset[int]]:
 
 def _with_columns(kept: pa.Table, texts: list, signals: list, cluster_ids: list, sizes: list) -> pa.Table:
     """kept with the edited text, n_chars, the dedup signals and the cluster columns set."""
-    columns = {"text": pa.array(texts, pa.string()), "n_chars": pa.array([len(t or "") for t in texts], pa.int64()),
-               "dup_cluster_id": pa.array(cluster_ids, pa.string()), "dup_cluster_size": pa.array(sizes, pa.int32())}
+    columns = {
+        "text": pa.array(texts, pa.string()),
+        "n_chars": pa.array([len(t or "") for t in texts], pa.int64()),
+        "dup_cluster_id": pa.array(cluster_ids, pa.string()),
+        "dup_cluster_size": pa.array(sizes, pa.int32()),
+    }
     table = kept
     for name, values in columns.items():
         table = table.set_column(table.schema.get_field_index(name), name, values)
     struct = table["signals"].combine_chunks()
     fields = [struct.type.field(k) for k in range(struct.type.num_fields)]
-    arrays = [pa.array(signals, fields[k].type) if fields[k].name == "dedup" else struct.field(k)
-              for k in range(len(fields))]
+    arrays = [
+        pa.array(signals, fields[k].type) if fields[k].name == "dedup" else struct.field(k) for k in range(len(fields))
+    ]
     merged = pa.StructArray.from_arrays(arrays, fields=fields, mask=struct.is_null() if struct.null_count else None)
     return table.set_column(table.schema.get_field_index("signals"), "signals", merged)

@@ -1,4 +1,5 @@
 """The per-range Beam stage: each (file, start, end) range is read, run through every stage and written as parts."""
+
 from __future__ import annotations
 
 import json
@@ -72,9 +73,17 @@ class ProcessWarcRange(beam.DoFn):
         for warc_type, n in result["skipped"].items():
             self._count(f"skipped.{warc_type}", n)
         seconds = time.perf_counter() - start
-        log.info("sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped", source["name"], first,
-                 result["read"], seconds, result["read"] / max(seconds, 1e-9), result["kept"],
-                 sum(result["dropped"].values()), sum(result["skipped"].values()))
+        log.info(
+            "sieve: %s@%d: %d records in %.1f s (%.0f/s): %d kept, %d dropped, %d skipped",
+            source["name"],
+            first,
+            result["read"],
+            seconds,
+            result["read"] / max(seconds, 1e-9),
+            result["kept"],
+            sum(result["dropped"].values()),
+            sum(result["skipped"].values()),
+        )
         yield result
 
     def teardown(self) -> None:

@@ -1,10 +1,11 @@
 """Ties a child process's life to the process that started it, so nothing a run starts outlives it, even a SIGKILL."""
+
 from __future__ import annotations
 
 import os
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 POLL_SECONDS = 0.5
 

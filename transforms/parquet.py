@@ -10,6 +10,7 @@ process (transforms/supervise.py) starts without importing it.
 Parts, range markers and pass statistics are working files, removed at the run's commit (the manifest keeps
 the statistics). Until then they are what a rerun after a crash reuses: a range with a marker is not read again.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,7 @@
 """The corpus-pass registry: the passes a run applies after its per-file shards, in order, built here above the
 passes (transforms/corpus.py, transforms/dedup.py), which import nothing of it. The document stages have theirs in
 transforms/stages.py: a range worker loads those and never Beam's corpus jobs."""
+
 from __future__ import annotations
 
 from sieve.schemas.config import Config

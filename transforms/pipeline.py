@@ -1,4 +1,5 @@
 """The one place where stages are wired into the Beam job, and how the job is run on any runner."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,14 @@ def _ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, An
     return [(source, start, end) for start, end in ranges]
 
 
-def build_pipeline(p: beam.Pipeline, files: list[dict[str, Any]], cfg: Config, run_dir: str, workers: int = 1,
-                   run_bytes: int | None = None) -> None:
+def build_pipeline(
+    p: beam.Pipeline,
+    files: list[dict[str, Any]],
+    cfg: Config,
+    run_dir: str,
+    workers: int = 1,
+    run_bytes: int | None = None,
+) -> None:
     """Input files -> record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file
     -> its commit marker. files are dicts with the input's uri, name, size and mtime_ns."""
     # Each file is cut into at least its share (by bytes of the whole run, run_bytes, so that a rerun cuts it the
@@ -48,18 +55,30 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
     args = [f"--runner={runner}"]
     if runner == "DirectRunner":
         mode = "multi_processing" if workers > 1 else "in_memory"
-        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}",
-                 # workers log Beam's chatter at WARNING, sieve's per-range progress at INFO
-                 "--default_sdk_harness_log_level=WARNING", '--sdk_harness_log_level_overrides={"sieve": "INFO"}']
-    elif runner.endswith("DaskRunner") and not any(o.startswith(("--dask_npartitions", "--dask_partition_size")) for o in extra):
+        args += [
+            f"--direct_running_mode={mode}",
+            f"--direct_num_workers={workers}",
+            # workers log Beam's chatter at WARNING, sieve's per-range progress at INFO
+            "--default_sdk_harness_log_level=WARNING",
+            '--sdk_harness_log_level_overrides={"sieve": "INFO"}',
+        ]
+    elif runner.endswith("DaskRunner") and not any(
+        o.startswith(("--dask_npartitions", "--dask_partition_size")) for o in extra
+    ):
         # Beam's DaskRunner puts up to 128 created items in one partition and makes Reshuffle a no-op: one
         # partition per input file is what spreads the files over the workers.
         args.append("--dask_partition_size=1")
     return PipelineOptions(args + list(extra))
 
 
-def run_job(files: list[dict[str, Any]], cfg: Config, run_dir: str, runner: str = "DirectRunner",
-            workers: int = 2, run_bytes: int | None = None) -> dict[str, int]:
+def run_job(
+    files: list[dict[str, Any]],
+    cfg: Config,
+    run_dir: str,
+    runner: str = "DirectRunner",
+    workers: int = 2,
+    run_bytes: int | None = None,
+) -> dict[str, int]:
     """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
     p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
     build_pipeline(p, files, cfg, run_dir, workers, run_bytes)

@@ -3,6 +3,7 @@
 Plain Python (no Beam), so it runs the same inside a Beam worker or inside the supervised child process
 of transforms/supervise.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,16 @@ class Beacon:
         self._map.close()
 
 
-def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict[str, Any], first: int, end: int,
-                  given_up: dict[int, Drop], beacon: Beacon | None = None) -> dict[str, Any]:
+def process_range(
+    cfg: Config,
+    filters: list[Filter],
+    run_dir: str,
+    source: dict[str, Any],
+    first: int,
+    end: int,
+    given_up: dict[int, Drop],
+    beacon: Beacon | None = None,
+) -> dict[str, Any]:
     """Run every record starting in [first, end) of the input file source (its uri, name, ...) through the stages
     and write the range's kept/dropped parts under run_dir.
 
@@ -89,7 +98,15 @@ def process_range(cfg: Config, filters: list[Filter], run_dir: str, source: dict
         if rows[kind]:
             parts[kind] = part_path(run_dir, kind, name, first, end)
             write_rows(rows[kind], schema, parts[kind], cfg.pii)
-    result = {"source": source, "start": first, "end": end, "read": read, "kept": len(rows["kept"]),
-              "dropped": dict(dropped), "skipped": dict(skipped), "parts": parts}
+    result = {
+        "source": source,
+        "start": first,
+        "end": end,
+        "read": read,
+        "kept": len(rows["kept"]),
+        "dropped": dict(dropped),
+        "skipped": dict(skipped),
+        "parts": parts,
+    }
     storage.write_text(range_marker(run_dir, name, first, end), json.dumps(result, sort_keys=True))
     return result

@@ -1,4 +1,5 @@
 """Beam sink: per-range Parquet parts merged into one shard per input file, then the file's commit marker."""
+
 from __future__ import annotations
 
 import json
@@ -41,12 +42,26 @@ class MergeShards(beam.PTransform):
             if parts:
                 uri = shard_path(self.run_dir, kind, name)
                 # Part by part: memory holds about one row group, not the whole file's text.
-                storage.write_parquet(uri, schema, (storage.read_parquet(p, schema=schema) for p in parts),
-                                      compression, self.out.row_group_rows)
-                shards[kind] = {"path": storage.relative(uri, self.run_dir), "rows": rows[kind],
-                                "bytes": storage.stat(uri).size}
-        marker = {**ranges[0]["source"], "read": sum(r["read"] for r in ranges), "kept": rows["kept"],
-                  "dropped": dict(sorted(dropped.items())), "skipped": dict(sorted(skipped.items())), "shards": shards}
+                storage.write_parquet(
+                    uri,
+                    schema,
+                    (storage.read_parquet(p, schema=schema) for p in parts),
+                    compression,
+                    self.out.row_group_rows,
+                )
+                shards[kind] = {
+                    "path": storage.relative(uri, self.run_dir),
+                    "rows": rows[kind],
+                    "bytes": storage.stat(uri).size,
+                }
+        marker = {
+            **ranges[0]["source"],
+            "read": sum(r["read"] for r in ranges),
+            "kept": rows["kept"],
+            "dropped": dict(sorted(dropped.items())),
+            "skipped": dict(sorted(skipped.items())),
+            "shards": shards,
+        }
         storage.write_text(done_marker(self.run_dir, name), json.dumps(marker, indent=1, sort_keys=True))
         # Only now: until the file is committed, its parts are what a rerun after a crash would reuse.
         for r in ranges:
@@ -55,7 +70,9 @@ class MergeShards(beam.PTransform):
         return marker
 
     def expand(self, pcoll):
-        return (pcoll
-                | "KeyByFile" >> beam.Map(lambda r: (r["source"]["name"], r))
-                | "GroupByFile" >> beam.GroupByKey()
-                | "MergeParts" >> beam.Map(self._merge))
+        return (
+            pcoll
+            | "KeyByFile" >> beam.Map(lambda r: (r["source"]["name"], r))
+            | "GroupByFile" >> beam.GroupByKey()
+            | "MergeParts" >> beam.Map(self._merge)
+        )

@@ -1,6 +1,7 @@
 """The stage registry: the per-document stages a run applies, in pipeline order, built in one place above the
 stages (which import nothing of it, as CCNet's mine.py builds its steps). It also reads the list files the config
 names (local, s3://, gs://), so the filters below stay free of storage and only parse text."""
+
 from __future__ import annotations
 
 from sieve.filters.base import Filter
@@ -25,15 +26,24 @@ def build_filters(cfg: Config) -> list[Filter]:
     stages: list[Filter] = [ResponseCheck(cfg)]
     if cfg.url_filter.enabled:
         stages.append(url_stage(cfg))  # the URL alone can drop a page, so before extraction, the costly stage
-    if cfg.language_id.enabled and cfg.language_id.keep and cfg.language_gate.enabled and cfg.extract.extractor != "resiliparse":
+    if (
+        cfg.language_id.enabled
+        and cfg.language_id.keep
+        and cfg.language_gate.enabled
+        and cfg.extract.extractor != "resiliparse"
+    ):
         stages.append(LanguageGate(cfg))  # a page in no kept language never pays for the costly extractor
     stages.append(Extraction(cfg))
-    stages.append(CleanText(cfg))  # language-independent, so it runs for every document and language id reads clean text
+    stages.append(
+        CleanText(cfg)
+    )  # language-independent, so it runs for every document and language id reads clean text
     if cfg.language_id.enabled:
         stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
         stages += _heuristic_stages(cfg)  # per-language thresholds; cheap, so before the model-based stages
         if cfg.quality.toxicity.enabled:
-            stages.append(toxicity_stage(cfg))  # measures the text the heuristic stages kept; cheaper than the models after
+            stages.append(
+                toxicity_stage(cfg)
+            )  # measures the text the heuristic stages kept; cheaper than the models after
         if cfg.quality.perplexity.enabled:
             stages.append(Perplexity(cfg))  # per-language models, so after language id
         if cfg.quality.classifier.enabled:
@@ -48,8 +58,13 @@ def url_stage(cfg: Config) -> UrlFilter:
 
 def toxicity_stage(cfg: Config) -> Toxicity:
     """The toxicity stage with each language's extra list files read, once per worker."""
-    return Toxicity(cfg, {lang: {uri: storage.read_text(uri) for uri in uris}
-                          for lang, uris in cfg.quality.toxicity.extra_lists.items()})
+    return Toxicity(
+        cfg,
+        {
+            lang: {uri: storage.read_text(uri) for uri in uris}
+            for lang, uris in cfg.quality.toxicity.extra_lists.items()
+        },
+    )
 
 
 def _heuristic_stages(cfg: Config) -> list[Filter]:
@@ -57,6 +72,13 @@ def _heuristic_stages(cfg: Config) -> list[Filter]:
     n-gram counts: Gopher quality (word counts; drops stubs, gibberish, code), C4 (cleans lines, so the later
     stages measure the text that is kept; drops lorem ipsum and code), FineWeb (line shapes), Gopher repetition."""
     switches = cfg.quality
-    return [stage(cfg) for on, stage in ((switches.gopher_quality, GopherQuality), (switches.c4, C4),
-                                         (switches.fineweb, FineWeb), (switches.gopher_repetition, GopherRepetition))
-            if on]
+    return [
+        stage(cfg)
+        for on, stage in (
+            (switches.gopher_quality, GopherQuality),
+            (switches.c4, C4),
+            (switches.fineweb, FineWeb),
+            (switches.gopher_repetition, GopherRepetition),
+        )
+        if on
+    ]

@@ -6,6 +6,7 @@ same wheel (no s3fs/aiobotocore pins fighting boto3), and its S3 client takes th
 AWS_ENDPOINT_URL included. Object stores have no rename, so nothing here relies on one for remote paths:
 an object appears whole when its upload completes; local files are written to a temp name and renamed.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -14,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
+from functools import cache
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -55,7 +56,7 @@ def join(base: str, *names: str) -> str:
 
 def relative(uri: str, base: str) -> str:
     """uri's path below base ("a/b.warc.gz"), with forward slashes on every filesystem."""
-    return uri[len(base.rstrip("/")) + 1:] if base else uri
+    return uri[len(base.rstrip("/")) + 1 :] if base else uri
 
 
 def _hint(uri: str) -> str:
@@ -72,7 +73,7 @@ def storage_error(uri: str, action: str, e: Exception) -> StorageError:
     return StorageError(f"cannot {action} {uri}: {first} ({_hint(uri)})")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
     if scheme != "s3://":
         # GCS retries for 15 minutes by default: missing credentials would look like a hang, not an error.
@@ -85,9 +86,9 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem that holds uri and the path inside it (one cached client per scheme and bucket)."""
     for scheme in REMOTE_SCHEMES:
         if uri.startswith(scheme):
-            bucket = uri[len(scheme):].split("/", 1)[0]
+            bucket = uri[len(scheme) :].split("/", 1)[0]
             try:
-                return _filesystem(scheme, bucket), uri[len(scheme):].rstrip("/")
+                return _filesystem(scheme, bucket), uri[len(scheme) :].rstrip("/")
             except (OSError, ValueError, pa.ArrowException) as e:
                 raise storage_error(uri, "reach", e) from None
     return pafs.LocalFileSystem(), os.path.abspath(uri)
@@ -132,8 +133,10 @@ def list_files(uri: str, limit: int | None = None) -> list[FileEntry]:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
     except (OSError, pa.ArrowException) as e:
         raise storage_error(uri, "list", e) from None
-    files = sorted((FileEntry(prefix + i.path, i.size, i.mtime_ns or 0) for i in infos if i.type == pafs.FileType.File),
-                   key=lambda f: f.uri)
+    files = sorted(
+        (FileEntry(prefix + i.path, i.size, i.mtime_ns or 0) for i in infos if i.type == pafs.FileType.File),
+        key=lambda f: f.uri,
+    )
     return files[:limit] if limit is not None else files
 
 
@@ -207,10 +210,12 @@ def write_text(uri: str, text: str) -> None:
     write_bytes(uri, text.encode("utf-8"))
 
 
-def write_parquet(uri: str, schema: pa.Schema, tables: Iterable[pa.Table], compression: str | None,
-                  row_group_rows: int | None = None) -> None:
+def write_parquet(
+    uri: str, schema: pa.Schema, tables: Iterable[pa.Table], compression: str | None, row_group_rows: int | None = None
+) -> None:
     """Write tables, in order, as one Parquet file in row groups of row_group_rows rows. Tables are consumed one by
     one, so memory holds about one row group, and the bytes are those of writing all the rows at once."""
+
     def write(path: str, fs: pafs.FileSystem) -> None:
         with fs.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema, compression=compression) as out:
             for group in _row_groups(tables, row_group_rows):

@@ -5,6 +5,7 @@ a shared Beacon, so supervision costs no message per document. A document stuck 
 that crashes the child, gets its child killed; the range is then redone with that document dropped
 (reason `timeout` or `crashed`, stage named), so a pathological page costs one record, never the run.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -76,8 +77,11 @@ class RangeSupervisor:
         self._proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-c", "from sieve.transforms.supervise import serve; serve()"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "from sieve.transforms.supervise import serve; serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
         self._send.send((self.cfg, self.run_dir, str(self._beacon_path)))
@@ -119,7 +123,12 @@ class RangeSupervisor:
                 seen, since = position, now
             elif now - since > self.limit:
                 self._stop()
-                return "timeout", position[0], position[1], f"no progress for {self.limit} s (guard.document_timeout_seconds)"
+                return (
+                    "timeout",
+                    position[0],
+                    position[1],
+                    f"no progress for {self.limit} s (guard.document_timeout_seconds)",
+                )
 
     def _stop(self) -> int | None:
         proc, self._proc = self._proc, None

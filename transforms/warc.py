@@ -4,6 +4,7 @@ Every record read becomes exactly one item: a response Document for the stages, 
 non-response record (counted by WARC type), or a Document already dropped at the read stage
 (truncated record, corrupt file) whose details name the file and offset.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -83,8 +84,9 @@ def split_warc(uri: str, max_records: int, min_splits: int = 1) -> tuple[list[tu
     return list(zip(starts, [*starts[1:], size])), hashing.sha256.hexdigest()
 
 
-def read_warc(uri: str, max_payload_bytes: int, start: int = 0, end: int | None = None,
-              name: str | None = None) -> Iterator[ReadItem]:
+def read_warc(
+    uri: str, max_payload_bytes: int, start: int = 0, end: int | None = None, name: str | None = None
+) -> Iterator[ReadItem]:
     """Yield one ReadItem per record starting in [start, end) of the WARC file at uri, never raising for bad content.
 
     name is what rows record as warc_file (default: the uri), so outputs do not depend on where the file lies.
@@ -105,13 +107,23 @@ def read_warc(uri: str, max_payload_bytes: int, start: int = 0, end: int | None 
                 yield _response(name, offset, record, max_payload_bytes)
             not_warc = records == 0 and start == 0 and f.seek(0) == 0 and f.read(1) != b""
     except OSError as e:
-        yield ReadItem(doc=Document(warc_file=name, warc_offset=offset), drop=Drop(STAGE, "corrupt_file", (
-            f"{name}: unreadable after offset {offset} ({e}); "
-            "records after this point are lost: re-download or repair the file")))
+        yield ReadItem(
+            doc=Document(warc_file=name, warc_offset=offset),
+            drop=Drop(
+                STAGE,
+                "corrupt_file",
+                (
+                    f"{name}: unreadable after offset {offset} ({e}); "
+                    "records after this point are lost: re-download or repair the file"
+                ),
+            ),
+        )
         return
     if not_warc:
-        yield ReadItem(doc=Document(warc_file=name, warc_offset=0), drop=Drop(STAGE, "not_warc", (
-            f"{name}: no WARC record found; is it a WARC file?")))
+        yield ReadItem(
+            doc=Document(warc_file=name, warc_offset=0),
+            drop=Drop(STAGE, "not_warc", (f"{name}: no WARC record found; is it a WARC file?")),
+        )
 
 
 def _response(path: str, offset: int, record, max_payload_bytes: int) -> ReadItem:
@@ -125,7 +137,10 @@ def _response(path: str, offset: int, record, max_payload_bytes: int) -> ReadIte
     )
     http = record.http_headers
     if http is None:
-        return ReadItem(doc=doc, drop=Drop(STAGE, "not_http", f"{path}: response record at offset {doc.warc_offset} has no HTTP message"))
+        return ReadItem(
+            doc=doc,
+            drop=Drop(STAGE, "not_http", f"{path}: response record at offset {doc.warc_offset} has no HTTP message"),
+        )
     doc.http_status = http.status_code
     doc.http_charset = record.http_charset
     doc.content_type = record.http_content_type
@@ -133,16 +148,32 @@ def _response(path: str, offset: int, record, max_payload_bytes: int) -> ReadIte
     payload = record.reader.read(max_payload_bytes + 1)
     if len(payload) > max_payload_bytes:
         record.reader.consume()
-        return ReadItem(doc=doc, drop=Drop(STAGE, "too_large", f"payload over {max_payload_bytes} bytes (read.max_payload_bytes)"))
+        return ReadItem(
+            doc=doc, drop=Drop(STAGE, "too_large", f"payload over {max_payload_bytes} bytes (read.max_payload_bytes)")
+        )
     if len(payload) < expected:
-        return ReadItem(doc=doc, drop=Drop(STAGE, "truncated_record", (
-            f"{path}: record at offset {doc.warc_offset} ends after {len(payload)} of {expected} payload bytes "
-            "(file cut off mid gzip member); re-download the file to recover it")))
+        return ReadItem(
+            doc=doc,
+            drop=Drop(
+                STAGE,
+                "truncated_record",
+                (
+                    f"{path}: record at offset {doc.warc_offset} ends after {len(payload)} of {expected} payload bytes "
+                    "(file cut off mid gzip member); re-download the file to recover it"
+                ),
+            ),
+        )
     if payload[:2] == b"\x1f\x8b":  # some crawlers store the body still gzip-encoded, as the server sent it
         payload = _gunzip(payload, max_payload_bytes)
         if payload is None:
-            return ReadItem(doc=doc, drop=Drop(STAGE, "bad_content_encoding", (
-                f"gzip-encoded payload that does not decompress, or decompresses past {max_payload_bytes} bytes")))
+            return ReadItem(
+                doc=doc,
+                drop=Drop(
+                    STAGE,
+                    "bad_content_encoding",
+                    (f"gzip-encoded payload that does not decompress, or decompresses past {max_payload_bytes} bytes"),
+                ),
+            )
     doc.payload = payload
     return ReadItem(doc=doc)
 

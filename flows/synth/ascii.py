@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-
 # Letters that do not decompose into an ASCII letter plus diacritics.
-_LETTERS = str.maketrans({"đ": "d", "Đ": "D", "ß": "ss", "œ": "oe", "Œ": "Oe", "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O"})
+_LETTERS = str.maketrans(
+    {"đ": "d", "Đ": "D", "ß": "ss", "œ": "oe", "Œ": "Oe", "æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O"}
+)
 
 
 def ascii_fold(text: str) -> str:

@@ -93,7 +93,9 @@ def _variant_expander(variants: list[list[str]]):
     )
 
     def expand(sentence: str) -> str:
-        return phrase.sub(lambda m: groups[m.group(1)] if _outside_brackets(sentence, m.start()) else m.group(1), sentence)
+        return phrase.sub(
+            lambda m: groups[m.group(1)] if _outside_brackets(sentence, m.start()) else m.group(1), sentence
+        )
 
     return lambda sentences: [expand(s) for s in sentences]
 

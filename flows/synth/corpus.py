@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TextIO
 from urllib.parse import urlsplit
@@ -45,7 +45,7 @@ REQUEST_RATE = 0.5  # responses preceded by a request record
 METADATA_RATE = 0.5  # responses followed by a metadata record
 # Copies pick their original among the last DUP_WINDOW articles, so only that many originals stay in memory.
 DUP_WINDOW = 1000
-CRAWL_START = datetime(2024, 5, 20, 6, 0, 0, tzinfo=timezone.utc)
+CRAWL_START = datetime(2024, 5, 20, 6, 0, 0, tzinfo=UTC)
 _SERVERS = ("nginx", "Apache", "cloudflare", "LiteSpeed", "nginx/1.18.0 (Ubuntu)")
 
 
@@ -184,7 +184,9 @@ def _html_payload(url: str, body: bytes) -> Payload:
     return Payload(url, 200, "text/html; charset=utf-8", body, "utf-8")
 
 
-def _truth(entry: _Planned, payload: Payload, article: Article | None, jaccard: float | None, source_id: str | None) -> dict:
+def _truth(
+    entry: _Planned, payload: Payload, article: Article | None, jaccard: float | None, source_id: str | None
+) -> dict:
     """Truth fields of one response record; text fields stay empty for pages without planted article text.
 
     dup_source / near_dup_source: record id of the record copied; near_dup_jaccard is measured against that source.
@@ -222,13 +224,22 @@ def _truth(entry: _Planned, payload: Payload, article: Article | None, jaccard: 
     return truth
 
 
-def _write_records(plan: list[_Planned], rng: random.Random, seed: int, warc: BinaryIO, truth: TextIO, pairs: PairLog) -> None:
+def _write_records(
+    plan: list[_Planned], rng: random.Random, seed: int, warc: BinaryIO, truth: TextIO, pairs: PairLog
+) -> None:
     """Stream the warcinfo record, then request?/response/metadata? per plan entry, and the truth records in WARC order."""
     writer = WarcWriter(warc)
     generator = _Generator(plan, rng)
     info_id = record_id(rng)
     info = f"software: sieve-synth\r\nformat: WARC File Format 1.0\r\ndescription: synthetic corpus, seed {seed}, {len(plan)} documents\r\n"
-    writer.write("warcinfo", info_id, CRAWL_START, "application/warc-fields", info.encode("utf-8"), [("WARC-Filename", "corpus.warc.gz")])
+    writer.write(
+        "warcinfo",
+        info_id,
+        CRAWL_START,
+        "application/warc-fields",
+        info.encode("utf-8"),
+        [("WARC-Filename", "corpus.warc.gz")],
+    )
     for index, entry in enumerate(plan):
         moment = CRAWL_START + timedelta(seconds=3 * index + rng.randint(0, 2))
         response_id = record_id(rng)
@@ -239,7 +250,14 @@ def _write_records(plan: list[_Planned], rng: random.Random, seed: int, warc: Bi
             request_id = record_id(rng)
             url = urlsplit(payload.url)
             path = url.path + (f"?{url.query}" if url.query else "")
-            writer.write("request", request_id, moment, "application/http; msgtype=request", http_request(url.netloc, path), target)
+            writer.write(
+                "request",
+                request_id,
+                moment,
+                "application/http; msgtype=request",
+                http_request(url.netloc, path),
+                target,
+            )
             response_headers.append(("WARC-Concurrent-To", request_id))
         http_headers = [("Server", rng.choice(_SERVERS))]
         if payload.content_type is not None:
@@ -315,10 +333,15 @@ def write_synthetic_corpus(output_dir: Path, docs: int, seed: int = 0) -> Corpus
     pairs = _pair_log(plan, seed)
     pairs_path = output_dir / "dedup_pairs.jsonl"
     # truth.json is streamed: sorted head keys, the records, then the keys known only at the end.
-    with (output_dir / "corpus.warc.gz").open("wb") as warc, (output_dir / "truth.json").open("w", encoding="utf-8") as truth:
+    with (
+        (output_dir / "corpus.warc.gz").open("wb") as warc,
+        (output_dir / "truth.json").open("w", encoding="utf-8") as truth,
+    ):
         head = {"counts": counts, "docs": docs, "non_response_records": non_response}
         truth.write(json.dumps(head, sort_keys=True)[:-1] + ', "records": [\n')
         _write_records(plan, rng, seed, warc, truth, pairs)
         distinct = pairs.write(pairs_path)
-        truth.write(f'\n], "distinct_pairs_jaccard": {json.dumps(distinct, sort_keys=True)}, "seed": {json.dumps(seed)}}}\n')
+        truth.write(
+            f'\n], "distinct_pairs_jaccard": {json.dumps(distinct, sort_keys=True)}, "seed": {json.dumps(seed)}}}\n'
+        )
     return CorpusSummary(counts, pairs_path, len(pairs.pairs) + min(pairs.in_file, len(pairs.distinct)), distinct)

@@ -42,8 +42,12 @@ def link_list(site: Site, rng: random.Random, doc_id: int, moment: datetime) -> 
     """A tag/sitemap page: a heading and 40-120 links, almost no prose."""
     title = rng.choice(site.bank.ui("links"))
     bank = site.bank
-    anchors = [Slots(bank, rng).fill(rng.choice(bank.titles[rng.choice(bank.topics)])) for _ in range(rng.randint(40, 120))]
-    items = "\n".join(f'<li><a href="/{slugify(a)}-{rng.randint(1000, 99999)}.html">{escape(a)}</a></li>' for a in anchors)
+    anchors = [
+        Slots(bank, rng).fill(rng.choice(bank.titles[rng.choice(bank.topics)])) for _ in range(rng.randint(40, 120))
+    ]
+    items = "\n".join(
+        f'<li><a href="/{slugify(a)}-{rng.randint(1000, 99999)}.html">{escape(a)}</a></li>' for a in anchors
+    )
     main = f'<main class="container">\n<h1>{escape(title)}</h1>\n<ul class="link-list">\n{items}\n</ul>\n</main>\n'
     return site.url(title, doc_id, moment), page(site, title, main)
 
@@ -65,10 +69,14 @@ def lorem_ipsum(site: Site, rng: random.Random, doc_id: int, moment: datetime) -
     """An unfinished page still holding placeholder Latin."""
     paragraphs = []
     for _ in range(rng.randint(3, 7)):
-        sentences = [" ".join(rng.choices(_LOREM, k=rng.randint(6, 16))).capitalize() + "." for _ in range(rng.randint(3, 6))]
+        sentences = [
+            " ".join(rng.choices(_LOREM, k=rng.randint(6, 16))).capitalize() + "." for _ in range(rng.randint(3, 6))
+        ]
         paragraphs.append(f"<p>{' '.join(sentences)}</p>")
     title = "Lorem ipsum dolor sit amet"
-    main = f'<main class="container">\n<article>\n<h1>{title}</h1>\n' + "\n".join(paragraphs) + "\n</article>\n</main>\n"
+    main = (
+        f'<main class="container">\n<article>\n<h1>{title}</h1>\n' + "\n".join(paragraphs) + "\n</article>\n</main>\n"
+    )
     return site.url(title, doc_id, moment), page(site, title, main)
 
 
@@ -88,13 +96,22 @@ def _code(rng: random.Random) -> tuple[str, str]:
         ]
         return "data.json", json.dumps({"status": "ok", "count": len(items), "items": items}, indent=2)
     templates = _PYTHON if language == "py" else _JAVASCRIPT
-    header = "import json\nimport logging\n\nlogger = logging.getLogger(__name__)\n\n" if language == "py" else "'use strict';\n\n"
+    header = (
+        "import json\nimport logging\n\nlogger = logging.getLogger(__name__)\n\n"
+        if language == "py"
+        else "'use strict';\n\n"
+    )
     chunks = []
     for _ in range(rng.randint(3, 8)):
         noun, verb = rng.choice(_IDENTIFIERS), rng.choice(_VERBS)
         chunks.append(
             string.Template(rng.choice(templates)).substitute(
-                noun=noun, Noun=noun.capitalize(), verb=verb, Verb=verb.capitalize(), attr=rng.choice(_IDENTIFIERS), n=rng.randint(1, 100)
+                noun=noun,
+                Noun=noun.capitalize(),
+                verb=verb,
+                Verb=verb.capitalize(),
+                attr=rng.choice(_IDENTIFIERS),
+                n=rng.randint(1, 100),
             )
         )
     return f"{rng.choice(_VERBS)}_{rng.choice(_IDENTIFIERS)}.{language}", header + "\n\n".join(chunks)
@@ -104,7 +121,7 @@ def code(site: Site, rng: random.Random, doc_id: int, moment: datetime) -> tuple
     """A bare page that is only a source file or JSON dump inside <pre>."""
     name, source = _code(rng)
     html = (
-        f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{name}</title>\n</head>\n<body>\n"
+        f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>{name}</title>\n</head>\n<body>\n'
         f"<pre><code>{escape(source, quote=False)}</code></pre>\n</body>\n</html>\n"
     )
     return f"https://{site.host}/dev/snippets/{doc_id}/{name}", html
@@ -121,7 +138,7 @@ def gibberish(site: Site, rng: random.Random, doc_id: int, moment: datetime) -> 
     paragraphs = [" ".join(_gibberish_word(rng) for _ in range(rng.randint(30, 90))) for _ in range(rng.randint(2, 6))]
     title = " ".join(_gibberish_word(rng) for _ in range(4))
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
-    html = f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    html = f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n'
     return f"https://{site.host}/?p={doc_id}&{_gibberish_word(rng)}={_gibberish_word(rng)}", html
 
 

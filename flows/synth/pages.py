@@ -133,7 +133,9 @@ def _related_html(site: Site, rng: random.Random) -> str:
     return f'<h3>{escape(site.related_heading)}</h3>\n<ul class="related">{items}</ul>\n'
 
 
-def article_page(site: Site, article: Article, moment: datetime, rng: random.Random, charset: str | None = "utf-8") -> str:
+def article_page(
+    site: Site, article: Article, moment: datetime, rng: random.Random, charset: str | None = "utf-8"
+) -> str:
     """The article wrapped in one of three common CMS layouts plus the site's boilerplate."""
     byline = escape(rng.choice(site.bank.ui("by")).format(person=person_name(site.bank, rng)))
     meta = f'<span class="author">{byline}</span> · <time>{moment.strftime(_DATE_FORMATS[site.bank.lang])}</time>'
@@ -148,7 +150,7 @@ def article_page(site: Site, article: Article, moment: datetime, rng: random.Ran
     if site.layout == 0:
         main = (
             f'<main class="container">\n<article class="post">\n<h1>{title}</h1>\n<div class="byline">{meta}</div>\n'
-            f"{share}\n{paragraphs}\n</article>\n<aside class=\"sidebar\">\n{sidebar}\n</aside>\n</main>\n{comments}"
+            f'{share}\n{paragraphs}\n</article>\n<aside class="sidebar">\n{sidebar}\n</aside>\n</main>\n{comments}'
         )
     elif site.layout == 1:
         main = (

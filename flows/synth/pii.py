@@ -55,7 +55,12 @@ def phone_us(rng: random.Random) -> str:
     """A US phone number in one of the common written formats."""
     area, exchange, line = rng.choice(_US_AREA_CODES), str(rng.randint(201, 989)), _digits(rng, 4)
     return rng.choice(
-        (f"({area}) {exchange}-{line}", f"{area}-{exchange}-{line}", f"+1 {area} {exchange} {line}", f"{area}.{exchange}.{line}")
+        (
+            f"({area}) {exchange}-{line}",
+            f"{area}-{exchange}-{line}",
+            f"+1 {area} {exchange} {line}",
+            f"{area}.{exchange}.{line}",
+        )
     )
 
 
@@ -74,9 +79,12 @@ def phone_vn(rng: random.Random) -> str:
     # Rarer forms real pages hold, chosen by the last digit rather than by rng, so the random stream (and every other
     # synthetic text) stays as it was: an old 11-digit 01xx mobile, 84 without its plus, underscores, en dashes.
     old = "016" + number[2:]
-    return {"0": f"{old[:4]} {old[4:7]} {old[7:]}", "1": f"84 {number[1:4]} {number[4:7]} {number[7:]}",
-            "2": f"{number[:4]}_{number[4:7]}_{number[7:]}", "3": f"{number[:4]}–{number[4:7]}–{number[7:]}"
-            }.get(number[-1], written)
+    return {
+        "0": f"{old[:4]} {old[4:7]} {old[7:]}",
+        "1": f"84 {number[1:4]} {number[4:7]} {number[7:]}",
+        "2": f"{number[:4]}_{number[4:7]}_{number[7:]}",
+        "3": f"{number[:4]}–{number[4:7]}–{number[7:]}",
+    }.get(number[-1], written)
 
 
 def landline_vn(rng: random.Random) -> str:
@@ -110,7 +118,9 @@ def email(rng: random.Random, person: str) -> str:
     parts = ascii_fold(person).lower().split()
     if len(parts) == 3:  # Vietnamese: family, middle, given
         family, middle, given = parts
-        local = rng.choice((f"{given}.{family}", f"{family}{middle}{given}", f"{given}{family[0]}{middle[0]}", f"{family}{given}"))
+        local = rng.choice(
+            (f"{given}.{family}", f"{family}{middle}{given}", f"{given}{family[0]}{middle[0]}", f"{family}{given}")
+        )
         domains = _MAIL_DOMAINS["vi"]
     else:
         given, family = parts[0], parts[-1]

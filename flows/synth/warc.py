@@ -13,7 +13,14 @@ from email.utils import format_datetime
 from typing import BinaryIO
 
 _GZIP_LEVEL = 6
-_REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 410: "Gone", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    410: "Gone",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def record_id(rng: random.Random) -> str:
