@@ -28,8 +28,9 @@ demo: $(STAMP)
 	$(BIN)/sieve synth --output $(DEMO_DIR)/input --docs $(DEMO_DOCS) --seed 0
 	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output
 
+# Two pytest-xdist workers: the suite waits on servers and subprocesses, so two share the 2 cores well.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
 """Shared fixtures. Prefect state goes to a throwaway folder before anything imports prefect."""
+
 from __future__ import annotations
 
 import json
@@ -54,9 +55,14 @@ def crawl_run(crawl_dir, tmp_path_factory) -> tuple[Path, dict, subprocess.Compl
     """`sieve run` on crawl_dir as a user types it (DirectRunner, 2 workers, default config): (output folder,
     manifest, the finished command). One run that the flow, runner and storage tests all compare against."""
     out = tmp_path_factory.mktemp("crawl-run") / "out"
-    result = subprocess.run([SIEVE, "run", "--input", str(crawl_dir), "--output", str(out), "--runner", "DirectRunner",
-                             "--workers", "2"], capture_output=True, text=True, cwd=out.parent, timeout=600,
-                            env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})
+    result = subprocess.run(
+        [SIEVE, "run", "--input", str(crawl_dir), "--output", str(out), "--runner", "DirectRunner", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+        timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / "manifest.json").read_text()), result
 
@@ -95,6 +101,20 @@ def source(path) -> dict:
 def write_config(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """For pytest-xdist's loadgroup (`make test` runs two workers): a module's tests stay together (its module
+    fixtures are built once), and the modules that read one session run (crawl_run, synth_run) share a worker, so
+    no run is made twice."""
+    shared = ("crawl_run", "synth_run")
+    used: dict[str, set[str]] = {}
+    for item in items:
+        used.setdefault(item.module.__name__, set()).update(item.fixturenames)
+    for item in items:
+        names = used[item.module.__name__]
+        item.add_marker(pytest.mark.xdist_group(next((f for f in shared if f in names), item.module.__name__)))
+
 
 # Prefect logs "stopping temporary server" at interpreter exit, after pytest has closed its captured streams.
 logging.raiseExceptions = False
