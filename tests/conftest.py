@@ -16,7 +16,7 @@ import pytest
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
-os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: each xdist worker runs a server on its own database
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.pop("PREFECT_API_URL", None)  # never a user's server: the tests start their own (prefect_api)
 

@@ -39,11 +39,17 @@ class RangeFailed(RuntimeError):
     """The range cannot be finished: its reader (not a document stage) hung or crashed."""
 
 
-def serve() -> None:
-    """Child side: receive the config, then process ranges until told to stop. Talks over stdin/stdout."""
-    from sieve.transforms.lifecycle import die_with_parent
+# The child's command: it ties itself to the supervising process first, before seconds of imports, and ends at once
+# if that process is already gone (killed while the child started).
+SERVE = (
+    "from sieve.transforms.lifecycle import die_with_parent; die_with_parent({pid}) or exit(1); "
+    "from sieve.transforms.supervise import serve; serve()"
+)
 
-    die_with_parent()  # before the seconds of imports below: a parent killed meanwhile must not leave this behind
+
+def serve() -> None:
+    """Child side (started by SERVE): receive the config, then process ranges until told to stop. Talks over
+    stdin/stdout."""
     sys.meta_path.insert(0, _WithoutTorch())
     # the stages and presidio load in the child only; the supervising parent never runs them
     from sieve.filters.pii import scrubber
@@ -78,7 +84,7 @@ class RangeSupervisor:
 
     def _start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", "from sieve.transforms.supervise import serve; serve()"],
+            [sys.executable, "-c", SERVE.format(pid=os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
