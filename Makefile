@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 # Two pytest-xdist workers: the suite waits on servers and subprocesses, so two share the 2 cores well.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
