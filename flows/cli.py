@@ -13,6 +13,7 @@ from sieve.flows.plan import COMMONCRAWL_BASE, check_output, plan_inputs, resolv
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.errors import UsageError
+from sieve.transforms.layout import MANIFEST
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(manifest)))
     print(
         f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
-        f"manifest: {out}/manifest.json\nreport:   {out}/{REPORT}"
+        f"manifest: {out}/{MANIFEST}\nreport:   {out}/{REPORT}"
     )
     return 0
 
@@ -161,7 +162,7 @@ def _rethreshold(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(manifest)))
     print(
         f"\nre-decided {args.run} under {args.config}: {manifest['counts']['kept']} kept\n"
-        f"manifest: {args.output.rstrip('/')}/manifest.json\nreport:   {args.output.rstrip('/')}/{REPORT}"
+        f"manifest: {args.output.rstrip('/')}/{MANIFEST}\nreport:   {args.output.rstrip('/')}/{REPORT}"
     )
     return 0
 

@@ -17,10 +17,9 @@ from typing import Any
 from sieve.filters.perplexity import LM_INFO, LanguageModel, model_paths, normalize_line
 from sieve.schemas.errors import UsageError
 from sieve.trainer.tokenizer import scaled_vocab_size
-from sieve.transforms import storage
+from sieve.transforms import layout, storage
 
 BUILD_SCRIPT = "infra/build_kenlm.sh"
-MANIFEST = "manifest.json"
 PERCENTILES = (10, 25, 30, 50, 60, 75, 90)
 SCORED_DOCUMENTS = 5000  # a seeded sample for the reference percentiles in lm.json: enough, and fast on big inputs
 SP_SAMPLE_LINES = 2_000_000  # SentencePiece trains on at most this many lines (shuffled), bounding its memory
@@ -46,18 +45,6 @@ def split_documents(text: str) -> list[str]:
     return [b for b in blocks if b.strip()]
 
 
-def _kept_shards(folder: str) -> list[str] | None:
-    """Kept Parquet shards of a sieve output folder (its manifest) or run folder (its kept/); None for neither."""
-    manifest = storage.join(folder, MANIFEST)
-    if storage.exists(manifest):
-        listed = json.loads(storage.read_text(manifest)).get("shards", {}).get("kept", [])
-        return [storage.join(folder, shard["path"]) for shard in listed]
-    kept = storage.join(folder, "kept")
-    if storage.is_dir(kept):
-        return [f.uri for f in storage.list_files(kept) if f.uri.endswith(".parquet")]
-    return None
-
-
 def read_documents(source: str, lang: str) -> Iterator[str]:
     """Documents of a text file, a folder of .txt files, or the kept rows in `lang` of a sieve output/run folder."""
     if storage.is_file(source):
@@ -67,7 +54,7 @@ def read_documents(source: str, lang: str) -> Iterator[str]:
         raise UsageError(
             f"--input {source}: not found (give a text file, a folder of .txt files or a sieve run folder)"
         )
-    shards = _kept_shards(source)
+    shards = layout.shards(source)
     if shards is not None:
         for uri in shards:
             table = storage.read_parquet(uri, columns=["text", "language"]).to_pydict()
@@ -75,7 +62,7 @@ def read_documents(source: str, lang: str) -> Iterator[str]:
         return
     texts = [f.uri for f in storage.list_files(source) if f.uri.endswith(".txt")]
     if not texts:
-        raise UsageError(f"--input {source}: a folder without .txt files, kept/ shards or {MANIFEST}")
+        raise UsageError(f"--input {source}: a folder without .txt files, kept/ shards or {layout.MANIFEST}")
     for uri in texts:
         yield from split_documents(storage.read_text(uri))
 
@@ -180,7 +167,7 @@ def _write_normalized(source: str, lang: str, path: Path) -> tuple[dict[str, int
             elif (i := rng.randrange(documents)) < SCORED_DOCUMENTS:
                 sample[i] = doc
     if not lines:
-        rows = storage.is_dir(source) and _kept_shards(source) is not None  # only run folders are read per language
+        rows = storage.is_dir(source) and layout.shards(source) is not None  # only run folders are read per language
         raise UsageError(f"--input {source}: no text" + (f" in language {lang!r}" if rows else "") + " to train on")
     return {"documents": documents, "lines": lines, "distinct_words": len(words), "distinct_chars": len(chars)}, sample
 

@@ -9,12 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from sieve.schemas.errors import UsageError
-from sieve.transforms import storage
+from sieve.transforms import layout, storage
 from sieve.transforms.storage import StorageError
 
 WARC_SUFFIXES = (".warc", ".warc.gz")
 LISTING_SUFFIXES = (".paths", ".paths.gz")
-MANIFEST = "manifest.json"
 # CommonCrawl's own bucket; listing lines are paths below it.
 COMMONCRAWL_BASE = "s3://commoncrawl"
 # Stands for the newest crawl in an input (and the output): s3://commoncrawl/crawl-data/{latest}/warc.paths.gz
@@ -187,7 +186,7 @@ def check_output(output: str) -> str:
         if storage.is_file(out):
             raise UsageError(f"output exists and is not a directory: {output}")
         if not (
-            storage.exists(storage.join(out, MANIFEST)) or storage.exists(storage.join(out, "runs"))
+            storage.exists(storage.join(out, layout.MANIFEST)) or storage.exists(storage.join(out, layout.RUNS))
         ) and storage.list_files(out, limit=1):
             raise UsageError(
                 f"output directory is not empty and is not a sieve output: {output} (choose a new directory)"

@@ -24,15 +24,15 @@ import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from sieve.filters.perplexity import model_paths
-from sieve.flows.plan import MANIFEST, InputFile
+from sieve.flows.plan import InputFile
 from sieve.schemas.config import Config
 from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
+from sieve.transforms.layout import MANIFEST, RUNS, read_manifest
 from sieve.transforms.parquet import WORKING, done_marker, range_of, shard_stem
 from sieve.transforms.storage import StorageError
 
-RUNS = "runs"
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
 log = logging.getLogger("sieve")
 
@@ -261,16 +261,11 @@ def commit(output: str, manifest: dict[str, Any]) -> None:
             storage.delete_tree(folder)
 
 
-def read_manifest(output: str) -> dict[str, Any] | None:
-    uri = storage.join(output, MANIFEST)
-    return json.loads(storage.read_text(uri)) if storage.exists(uri) else None
-
-
 def published(output: str) -> tuple[dict[str, Any], Config]:
     """The manifest of a finished run and the config it ran under, for the commands that read a run back."""
     manifest = read_manifest(output)
     if manifest is None:
-        raise UsageError(f"{output}: no manifest.json (give the --output folder of a finished `sieve run`)")
+        raise UsageError(f"{output}: no {MANIFEST} (give the --output folder of a finished `sieve run`)")
     try:
         return manifest, Config(**manifest["config"])
     except ValidationError as e:

@@ -15,10 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sieve.schemas.errors import UsageError
-from sieve.transforms import storage
+from sieve.transforms import layout, storage
 
 MANIFEST = "shards.json"  # written by `sieve shards` (trainer/shards.py)
-RUN_MANIFEST = "manifest.json"
 READ_BATCH_ROWS = 2000
 PROGRESS_SECONDS = 5.0
 
@@ -43,16 +42,11 @@ def input_files(source: str) -> list[Source]:
     if storage.exists(shards):
         listed = json.loads(storage.read_text(shards))["shards"]
         return [Source(storage.join(source, s["path"]), s["language"], s["split"]) for s in listed]
-    manifest = storage.join(source, RUN_MANIFEST)
-    if storage.exists(manifest):
-        return [
-            Source(storage.join(source, s["path"])) for s in json.loads(storage.read_text(manifest))["shards"]["kept"]
-        ]
-    kept = storage.join(source, "kept")
-    if storage.is_dir(kept):
-        return [Source(f.uri) for f in storage.list_files(kept) if f.uri.endswith(".parquet")]
+    kept = layout.shards(source)
+    if kept is not None:
+        return [Source(uri) for uri in kept]
     raise UsageError(
-        f"--input {source}: no {MANIFEST}, {RUN_MANIFEST} or kept/ folder (give the --output of "
+        f"--input {source}: no {MANIFEST}, {layout.MANIFEST} or kept/ folder (give the --output of "
         f"`sieve run` or of `sieve shards`)"
     )
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from sieve.filters import dedup as d
 from sieve.schemas.config import Config
-from sieve.transforms import storage
+from sieve.transforms import layout, storage
 from sieve.transforms.corpus import RunFiles, as_dropped, rows_before
 
 log = logging.getLogger("sieve")
@@ -406,11 +406,8 @@ class Dedup:
         parts = []
         for place in self.cfg.dedup.index.against:
             folder = place
-            if not storage.exists(storage.join(place, INDEX_META)) and storage.exists(
-                storage.join(place, "manifest.json")
-            ):
-                run = json.loads(storage.read_text(storage.join(place, "manifest.json")))["run_dir"]
-                folder = storage.join(place, run, INDEX)
+            if not storage.exists(storage.join(place, INDEX_META)) and (run := layout.run_dir(place)) is not None:
+                folder = storage.join(run, INDEX)
             meta_uri = storage.join(folder, INDEX_META)
             if not storage.exists(meta_uri):
                 raise UsageError(
