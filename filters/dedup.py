@@ -24,6 +24,10 @@ from sieve.filters.textstats import SENTENCE_END
 _DIGIT = re.compile(r"\d")
 _NOT_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace runs
 _COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFD splits off Latin letters
+# The reasons of a document removed for its duplicate cluster's keeper (transforms/dedup.py decides; the publish step
+# counts clusters from the rows with these reasons).
+EXACT_DUPLICATE, NEAR_DUPLICATE = "exact_duplicate", "near_duplicate"
+CLUSTER_REASONS = (EXACT_DUPLICATE, NEAR_DUPLICATE)
 # Where a line is cut into sentences: after a sentence's end and the spaces that follow it (kept with the sentence).
 _SENTENCE_SPLIT = re.compile(SENTENCE_END.pattern + r"\s*")
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)

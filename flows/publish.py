@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
+from sieve.filters.dedup import CLUSTER_REASONS
 from sieve.filters.perplexity import model_paths
 from sieve.flows.plan import InputFile
 from sieve.schemas.config import Config
@@ -107,8 +108,6 @@ def clean_working_files(run_dir: str) -> None:
 # The columns publish reads back from each file's shards: ids and offsets of every row, drop reasons and clusters.
 _IDS = pa.schema([KEPT.field("doc_id"), KEPT.field("warc_offset")])
 _DROPS = pa.schema([*_IDS, *(DROPPED.field(c) for c in ("stage", "reason", "dup_cluster_id", "dup_cluster_size"))])
-# the reasons dedup gives a document that loses to its cluster's keeper (transforms/dedup.py, _keep)
-CLUSTER_REASONS = ("exact_duplicate", "near_duplicate")
 
 
 def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, schema: pa.Schema) -> pa.Table:

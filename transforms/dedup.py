@@ -687,7 +687,7 @@ def _keep(item: tuple[int, Iterable[tuple]]) -> Iterator[tuple[str, Any]]:
     _, _, keeper, keeper_hash, keeper_run = members[0]
     yield "size", len(members)
     for _, node, doc_id, exact_hash, _ in members:
-        reason = None if node == members[0][1] else "exact_duplicate" if exact_hash == keeper_hash else "near_duplicate"
+        reason = None if node == members[0][1] else d.EXACT_DUPLICATE if exact_hash == keeper_hash else d.NEAR_DUPLICATE
         yield "member", (_source(node), (doc_id, keeper, keeper_run, len(members), reason))
 
 
