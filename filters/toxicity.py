@@ -1,6 +1,6 @@
 """Toxicity: toxic terms counted per match from the project's per-language lists (ambiguous terms only with other
-evidence), alt-profanity-check's English model per sentence, and a bias flag for identity terms that co-occur with
-negative terms (flagged, not dropped)."""
+evidence), alt-profanity-check's English model per sentence (filters/profanity.py), and a bias flag for identity
+terms that co-occur with negative terms (flagged, not dropped)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sieve.filters.base import PerLanguage
+from sieve.filters.profanity import profanity_model
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -99,13 +100,6 @@ def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
     )
 
 
-@lru_cache(maxsize=1)
-def _profanity_model() -> Any:
-    from profanity_check import predict_prob
-
-    return predict_prob
-
-
 class Toxicity:
     """Annotates toxicity (counted toxic terms / tokens) and its parts; drops with reason toxicity above a
     language's limit."""
@@ -121,7 +115,7 @@ class Toxicity:
         for lang, files in self.extra.items():
             lexicon(lang, files)  # parsed now, so a bad list file fails the run at start
         if self.settings.model_languages:
-            _profanity_model()
+            profanity_model()  # loaded now, not in the first document's time
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         lang = doc.language or "default"
@@ -152,7 +146,7 @@ class Toxicity:
         counted = toxic + sum(n for n, aimed in ambiguous if aimed or toxic)
         profanity, profane = None, None
         if lang in self.settings.model_languages and sentences:
-            probs = _profanity_model()(sentences)
+            probs = profanity_model().predict_prob(sentences)
             profanity, profane = float(max(probs)), int(sum(p >= self.settings.profane_sentence_prob for p in probs))
         return {
             "toxicity": counted / words if words else 0.0,

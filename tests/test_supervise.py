@@ -13,7 +13,7 @@ import pytest
 
 from sieve.schemas.config import load_config
 from sieve.transforms.supervise import RangeSupervisor
-from tests.conftest import run_beam, source, write_config
+from tests.conftest import DATA, run_beam, source, write_config
 from tests.test_warc import write_warc
 
 SMALL = b"<html><body><article><p>The council met on Tuesday to discuss the new budget for schools and roads.</p></article></body></html>"
@@ -98,15 +98,19 @@ def test_the_pipeline_records_timed_out_documents_with_stage_and_reason(warc, tm
     assert counters["dropped.extract.timeout"] == 1
 
 
-def test_the_range_worker_builds_and_runs_every_stage_without_torch():
-    """torch is installed for the trainer; the range worker hides it (presidio and spaCy import it for nothing)."""
+def test_the_range_worker_builds_and_runs_every_stage_without_torch_or_pandas(tmp_path):
+    """torch and pandas are installed (the trainer, Beam); the range worker hides them (presidio, spaCy and pyarrow
+    import them for nothing) and still writes a range."""
     probe = (
-        "import sys; from sieve.transforms.supervise import _WithoutTorch; sys.meta_path.insert(0, _WithoutTorch())\n"
+        "import sys; from sieve.transforms.supervise import _Hidden; sys.meta_path.insert(0, _Hidden())\n"
         "from sieve.transforms.stages import build_filters; from sieve.filters.pii import scrubber\n"
         "from sieve.schemas.config import load_config\n"
         "cfg = load_config(); filters = build_filters(cfg)\n"
         "assert scrubber(cfg.pii).scrub('Gọi 0912 345 678', 'vi')[0] == 'Gọi <PHONE>'\n"
-        "assert 'torch' not in sys.modules and 'spacy' in sys.modules\n"
+        "from sieve.transforms.ranges import process_range\n"
+        f"source = {{'uri': {str(DATA / 'articles-sample.warc.gz')!r}, 'name': 'a'}}\n"
+        f"assert process_range(cfg, filters, {str(tmp_path)!r}, source, 0, 10**9, {{}})['read'] == 12\n"
+        "assert not {'torch', 'pandas'} & set(sys.modules) and 'spacy' in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -168,3 +168,19 @@ def test_an_allow_phrase_from_an_extra_list_keeps_its_words_from_counting(stage,
     )
     after = signals(toxicity_stage(cfg), text, "en")[0]["toxic_words"]
     assert (before, after) == (2, 1)  # "fucking" stays; "prick" (counted here: the document holds a toxic term) goes
+
+
+def test_the_numpy_profanity_model_gives_the_packages_probabilities():
+    """filters/profanity.py scores the arrays exported from alt-profanity-check: same probabilities on real and trap
+    sentences, profane or not, without scikit-learn."""
+    from profanity_check import predict_prob
+
+    from sieve.filters.profanity import profanity_model
+
+    pages = json.loads((DATA / "traps" / "toxicity.json").read_text(encoding="utf-8"))["en"]
+    sentences = [s for group in pages.values() for page in group for s in page["text"].splitlines() if s.strip()]
+    sentences += [p.read_text(encoding="utf-8") for p in sorted((DATA / "junk" / "en").glob("*.txt"))]
+    sentences += ["you are a stupid idiot", "", "!!", "Über naïve café"]
+    expected = predict_prob(sentences)
+    assert len(sentences) > 50 and max(expected) > 0.9
+    assert profanity_model().predict_prob(sentences) == pytest.approx(list(expected), abs=1e-12)

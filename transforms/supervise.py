@@ -24,13 +24,16 @@ from sieve.schemas.document import Drop
 from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
 
-class _WithoutTorch(importlib.abc.MetaPathFinder):
-    """Makes `import torch` fail in the range worker. No document stage uses torch, but spaCy's thinc (under presidio)
-    and presidio's device check import it when it is installed (the trainer's dependency): 2 s of every worker's
-    start. Absent rather than stubbed, so the libraries that probe sys.modules for it see no torch at all."""
+class _Hidden(importlib.abc.MetaPathFinder):
+    """Makes `import torch` and `import pandas` fail in the range worker; no document stage uses either. spaCy's
+    thinc (under presidio) and presidio's device check import torch when it is installed (the trainer's dependency),
+    2 s of every worker's start; pyarrow imports pandas (Beam's dependency) on its first array to check for pandas
+    objects, 0.5 s. Absent rather than stubbed, so libraries that probe for them see neither at all."""
+
+    HIDDEN = ("torch", "pandas")
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "torch" or name.startswith("torch."):
+        if name.split(".", 1)[0] in self.HIDDEN:
             raise ModuleNotFoundError(f"No module named {name!r} (hidden in sieve's range worker)", name=name)
         return None
 
@@ -50,7 +53,7 @@ SERVE = (
 def serve() -> None:
     """Child side (started by SERVE): receive the config, then process ranges until told to stop. Talks over
     stdin/stdout."""
-    sys.meta_path.insert(0, _WithoutTorch())
+    sys.meta_path.insert(0, _Hidden())
     # the stages and presidio load in the child only; the supervising parent never runs them
     from sieve.filters.pii import scrubber
     from sieve.transforms.stages import build_filters
