@@ -7,9 +7,9 @@ KENLM := $(BIN)/lmplz
 DEMO_DOCS ?= 2000
 DEMO_DIR ?= demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
-install: $(STAMP) $(KENLM)
+install: $(STAMP) $(KENLM) browser
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml
 $(KENLM): | $(STAMP)
 	bash infra/build_kenlm.sh $(VENV)
 
+# Chromium for the report.html browser test: apt-installed when missing and run as root, else a hint.
+browser:
+	bash infra/install_browser.sh
+
 # The default config: the perplexity stage scores en and vi with the reference models shipped in the package, so the
-# demo needs no KenLM build (only `sieve lm train` does).
+# demo needs no KenLM build (only `sieve lm train` does). Then each stage is scored against the corpus's truth.
 demo: $(STAMP)
 	$(BIN)/sieve synth --output $(DEMO_DIR)/input --docs $(DEMO_DOCS) --seed 0
 	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output
+	$(BIN)/sieve eval $(DEMO_DIR)/output --truth $(DEMO_DIR)/input/truth.json
 
 # Two pytest-xdist workers: the suite waits on servers and subprocesses, so two share the 2 cores well.
 test: install

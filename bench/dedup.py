@@ -27,7 +27,7 @@ from sieve.flows.dedup_eval import read_pairs, score
 from sieve.flows.report import markdown_table
 from sieve.schemas.config import load_config
 from sieve.transforms import storage
-from sieve.transforms.corpus import run_passes
+from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.dedup import Dedup
 from sieve.transforms.parquet import done_marker, shard_path
 
@@ -94,7 +94,8 @@ def run_sieve(parts: list[Path], work: Path, workers: int) -> tuple[dict, dict[s
         storage.write_text(done_marker(str(run), name), json.dumps(markers[name]))
     cfg = load_config()
     start = time.perf_counter()
-    stats = run_passes(str(run), markers, [Dedup(cfg, "DirectRunner", workers)], cfg.output)["dedup"]
+    jobs = CorpusJobs.of(cfg, "DirectRunner", workers)
+    stats = run_passes(str(run), markers, [Dedup(cfg)], cfg.output, jobs)["dedup"]
     total = time.perf_counter() - start
     clusters = {}
     for m in markers.values():

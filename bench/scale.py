@@ -9,9 +9,22 @@ plus the four small real files (989 records with the default 5 copies).
             finished record ranges, and rerun: the rerun's wall time against the whole run's
   storage   `sieve run` from a local folder to a local folder against s3:// to s3:// (moto server), --repeat
             times each, interleaved; medians and their ratio
+  cost      the measured part of docs/scale.md, on tests/data only. Per stage, CPU ms per document: bench/quality.py's
+            stage_costs over the 181 real article pages in this process, plus reading and the PII scrub of the kept
+            text. Then three runs, each the Beam job (2 workers) and the corpus passes, without Prefect: a baseline
+            of the four small real files; those plus --cost-copies copies of the article pages; those plus a
+            synthetic corpus of --cost-docs documents (flows/synth, with its exact and near duplicates). Each
+            run's figures beyond the baseline's, per document it adds, so the fixed costs of a job (starting the
+            workers and their range processes) cancel: CPU ms of the job and of the passes (this process and its
+            child processes, from getrusage: Beam reaps its workers at each job's end; CPU seconds, not wall time,
+            as the machine is shared), bytes entering each shuffle (every GroupByKey's input PCollection: Beam's
+            own sampled element size times its element count; a combiner's input before combiner lifting, so an
+            upper bound there), bytes of the working files (ranges/, passes/, unedited/; parts/ are removed once
+            merged, and hold the same rows as the shards) and of the shards per kept or dropped document; and the
+            peak resident memory (VmHWM) of this process, of a Beam worker and of a range process.
 Fixed costs (imports, server start, publish) before and after are measured by bench/fixed_cost.py.
 
-    python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage]
+    python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage,cost] [--part cost]
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import shutil
 import signal
 import socket
@@ -26,26 +41,45 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import apache_beam as beam
+import psutil
+import pyarrow.parquet as pq
+from apache_beam.metrics import monitoring_infos
+from quality import stage_costs  # bench/quality.py, beside this script
+
+from sieve.filters.pii import scrubber
 from sieve.flows.jobs import run_files
-from sieve.schemas.config import load_config
+from sieve.flows.plan import plan_inputs
+from sieve.flows.publish import committed, summarize
+from sieve.flows.synth.corpus import write_synthetic_corpus
+from sieve.schemas.config import Config, load_config
+from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.parquet import range_of
+from sieve.transforms.passes import passes_for
+from sieve.transforms.pipeline import run_job
+from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "warc"
+TEST_DATA = ROOT / "tests" / "data"
+ARTICLES = TEST_DATA / "articles" / "articles.warc.gz"
 RESULTS = ROOT / "bench" / "results"
 SIEVE = str(Path(sys.executable).parent / "sieve")
 SMALL = ["warcfile.warc.gz", "clueweb-quirk.warc.gz", "clipped.warc.gz", "block-sized-records.warc.gz"]
 
 
-def real_input(folder: Path, copies: int) -> Path:
+def real_input(folder: Path, copies: int, articles: Path = REAL / "articles.warc.gz", small: Path = REAL) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(copies):
-        shutil.copy(REAL / "articles.warc.gz", folder / f"articles-{i}.warc.gz")
+        shutil.copy(articles, folder / f"articles-{i}.warc.gz")
     for name in SMALL:
-        shutil.copy(REAL / name, folder / name)
+        shutil.copy(small / name, folder / name)
     return folder
 
 
@@ -172,6 +206,252 @@ def storage(folder: Path, work: Path, repeat: int) -> dict:
     }
 
 
+# --- cost: the measured part of docs/scale.md -------------------------------------------------------------------
+
+KIB = 1024
+
+
+def _peak_kib(pid: int | str) -> int:
+    """A process's peak resident memory so far (VmHWM, KiB; Linux), 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(found.group(1)) if found else 0
+
+
+class Usage:
+    """CPU seconds and peak resident memory of a block: this process's (the launcher's), and its child processes'
+    (Beam's workers and the range process each starts; Beam reaps its workers at each job's end, so getrusage counts
+    them whole). Child peaks are sampled every 0.2 s from VmHWM, which only grows, so a sample misses at most the
+    last 0.2 s of a process."""
+
+    def __enter__(self) -> Usage:
+        Path("/proc/self/clear_refs").write_text("5")  # resets this process's VmHWM, so the peak is this block's
+        self.start_kib = _peak_kib("self")  # the resident memory the block starts from
+        self._start = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak KiB)
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            for child in me.children(recursive=True):
+                with suppress(psutil.Error):
+                    kind, peak = self.peaks.get(child.pid) or (_kind(child.cmdline()), 0)
+                    self.peaks[child.pid] = (kind, max(peak, _peak_kib(child.pid)))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self.launcher_peak_kib = _peak_kib("self")
+        end = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+        self.launcher_cpu_s, self.workers_cpu_s = (
+            (e.ru_utime + e.ru_stime) - (s.ru_utime + s.ru_stime) for s, e in zip(self._start, end)
+        )
+
+    def peak_kib(self, kind: str) -> int:
+        return max([0, *(peak for k, peak in self.peaks.values() if k == kind)])
+
+    def started(self, kind: str) -> int:
+        return sum(k == kind for k, _ in self.peaks.values())
+
+
+def _kind(cmdline: list[str]) -> str:
+    """What a child process is: a Beam worker (one per worker slot), the range process each starts (the guard's
+    child, which runs the document stages: transforms/supervise.py), or another (a shell in between)."""
+    line = " ".join(cmdline)
+    return "range process" if "supervise import serve" in line else "beam worker" if "sdk_worker" in line else "other"
+
+
+COMBINED = "combined: "  # the name prefix of a combiner's input: Beam combines it on the sending side first
+
+
+def _shuffle_inputs(p: beam.Pipeline) -> dict[str, str]:
+    """PCollection id -> the name of the grouping it enters, for every GroupByKey of the job (each Reshuffle and
+    CombinePerKey holds one), the ids those the runner reports element counts and sizes under. A CombinePerKey's
+    input is named with COMBINED: combiner lifting shrinks it before the shuffle, so its bytes are an upper bound."""
+    transforms = p.to_runner_api().components.transforms.values()
+    combines = [t.unique_name + "/" for t in transforms if t.spec.urn == "beam:transform:combine_per_key:v1"]
+    names = {}
+    for t in transforms:
+        if t.spec.urn == "beam:transform:group_by_key:v1":
+            name = re.sub(r"(/ReshufflePerKey)?/GroupByKey$", "", t.unique_name)
+            combined = any(t.unique_name.startswith(c) for c in combines)
+            names[next(iter(t.inputs.values()))] = COMBINED + name if combined else name
+    return names
+
+
+@contextmanager
+def shuffled(into: dict[str, float]) -> Iterator[None]:
+    """Adds to into, by grouping name, the bytes entering each GroupByKey of every Beam job this process runs inside
+    the block: Beam's sampled mean element size times its element count, per PCollection. The jobs are the
+    pipeline's own (run_job, run_passes), unchanged; only Pipeline.run is wrapped to read their results."""
+    run = beam.Pipeline.run
+
+    def recording_run(self, *args, **kwargs):
+        inputs = _shuffle_inputs(self)
+        result = run(self, *args, **kwargs)
+        result.wait_until_finish()
+        counts, sizes = {}, {}
+        for info in result.monitoring_infos():
+            pcoll = info.labels.get("PCOLLECTION")
+            if pcoll in inputs and info.urn == monitoring_infos.ELEMENT_COUNT_URN:
+                counts[pcoll] = monitoring_infos.extract_counter_value(info)
+            elif pcoll in inputs and info.urn == monitoring_infos.SAMPLED_BYTE_SIZE_URN:
+                sampled, total, _, _ = monitoring_infos.extract_distribution(info)
+                sizes[pcoll] = total / sampled if sampled else 0.0
+        for pcoll, n in counts.items():
+            into[inputs[pcoll]] = into.get(inputs[pcoll], 0.0) + n * sizes.get(pcoll, 0.0)
+        return result
+
+    beam.Pipeline.run = recording_run
+    try:
+        yield
+    finally:
+        beam.Pipeline.run = run
+
+
+def folder_bytes(run_dir: Path, *names: str) -> int:
+    return sum(f.stat().st_size for name in names for f in (run_dir / name).rglob("*") if f.is_file())
+
+
+WORKING = {"job": ("parts", "ranges"), "passes": ("passes", "unedited")}  # a run's working files, by phase
+
+
+def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2) -> dict:
+    """One run without Prefect or publishing (flows/jobs.py's run_files, with its two phases measured apart): the
+    documents, CPU seconds, shuffled bytes and peak memory of the Beam job and of the corpus passes, and the bytes
+    of the working files and the shards. Nothing publishes, so the working files are still there to weigh."""
+    with Usage() as plan:
+        files = plan_inputs(inputs)
+    shuffles: dict[str, dict[str, float]] = {"job": {}, "passes": {}}
+    with Usage() as job, shuffled(shuffles["job"]):
+        run_job([f.as_dict() for f in files], cfg, str(run_dir), workers=workers)
+    markers = committed(str(run_dir), files)
+    with Usage() as passes, shuffled(shuffles["passes"]):
+        run_passes(str(run_dir), markers, passes_for(cfg), cfg.output, CorpusJobs.of(cfg, "DirectRunner", workers))
+    with Usage() as commit:  # what publish reads back in the launcher: every file's marker and shards
+        summary = summarize(str(run_dir), files, committed(str(run_dir), files))
+    counts, stages = summary["counts"], {q.name for q in passes_for(cfg)}
+    moved = sum(n for k, n in summary["dropped_by_reason"].items() if k.split("/", 1)[0] in stages)
+    folders = {p.relative_to(run_dir).as_posix() for p in [*(run_dir / "passes").glob("*/*"), run_dir / "unedited"]}
+    return {
+        "docs": counts["kept"] + counts["dropped"],
+        "kept": counts["kept"],
+        "dropped": counts["dropped"],
+        "passes_docs": counts["kept"] + moved,  # the documents the corpus passes see
+        "input_bytes": sum(f.size for f in files),
+        "files": len(files),
+        "plan_cpu_s": plan.launcher_cpu_s,
+        "commit_cpu_s": commit.launcher_cpu_s,
+        "commit_growth_kib": commit.launcher_peak_kib - commit.start_kib,
+        **{f"{phase}_launcher_cpu_s": u.launcher_cpu_s for phase, u in (("job", job), ("passes", passes))},
+        **{f"{phase}_workers_cpu_s": u.workers_cpu_s for phase, u in (("job", job), ("passes", passes))},
+        **{
+            f"{phase}_{kind}_bytes": sum(v for k, v in shuffles[phase].items() if k.startswith(COMBINED) == combined)
+            for phase in shuffles
+            for kind, combined in (("shuffle", False), ("combined", True))
+        },
+        **{f"{phase}_working_bytes": folder_bytes(run_dir, *WORKING[phase]) for phase in WORKING},
+        "kept_bytes": folder_bytes(run_dir, "kept"),
+        "dropped_bytes": folder_bytes(run_dir, "dropped"),
+        "shuffles": {f"{phase}: {k}": v for phase in shuffles for k, v in sorted(shuffles[phase].items())},
+        "working": {name: folder_bytes(run_dir, name) for name in sorted(folders) if (run_dir / name).is_dir()},
+        "launcher_peak_mib": round(max(job.launcher_peak_kib, passes.launcher_peak_kib) / KIB),
+        "beam_worker_peak_mib": round(max(job.peak_kib("beam worker"), passes.peak_kib("beam worker")) / KIB),
+        "range_process_peak_mib": round(max(job.peak_kib("range process"), passes.peak_kib("range process")) / KIB),
+        "processes_started": job.started("beam worker") + job.started("range process"),
+    }
+
+
+def per_document(run: dict, base: dict) -> dict:
+    """A run's figures per document, beyond a baseline run of a few files that the run also holds: its differences
+    over the documents it adds, so the fixed costs of a job (starting the workers and their range processes, about
+    10 CPU seconds here, which a crawl pays once per worker) and the baseline's own documents cancel out, as long as
+    both start as many processes (shown: one more range process is about 4 CPU seconds). Peaks are the run's own."""
+    docs, kept, dropped, seen = (run[k] - base[k] for k in ("docs", "kept", "dropped", "passes_docs"))
+
+    def per(*keys: str, n: int = docs, scale: float = 1.0) -> float:
+        return round(scale * sum(run[k] - base[k] for k in keys) / n, 1)
+
+    return {
+        "documents added": docs,
+        "seen by the corpus passes": seen,
+        "kept": kept,
+        "input bytes": per("input_bytes"),
+        "job CPU ms": per("job_launcher_cpu_s", "job_workers_cpu_s", scale=1000),
+        "job CPU ms, launcher": per("job_launcher_cpu_s", scale=1000),
+        "passes CPU ms": per("passes_launcher_cpu_s", "passes_workers_cpu_s", scale=1000),
+        "passes CPU ms per document they see": per("passes_launcher_cpu_s", "passes_workers_cpu_s", n=seen, scale=1000),
+        "passes CPU ms, launcher": per("passes_launcher_cpu_s", scale=1000),
+        "launcher's read-back of the shards (publish) CPU us": per("commit_cpu_s", scale=1e6),
+        "launcher's read-back of the shards (publish) memory bytes": per("commit_growth_kib", scale=KIB),
+        "launcher's planning CPU ms per input file": round(1000 * run["plan_cpu_s"] / run["files"], 1),
+        "job shuffle bytes": per("job_shuffle_bytes"),
+        "job combiner input bytes (upper bound)": per("job_combined_bytes"),
+        "passes shuffle bytes": per("passes_shuffle_bytes"),
+        "passes shuffle bytes per document they see": per("passes_shuffle_bytes", n=seen),
+        "passes combiner input bytes (upper bound)": per("passes_combined_bytes"),
+        "job working bytes": per("job_working_bytes"),
+        "passes working bytes": per("passes_working_bytes"),
+        "kept bytes per kept doc": per("kept_bytes", n=kept),
+        "dropped bytes per dropped doc": per("dropped_bytes", n=dropped),
+        "launcher peak MiB": run["launcher_peak_mib"],
+        "Beam worker peak MiB": run["beam_worker_peak_mib"],
+        "range process peak MiB": run["range_process_peak_mib"],
+        "job processes started, run / baseline": f"{run['processes_started']} / {base['processes_started']}",
+        "shuffles": {k: round((v - base["shuffles"].get(k, 0.0)) / docs, 1) for k, v in run["shuffles"].items()},
+        "working": {k: round((v - base["working"].get(k, 0)) / docs, 1) for k, v in run["working"].items()},
+    }
+
+
+def read_and_pii_ms(path: Path, kept_shards: Path, cfg: Config) -> list[dict]:
+    """CPU ms per document of reading the WARC records of path, and of the PII scrub of the kept texts of a run
+    (already scrubbed there, so the few values found on these pages are not replaced again: a slight undercount)."""
+    start = time.process_time()
+    docs = sum(item.doc is not None for item in read_warc(str(path), cfg.read.max_payload_bytes))
+    read_ms = 1000 * (time.process_time() - start) / docs
+    rows = [
+        r
+        for f in sorted(kept_shards.glob("*.parquet"))
+        for r in pq.read_table(f, columns=["text", "language"]).to_pylist()
+    ]
+    scrub = scrubber(cfg.pii)
+    scrub.scrub(rows[0]["text"], rows[0]["language"])  # lazy loads are not counted
+    start = time.process_time()
+    for row in rows:
+        scrub.scrub(row["text"], row["language"])
+    pii_ms = 1000 * (time.process_time() - start) / len(rows)
+    return [
+        {"stage": "read (WARC record -> document)", "docs_in": docs, "dropped": "-", "ms_per_doc": round(read_ms, 3)},
+        {"stage": "pii (kept text)", "docs_in": len(rows), "dropped": "-", "ms_per_doc": round(pii_ms, 3)},
+    ]
+
+
+def cost(work: Path, copies: int, docs: int) -> dict:
+    """Per-stage CPU ms per document on the real pages, and two measured runs per document beyond a baseline run
+    of the four small real files, which both runs also hold (see the module docstring)."""
+    cfg = load_config()
+    base_input = real_input(work / "cost-base", 0, ARTICLES, TEST_DATA)
+    real_input(work / "cost-real", copies, ARTICLES, TEST_DATA)
+    shutil.copytree(base_input, work / "cost-synth")
+    write_synthetic_corpus(work / "cost-synth", docs, seed=0)
+    base = measure_run([str(base_input)], work / "run-base", cfg)
+    runs = {
+        f"real pages x{copies}": per_document(measure_run([str(work / "cost-real")], work / "run-real", cfg), base),
+        f"synthetic {docs}": per_document(measure_run([str(work / "cost-synth")], work / "run-synth", cfg), base),
+    }
+    rows, _ = stage_costs(ARTICLES, cfg)
+    stages = [{k: r[k] for k in ("stage", "docs_in", "dropped", "ms_per_doc")} for r in rows]
+    stages += read_and_pii_ms(ARTICLES, work / "run-real" / "kept", cfg)
+    return {"stages": stages, "baseline": base, "runs": runs}
+
+
 def table(rows: list[dict]) -> str:
     headers = list(rows[0])
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
@@ -179,29 +459,52 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines + [" | ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)) for r in rows])
 
 
+def print_cost(result: dict) -> None:
+    print("\nCPU ms per document that reaches each stage (181 real article pages, one process):")
+    print(table(result["stages"]))
+    runs = result["runs"]
+    scalars = [k for k, v in next(iter(runs.values())).items() if not isinstance(v, dict)]
+    print("\nWhole runs (Beam job, then corpus passes; 2 workers), per document beyond the baseline run:")
+    print(table([{"figure": k, **{name: run[k] for name, run in runs.items()}} for k in scalars]))
+    for part in ("shuffles", "working"):
+        keys = sorted({k for run in runs.values() for k in run[part]})
+        print(f"\nBytes per document, {'entering each shuffle' if part == 'shuffles' else 'working files by folder'}:")
+        print(table([{part: k, **{name: run[part].get(k, 0.0) for name, run in runs.items()}} for k in keys]))
+    print(flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=5, help="copies of the 181 real article pages, as separate files")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each side of the storage comparison")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: dask, resume, storage")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: dask, resume, storage, cost")
+    ap.add_argument("--part", choices=["runners", "resume", "storage", "cost"], help="run this part only")
+    ap.add_argument("--cost-copies", type=int, default=2, help="cost: copies of the real article pages")
+    ap.add_argument("--cost-docs", type=int, default=1000, help="cost: documents of the synthetic corpus")
     ap.add_argument("--json", default=str(RESULTS / "scale.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    parts = [args.part] if args.part else [p for p in ("runners", "resume", "storage", "cost") if p not in skip]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    results: dict = {"cpu_count": os.cpu_count()}
+    out = Path(args.json)
+    results: dict = {**(json.loads(out.read_text()) if out.exists() else {}), "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(dir=RESULTS) as tmp:
         work = Path(tmp)
-        folder = real_input(work / "input", args.copies)
-        results["runners"] = runners(folder, work, dask="dask" not in skip)
-        print(table(results["runners"]), flush=True)
-        if "resume" not in skip:
+        folder = real_input(work / "input", args.copies) if {"runners", "resume", "storage"} & set(parts) else None
+        if "runners" in parts:
+            results["runners"] = runners(folder, work, dask="dask" not in skip)
+            print(table(results["runners"]), flush=True)
+        if "resume" in parts:
             results["resume"] = resume(folder, work)
             print("\n" + table([results["resume"]]), flush=True)
-        if "storage" not in skip:
+        if "storage" in parts:
             results["storage"] = storage(folder, work, args.repeat)
             print("\n" + table([results["storage"]]), flush=True)
-    Path(args.json).write_text(json.dumps(results, indent=1))
-    print(f"\nwrote {args.json}")
+        if "cost" in parts:
+            results["cost"] = cost(work, args.cost_copies, args.cost_docs)
+            print_cost(results["cost"])
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nwrote {args.json} ({', '.join(parts)})")
 
 
 if __name__ == "__main__":

@@ -4,52 +4,62 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
 
+from sieve.flows import phases
 from sieve.flows.deploy import PREFECT_FILE
 from sieve.flows.plan import COMMONCRAWL_BASE, check_output, plan_inputs, resolve_latest
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.errors import UsageError
 from sieve.transforms.layout import MANIFEST
+from sieve.transforms.lease import holding
+from sieve.transforms.lifecycle import Stopped, stopped_by_signals
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sieve.flows.publish import config_identity
+    from sieve.flows.publish import check_unchanged, config_identity, run_folder
     from sieve.flows.server import PrefectServer
 
     # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
     with PrefectServer() as server:
         cfg = load_config(args.config)
-        config_identity(cfg)  # a blocklist file the config names must be readable
+        identity = config_identity(cfg)  # a blocklist file the config names must be readable
         inputs, output = resolve_latest(args.input, args.output)
-        plan_inputs(inputs, args.base_url, args.limit_files, args.sample_fraction)
-        check_output(output)
+        files = plan_inputs(inputs, args.base_url, args.limit_files, args.sample_fraction)
+        location = check_output(output)
         _check_numbers(args)
         check_runner(args.runner, cfg.beam.options, output)
-        from sieve.flows.curate import curate
-        from sieve.flows.report import REPORT, summary_lines
+        # Taken before the flow starts, so a second run into this output fails at once in one line; the flow holds
+        # it on (the same lease, re-entered) until it ends.
+        with holding(output, cfg.lease):
+            if not args.force:  # likewise an input changed under a resumed run; the flow checks again (deployments)
+                check_unchanged(run_folder(location, identity), files)
+            from sieve.flows.curate import curate
+            from sieve.flows.report import REPORT, REPORT_HTML, summary_lines
 
-        server.wait_ready()
-        manifest = curate(
-            inputs=inputs,
-            output=output,
-            config=args.config,
-            runner=args.runner,
-            workers=args.workers,
-            force=args.force,
-            limit_files=args.limit_files,
-            sample_fraction=args.sample_fraction,
-            base_url=args.base_url,
-            batch_files=args.batch_files,
-        )
+            server.wait_ready()
+            phases.mark("server_ready")
+            manifest = curate(
+                inputs=inputs,
+                output=output,
+                config=args.config,
+                runner=args.runner,
+                workers=args.workers,
+                force=args.force,
+                limit_files=args.limit_files,
+                sample_fraction=args.sample_fraction,
+                base_url=args.base_url,
+                batch_files=args.batch_files,
+            )
     out = output.rstrip("/")
     print("\n".join(summary_lines(manifest)))
     print(
         f"\nshards:   {out}/{manifest['run_dir']}/kept/ and dropped/ (the manifest lists them)\n"
-        f"manifest: {out}/{MANIFEST}\nreport:   {out}/{REPORT}"
+        f"manifest: {out}/{MANIFEST}\nreport:   {out}/{REPORT} and {out}/{REPORT_HTML}"
     )
     return 0
 
@@ -153,7 +163,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _rethreshold(args: argparse.Namespace) -> int:
-    from sieve.flows.report import REPORT, summary_lines
+    from sieve.flows.report import REPORT, REPORT_HTML, summary_lines
     from sieve.flows.rethreshold import rethreshold
 
     if args.workers < 1:
@@ -162,7 +172,8 @@ def _rethreshold(args: argparse.Namespace) -> int:
     print("\n".join(summary_lines(manifest)))
     print(
         f"\nre-decided {args.run} under {args.config}: {manifest['counts']['kept']} kept\n"
-        f"manifest: {args.output.rstrip('/')}/{MANIFEST}\nreport:   {args.output.rstrip('/')}/{REPORT}"
+        f"manifest: {args.output.rstrip('/')}/{MANIFEST}\n"
+        f"report:   {args.output.rstrip('/')}/{REPORT} and {args.output.rstrip('/')}/{REPORT_HTML}"
     )
     return 0
 
@@ -192,6 +203,26 @@ def _dedup_eval(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(report)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from sieve.flows.publish import published
+    from sieve.flows.report import REPORT_HTML
+    from sieve.flows.report_html import write_html_report
+    from sieve.flows.truth_eval import EVAL, evaluate, table_lines
+    from sieve.transforms import storage
+
+    manifest, cfg = published(args.run)
+    with holding(args.run, cfg.lease):  # it rewrites report.html in the output: not while a run writes there
+        result = evaluate(args.run, manifest, cfg, args.truth)
+        storage.write_text(storage.join(args.run, EVAL), json.dumps(result, indent=1, sort_keys=True) + "\n")
+        write_html_report(args.run, manifest, cfg, result)
+    out = args.run.rstrip("/")
+    print("\n".join(table_lines(result)))
+    print(f"\nwrote {out}/{EVAL}; {out}/{REPORT_HTML} now shows it (section: Against the truth)")
     return 0
 
 
@@ -489,6 +520,19 @@ def parser() -> argparse.ArgumentParser:
     )
     dedup_eval.set_defaults(fn=_dedup_eval)
 
+    evaluation = sub.add_parser(
+        "eval", help="precision and recall of each stage against the synthetic corpus's truth (`sieve synth`)"
+    )
+    evaluation.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+    evaluation.add_argument(
+        "--truth",
+        required=True,
+        metavar="TRUTH",
+        help="the truth.json `sieve synth` wrote beside the corpus the run read; the scores go to RUN_DIR/eval.json "
+        "and a section of RUN_DIR/report.html",
+    )
+    evaluation.set_defaults(fn=_eval)
+
     source_help = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
     shards = sub.add_parser(
         "shards", help="a run's kept documents as size-targeted training shards per language and train/validation split"
@@ -571,12 +615,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    phases.mark_process_start()
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        with stopped_by_signals():
+            return args.fn(args)
     except (UsageError, ConfigError) as e:
         print(f"sieve: error: {e}", file=sys.stderr)
         return 2
+    except Stopped as e:
+        command = shlex.join(["sieve", *(sys.argv[1:] if argv is None else argv)])
+        resume = f"; the same command resumes from the finished record ranges: {command}" if args.fn is _run else ""
+        print(f"sieve: stopped by {e}{resume}", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

@@ -11,9 +11,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from sieve.filters.pii import install_log_scrubber
+from sieve.flows import phases
+from sieve.flows.artifacts import publish_artifacts
+from sieve.flows.card import write_card
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (
+    check_unchanged,
     commit,
     committed,
     config_identity,
@@ -24,8 +28,10 @@ from sieve.flows.publish import (
     up_to_date,
 )
 from sieve.flows.report import write_report
+from sieve.flows.report_html import write_html_report
 from sieve.schemas.config import Config, load_config
-from sieve.transforms.corpus import run_passes
+from sieve.transforms import lease
+from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 
@@ -53,10 +59,11 @@ def beam_task(
 
 @task(name="corpus-passes", cache_policy=NONE)
 def passes_task(run_dir: str, files: list[InputFile], cfg: Config, runner: str, workers: int) -> dict[str, Any]:
-    """Decisions that need the whole run (perplexity percentiles, duplicates), applied to every committed file's
-    shards; the dedup pass runs as Beam jobs on the same runner."""
+    """Decisions that need the whole run (duplicates, perplexity percentiles), applied to every committed file's
+    shards; their statistics and rewrites run as Beam jobs on the same runner."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg, runner, workers), cfg.output)
+    jobs = CorpusJobs.of(cfg, runner, workers)
+    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, jobs)
 
 
 @task(name="publish", cache_policy=NONE)
@@ -69,10 +76,15 @@ def publish_task(
     run: dict[str, Any],
     passes: dict[str, Any],
 ) -> dict[str, Any]:
-    """Check conservation from the shards, write the report, then commit the manifest."""
+    """Check conservation from the shards, write the report and the dataset card, then commit the manifest."""
+    start = time.time()
     markers = committed(run_dir, files)
     manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run, passes)
+    run["phases"]["publish"] = round(time.time() - start, 2)  # the checks, summary and manifest; not the writes below
+    lease.confirm(output)
     write_report(output, manifest)
+    write_html_report(output, manifest, cfg)
+    write_card(output, manifest, cfg)
     commit(output, manifest)
     return manifest
 
@@ -90,60 +102,74 @@ def curate(
     base_url: str | None = None,
     batch_files: int | None = None,
 ) -> dict[str, Any]:
-    """WARC files -> kept and dropped Parquet shards, report.md and manifest.json under output (local, s3://, gs://).
+    """WARC files -> kept and dropped Parquet shards, report.md, the dataset card README.md and manifest.json under
+    output (local, s3://, gs://); the run's counts, funnel and report link as Prefect artifacts.
 
     A rerun of the same command resumes: files committed by an earlier, interrupted run are not redone.
     inputs may name a CommonCrawl warc.paths.gz listing, whose lines are read below base_url; {latest} in inputs
     and output stands for the newest crawl folder, so a monthly schedule takes each new crawl.
     """
     log = get_run_logger()
+    flow_start = time.time()
     workers = workers or os.cpu_count() or 1
     cfg = load_config(config)
     install_log_scrubber(cfg.pii)  # this process logs too (corpus passes, publish): no PII in those lines either
+    deployed_output = output  # {latest} unresolved: the artifact keys stay the same from one crawl to the next
     inputs, output = resolve_latest(inputs, output)
     identity = config_identity(cfg)
+    steps = {"plan": (time.time(), 0.0)}
     files = plan_task(inputs, base_url, limit_files, sample_fraction)
+    steps["plan"] = (steps["plan"][0], time.time())
     output = check_output(output)
-    if not force and (manifest := up_to_date(output, files, identity)):
+    with lease.holding(output, cfg.lease):  # one writer per output: a second run fails here, naming this one
+        if not force and (manifest := up_to_date(output, files, identity)):
+            log.info(
+                "%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)",
+                output,
+                identity,
+            )
+            return manifest
+        run_dir = run_folder(output, identity, force)
+        check_unchanged(run_dir, files)  # an input replaced under the same name is refused, not mixed
+        done = committed(run_dir, files, checksums=True)  # a torn or replaced shard: its file is done again
+        todo = [f for f in files if f.name not in done]
+        if done:
+            log.info("resuming %s: %d of %d files were committed by an earlier run", run_dir, len(done), len(files))
+        if ranges := finished_ranges(run_dir, todo):
+            log.info("resuming %s: reusing %d finished record ranges of unfinished files", run_dir, len(ranges))
+        groups = batches(todo, workers, batch_files)
+        run_bytes = sum(f.size for f in files)
+        start = time.perf_counter()
+        beam_start = time.time()
+        with watch_progress(run_dir, todo, log):
+            jobs = [
+                beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(
+                    group, cfg, run_dir, runner, workers, run_bytes
+                )
+                for i, group in enumerate(groups)
+            ]
+        steps["beam_job"] = (beam_start, time.time())
+        worker_phases = phases.workers([m for m, _, _ in finished_ranges(run_dir, todo)], beam_start)
+        passes_start = time.time()
+        passes = passes_task(run_dir, files, cfg, runner, workers)
+        steps["passes"] = (passes_start, time.time())
+        run = {
+            "runner": runner,
+            "workers": workers,
+            "seconds": round(time.perf_counter() - start, 3),
+            "files_resumed": len(done),
+            "batches": jobs,
+            "phases": phases.summary(flow_start, steps, worker_phases),
+        }
+        manifest = publish_task(output, run_dir, files, cfg, identity, run, passes)
+        publish_artifacts(deployed_output, output, manifest, cfg)
+        c = manifest["counts"]
         log.info(
-            "%s already holds this run (same inputs and config %s); nothing to do (use --force to rerun)",
+            "published %s: read %d, kept %d, dropped %d, skipped %d",
             output,
-            identity,
+            c["read"],
+            c["kept"],
+            c["dropped"],
+            c["skipped"],
         )
         return manifest
-    run_dir = run_folder(output, identity, force)
-    done = committed(run_dir, files)
-    todo = [f for f in files if f.name not in done]
-    if done:
-        log.info("resuming %s: %d of %d files were committed by an earlier run", run_dir, len(done), len(files))
-    if ranges := finished_ranges(run_dir, todo):
-        log.info("resuming %s: reusing %d finished record ranges of unfinished files", run_dir, len(ranges))
-    groups = batches(todo, workers, batch_files)
-    run_bytes = sum(f.size for f in files)
-    start = time.perf_counter()
-    with watch_progress(run_dir, todo, log):
-        jobs = [
-            beam_task.with_options(name=f"beam-job-{i + 1}-of-{len(groups)}")(
-                group, cfg, run_dir, runner, workers, run_bytes
-            )
-            for i, group in enumerate(groups)
-        ]
-    run = {
-        "runner": runner,
-        "workers": workers,
-        "seconds": round(time.perf_counter() - start, 3),
-        "files_resumed": len(done),
-        "batches": jobs,
-    }
-    passes = passes_task(run_dir, files, cfg, runner, workers)
-    manifest = publish_task(output, run_dir, files, cfg, identity, run, passes)
-    c = manifest["counts"]
-    log.info(
-        "published %s: read %d, kept %d, dropped %d, skipped %d",
-        output,
-        c["read"],
-        c["kept"],
-        c["dropped"],
-        c["skipped"],
-    )
-    return manifest

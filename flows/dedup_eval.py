@@ -20,6 +20,7 @@ from sieve.filters.dedup import candidate_probability, lsh_params
 from sieve.flows.publish import published
 from sieve.flows.report import markdown_table
 from sieve.transforms import storage
+from sieve.transforms.progress import Progress
 
 S_CURVE_AT = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
@@ -67,8 +68,9 @@ def clusters_by_url(output: str) -> dict[str, str | None]:
     """url -> dup_cluster_id of every document that reached the dedup pass (kept, or dropped by dedup)."""
     manifest, _ = published(output)
     out: dict[str, str | None] = {}
-    for kind in ("kept", "dropped"):
-        for shard in manifest["shards"][kind]:
+    shards = [(kind, shard) for kind in ("kept", "dropped") for shard in manifest["shards"][kind]]
+    with Progress("reading shards", sum(shard["rows"] for _, shard in shards), "rows") as progress:
+        for kind, shard in shards:
             columns = ["url", "dup_cluster_id", "doc_id"] + (["stage"] if kind == "dropped" else [])
             t = storage.read_parquet(storage.join(output, shard["path"]), columns=columns)
             if kind == "dropped":
@@ -77,6 +79,7 @@ def clusters_by_url(output: str) -> dict[str, str | None]:
                 t["url"].to_pylist(), t["dup_cluster_id"].to_pylist(), t["doc_id"].to_pylist()
             ):
                 out[url] = cluster or f"single:{doc_id}"
+            progress.advance(shard["rows"])
     return out
 
 

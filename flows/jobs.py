@@ -7,7 +7,7 @@ from typing import Any
 from sieve.flows.plan import plan_inputs
 from sieve.flows.publish import committed, summarize
 from sieve.schemas.config import Config
-from sieve.transforms.corpus import run_passes
+from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 
@@ -19,5 +19,5 @@ def run_files(
     from the shards)."""
     files = plan_inputs(specs)
     counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
-    run_passes(run_dir, committed(run_dir, files), passes_for(cfg, runner, workers), cfg.output)
+    run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, CorpusJobs.of(cfg, runner, workers))
     return counters, summarize(run_dir, files, committed(run_dir, files))

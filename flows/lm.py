@@ -18,6 +18,7 @@ from sieve.filters.perplexity import LM_INFO, LanguageModel, model_paths, normal
 from sieve.schemas.errors import UsageError
 from sieve.trainer.tokenizer import scaled_vocab_size
 from sieve.transforms import layout, storage
+from sieve.transforms.progress import Progress
 
 BUILD_SCRIPT = "infra/build_kenlm.sh"
 PERCENTILES = (10, 25, 30, 50, 60, 75, 90)
@@ -95,7 +96,7 @@ def train(
         counts, sample = _write_normalized(source, lang, work / "normalized.txt")
         vocab = scaled_vocab_size(vocab_size, counts["distinct_words"], counts["distinct_chars"])
         _train_sentencepiece(work / "normalized.txt", work / f"{lang}.sp.model", vocab)
-        tokens = _tokenize(work / "normalized.txt", work / f"{lang}.sp.model", work / "tokens.txt")
+        tokens = _tokenize(work / "normalized.txt", work / f"{lang}.sp.model", work / "tokens.txt", counts["lines"])
         _run(
             [
                 lmplz,
@@ -151,8 +152,9 @@ def _write_normalized(source: str, lang: str, path: Path) -> tuple[dict[str, int
     words: set[str] = set()
     chars: set[str] = set()
     documents = lines = 0
-    with path.open("w", encoding="utf-8") as f:
+    with path.open("w", encoding="utf-8") as f, Progress("reading text") as progress:
         for doc in read_documents(source, lang):
+            progress.advance(1)
             normalized = [line for line in map(normalize_line, doc.splitlines()) if line]
             if not normalized:
                 continue
@@ -189,17 +191,22 @@ def _train_sentencepiece(text: Path, model: Path, vocab_size: int) -> None:
         )
 
 
-def _tokenize(text: Path, model: Path, out: Path) -> int:
+def _tokenize(text: Path, model: Path, out: Path, lines: int) -> int:
     """Write the SentencePiece pieces of every line (space-separated, as lmplz reads them); return the token count."""
     import sentencepiece
 
     sp = sentencepiece.SentencePieceProcessor(model_file=str(model))
     tokens = 0
-    with text.open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
+    with (
+        text.open(encoding="utf-8") as src,
+        out.open("w", encoding="utf-8") as dst,
+        Progress("tokenizing", lines, "lines") as progress,
+    ):
         for line in src:
             pieces = sp.encode(line.rstrip("\n"), out_type=str)
             tokens += len(pieces)
             dst.write(" ".join(pieces) + "\n")
+            progress.advance(1)
     return tokens
 
 

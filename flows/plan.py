@@ -185,9 +185,8 @@ def check_output(output: str) -> str:
     try:
         if storage.is_file(out):
             raise UsageError(f"output exists and is not a directory: {output}")
-        if not (
-            storage.exists(storage.join(out, layout.MANIFEST)) or storage.exists(storage.join(out, layout.RUNS))
-        ) and storage.list_files(out, limit=1):
+        ours = (layout.MANIFEST, layout.RUNS, layout.LEASE)
+        if not any(storage.exists(storage.join(out, name)) for name in ours) and storage.list_files(out, limit=1):
             raise UsageError(
                 f"output directory is not empty and is not a sieve output: {output} (choose a new directory)"
             )

@@ -1,26 +1,28 @@
-"""Live progress of a running Beam job, read from the markers its workers write as they finish ranges."""
+"""Live progress of a running Beam job, read from the markers its workers write as they finish ranges: a bar on a
+terminal, a log line every few seconds elsewhere (transforms/progress.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sieve.flows.plan import InputFile
 from sieve.flows.publish import finished_ranges
 from sieve.transforms import storage
+from sieve.transforms.progress import LOG_SECONDS, Progress
+
+POLL_SECONDS = 2.0  # between two looks at the range markers for the bar (one listing of the ranges folder)
 
 
-def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: dict[str, int] | None = None) -> str:
-    """'42% of 27.3 MB, 1234 records (310/s), ETA 0:00:12' for files, from their finished-range markers.
+def finished_work(run_dir: str, files: list[InputFile], seen: dict[str, int] | None = None) -> tuple[int, int]:
+    """(input bytes, records) of the files' finished ranges, from their markers.
 
     seen caches each marker's record count across calls, so a marker is read once, not every few seconds.
     """
     seen = {} if seen is None else seen
-    total_bytes = sum(f.size for f in files)
     done_bytes = records = 0
     for marker, start, end in finished_ranges(run_dir, files):
         if marker not in seen:
@@ -30,31 +32,37 @@ def progress_line(run_dir: str, files: list[InputFile], seconds: float, seen: di
                 continue  # gone or being written right now; counted next time
         done_bytes += end - start
         records += seen[marker]
-    share = done_bytes / total_bytes if total_bytes else 1.0
-    eta = f", ETA {time.strftime('%H:%M:%S', time.gmtime(seconds * (1 - share) / share))}" if 0 < share < 1 else ""
-    return f"{share:.0%} of {total_bytes / 1e6:.1f} MB, {records} records ({records / max(seconds, 1e-9):.0f}/s){eta}"
+    return done_bytes, records
 
 
 @contextmanager
 def watch_progress(
-    run_dir: str, files: list[InputFile], log: logging.Logger | logging.LoggerAdapter, every_seconds: float = 10.0
-) -> Iterator[None]:
-    """Log a progress line every few seconds while the body runs."""
+    run_dir: str,
+    files: list[InputFile],
+    log: logging.Logger | logging.LoggerAdapter,
+    every_seconds: float = POLL_SECONDS,
+    log_seconds: float = LOG_SECONDS,
+) -> Iterator[Progress]:
+    """Show the job's progress in MB of input, with the records read, while the body runs."""
     stop = threading.Event()
-    start = time.perf_counter()
     seen: dict[str, int] = {}
+    total = sum(f.size for f in files) / 1e6
+    with Progress("beam job", total, "MB", decimals=1, every_seconds=log_seconds, log=log) as progress:
+        # Off a terminal the markers are looked at only as often as a line is written (fewer listings of a bucket).
+        poll = every_seconds if progress.bar is not None else max(every_seconds, log_seconds)
 
-    def report() -> None:
-        while not stop.wait(every_seconds):
-            try:
-                log.info("progress: %s", progress_line(run_dir, files, time.perf_counter() - start, seen))
-            except OSError:  # an object store that did not answer this time; the next line will tell
-                continue
+        def report() -> None:
+            while not stop.wait(poll):
+                try:
+                    done, records = finished_work(run_dir, files, seen)
+                except OSError:  # an object store that did not answer this time; the next look will tell
+                    continue
+                progress.update(done / 1e6, f"{records:,} records ({records / max(progress.seconds, 1e-9):,.0f}/s)")
 
-    thread = threading.Thread(target=report, name="sieve-progress", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        thread = threading.Thread(target=report, name="sieve-progress", daemon=True)
+        thread.start()
+        try:
+            yield progress
+        finally:
+            stop.set()
+            thread.join()

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -25,13 +26,14 @@ from pydantic import ValidationError
 
 from sieve.filters.dedup import CLUSTER_REASONS
 from sieve.filters.perplexity import model_paths
+from sieve.filters.pii import NO_TEXT
 from sieve.flows.plan import InputFile
 from sieve.schemas.config import Config
 from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
 from sieve.transforms.layout import MANIFEST, RUNS, read_manifest
-from sieve.transforms.parquet import WORKING, done_marker, range_of, shard_stem
+from sieve.transforms.parquet import WORKING, damage, done_marker, is_range_marker, range_of, shard_stem
 from sieve.transforms.storage import StorageError
 
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
@@ -75,28 +77,102 @@ def run_folder(output: str, config_hash: str, force: bool = False) -> str:
     return storage.join(output, RUNS, name)
 
 
-def committed(run_dir: str, files: list[InputFile]) -> dict[str, dict[str, Any]]:
-    """Commit markers of the planned files that are already finished in run_dir (same name, size and mtime).
+def _read_marker(uri: str) -> dict[str, Any] | None:
+    """A marker's contents; None when it is torn (a crash or a full disk cut it short) or gone meanwhile."""
+    try:
+        return json.loads(storage.read_text(uri))
+    except (StorageError, ValueError):
+        return None
+
+
+def _listed_files(marker: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files a commit marker lists: its shards and, once a corpus pass edited text, the original texts."""
+    return [*marker["shards"].values(), *([marker["unedited"]] if "unedited" in marker else [])]
+
+
+def committed(run_dir: str, files: list[InputFile], checksums: bool = False) -> dict[str, dict[str, Any]]:
+    """Commit markers of the planned files that are already finished in run_dir (same name, size and mtime), with
+    every file the marker lists as it recorded it: its size (one listing per folder) and, with checksums, its SHA-256
+    (each file read back, which a resume does once). A file whose marker is torn or whose shard is gone, torn or
+    replaced is left out, with a warning, so the job does it again.
 
     One listing finds the markers; they are read in parallel (an object store answers each in milliseconds).
     """
     present = {f.uri for f in storage.list_files(storage.join(run_dir, "done"))}
     wanted = [f for f in files if done_marker(run_dir, f.name) in present]
     with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
-        markers = pool.map(lambda f: json.loads(storage.read_text(done_marker(run_dir, f.name))), wanted)
-    return {
+        markers = pool.map(lambda f: _read_marker(done_marker(run_dir, f.name)), wanted)
+    same = {
         f.name: m
         for f, m in zip(wanted, markers)
-        if (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)
+        if m is None or (m["name"], m["size"], m["mtime_ns"]) == (f.name, f.size, f.mtime_ns)
     }
+    folders = {entry["path"].split("/", 1)[0] for m in same.values() if m for entry in _listed_files(m)}
+    listed = {f.uri: f.size for folder in folders for f in storage.list_files(storage.join(run_dir, folder))}
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
+        problems = dict(zip(same, pool.map(lambda m: _damaged(run_dir, m, listed, checksums), same.values())))
+    for name, problem in problems.items():
+        if problem is not None:
+            log.warning("%s: doing this file again: %s", name, problem, extra=NO_TEXT)
+    return {name: m for name, m in same.items() if problems[name] is None}
+
+
+def _damaged(run_dir: str, marker: dict[str, Any] | None, listed: dict[str, int], checksums: bool) -> str | None:
+    """Why a committed file cannot be trusted (its marker torn, a file it lists not as recorded), or None."""
+    if marker is None:
+        return "its commit marker is torn"
+    entries = _listed_files(marker)
+    problem = next(filter(None, (damage(run_dir, entry, listed) for entry in entries)), None)
+    if problem is None and checksums:
+        problem = next(filter(None, (damage(run_dir, entry) for entry in entries if "sha256" in entry)), None)
+    return problem
+
+
+def check_unchanged(run_dir: str, files: list[InputFile]) -> None:
+    """Raise UsageError when an input file changed (another size or modification time) since run_dir recorded it, in
+    its commit marker or in its finished ranges' markers: going on would mix the work of two versions of the file."""
+    by_stem = {shard_stem(f.name): f for f in files}
+    done = {f.uri for f in storage.list_files(storage.join(run_dir, "done"))}
+    # where each file's identity is recorded: its commit marker, else the marker of one of its finished ranges
+    where = {f.name: done_marker(run_dir, f.name) for f in files if done_marker(run_dir, f.name) in done}
+    for uri, _, _ in finished_ranges(run_dir, files):
+        where.setdefault(by_stem[range_of(uri)[0]].name, uri)
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
+        recorded = dict(zip(where, pool.map(_read_marker, where.values())))
+    planned = {f.name: f for f in files}
+    changed = sorted(
+        f"{name} ({change})"
+        for name, marker in recorded.items()
+        if marker is not None and (change := _change(marker.get("source", marker), planned[name]))
+    )
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise UsageError(
+            f"input {changed[0]}{more} changed since {run_dir} recorded it: its finished work would mix two versions "
+            "of the file. Put the original back, or run again with --force to start over in a fresh run folder"
+        )
+
+
+def _change(was: dict[str, Any], now: InputFile) -> str:
+    """How an input differs from what a marker recorded ('size 1200 -> 1300 bytes, modified <when> -> <when>'); empty
+    when it does not."""
+
+    def when(ns: int) -> str:
+        return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    parts = [f"size {was['size']} -> {now.size} bytes"] if was["size"] != now.size else []
+    if was["mtime_ns"] != now.mtime_ns:
+        parts.append(f"modified {when(was['mtime_ns'])} -> {when(now.mtime_ns)}")
+    return ", ".join(parts)
 
 
 def finished_ranges(run_dir: str, files: list[InputFile]) -> list[tuple[str, int, int]]:
     """(marker, start, end) of each finished record range of these files, found by one listing: the ranges an
-    interrupted run left for the job to reuse, and what the progress line counts."""
+    interrupted run left for the job to reuse, and what the progress line counts. A temp file that a killed write left
+    beside the markers is not one."""
     stems = {shard_stem(f.name) for f in files}
-    markers = storage.list_files(storage.join(run_dir, "ranges"))
-    return [(m.uri, start, end) for m in markers for stem, start, end in [range_of(m.uri)] if stem in stems]
+    markers = [m.uri for m in storage.list_files(storage.join(run_dir, "ranges")) if is_range_marker(m.uri)]
+    return [(uri, start, end) for uri in markers for stem, start, end in [range_of(uri)] if stem in stems]
 
 
 def clean_working_files(run_dir: str) -> None:
@@ -108,6 +184,7 @@ def clean_working_files(run_dir: str) -> None:
 # The columns publish reads back from each file's shards: ids and offsets of every row, drop reasons and clusters.
 _IDS = pa.schema([KEPT.field("doc_id"), KEPT.field("warc_offset")])
 _DROPS = pa.schema([*_IDS, *(DROPPED.field(c) for c in ("stage", "reason", "dup_cluster_id", "dup_cluster_size"))])
+_KEEPS = pa.schema([*_IDS, KEPT.field("language")])
 
 
 def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, schema: pa.Schema) -> pa.Table:
@@ -123,12 +200,13 @@ def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, s
 
 def _file_summary(
     run_dir: str, f: InputFile, marker: dict[str, Any] | None
-) -> tuple[dict[str, Any], Counter, pa.Table, pa.Table]:
-    """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason,
-    doc_id and offset of every row, cluster id and size of each row dedup removed for its cluster's keeper)."""
+) -> tuple[dict[str, Any], Counter, Counter, pa.Table, pa.Table]:
+    """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason, kept
+    by language, doc_id and offset of every row, cluster id and size of each row dedup removed for its cluster's
+    keeper)."""
     if marker is None:
         raise ConservationError(f"{f.name}: the job ended without committing this file (no commit marker)")
-    kept, dropped = _shard_rows(run_dir, f, marker, "kept", _IDS), _shard_rows(run_dir, f, marker, "dropped", _DROPS)
+    kept, dropped = _shard_rows(run_dir, f, marker, "kept", _KEEPS), _shard_rows(run_dir, f, marker, "dropped", _DROPS)
     by_reason = Counter(
         f"{stage}/{reason}" for stage, reason in zip(dropped["stage"].to_pylist(), dropped["reason"].to_pylist())
     )
@@ -148,7 +226,8 @@ def _file_summary(
     return (
         row,
         by_reason,
-        pa.concat_tables([kept, dropped.select(_IDS.names)]),
+        Counter(kept["language"].drop_null().to_pylist()),
+        pa.concat_tables([kept.select(_IDS.names), dropped.select(_IDS.names)]),
         dropped.filter(removed).select(["dup_cluster_id", "dup_cluster_size"]),
     )
 
@@ -189,16 +268,17 @@ def _dedup_clusters(removed: list[pa.Table]) -> dict[str, Any]:
 
 
 def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Counts by file, stage and reason and the duplicate clusters, read back from the written shards; raises if
-    any record is unaccounted for or two rows share a doc_id."""
+    """Counts by file, stage and reason, kept documents by language and the duplicate clusters, read back from the
+    written shards; raises if any record is unaccounted for or two rows share a doc_id."""
     with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
         per_file = list(pool.map(lambda f: _file_summary(run_dir, f, markers.get(f.name)), files))
-    _check_unique_ids(files, [ids for _, _, ids, _ in per_file])
+    _check_unique_ids(files, [ids for *_, ids, _ in per_file])
     run = storage.relative(run_dir, run_dir.rsplit("/", 2)[0])  # runs/<name>, as the manifest lists paths
-    by_reason, skipped_types = Counter(), Counter()
+    by_reason, by_language, skipped_types = Counter(), Counter(), Counter()
     shards: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
-    for f, (_, reasons, _, _) in zip(files, per_file):
+    for f, (_, reasons, languages, _, _) in zip(files, per_file):
         by_reason.update(reasons)
+        by_language.update(languages)
         skipped_types.update(markers[f.name]["skipped"])
         for kind, shard in sorted(markers[f.name]["shards"].items()):
             shards[kind].append({**shard, "path": storage.join(run, shard["path"])})
@@ -206,6 +286,7 @@ def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str,
     return {
         "counts": {k: sum(r[k] for r in rows) for k in ("read", "kept", "dropped", "skipped")},
         "dropped_by_reason": dict(sorted(by_reason.items())),
+        "kept_by_language": dict(sorted(by_language.items())),  # rows with a language (none when language id is off)
         "skipped_by_type": dict(sorted(skipped_types.items())),
         "dedup_clusters": _dedup_clusters([removed for *_, removed in per_file]),
         "files": rows,
@@ -280,4 +361,16 @@ def up_to_date(output: str, inputs: list[InputFile], config_hash: str) -> dict[s
     if manifest is None or manifest.get("config_hash") != config_hash:
         return None
     published = [{k: i[k] for k in InputFile.__dataclass_fields__} for i in manifest.get("inputs", [])]
-    return manifest if published == [f.as_dict() for f in inputs] else None
+    return manifest if published == [f.as_dict() for f in inputs] and _shards_whole(output, manifest) else None
+
+
+def _shards_whole(output: str, manifest: dict[str, Any]) -> bool:
+    """Whether every shard the manifest lists is there with its size (one listing per folder, nothing read). One that
+    is gone or torn is logged, and the run goes on, which does its file again and publishes anew."""
+    shards = [shard for kind in ("kept", "dropped") for shard in manifest["shards"][kind]]
+    folders = {shard["path"].rsplit("/", 1)[0] for shard in shards}
+    listed = {f.uri: f.size for folder in folders for f in storage.list_files(storage.join(output, folder))}
+    problem = next(filter(None, (damage(output, shard, listed) for shard in shards)), None)
+    if problem is not None:
+        log.warning("%s is not as its manifest lists it: %s", output, problem, extra=NO_TEXT)
+    return problem is None

@@ -7,6 +7,7 @@ from typing import Any
 from sieve.transforms import storage
 
 REPORT = "report.md"
+REPORT_HTML = "report.html"
 MAX_ROWS = 100
 
 
@@ -130,6 +131,30 @@ def _perplexity(pp: dict[str, Any] | None) -> list[str]:
     ]
 
 
+# run.phases in the order they happen (flows/phases.py); the manifest's JSON sorts its keys
+PHASES = ("launcher", "server_ready", "plan", "beam_job", "tail", "passes", "publish", "total")
+
+
+def _phases(phases: dict[str, Any] | None) -> list[str]:
+    """Where the time went: the run's phases, then each Beam worker's warm-up, steady seconds and idle tail."""
+    if not phases:
+        return []
+    return [
+        "",
+        "## Where the time went (seconds)",
+        "",
+        *markdown_table(["phase", "s"], [[k, f"{phases[k]:.2f}"] for k in PHASES if k in phases]),
+        "",
+        *markdown_table(
+            ["worker", "ranges", "warm-up", "steady", "idle tail"],
+            [
+                [name, w["ranges"], f"{w['warmup']:.2f}", f"{w['steady']:.2f}", f"{w['idle_tail']:.2f}"]
+                for name, w in phases.get("workers", {}).items()
+            ],
+        ),
+    ]
+
+
 def write_report(output: str, manifest: dict[str, Any]) -> str:
     """Write report.md: totals, drop reasons, per-file conservation, output shards; returns its location."""
     run = manifest["run"]
@@ -157,6 +182,7 @@ def write_report(output: str, manifest: dict[str, Any]) -> str:
             ],
         ),
         *_passes(manifest),
+        *_phases(run.get("phases")),
         "",
         "## Output shards",
         "",

@@ -20,16 +20,18 @@ from typing import Any
 import pyarrow as pa
 
 from sieve.filters.base import Filter
+from sieve.flows.card import write_card
 from sieve.flows.plan import InputFile, check_output
 from sieve.flows.publish import commit, committed, config_identity, manifest_for, published, run_folder, summarize
 from sieve.flows.report import write_report
+from sieve.flows.report_html import write_html_report
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import DROPPED, KEPT, SIGNALS
-from sieve.transforms import storage
-from sieve.transforms.corpus import run_passes
-from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms import lease, storage
+from sieve.transforms.corpus import CorpusJobs, run_passes
+from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.passes import passes_for
 from sieve.transforms.stages import build_filters
 
@@ -53,6 +55,8 @@ DECISIONS = [
     "quality.perplexity.*_percentile",
     "output.*",
     "beam.*",
+    "lease.*",
+    "report.*",
 ]
 # Signals restored from columns rather than the signal struct.
 COLUMN_SIGNALS = {"language_id", "perplexity", "classifier"}
@@ -117,7 +121,13 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     if "unedited" in marker:  # texts the dedup pass edited: re-decided from the text as extracted
         original = storage.read_parquet(storage.join(old_run, marker["unedited"]["path"]))
         texts = dict(zip(original["doc_id"].to_pylist(), original["text"].to_pylist()))
-        rows = [dict(r, text=texts.get(r["doc_id"], r["text"])) for r in rows]
+        # their stored perplexity is the edited text's (dedup scores it again): the stage measures it anew
+        rows = [
+            dict(r, text=texts[r["doc_id"]], perplexity=None, signals={**(r["signals"] or {}), "perplexity": None})
+            if r["doc_id"] in texts
+            else r
+            for r in rows
+        ]
     out: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
     dropped: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r["warc_offset"]):
@@ -137,14 +147,10 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if out[kind]:
             uri = shard_path(new_run, kind, marker["name"])
-            storage.write_parquet(
+            written = storage.write_parquet(
                 uri, schema, [pa.Table.from_pylist(out[kind], schema=schema)], compression, cfg.output.row_group_rows
             )
-            shards[kind] = {
-                "path": storage.relative(uri, new_run),
-                "rows": len(out[kind]),
-                "bytes": storage.stat(uri).size,
-            }
+            shards[kind] = {**file_entry(uri, new_run, written), "rows": len(out[kind])}
     new = {k: v for k, v in marker.items() if k not in ("passes", "unedited")} | {
         "kept": len(out["kept"]),
         "dropped": dict(sorted(dropped.items())),
@@ -162,6 +168,14 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
     new = load_config(config)
     check_compatible(old, new)
     output = check_output(output)
+    with lease.holding(output, new.lease):  # one writer per output: a second run fails here, naming this one
+        return _rethreshold(run_output, manifest, new, output, workers)
+
+
+def _rethreshold(
+    run_output: str, manifest: dict[str, Any], new: Config, output: str, workers: int | None
+) -> dict[str, Any]:
+    """The re-decision and its commit, while this run holds output's lease."""
     identity = config_identity(new)
     run_dir, old_run = run_folder(output, identity), storage.join(run_output, manifest["run_dir"])
     files = [InputFile(**{k: i[k] for k in InputFile.__dataclass_fields__}) for i in manifest["inputs"]]
@@ -175,7 +189,7 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
         with ProcessPoolExecutor(max_workers=workers) as pool:
             markers = list(pool.map(_file, tasks))
     by_name = {m["name"]: m for m in markers}
-    passes = run_passes(run_dir, by_name, passes_for(new, "DirectRunner", workers), new.output)
+    passes = run_passes(run_dir, by_name, passes_for(new), new.output, CorpusJobs.of(new, "DirectRunner", workers))
     run = {
         "runner": "rethreshold",
         "workers": workers,
@@ -188,6 +202,9 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
     result = manifest_for(
         summarize(run_dir, files, committed(run_dir, files)), files, by_name, new.as_dict(), identity, run, passes
     )
+    lease.confirm(output)
     write_report(output, result)
+    write_html_report(output, result, new)
+    write_card(output, result, new)
     commit(output, result)
     return result

@@ -272,9 +272,29 @@ class PiiConfig(_Strict):
             raise ValueError(f"pii.entities names {sorted(unknown)}, which have no pii.placeholders entry")
 
 
+class CardConfig(_Strict):
+    """The licence fields of an output's dataset card (flows/card.py), as the Hugging Face card metadata names them:
+    a licence id, and for "other" the name and link of the terms that apply."""
+
+    license: Annotated[str, Field(min_length=1)]
+    license_name: str | None
+    license_link: str | None
+
+
+class ReportConfig(_Strict):
+    """report.html beside report.md (flows/report_html.py): how many documents it samples and how much it reads."""
+
+    samples: Annotated[int, Field(ge=0)]
+    seed: int
+    signal_rows: Annotated[int, Field(gt=0)]
+    text_lines: Annotated[int, Field(ge=1)]
+    text_chars: Annotated[int, Field(ge=1)]
+
+
 class OutputConfig(_Strict):
     compression: Literal["zstd", "snappy", "gzip", "none"]
     row_group_rows: Annotated[int, Field(gt=0)]
+    card: CardConfig
 
 
 class TokenizerConfig(_Strict):
@@ -341,6 +361,18 @@ class BeamConfig(_Strict):
     options: list[str]
 
 
+class LeaseConfig(_Strict):
+    """One writer per output (transforms/lease.py): how long a run's hold on its output lasts without renewal, and
+    how often the run renews it."""
+
+    duration_seconds: Annotated[float, Field(gt=0)]
+    renew_seconds: Annotated[float, Field(gt=0)]
+
+    def model_post_init(self, _: Any) -> None:
+        if self.renew_seconds >= self.duration_seconds:
+            raise ValueError("lease.renew_seconds must be less than lease.duration_seconds")
+
+
 class Config(_Strict):
     read: ReadConfig
     url_filter: UrlFilterConfig
@@ -354,9 +386,11 @@ class Config(_Strict):
     pii: PiiConfig
     languages: dict[str, dict[str, Any]]
     output: OutputConfig
+    report: ReportConfig
     training_data: TrainingDataConfig
     training: TrainingConfig
     beam: BeamConfig
+    lease: LeaseConfig
 
     def model_post_init(self, _: Any) -> None:
         if "default" not in self.languages:
@@ -397,11 +431,12 @@ class Config(_Strict):
     def hash(self) -> str:
         """Content hash of the settings that decide what a run writes; written into every manifest.
 
-        The beam section (runner options, scheduler addresses) says how a job runs, not what it writes, so a
-        run resumed on another cluster is still the same run; the training and training_data sections are read only
-        by the commands after a run (`sieve shards`, `tokenize`, `train`).
+        The beam and lease sections (runner options, scheduler addresses, lease timing) say how a job runs, not what
+        it writes, so a run resumed on another cluster is still the same run; the training and training_data sections
+        are read only by the commands after a run (`sieve shards`, `tokenize`, `train`).
         """
-        decisive = {k: v for k, v in self.as_dict().items() if k not in ("beam", "training", "training_data")}
+        how = ("beam", "lease", "report", "training", "training_data")
+        decisive = {k: v for k, v in self.as_dict().items() if k not in how}
         canonical = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

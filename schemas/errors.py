@@ -3,3 +3,8 @@
 
 class UsageError(Exception):
     """A problem with what the user asked for; the message says what to do. Printed as one line, no traceback."""
+
+
+class OutputBusy(UsageError):
+    """Another live run holds the lease on the output this run would write (transforms/lease.py): one writer per
+    output. The message names that run (host, pid, start time)."""

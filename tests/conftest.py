@@ -6,9 +6,11 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +43,47 @@ def prefect_api() -> Iterator[str]:
         yield server.url
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    """A moto S3 server on loopback with the buckets warcs and corpus, and the standard AWS variables that point at
+    it (set for the rest of the session). One per session: storage clients are cached per bucket, so a second
+    server would leave them pointing at the first."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "moto_server did not start"
+            time.sleep(0.1)
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            import boto3
+
+            for bucket in ("warcs", "corpus"):
+                boto3.client("s3").create_bucket(Bucket=bucket)
+            yield env
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def crawl_dir(tmp_path_factory) -> Path:
     """The five small real WARC files of tests/data as one input folder (tests/data's subfolders hold other inputs)."""
@@ -65,6 +108,72 @@ def crawl_run(crawl_dir, tmp_path_factory) -> tuple[Path, dict, subprocess.Compl
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / "manifest.json").read_text()), result
+
+
+SYNTH_FILES = 4  # synth_crawl's files
+
+
+@pytest.fixture(scope="session")
+def synth_crawl(tmp_path_factory) -> Path:
+    """Four small synthetic WARC files (60 documents each, seeds 0..3): the input of the runs that are killed or
+    stopped part way and resumed."""
+    from sieve.flows.synth import write_synthetic_corpus
+
+    root = tmp_path_factory.mktemp("synth-crawl")
+    for i in range(SYNTH_FILES):
+        write_synthetic_corpus(root / f"seg{i}", docs=60, seed=i)
+    return root
+
+
+def synth_crawl_command(crawl: Path, out: Path) -> list[str]:
+    """`sieve run` on synth_crawl: one Beam job for all files (the default batching here), 2 workers, ranges of 12
+    records (about 10 per file)."""
+    config = out.parent / f"{out.name}-ranges.yaml"
+    config.write_text("read:\n  records_per_split: 12\n")
+    return [SIEVE, "run", "--input", str(crawl), "--output", str(out), "--workers", "2", "--config", str(config)]
+
+
+@pytest.fixture(scope="session")
+def synth_crawl_run(synth_crawl, prefect_api, tmp_path_factory) -> Path:
+    """synth_crawl_command run to its end, uninterrupted (its output folder): what a killed or stopped run of the same
+    command must publish once resumed."""
+    out = tmp_path_factory.mktemp("synth-crawl-run") / "out"
+    result = subprocess.run(synth_crawl_command(synth_crawl, out), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def published_shards(out: Path) -> tuple[dict, dict[str, bytes]]:
+    """An output's manifest and the bytes of every shard it lists, by path."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    shards = {
+        s["path"]: (out / s["path"]).read_bytes() for kind in ("kept", "dropped") for s in manifest["shards"][kind]
+    }
+    return manifest, shards
+
+
+def session_processes(sid: int) -> list[int]:
+    """Pids of live processes in a session (zombies excluded): what a command started in a session of its own left."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields after the name: state ppid pgrp session
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def hf_datasets(tmp_path_factory):
+    """The real Hugging Face `datasets` library, offline (nothing from the hub), its home in a throwaway folder: set
+    before its first import, which reads them."""
+    os.environ.update(HF_HOME=str(tmp_path_factory.mktemp("hf")), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    return datasets
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +214,9 @@ def write_config(path: Path, text: str) -> str:
 
 def pytest_collection_modifyitems(items: list) -> None:
     """For pytest-xdist's loadgroup (`make test` runs two workers): a module's tests stay together (its module
-    fixtures are built once), and the modules that read one session run (crawl_run, synth_run) share a worker, so
-    no run is made twice."""
-    shared = ("crawl_run", "synth_run")
+    fixtures are built once), and the modules that read one session run (crawl_run, synth_run, synth_crawl_run) share
+    a worker, so no run is made twice."""
+    shared = ("crawl_run", "synth_run", "synth_crawl_run")
     used: dict[str, set[str]] = {}
     for item in items:
         used.setdefault(item.module.__name__, set()).update(item.fixturenames)

@@ -1,17 +1,20 @@
-"""Corpus passes over committed shards: perplexity buckets from the run's percentiles, tail drop, idempotent rewrites."""
+"""Corpus passes over committed shards: perplexity buckets from the run's percentiles, tail drop, idempotent rewrites,
+all run as Beam jobs."""
 
 from __future__ import annotations
 
 import json
+import random
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
-from sieve.transforms import storage
-from sieve.transforms.corpus import PerplexityBuckets, run_passes
+from sieve.transforms import corpus, storage
+from sieve.transforms.corpus import CorpusJobs, PerplexityBuckets, percentiles, run_passes
 from sieve.transforms.parquet import done_marker, shard_path
 
 
@@ -113,3 +116,40 @@ def test_tail_drop_conserves_rows_and_reruns_give_the_same_shards(tmp_path):
     run_passes(str(fresh), again, [PerplexityBuckets(30, 60, drop_tail=True)], out)
     for kind in ("kept", "dropped"):
         assert _tables(run, markers)[kind].equals(_tables(str(fresh), again)[kind])
+
+
+def test_percentiles_from_value_counts_equal_numpy_bit_for_bit():
+    rng = random.Random(5)
+    for _ in range(300):
+        n = rng.randint(1, 60)
+        values = np.array([round(rng.uniform(1, 5000), rng.choice([0, 1, 3])) for _ in range(n)])
+        percents = [rng.choice([0, 30, 60, 100, rng.uniform(0, 100)]) for _ in range(2)]
+        distinct, counts = np.unique(values, return_counts=True)
+        assert percentiles(distinct, counts, percents) == [float(v) for v in np.percentile(values, percents)]
+
+
+def _recorded(function, calls: list[str]):
+    """function, noting the path of each call in calls (in this process only)."""
+
+    def call(uri, *args, **kwargs):
+        calls.append(uri)
+        return function(uri, *args, **kwargs)
+
+    return call
+
+
+def test_statistics_and_rewrites_run_in_beam_workers_not_in_the_launcher(tmp_path, monkeypatch):
+    """With worker processes, this process reads and writes no Parquet file: the workers do every file's work."""
+    run = str(tmp_path)
+    markers = {n: _commit(run, n, pps) for n, pps in (("a.warc.gz", [10, 20, 30]), ("b.warc.gz", [40, 50, 60]))}
+    monkeypatch.setattr(corpus, "SMALL_RUN_DOCUMENTS", 0)  # two worker processes, as a large run gets
+    here: list[str] = []
+    for name in ("read_parquet", "write_parquet"):
+        monkeypatch.setattr(storage, name, _recorded(getattr(storage, name), here))
+    stats = run_passes(
+        run, markers, [PerplexityBuckets(30, 60, drop_tail=True)], load_config().output, CorpusJobs(workers=2)
+    )
+    assert here == []
+    assert stats["perplexity"]["cutoffs"]["en"]["documents"] == 6
+    assert markers["b.warc.gz"]["dropped"] == {"extract/empty_text": 1, "perplexity/tail": 2}  # read back
+    assert _tables(run, markers)["kept"]["pp_bucket"].to_pylist() == ["head", "head", "middle", "middle"]

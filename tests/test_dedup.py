@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,18 @@ import pytest
 from datasketch import MinHash
 
 from sieve.filters import dedup as d
+from sieve.filters.perplexity import Perplexity
 from sieve.flows.dedup_eval import read_pairs, score
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article, jaccard, shingles
-from sieve.schemas.config import load_config
+from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.tables import KEPT
-from sieve.transforms import dedup as dedup_pass
-from sieve.transforms import storage
-from sieve.transforms.corpus import run_passes
+from sieve.transforms import corpus, storage
+from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.dedup import Dedup
 from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.passes import passes_for
 
 DATA = Path(__file__).parent / "data"
 DISCLAIMER = "The views expressed in this article are the author's own and do not reflect the editorial policy."
@@ -93,10 +95,12 @@ def _edited(text: str, target: float, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def _commit(run_dir: str, name: str, docs: list[tuple[str, str, str]]) -> dict:
-    """One committed file of kept rows (url, language, text), with its shard and marker."""
-    rows = [
-        Document(
+def _commit(run_dir: str, name: str, docs: list[tuple[str, str, str]], perplexity: Perplexity | None = None) -> dict:
+    """One committed file of kept rows (url, language, text), with its shard and marker; scored by the perplexity
+    stage when given."""
+    rows = []
+    for i, (url, lang, text) in enumerate(docs):
+        doc = Document(
             warc_file=name,
             warc_offset=100 * i,
             url=url,
@@ -104,9 +108,10 @@ def _commit(run_dir: str, name: str, docs: list[tuple[str, str, str]]) -> dict:
             language=lang,
             language_score=0.9,
             warc_record_id=f"<urn:uuid:{name}-{i}>",
-        ).kept_row()
-        for i, (url, lang, text) in enumerate(docs)
-    ]
+        )
+        if perplexity is not None:
+            doc.signals["perplexity"] = perplexity.annotate(doc)
+        rows.append(doc.kept_row())
     uri = shard_path(run_dir, "kept", name)
     storage.write_parquet(uri, KEPT, [pa.Table.from_pylist(rows, schema=KEPT)], "zstd", 1000)
     marker = {
@@ -179,8 +184,16 @@ def _run(tmp_path: Path, files: dict[str, list], cfg=None, workers: int = 1) -> 
     run = str(tmp_path / "runs" / "r")  # an output's layout: the index names the output it belongs to
     markers = {name: _commit(run, name, docs) for name, docs in files.items()}
     cfg = cfg or load_config()
-    stats = run_passes(run, markers, [Dedup(cfg, "DirectRunner", workers)], cfg.output)["dedup"]
+    stats = run_passes(run, markers, [Dedup(cfg)], cfg.output, CorpusJobs.of(cfg, "DirectRunner", workers))["dedup"]
     return run, markers, stats
+
+
+def _scored_run(run: str, files: dict[str, list], cfg, markers: dict | None = None) -> tuple[dict, dict]:
+    """Every pass of cfg over files scored by its perplexity stage (added to markers when given: a rerun over more
+    files); (markers, each pass's statistics)."""
+    markers = markers if markers is not None else {}
+    markers.update({name: _commit(run, name, docs, Perplexity(cfg)) for name, docs in files.items()})
+    return markers, run_passes(run, markers, passes_for(cfg), cfg.output)
 
 
 def test_hand_made_duplicate_sets(tmp_path, hand_made):
@@ -220,13 +233,93 @@ def test_same_output_with_one_or_two_workers(tmp_path, hand_made, monkeypatch):
     first, second, _ = hand_made
     files = {"a.warc.gz": first, "b.warc.gz": second}
     run1, markers1, _ = _run(tmp_path / "one", files, workers=1)
-    monkeypatch.setattr(dedup_pass, "SMALL_RUN_DOCUMENTS", 0)  # two worker processes, as a large run gets
+    monkeypatch.setattr(corpus, "SMALL_RUN_DOCUMENTS", 0)  # two worker processes, as a large run gets
     run2, markers2, _ = _run(tmp_path / "two", files, workers=2)
     for name in files:
         assert markers1[name]["shards"].keys() == markers2[name]["shards"].keys()
         for kind, shard in markers1[name]["shards"].items():
             one = Path(run1, shard["path"]).read_bytes()
             assert one == Path(run2, markers2[name]["shards"][kind]["path"]).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def scored(hand_made, tmp_path_factory) -> tuple[str, dict, dict, Config]:
+    """The hand-made files scored by the perplexity stage, through every pass of a config that drops the
+    perplexity tail: (run folder, markers, each pass's statistics, config)."""
+    first, second, _ = hand_made
+    root = tmp_path_factory.mktemp("scored")
+    (root / "tail.yaml").write_text(json.dumps({"quality": {"perplexity": {"drop_tail": True}}}))
+    cfg = load_config(root / "tail.yaml")
+    run = str(root / "runs" / "r")
+    markers, stats = _scored_run(run, {"a.warc.gz": first, "b.warc.gz": second}, cfg)
+    return run, markers, stats, cfg
+
+
+def _extracted(hand_made) -> dict[str, tuple[str, str]]:
+    first, second, _ = hand_made
+    return {url: (lang, text) for url, lang, text in first + second}
+
+
+def test_dedup_runs_before_the_buckets_and_scores_the_text_it_edited_again(scored, hand_made):
+    """Dedup first, as CCNet: the percentiles count the documents dedup kept, and a document whose boilerplate
+    line it cut has the perplexity (and word order gain) of the text kept, measured by the same stage."""
+    run, markers, stats, cfg = scored
+    assert list(stats) == ["dedup", "perplexity"] == [p.name for p in passes_for(cfg)]
+    rows, texts, stage = _rows(run, markers), _extracted(hand_made), Perplexity(cfg)
+
+    def measured(url: str, text: str) -> dict:
+        return stage.annotate(Document(warc_file="", warc_offset=0, text=text, language=texts[url][0]))
+
+    row = rows["disclaimer/0"]
+    assert DISCLAIMER in texts["disclaimer/0"][1] and DISCLAIMER not in row["text"]
+    now, then = measured("disclaimer/0", row["text"]), measured("disclaimer/0", texts["disclaimer/0"][1])
+    assert row["perplexity"] == now["perplexity"] != then["perplexity"]
+    assert row["signals"]["perplexity"]["word_order_gain"] == now["word_order_gain"]
+    assert rows["orig/6"]["perplexity"] == measured("orig/6", texts["orig/6"][1])["perplexity"]  # not edited
+    bucketed = [r for r in rows.values() if r["kind"] == "kept" or r["stage"] == "perplexity"]
+    assert sum(c["documents"] for c in stats["perplexity"]["cutoffs"].values()) == len(bucketed) < len(rows)
+
+
+def test_a_rerun_over_one_more_file_equals_a_fresh_run_with_both_passes(scored, hand_made, tmp_path):
+    """The buckets moved rows out of the earlier files after dedup: dedup sees them again in the rerun (here the
+    third file copies one of them), and the shards equal a fresh run's."""
+    first, second, _ = hand_made
+    done, markers, _, cfg = scored
+    run = str(tmp_path / "resumed" / "runs" / "r")
+    shutil.copytree(done, run)
+    markers = json.loads(json.dumps(markers))
+    texts = _extracted(hand_made)
+    tail = next(u for u, r in _rows(run, markers).items() if r["kind"] == "dropped" and r["stage"] == "perplexity")
+    third = {"c.warc.gz": [("copy-of-tail", *texts[tail]), second[0]]}
+    _scored_run(run, third, cfg, markers)
+    fresh = str(tmp_path / "fresh" / "runs" / "r")
+    again, _ = _scored_run(fresh, {"a.warc.gz": first, "b.warc.gz": second, **third}, cfg)
+    resumed = _rows(run, markers)
+    pair = [resumed["copy-of-tail"], resumed[tail]]
+    assert pair[0]["dup_cluster_id"] == pair[1]["dup_cluster_id"] is not None
+    assert "exact_duplicate" in {r["reason"] for r in pair}
+    assert resumed == _rows(fresh, again)
+
+
+def test_rethreshold_measures_the_perplexity_of_the_text_as_extracted_again(scored, tmp_path):
+    """A rethreshold re-decides an edited document from its text as extracted, so with that text's perplexity, not
+    the one dedup measured on the text it kept."""
+    from sieve.flows.rethreshold import _file
+
+    run, markers, _, cfg = scored
+    before, stage = _rows(run, markers), Perplexity(cfg)
+    redecided = {}
+    for marker in markers.values():
+        new = _file((run, str(tmp_path), marker, json.dumps(cfg.as_dict())))
+        redecided.update(_rows(str(tmp_path), {marker["name"]: new}))
+    edited = [u for u, r in before.items() if (r["signals"]["dedup"] or {}).get("chars_removed")]
+    scored_again = [u for u in edited if redecided[u]["perplexity"] is not None]
+    assert scored_again  # or this test proves nothing
+    for url in scored_again:  # the stages' text (they clean these hand-made rows, unlike a run's) is not dedup's
+        row = redecided[url]
+        assert before[url]["text"] != row["text"]
+        doc = Document(warc_file="", warc_offset=0, text=row["text"], language=row["language"])
+        assert row["perplexity"] == stage.annotate(doc)["perplexity"] != before[url]["perplexity"]
 
 
 def test_a_second_crawl_against_the_first_ones_index(tmp_path, hand_made):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -48,8 +50,10 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
         this_run = FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))  # the server also holds other tests' runs
         tasks = client.read_task_runs(flow_run_filter=this_run)
         flow_name = client.read_flow(run.flow_id).name
+        artifacts = client.read_artifacts(flow_run_filter=this_run)
     assert run.state.is_completed() and flow_name == "curate"
     assert {"plan-inputs", "beam-job-1-of-1", "publish"} <= {t.name.rsplit("-", 1)[0] for t in tasks}
+    check_artifacts(artifacts, out, manifest)
 
     mtime = Path(out, "manifest.json").stat().st_mtime_ns
     assert curate(inputs=inputs, output=out)["counts"] == manifest["counts"]
@@ -58,6 +62,37 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
     forced = curate(inputs=inputs, output=out, force=True)
     assert forced["run_dir"] != manifest["run_dir"] and not Path(out, manifest["run_dir"]).exists()
     assert list(shard_bytes(out, forced).values()) == list(first_bytes.values())
+
+
+def check_artifacts(artifacts: list, out: str, manifest: dict) -> None:
+    """The flow run's artifacts, read back from the server: its counts table, its funnel down to the kept count and
+    the link to its report.html, under the keys of its output."""
+    from sieve.flows.artifacts import artifact_key
+
+    by_key = {a.key: a for a in artifacts}
+    assert set(by_key) == {artifact_key(kind, out) for kind in ("counts", "funnel", "report")}
+    counts = {r["records"]: r["count"] for r in json.loads(by_key[artifact_key("counts", out)].data)}
+    assert {k: counts[k] for k in manifest["counts"]} == manifest["counts"]
+    assert counts["dropped: read/truncated_record"] == manifest["dropped_by_reason"]["read/truncated_record"]
+    funnel = by_key[artifact_key("funnel", out)].data.splitlines()
+    assert funnel[-1].startswith("| dedup ") and funnel[-1].endswith(f" {manifest['counts']['kept']} |")
+    assert Path(out, "report.html").as_uri() in by_key[artifact_key("report", out)].data
+
+
+def test_artifact_keys_stay_the_same_for_every_crawl_of_a_schedule_and_differ_per_output():
+    from sieve.flows.artifacts import artifact_key
+
+    key = artifact_key("funnel", "s3://corpus/{latest}/")
+    assert key == artifact_key("funnel", "s3://corpus/{latest}") and re.fullmatch(r"[a-z0-9-]+", key)
+    assert key.startswith("sieve-funnel-s3-corpus-latest-") and key != artifact_key("funnel", "s3://corpus2/{latest}")
+
+
+def test_sieve_run_writes_a_dataset_card_that_datasets_loads(crawl_run, hf_datasets, tmp_path):
+    out, manifest, _ = crawl_run
+    assert manifest["kept_by_language"] == {"en": manifest["counts"]["kept"]}  # tests/data keeps English pages only
+    ids = sorted(i for s in manifest["shards"]["kept"] for i in pq.read_table(out / s["path"])["doc_id"].to_pylist())
+    for config in (None, "en"):
+        assert sorted(hf_datasets.load_dataset(str(out), config, cache_dir=str(tmp_path))["train"]["doc_id"]) == ids
 
 
 def shard_bytes(out: str, manifest: dict) -> dict[str, bytes]:

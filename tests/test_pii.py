@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import re
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -453,3 +455,17 @@ def test_log_messages_are_scrubbed(caplog):
     with caplog.at_level(logging.INFO, logger="sieve"):
         logging.getLogger("sieve").info("bad record near %s", "mai.nguyen@yahoo.com.vn, CCCD 001099012345")
     assert caplog.messages == ["bad record near <EMAIL>, CCCD <ID>"]
+
+
+def test_a_line_of_counts_passes_the_log_scrubber_without_presidio():
+    """Progress lines (extra=NO_TEXT) quote no text: a worker that logs only those never builds the analyzer."""
+    probe = (
+        "import logging; from sieve.filters import pii; from sieve.schemas.config import load_config\n"
+        "pii.install_log_scrubber(load_config().pii); logging.basicConfig(level=logging.INFO)\n"
+        "logging.getLogger('sieve').info('%s@%d: %d records', 'a.warc.gz', 1234567890, 12, extra=pii.NO_TEXT)\n"
+        "assert not pii._SCRUBBERS and 'presidio_analyzer' not in __import__('sys').modules\n"
+        "logging.getLogger('sieve').info('call %s', '0912 345 678')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "a.warc.gz@1234567890: 12 records" in done.stderr and "call <PHONE>" in done.stderr

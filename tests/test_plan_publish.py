@@ -155,15 +155,14 @@ def test_finished_ranges_of_an_interrupted_job_are_reused_not_read_again(data_di
 
 
 def test_progress_is_read_from_finished_range_markers(data_dir, tmp_path):
-    from sieve.flows.progress import progress_line
+    from sieve.flows.progress import finished_work
 
     files = plan_inputs([str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")])
     run_dir = str(tmp_path / "run")
     run_job([f.as_dict() for f in files], load_config(), run_dir, workers=1)
-    total = sum(f.size for f in files)
-    assert progress_line(run_dir, files, 2.0) == f"100% of {total / 1e6:.1f} MB, 51 records (26/s)"
+    assert finished_work(run_dir, files) == (sum(f.size for f in files), 51)  # every byte's range, every record
     half = files[1:]  # warcfile alone: clipped's ranges belong to another file
-    assert progress_line(run_dir, half, 2.0).startswith(f"100% of {half[0].size / 1e6:.1f} MB, 50 records")
+    assert finished_work(run_dir, half) == (half[0].size, 50)
 
 
 def test_latest_stands_for_the_newest_crawl_in_inputs_and_output(tmp_path):

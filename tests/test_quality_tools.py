@@ -112,6 +112,10 @@ def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
     c = manifest["counts"]
     assert c["read"] == c["kept"] + c["dropped"] + c["skipped"]
     assert manifest["run"]["rethreshold_of"] == run["out"]
+    # its report.html draws the new thresholds: vi min_words 20 (en keeps 50)
+    page = (tmp_path / "re" / "report.html").read_text(encoding="utf-8")
+    row = page.split("<td>gopher_quality.min_words</td><td>min</td>", 1)[1].split("</tr>", 1)[0]
+    assert row.startswith('<td class="n">50</td>') and '<td class="n">20</td>' in row
 
 
 def test_rethreshold_refuses_settings_that_change_measurements(run, tmp_path):

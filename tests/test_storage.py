@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,45 +15,6 @@ from sieve.transforms import storage
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
 pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_env():
-    """A moto S3 server on loopback, and the standard AWS variables that point at it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    try:
-        deadline = time.monotonic() + 30
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            assert time.monotonic() < deadline and proc.poll() is None, "moto_server did not start"
-            time.sleep(0.1)
-        with pytest.MonkeyPatch.context() as mp:
-            for k, v in env.items():
-                mp.setenv(k, v)
-            import boto3
-
-            for bucket in ("warcs", "corpus"):
-                boto3.client("s3").create_bucket(Bucket=bucket)
-            yield env
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.parametrize("root", ["local", "s3"])
@@ -114,7 +73,7 @@ def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, cr
     assert [i["sha256"] for i in remote_manifest["inputs"]] == [i["sha256"] for i in local_manifest["inputs"]]
     remote_shards = shards(remote_manifest, lambda p: storage.read_bytes(f"s3://corpus/run/{p}"))
     assert remote_shards == shards(local_manifest, lambda p: (local_out / p).read_bytes())
-    assert storage.exists("s3://corpus/run/report.md")
+    assert storage.exists("s3://corpus/run/report.md") and storage.exists("s3://corpus/run/report.html")
     leftovers = [
         f.uri for f in storage.list_files("s3://corpus/run/runs") if "/parts/" in f.uri or "/progress/" in f.uri
     ]

@@ -27,9 +27,10 @@ from sieve.schemas.config import TrainingDataConfig
 from sieve.schemas.errors import UsageError
 from sieve.schemas.tables import KEPT
 from sieve.trainer.shards import write_training_shards
-from sieve.trainer.sources import MANIFEST, Progress, Source, input_files, read_batches
+from sieve.trainer.sources import MANIFEST, Source, document_count, input_files, read_batches
 from sieve.trainer.tokenizer import Tokenizer, train_tokenizer
 from sieve.transforms import storage
+from sieve.transforms.progress import Progress
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
 INDEX_VERSION = 1
@@ -255,13 +256,15 @@ def _write_token_files(
     jobs: list[_Job], output: str, vocab: Tokenizer, ngrams: dict[str, str], n: int, workers: int
 ) -> dict[str, Any]:
     """Workers tokenize shards in parallel; their parts are appended in shard order to one pair per language/split."""
-    progress = Progress("tokenizing", "tokens")
     files: dict[str, dict[str, Any]] = {}
     dropped: list[dict[str, Any]] = []
     writer: IndexedTokenWriter | None = None
     side: pq.ParquetWriter | None = None
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked pyarrow/sentencepiece threads
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(vocab.path, ngrams, n)) as pool:
+    with (
+        Progress("tokenizing", document_count([job.source for job in jobs])) as progress,
+        ctx.Pool(workers, initializer=_init_worker, initargs=(vocab.path, ngrams, n)) as pool,
+    ):
         for job, part in zip(jobs, pool.imap(_tokenize_shard, jobs)):
             name = f"{job.source.language}_{job.source.split}"
             if name not in files:
@@ -284,7 +287,8 @@ def _write_token_files(
             files[name]["documents"] += len(part["lengths"])
             files[name]["tokens"] += int(part["lengths"].sum())
             dropped += part["dropped"]
-            progress.add(int(part["lengths"].sum()))
+            tokens = sum(f["tokens"] for f in files.values())
+            progress.advance(len(part["lengths"]) + len(part["dropped"]), f"{tokens:,} tokens")
     for done in (writer, side):
         if done is not None:
             done.close()

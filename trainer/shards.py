@@ -21,9 +21,10 @@ import pyarrow.compute as pc
 
 from sieve.schemas.config import TrainingDataConfig
 from sieve.schemas.tables import KEPT
-from sieve.trainer.sources import MANIFEST, Progress, Source, doc_hash, input_files, read_batches
+from sieve.trainer.sources import MANIFEST, Source, doc_hash, document_count, input_files, read_batches
 from sieve.trainer.tokenizer import Tokenizer
 from sieve.transforms import storage
+from sieve.transforms.progress import Progress
 
 COLUMNS = ["doc_id", "url", "warc_file", "warc_offset", "language", "text"]
 SCHEMA = pa.schema([KEPT.field(name) for name in COLUMNS])
@@ -51,19 +52,19 @@ def _survey(sources: list[Source], fraction: float) -> dict[str, _Language]:
     """Pass 1 (ids and lengths only): documents and text bytes per language and split."""
     limit = fraction * HASH_SPACE
     found: dict[str, _Language] = {}
-    progress = Progress("surveying")
-    for source in sources:
-        for batch in read_batches(source.uri, ["doc_id", "language", "text"]):
-            sizes = pc.binary_length(batch.column("text")).to_pylist()
-            for doc_id, lang, size in zip(batch.column("doc_id").to_pylist(), languages(batch), sizes):
-                entry = found.setdefault(lang, _Language())
-                h = doc_hash(doc_id, "split")
-                split = "validation" if h < limit else "train"
-                entry.docs[split] += 1
-                entry.text_bytes[split] += size
-                if entry.first is None or (h, doc_id) < entry.first[:2]:
-                    entry.first = (h, doc_id, size)
-            progress.add(batch.num_rows)
+    with Progress("surveying", document_count(sources)) as progress:
+        for source in sources:
+            for batch in read_batches(source.uri, ["doc_id", "language", "text"]):
+                sizes = pc.binary_length(batch.column("text")).to_pylist()
+                for doc_id, lang, size in zip(batch.column("doc_id").to_pylist(), languages(batch), sizes):
+                    entry = found.setdefault(lang, _Language())
+                    h = doc_hash(doc_id, "split")
+                    split = "validation" if h < limit else "train"
+                    entry.docs[split] += 1
+                    entry.text_bytes[split] += size
+                    if entry.first is None or (h, doc_id) < entry.first[:2]:
+                        entry.first = (h, doc_id, size)
+                progress.advance(batch.num_rows)
     for entry in found.values():
         # A language with 2+ documents and none held out gives up its lowest-hash document to validation.
         if entry.first and entry.docs["train"] >= 2 and not entry.docs["validation"]:
@@ -123,7 +124,7 @@ def _spill(
     schema = SCHEMA.append(pa.field(_ORDER, pa.uint64()))
     writers: dict[tuple[str, str, int], pa.ipc.RecordBatchStreamWriter] = {}
     paths: dict[tuple[str, str, int], Path] = {}
-    progress = Progress("sharding")
+    progress = Progress("sharding", document_count(sources))
     try:
         for source in sources:
             for batch in read_batches(source.uri, COLUMNS):
@@ -140,8 +141,9 @@ def _spill(
                         paths[key] = folder / f"{len(paths)}.arrow"
                         writers[key] = pa.ipc.new_stream(str(paths[key]), schema)
                     writers[key].write_table(table.take(rows))
-                progress.add(batch.num_rows)
+                progress.advance(batch.num_rows)
     finally:
+        progress.close()
         for writer in writers.values():
             writer.close()
     return paths

@@ -1,13 +1,11 @@
 """Where training documents come from: the document files of a run or of a training-shards folder, read a batch
-at a time, with the stable per-document hash and the progress line that the shard writer, the tokenizer trainer
-and the token-file writer share."""
+at a time, with the stable per-document hash and the document count that the progress of the shard writer, the
+tokenizer trainer and the token-file writer counts to."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,7 +17,6 @@ from sieve.transforms import layout, storage
 
 MANIFEST = "shards.json"  # written by `sieve shards` (trainer/shards.py)
 READ_BATCH_ROWS = 2000
-PROGRESS_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -60,25 +57,13 @@ def read_batches(uri: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
         raise storage.storage_error(uri, "read", e) from None
 
 
-class Progress:
-    """Prints 'what: N documents, M tokens (R/s)' to stderr every few seconds while long work runs."""
-
-    def __init__(self, what: str, unit: str = "documents") -> None:
-        self.what, self.unit = what, unit
-        self.start = self.last = time.perf_counter()
-        self.count = 0
-
-    def add(self, count: int) -> None:
-        self.count += count
-        now = time.perf_counter()
-        if now - self.last >= PROGRESS_SECONDS:
-            self.last = now
-            print(
-                f"{self.what}: {self.count} {self.unit} ({self.count / (now - self.start):.0f}/s)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
+def document_count(sources: list[Source]) -> int:
+    """Documents in the sources, from their Parquet footers (one small read each): the total progress counts to."""
+    total = 0
+    for source in sources:
+        try:
+            with storage.open_input(source.uri) as f:
+                total += pq.ParquetFile(f).metadata.num_rows
+        except (OSError, pa.ArrowException) as e:
+            raise storage.storage_error(source.uri, "read", e) from None
+    return total

@@ -18,8 +18,9 @@ import sentencepiece as spm
 
 from sieve.schemas.config import TokenizerConfig
 from sieve.schemas.errors import UsageError
-from sieve.trainer.sources import Progress, doc_hash, input_files, read_batches
+from sieve.trainer.sources import doc_hash, document_count, input_files, read_batches
 from sieve.transforms import storage
+from sieve.transforms.progress import Progress
 
 MODEL = "tokenizer.model"
 INFO = "tokenizer.json"
@@ -134,16 +135,16 @@ def train_tokenizer(source: str, output: str, cfg: TokenizerConfig) -> dict[str,
 def _sample_ids(sources: list, sample_docs: int, seed: int) -> set[str]:
     """The sample_docs doc_ids with the lowest seeded hash: a uniform sample, the same on every rerun."""
     heap: list[tuple[int, str]] = []  # (-hash, doc_id): a max-heap of the lowest hashes seen
-    progress = Progress("sampling")
-    for source in sources:
-        for batch in read_batches(source.uri, ["doc_id"]):
-            for doc_id in batch.column("doc_id").to_pylist():
-                item = (-doc_hash(doc_id, f"sample:{seed}"), doc_id)
-                if len(heap) < sample_docs:
-                    heapq.heappush(heap, item)
-                elif item > heap[0]:
-                    heapq.heapreplace(heap, item)
-            progress.add(batch.num_rows)
+    with Progress("sampling", document_count(sources)) as progress:
+        for source in sources:
+            for batch in read_batches(source.uri, ["doc_id"]):
+                for doc_id in batch.column("doc_id").to_pylist():
+                    item = (-doc_hash(doc_id, f"sample:{seed}"), doc_id)
+                    if len(heap) < sample_docs:
+                        heapq.heappush(heap, item)
+                    elif item > heap[0]:
+                        heapq.heapreplace(heap, item)
+                progress.advance(batch.num_rows)
     return {doc_id for _, doc_id in heap}
 
 

@@ -31,6 +31,7 @@ from sieve.trainer.model import GPT, loss_fn, model_config
 from sieve.trainer.parallel import build_mesh, mesh_shape, parallelize, set_gradient_sync
 from sieve.trainer.pipeline import Pipeline, split_stage
 from sieve.trainer.sample_index import BlendedSamples, TokenSamples
+from sieve.transforms.progress import Progress
 
 METRICS = "metrics.jsonl"
 
@@ -262,6 +263,8 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
     lines: list[dict[str, Any]] = []
     tokens_per_step = cfg.global_batch_size * seq_len
     interval_time, interval_steps, run_start, first_step = 0.0, 0, time.perf_counter(), step
+    # A bar on a terminal; elsewhere no lines of its own: the step lines below are the log (loss, rate, ETA).
+    progress = Progress("training", cfg.steps, "steps", done=step, every_seconds=math.inf, show=rank == 0)
     model.train()
     while step < cfg.steps:
         started = time.perf_counter()
@@ -292,6 +295,7 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
         step, samples = step + 1, samples + cfg.global_batch_size
         interval_time += time.perf_counter() - started
         interval_steps += 1
+        progress.advance(1)
 
         last = step == cfg.steps
         if step % cfg.log_interval == 0 or last:
@@ -319,6 +323,7 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
                 + f" lr {lr:.2e} {tokens_per_s:,.0f} tok/s mfu {line['mfu']:.2%} eta {eta:.0f} s",
                 flush=True,
             )
+            progress.update(step, f"loss {line['loss']:.4f}")
             if rank == 0:
                 with metrics_path.open("a") as f:
                     f.write(json.dumps(line) + "\n")
@@ -327,6 +332,7 @@ def _train(data: str, output: str, cfg: TrainingConfig, device: torch.device) ->
         if step % cfg.checkpoint_interval == 0 or last:
             path = save_checkpoint(output, step, samples, model, optimizer)
             say(f"checkpoint {path}", flush=True)
+    progress.close()
     elapsed = time.perf_counter() - run_start
     done = step - first_step
     say(

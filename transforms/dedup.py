@@ -15,6 +15,13 @@ place: (source << 32) | row, where a source is a committed file's document table
     clusters    per component: the document kept (earlier run, then quality score, crawl date, doc_id)
     lines       per partition, a combiner counts the documents holding each normalized line -> frequent lines
     spans       per partition, documents holding each span of consecutive sentences; all but the first lose it
+    apply       per file, in the corpus rewrite job: duplicates moved out, lines and spans cut, and the perplexity
+                of each document whose text changed scored again with its language's model (loaded once per
+                worker), so the perplexity buckets, computed after this pass, see the text that is kept
+
+Every step is a Beam job on the run's runner. A small run (under corpus.SMALL_RUN_DOCUMENTS documents) on Beam's
+local DirectRunner runs the same jobs in this process, on the in-memory runner with one worker; edges-only jobs
+(components, clusters) always do there: starting worker processes costs more than their work.
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sieve.filters import dedup as d
+from sieve.filters.perplexity import Perplexity
 from sieve.schemas.config import Config
+from sieve.schemas.document import Document
 from sieve.transforms import layout, storage
-from sieve.transforms.corpus import RunFiles, as_dropped, rows_before
+from sieve.transforms.corpus import Before, CorpusJobs, RunFiles, as_dropped, read_json, rows_before, write_json
 
 log = logging.getLogger("sieve")
 
@@ -54,7 +64,6 @@ DOCS = pa.schema(
 INDEX = "dedup_index"  # folder of a run's index, beside its shards
 INDEX_META = "dedup_index.json"
 _SHIFT = 32
-SMALL_RUN_DOCUMENTS = 20_000  # below this many documents, a DirectRunner runs the dedup jobs in one process
 
 
 def _node(source: int, rows: np.ndarray) -> np.ndarray:
@@ -123,10 +132,12 @@ class _Params:
 # ---- job 1: documents -> candidate pairs -> verified edges --------------------------------------------------------
 
 
-def _documents(task: tuple[int, str, dict[str, Any], str, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
+def _documents(
+    task: tuple[int, str, dict[str, Any], str, str], params: _Params, before: Before
+) -> Iterator[tuple[tuple, Any]]:
     """One file's document table, then its hashes per partition: (("exact"|band, partition), (keys, nodes))."""
     source, run_dir, marker, name, out = task
-    rows = rows_before(run_dir, marker, "dedup", READ)
+    rows = rows_before(run_dir, marker, before, READ)
     texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
     hasher = d.MinHasher(params.num_perm, params.seed)
     exact, shingles, words = [], [], []
@@ -263,16 +274,6 @@ class _WriteEdges(beam.PTransform):
         )
 
 
-def _write_json(uri: str, value: Any) -> None:
-    storage.write_text(uri, json.dumps(value, sort_keys=True))
-
-
-def _read_json(uri: str, empty: Any) -> Any:
-    """A count a job wrote; `empty` when it wrote none (a global combine of nothing writes nothing on some runners,
-    Dask's among them)."""
-    return json.loads(storage.read_text(uri)) if storage.exists(uri) else empty
-
-
 # ---- the pass ----------------------------------------------------------------------------------------------------
 
 
@@ -281,34 +282,27 @@ class Dedup:
 
     name = "dedup"
     edits_text = True
+    columns = ("dup_cluster_id", "dup_cluster_size")
 
-    def __init__(self, cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> None:
-        self.cfg, self.runner, self.workers = cfg, runner, workers
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
         self.params = _Params(cfg)
-        self.small_run = False
+        self.jobs = CorpusJobs()  # the run's, set by statistics
+        # the perplexity stage ran: the documents whose text this pass edits are scored again (see apply)
+        self.rescore = cfg.language_id.enabled and cfg.quality.perplexity.enabled
+        self._perplexity: Perplexity | None = None  # built on the worker that first needs it
 
     def _run(self, build, small: bool = False) -> None:
-        """Run one Beam job. On Beam's local DirectRunner a small job (edges only, or a run of few documents) runs
-        in this process: starting worker processes costs about 5 s a job, more than such a job's work."""
-        from sieve.transforms.pipeline import pipeline_options
-
-        workers = 1 if (small or self.small_run) and self.runner == "DirectRunner" else self.workers
-        p = beam.Pipeline(options=pipeline_options(self.runner, workers, self.cfg.beam.options))
-        build(p)
-        p.run().wait_until_finish()
+        """Run one Beam job on the run's runner; an edges-only job is small (runs in this process on a
+        DirectRunner)."""
+        self.jobs.run(build, small)
 
     # -- statistics: the Beam jobs --
 
     def statistics(self, files: RunFiles) -> dict[str, Any]:
         work, names, params = files.workdir, files.names, self.params
         start = time.perf_counter()
-        self.small_run = (
-            sum(
-                m["kept"] + sum(n for r, n in m["dropped"].items() if r.startswith("dedup/"))
-                for m in files.markers.values()
-            )
-            < SMALL_RUN_DOCUMENTS
-        )
+        self.jobs = files.jobs
         for cached in (_docs_table, _clusters_of, _frequent_lines, _spans_of):  # an earlier pass in this process
             cached.cache_clear()
         if storage.exists(work):  # what an interrupted pass left: every file below is written again
@@ -325,7 +319,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "Documents" >> beam.FlatMap(_documents, params)
+                | "Documents" >> beam.FlatMap(_documents, params, files.before)
             )
             if index:
                 earlier = (
@@ -351,13 +345,13 @@ class Dedup:
                 (
                     pc_
                     | f"Count{label}" >> beam.combiners.Count.Globally()
-                    | f"Write{label}" >> beam.Map(lambda n, u: _write_json(u, n), storage.join(counts, f"{label}.json"))
+                    | f"Write{label}" >> beam.Map(lambda n, u: write_json(u, n), storage.join(counts, f"{label}.json"))
                 )
             ((exact, verified) | "Edges" >> beam.Flatten() | "WriteEdges" >> _WriteEdges(edges0, params.partitions))
 
         self._run(documents)
         seconds["documents"] = time.perf_counter() - start
-        pair_counts = {k: _read_json(storage.join(counts, f"{k}.json"), 0) for k in ("exact", "candidates", "verified")}
+        pair_counts = {k: read_json(storage.join(counts, f"{k}.json"), 0) for k in ("exact", "candidates", "verified")}
         t = time.perf_counter()
         edges, rounds = self._components(edges0, work)
         seconds["components"] = time.perf_counter() - t
@@ -460,14 +454,14 @@ class Dedup:
                     | "Changes" >> beam.Filter(lambda kv: kv[0] == "changed")
                     | "Ones" >> beam.Values()
                     | "Sum" >> beam.CombineGlobally(sum)
-                    | "WriteChanged" >> beam.Map(lambda n, u: _write_json(u, n), changed)
+                    | "WriteChanged" >> beam.Map(lambda n, u: write_json(u, n), changed)
                 )
 
             if not parts:
                 return edges, 0
             self._run(one_round, small=True)
             edges = out
-            if _read_json(changed, 0) == 0:
+            if read_json(changed, 0) == 0:
                 return edges, rounds
 
     def _clusters(self, edges: str, sources: list[str], names: list[str], work: str) -> dict[str, Any]:
@@ -499,12 +493,12 @@ class Dedup:
                 | "Z" >> beam.Values()
                 | "CountSizes" >> beam.combiners.Count.PerElement()
                 | "AllSizes" >> beam.combiners.ToList()
-                | "WriteSizes" >> beam.Map(lambda s, u: _write_json(u, sorted(s)), sizes_uri)
+                | "WriteSizes" >> beam.Map(lambda s, u: write_json(u, sorted(s)), sizes_uri)
             )
 
         if parts:
             self._run(build, small=True)
-        sizes = {str(size): n for size, n in _read_json(sizes_uri, [])}
+        sizes = {str(size): n for size, n in read_json(sizes_uri, [])}
         return {
             "count": sum(sizes.values()),
             "documents": sum(int(k) * n for k, n in sizes.items()),
@@ -522,18 +516,18 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work)
+                | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work, files.before)
                 | "CountDocuments" >> beam.CombinePerKey(CountHashes(self.params.max_documents))
             )
             (
                 frequent
                 | "WriteLines" >> beam.Map(_write_lines, folder)
                 | "Total" >> beam.CombineGlobally(sum)
-                | "WriteCount" >> beam.Map(lambda n, u: _write_json(u, n), count)
+                | "WriteCount" >> beam.Map(lambda n, u: write_json(u, n), count)
             )
 
         self._run(build)
-        return _read_json(count, 0)
+        return read_json(count, 0)
 
     def _spans(self, files: RunFiles, tasks: list, work: str) -> dict[str, int]:
         """Spans of consecutive sentences held by several documents: spans/<i>.parquet lists what each file's
@@ -546,7 +540,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work)
+                | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work, files.before)
                 | "ByPartition" >> beam.GroupByKey()
                 | "Duplicated" >> beam.FlatMap(_duplicated_spans)
             )
@@ -562,11 +556,11 @@ class Dedup:
                 | "Counts" >> beam.Filter(lambda kv: kv[0] != "remove")
                 | "SumCounts" >> beam.CombinePerKey(sum)
                 | "AllCounts" >> beam.combiners.ToList()
-                | "WriteCount" >> beam.Map(lambda c, u: _write_json(u, dict(sorted(c))), count)
+                | "WriteCount" >> beam.Map(lambda c, u: write_json(u, dict(sorted(c))), count)
             )
 
         self._run(build)
-        return _read_json(count, 0) if storage.exists(count) else {}
+        return read_json(count, 0) if storage.exists(count) else {}
 
     def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
         """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs."""
@@ -582,7 +576,7 @@ class Dedup:
             )
             parts.append(f"part-{i:06d}.parquet")
             _write(storage.join(folder, parts[-1]), table)
-        _write_json(
+        write_json(
             storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts, "run": run}
         )
 
@@ -637,6 +631,8 @@ class Dedup:
         table = _with_columns(kept, out_text, signals, cluster_ids, cluster_sizes)
         gone = np.zeros(table.num_rows, bool)
         gone[moved] = True
+        if self.rescore:
+            table, kept = self._rescored(table, kept, gone)
         # a dropped row keeps the text as extracted, so the drop can be audited
         dropped = kept.filter(pa.array(gone)).set_column(
             kept.schema.get_field_index("dup_cluster_id"),
@@ -648,7 +644,24 @@ class Dedup:
             "dup_cluster_size",
             pa.array([cluster_sizes[r] for r in moved], pa.int32()),
         )
+        dropped = _with_signals(dropped, "dedup", [None] * dropped.num_rows)  # its text is not edited
         return table.filter(pa.array(~gone)), as_dropped(dropped, self.name, reasons, details)
+
+    def _rescored(self, table: pa.Table, kept: pa.Table, gone: np.ndarray) -> tuple[pa.Table, pa.Table]:
+        """(table, kept) with the perplexity signals measured again where they no longer fit the text: a row kept
+        with edited text, or a row edited by an earlier rewrite (its stored score is the edited text's; the text
+        is the original again). table holds the rows as kept, kept the rows as they came (dropped ones keep it)."""
+        before = (
+            pc.struct_field(kept["signals"], ["dedup", "chars_removed"]).fill_null(0).to_numpy(zero_copy_only=False)
+        )
+        edited = pc.not_equal(table["text"], kept["text"]).fill_null(False).to_numpy(zero_copy_only=False)
+        if self._perplexity is None:
+            self._perplexity = Perplexity(self.cfg)
+        redo = (edited & ~gone) | (before > 0)
+        return (
+            _with_perplexity(table, np.flatnonzero(redo & ~gone), self._perplexity),
+            _with_perplexity(kept, np.flatnonzero(redo & gone), self._perplexity),
+        )
 
 
 # ---- workers of the later jobs ----------------------------------------------------------------------------------
@@ -725,10 +738,10 @@ def _removed(work: str, i: int) -> set[str]:
     return {doc_id for doc_id, c in _clusters_of(work, i).items() if c["reason"] is not None}
 
 
-def _survivors(task: tuple, work: str) -> tuple[int, list[int], list[str | None], list[str | None]]:
+def _survivors(task: tuple, work: str, before: Before) -> tuple[int, list[int], list[str | None], list[str | None]]:
     """(source, rows, texts, languages) of a file's documents left after document-level dedup."""
     source, run_dir, marker, _, _ = task
-    rows = rows_before(run_dir, marker, "dedup", ["doc_id", "text", "language"])
+    rows = rows_before(run_dir, marker, before, ["doc_id", "text", "language"])
     removed = _removed(work, source)
     keep = [r for r, doc_id in enumerate(rows["doc_id"].to_pylist()) if doc_id not in removed]
     texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
@@ -741,9 +754,9 @@ def _partitioned(keys: np.ndarray, values: np.ndarray | None, partitions: int) -
         yield int(p), keys[part == p] if values is None else (keys[part == p], values[part == p])
 
 
-def _line_hashes(task: tuple, params: _Params, work: str) -> Iterator[tuple[int, np.ndarray]]:
+def _line_hashes(task: tuple, params: _Params, work: str, before: Before) -> Iterator[tuple[int, np.ndarray]]:
     """Per partition, the hashes of each surviving document's distinct normalized lines (one entry per document)."""
-    _, _, texts, langs = _survivors(task, work)
+    _, _, texts, langs = _survivors(task, work, before)
     hashes = [h for text, lang in zip(texts, langs) for h in d.line_hashes(text or "", params.of(lang)[0])]
     yield from _partitioned(np.array(hashes, np.int64), None, params.partitions)
 
@@ -788,9 +801,11 @@ def _frequent_lines(work: str) -> frozenset[int]:
     return frozenset(h for f in storage.list_files(folder) for h in storage.read_parquet(f.uri)["hash"].to_pylist())
 
 
-def _span_hashes(task: tuple, params: _Params, work: str) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+def _span_hashes(
+    task: tuple, params: _Params, work: str, before: Before
+) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
     """Per partition, (span hash, node) of each surviving document's distinct sentence spans, after line removal."""
-    source, rows, texts, langs = _survivors(task, work)
+    source, rows, texts, langs = _survivors(task, work, before)
     frequent = _frequent_lines(work) if params.lines else frozenset()
     hashes, nodes = [], []
     for row, text, lang in zip(rows, texts, langs):
@@ -853,10 +868,31 @@ def _with_columns(kept: pa.Table, texts: list, signals: list, cluster_ids: list,
     table = kept
     for name, values in columns.items():
         table = table.set_column(table.schema.get_field_index(name), name, values)
+    return _with_signals(table, "dedup", signals)
+
+
+def _with_perplexity(table: pa.Table, rows: np.ndarray, stage: Perplexity) -> pa.Table:
+    """table with the perplexity column and signals of the given rows measured on their text by the perplexity
+    stage (filters/perplexity.py): what the stage would have stored had it seen this text."""
+    if not len(rows):
+        return table
+    perplexity = table["perplexity"].to_pylist()
+    signals = pc.struct_field(table["signals"], "perplexity").to_pylist()
+    for row in rows.tolist():
+        known = {c: table[c][row].as_py() for c in ("warc_file", "warc_offset", "text", "language")}
+        measured = stage.annotate(Document(**known))
+        perplexity[row] = measured.pop("perplexity")
+        signals[row] = measured
+    table = table.set_column(
+        table.schema.get_field_index("perplexity"), "perplexity", pa.array(perplexity, pa.float64())
+    )
+    return _with_signals(table, "perplexity", signals)
+
+
+def _with_signals(table: pa.Table, stage: str, values: list) -> pa.Table:
+    """table with one stage's signals (a struct per row, or None) replaced by values."""
     struct = table["signals"].combine_chunks()
     fields = [struct.type.field(k) for k in range(struct.type.num_fields)]
-    arrays = [
-        pa.array(signals, fields[k].type) if fields[k].name == "dedup" else struct.field(k) for k in range(len(fields))
-    ]
+    arrays = [pa.array(values, f.type) if f.name == stage else struct.field(k) for k, f in enumerate(fields)]
     merged = pa.StructArray.from_arrays(arrays, fields=fields, mask=struct.is_null() if struct.null_count else None)
     return table.set_column(table.schema.get_field_index("signals"), "signals", merged)

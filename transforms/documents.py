@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -11,9 +10,9 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from sieve.filters.pii import NO_TEXT
 from sieve.schemas.config import Config
-from sieve.transforms import storage
-from sieve.transforms.parquet import range_marker
+from sieve.transforms.parquet import finished_range
 
 log = logging.getLogger("sieve")
 
@@ -35,8 +34,9 @@ class ProcessWarcRange(beam.DoFn):
         from sieve.filters.pii import install_log_scrubber
         from sieve.transforms.lifecycle import die_with_parent
         from sieve.transforms.stages import build_filters
-        from sieve.transforms.supervise import RangeSupervisor
+        from sieve.transforms.supervise import RangeSupervisor, worker_name
 
+        began = time.time()
         die_with_parent(self.launcher_pid)  # a worker the command started ends with it; no-op in the command itself
         install_log_scrubber(self.cfg.pii)  # a log line quoting a document's text carries no PII
         self.counters: dict[str, Any] = {}
@@ -44,6 +44,7 @@ class ProcessWarcRange(beam.DoFn):
             self.supervisor, self.filters = RangeSupervisor(self.cfg, self.run_dir), []
         else:
             self.supervisor, self.filters = None, build_filters(self.cfg)
+        self.timing = {"worker": worker_name(), "warmup": round(time.time() - began, 3)}  # the first range's only
 
     def _count(self, name: str, n: int) -> None:
         if name not in self.counters:
@@ -54,18 +55,19 @@ class ProcessWarcRange(beam.DoFn):
         from sieve.transforms.ranges import process_range
 
         source, first, end = warc_range
-        marker = range_marker(self.run_dir, source["name"], first, end)
-        if storage.exists(marker):  # finished by an earlier run that was interrupted before its commit
-            finished = json.loads(storage.read_text(marker))
-            if all(storage.exists(part) for part in finished["parts"].values()):
-                self._count("ranges_reused", 1)
-                yield finished
-                return
+        # finished by an earlier run that was interrupted before its commit, and still whole
+        if (finished := finished_range(self.run_dir, source, first, end)) is not None:
+            self._count("ranges_reused", 1)
+            yield finished
+            return
         start = time.perf_counter()
         if self.supervisor is not None:
             result = self.supervisor.run(source, first, end)
         else:
-            result = process_range(self.cfg, self.filters, self.run_dir, source, first, end, given_up={})
+            result = process_range(
+                self.cfg, self.filters, self.run_dir, source, first, end, given_up={}, timing=self.timing
+            )
+            self.timing = {"worker": self.timing["worker"]}
         self._count("read", result["read"])
         self._count("kept", result["kept"])
         for reason, n in result["dropped"].items():
@@ -83,6 +85,7 @@ class ProcessWarcRange(beam.DoFn):
             result["kept"],
             sum(result["dropped"].values()),
             sum(result["skipped"].values()),
+            extra=NO_TEXT,
         )
         yield result
 

@@ -2,6 +2,8 @@
 
     <output>/manifest.json    the commit record, written last (flows/publish.py): its run folder and shards
     <output>/runs/<run>/      one run's files (transforms/parquet.py): <kind>/<shard>.parquet, done/, ...
+    <output>/lease/           the writers' lease (transforms/lease.py): numbered records, the newest names the run
+                              that holds the output (or held it last)
 
 A reader is given either an output folder (it trusts only what the manifest lists) or a run folder itself.
 """
@@ -15,12 +17,18 @@ from sieve.transforms import storage
 
 MANIFEST = "manifest.json"
 RUNS = "runs"
+LEASE = "lease"
 
 
 def read_manifest(output: str) -> dict[str, Any] | None:
     """The manifest of an output folder; None before its first commit."""
     uri = storage.join(output, MANIFEST)
     return json.loads(storage.read_text(uri)) if storage.exists(uri) else None
+
+
+def lease_dir(output: str) -> str:
+    """The folder of an output's lease records (transforms/lease.py)."""
+    return storage.join(output, LEASE)
 
 
 def run_dir(output: str) -> str | None:
@@ -34,8 +42,13 @@ def shards(folder: str, kind: str = "kept") -> list[str] | None:
     run folder (its <kind>/ folder); None when folder is neither."""
     manifest = read_manifest(folder)
     if manifest is not None:
-        return [storage.join(folder, shard["path"]) for shard in manifest["shards"][kind]]
+        return [storage.join(folder, path) for path in listed_shards(manifest, kind)]
     kind_dir = storage.join(folder, kind)
     if storage.is_dir(kind_dir):
         return [f.uri for f in storage.list_files(kind_dir) if f.uri.endswith(".parquet")]
     return None
+
+
+def listed_shards(manifest: dict[str, Any], kind: str = "kept") -> list[str]:
+    """The shards of one kind a manifest lists, as paths relative to its output folder."""
+    return [shard["path"] for shard in manifest["shards"][kind]]

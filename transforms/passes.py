@@ -9,13 +9,16 @@ from sieve.transforms.corpus import CorpusPass, PerplexityBuckets
 from sieve.transforms.dedup import Dedup
 
 
-def passes_for(cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> list[CorpusPass]:
-    """The corpus passes a config asks for, in order (runner and workers run the passes that are Beam jobs).
-    Add a new pass here and nowhere else."""
+def passes_for(cfg: Config) -> list[CorpusPass]:
+    """The corpus passes a config asks for, in order (run_passes runs them as Beam jobs on the run's runner).
+    Add a new pass here and nowhere else.
+
+    Dedup first, as CCNet does: the perplexity percentiles are then those of the documents kept, each scored on
+    the text kept (dedup scores the documents whose text it edits again), not of duplicates and cut boilerplate."""
     passes: list[CorpusPass] = []
+    if cfg.dedup.enabled:
+        passes.append(Dedup(cfg))
     pp = cfg.quality.perplexity
     if cfg.language_id.enabled and pp.enabled:
         passes.append(PerplexityBuckets(pp.head_percentile, pp.tail_percentile, pp.drop_tail))
-    if cfg.dedup.enabled:
-        passes.append(Dedup(cfg, runner, workers))
     return passes

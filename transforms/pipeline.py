@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from sieve.schemas.config import Config
 from sieve.transforms.documents import ProcessWarcRange
+from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.sinks import MergeShards
 from sieve.transforms.warc import split_warc
 
@@ -82,8 +83,9 @@ def run_job(
     """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
     p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
     build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
-    result = p.run()
-    result.wait_until_finish()
+    with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
+        result = p.run()
+        result.wait_until_finish()
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace("sieve"))["counters"]
     except NotImplementedError:  # Beam's DaskRunner reports no metrics; the written tables still carry every count

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import mmap
 import struct
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
-from sieve.transforms.parquet import part_path, range_marker, write_rows
+from sieve.transforms.parquet import file_entry, part_path, range_marker, write_rows
 from sieve.transforms.warc import read_warc
 
 READING = -1  # stage index while a record is being read, before any filter runs
@@ -61,14 +62,18 @@ def process_range(
     end: int,
     given_up: dict[int, Drop],
     beacon: Beacon | None = None,
+    timing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run every record starting in [first, end) of the input file source (its uri, name, ...) through the stages
     and write the range's kept/dropped parts under run_dir.
 
     given_up maps record offsets to the drop a supervisor decided for them (a record that hung or crashed
-    an earlier attempt); those records are dropped without running the stages again.
+    an earlier attempt); those records are dropped without running the stages again. timing (the worker's name, its
+    warm-up seconds before this range) goes into the marker with the range's wall-clock start and end, for the run's
+    phases (flows/phases.py); markers are working files, so no output depends on the clock.
     Returns the range's counts and part paths, also written as the range's marker after its parts.
     """
+    began = time.time()
     rows: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
     read, skipped, dropped = 0, Counter(), Counter()
     offset = first
@@ -96,8 +101,8 @@ def process_range(
     parts = {}
     for kind, schema in (("kept", KEPT), ("dropped", DROPPED)):
         if rows[kind]:
-            parts[kind] = part_path(run_dir, kind, name, first, end)
-            write_rows(rows[kind], schema, parts[kind], cfg.pii)
+            uri = part_path(run_dir, kind, name, first, end)
+            parts[kind] = file_entry(uri, run_dir, write_rows(rows[kind], schema, uri, cfg.pii))
     result = {
         "source": source,
         "start": first,
@@ -107,6 +112,7 @@ def process_range(
         "dropped": dict(dropped),
         "skipped": dict(skipped),
         "parts": parts,
+        "timing": {**(timing or {}), "began": began, "ended": time.time()},
     }
     storage.write_text(range_marker(run_dir, name, first, end), json.dumps(result, sort_keys=True))
     return result

@@ -11,15 +11,16 @@ import apache_beam as beam
 from sieve.schemas.config import OutputConfig
 from sieve.schemas.tables import TABLES
 from sieve.transforms import storage
-from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.parquet import done_marker, file_entry, shard_path
 
 
 class MergeShards(beam.PTransform):
     """Range results -> one kept and one dropped shard per input file (rows in WARC order) -> its commit marker.
 
     The marker is written after the shards, so a file with a marker is finished whatever happens to the job after
-    it: a rerun skips it. It records the input's identity and checksum, its counts and its shards. The file's
-    parts are removed after it (its small range markers stay for the progress line, until the run's commit).
+    it: a rerun skips it. It records the input's identity and checksum, its counts and its shards (path, rows, bytes,
+    SHA-256). The file's parts are removed after it (its small range markers stay for the progress line, until the
+    run's commit).
     """
 
     def __init__(self, run_dir: str, out: OutputConfig) -> None:
@@ -38,22 +39,18 @@ class MergeShards(beam.PTransform):
         compression = None if self.out.compression == "none" else self.out.compression
         shards = {}
         for kind, schema in TABLES.items():
-            parts = [r["parts"][kind] for r in ranges if kind in r["parts"]]
+            parts = [storage.join(self.run_dir, r["parts"][kind]["path"]) for r in ranges if kind in r["parts"]]
             if parts:
                 uri = shard_path(self.run_dir, kind, name)
                 # Part by part: memory holds about one row group, not the whole file's text.
-                storage.write_parquet(
+                written = storage.write_parquet(
                     uri,
                     schema,
                     (storage.read_parquet(p, schema=schema) for p in parts),
                     compression,
                     self.out.row_group_rows,
                 )
-                shards[kind] = {
-                    "path": storage.relative(uri, self.run_dir),
-                    "rows": rows[kind],
-                    "bytes": storage.stat(uri).size,
-                }
+                shards[kind] = {**file_entry(uri, self.run_dir, written), "rows": rows[kind]}
         marker = {
             **ranges[0]["source"],
             "read": sum(r["read"] for r in ranges),
@@ -66,7 +63,7 @@ class MergeShards(beam.PTransform):
         # Only now: until the file is committed, its parts are what a rerun after a crash would reuse.
         for r in ranges:
             for part in r["parts"].values():
-                storage.delete(part)
+                storage.delete(storage.join(self.run_dir, part["path"]))
         return marker
 
     def expand(self, pcoll):

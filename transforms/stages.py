@@ -22,32 +22,38 @@ from sieve.transforms import storage
 
 
 def build_filters(cfg: Config) -> list[Filter]:
-    """The per-document stages after reading, in pipeline order. Add a new stage here and nowhere else."""
-    stages: list[Filter] = [ResponseCheck(cfg)]
+    """The per-document stages after reading, in pipeline order. Add a new stage to stage_classes and nowhere else."""
+    return [_BUILDERS.get(cls, cls)(cfg) for cls in stage_classes(cfg)]
+
+
+def stage_names(cfg: Config) -> list[str]:
+    """The names of the stages build_filters returns, in order, without building them (building loads models)."""
+    return [cls.stage for cls in stage_classes(cfg)]
+
+
+def stage_classes(cfg: Config) -> list[type]:
+    """The classes of the per-document stages cfg switches on, in pipeline order."""
+    stages: list[type] = [ResponseCheck]
     if cfg.url_filter.enabled:
-        stages.append(url_stage(cfg))  # the URL alone can drop a page, so before extraction, the costly stage
+        stages.append(UrlFilter)  # the URL alone can drop a page, so before extraction, the costly stage
     if (
         cfg.language_id.enabled
         and cfg.language_id.keep
         and cfg.language_gate.enabled
         and cfg.extract.extractor != "resiliparse"
     ):
-        stages.append(LanguageGate(cfg))  # a page in no kept language never pays for the costly extractor
-    stages.append(Extraction(cfg))
-    stages.append(
-        CleanText(cfg)
-    )  # language-independent, so it runs for every document and language id reads clean text
+        stages.append(LanguageGate)  # a page in no kept language never pays for the costly extractor
+    stages.append(Extraction)
+    stages.append(CleanText)  # language-independent, so it runs for every document and language id reads clean text
     if cfg.language_id.enabled:
-        stages += [LanguageId(cfg), Normalize(cfg)]  # normalization is per language, so it needs the language
+        stages += [LanguageId, Normalize]  # normalization is per language, so it needs the language
         stages += _heuristic_stages(cfg)  # per-language thresholds; cheap, so before the model-based stages
         if cfg.quality.toxicity.enabled:
-            stages.append(
-                toxicity_stage(cfg)
-            )  # measures the text the heuristic stages kept; cheaper than the models after
+            stages.append(Toxicity)  # measures the text the heuristic stages kept; cheaper than the models after
         if cfg.quality.perplexity.enabled:
-            stages.append(Perplexity(cfg))  # per-language models, so after language id
+            stages.append(Perplexity)  # per-language models, so after language id
         if cfg.quality.classifier.enabled:
-            stages.append(QualityClassifier(cfg))  # scores the final text, after every stage that rewrites it
+            stages.append(QualityClassifier)  # scores the final text, after every stage that rewrites it
     return stages
 
 
@@ -67,13 +73,13 @@ def toxicity_stage(cfg: Config) -> Toxicity:
     )
 
 
-def _heuristic_stages(cfg: Config) -> list[Filter]:
+def _heuristic_stages(cfg: Config) -> list[type]:
     """The switched-on heuristic quality stages, cheapest and most specific first, so fewer pages reach the costly
     n-gram counts: Gopher quality (word counts; drops stubs, gibberish, code), C4 (cleans lines, so the later
     stages measure the text that is kept; drops lorem ipsum and code), FineWeb (line shapes), Gopher repetition."""
     switches = cfg.quality
     return [
-        stage(cfg)
+        stage
         for on, stage in (
             (switches.gopher_quality, GopherQuality),
             (switches.c4, C4),
@@ -82,3 +88,7 @@ def _heuristic_stages(cfg: Config) -> list[Filter]:
         )
         if on
     ]
+
+
+# Stages built from more than the config: the list files the config names, read here.
+_BUILDERS = {UrlFilter: url_stage, Toxicity: toxicity_stage}

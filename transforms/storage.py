@@ -10,12 +10,15 @@ an object appears whole when its upload completes; local files are written to a 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -39,6 +42,18 @@ class FileEntry:
     uri: str
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file's byte size and SHA-256, as written: markers record them, so a rerun tells the file that was written from
+    a torn or replaced one."""
+
+    size: int
+    sha256: str
+
+
+T = TypeVar("T")
 
 
 def is_remote(uri: str) -> bool:
@@ -183,17 +198,18 @@ def read_text(uri: str) -> str:
     return read_bytes(uri).decode("utf-8")
 
 
-def _write(uri: str, write: Callable[[str, pafs.FileSystem], None]) -> None:
-    """Write through write(path, filesystem): locally to a temp name renamed into place, remotely in one upload."""
+def _write(uri: str, write: Callable[[str, pafs.FileSystem], T]) -> T:
+    """Write through write(path, filesystem): locally to a temp name renamed into place, remotely in one upload.
+    Returns what write returns."""
     fs, path = resolve(uri)
     try:
         if isinstance(fs, pafs.LocalFileSystem):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-            write(tmp, fs)
+            result = write(tmp, fs)
             os.replace(tmp, path)
-        else:
-            write(path, fs)
+            return result
+        return write(path, fs)
     except (OSError, pa.ArrowException) as e:
         raise storage_error(uri, "write", e) from None
 
@@ -210,18 +226,99 @@ def write_text(uri: str, text: str) -> None:
     write_bytes(uri, text.encode("utf-8"))
 
 
+@cache
+def _s3_client() -> Any:
+    import boto3  # pyarrow's S3 client makes no conditional writes; boto3 takes the same AWS variables
+
+    return boto3.client("s3")
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Write uri whole only if nothing is there yet; False when something is (another writer was first). One atomic
+    step on the store, no read-then-write race: S3 PutObject with If-None-Match: *; locally a hard link of a finished
+    temp file (atomic on local and network filesystems, NFS included)."""
+    fs, path = resolve(uri)
+    if uri.startswith("s3://"):
+        return _put_if_absent(uri, path, data)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        raise StorageError(f"cannot write {uri} only-if-absent: only local and s3:// locations support it")
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
+    except OSError as e:
+        raise storage_error(uri, "write", e) from None
+
+
+def _put_if_absent(uri: str, path: str, data: bytes) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = path.split("/", 1)
+    try:
+        _s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        return True
+    except ClientError as e:
+        # 412: the object exists; 409: another conditional write of it is in flight, and that one wins.
+        if e.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+            return False
+        raise storage_error(uri, "write", e) from None
+    except BotoCoreError as e:
+        raise storage_error(uri, "write", e) from None
+
+
+class _Hashing(io.RawIOBase):
+    """A write-only stream that counts and hashes the bytes it passes on to out."""
+
+    def __init__(self, out: pa.NativeFile) -> None:
+        super().__init__()
+        self.out, self.size, self.sha256 = out, 0, hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+
 def write_parquet(
     uri: str, schema: pa.Schema, tables: Iterable[pa.Table], compression: str | None, row_group_rows: int | None = None
-) -> None:
+) -> Written:
     """Write tables, in order, as one Parquet file in row groups of row_group_rows rows. Tables are consumed one by
-    one, so memory holds about one row group, and the bytes are those of writing all the rows at once."""
+    one, so memory holds about one row group, and the bytes are those of writing all the rows at once. Returns the
+    file's size and SHA-256, hashed as it is written (no second read)."""
 
-    def write(path: str, fs: pafs.FileSystem) -> None:
-        with fs.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema, compression=compression) as out:
-            for group in _row_groups(tables, row_group_rows):
-                out.write_table(group, row_group_size=row_group_rows)
+    def write(path: str, fs: pafs.FileSystem) -> Written:
+        with fs.open_output_stream(path) as sink:
+            hashing = _Hashing(sink)
+            with pq.ParquetWriter(hashing, schema, compression=compression) as out:
+                for group in _row_groups(tables, row_group_rows):
+                    out.write_table(group, row_group_size=row_group_rows)
+        return Written(hashing.size, hashing.sha256.hexdigest())
 
-    _write(uri, write)
+    return _write(uri, write)
+
+
+def checksum(uri: str) -> Written:
+    """A file's size and SHA-256, read back whole: what a rerun compares with what a marker recorded."""
+    digest, size = hashlib.sha256(), 0
+    with open_input(uri) as f:
+        try:
+            while chunk := f.read(READ_BUFFER_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+        except (OSError, pa.ArrowException) as e:
+            raise storage_error(uri, "read", e) from None
+    return Written(size, digest.hexdigest())
 
 
 def _row_groups(tables: Iterable[pa.Table], rows: int | None) -> Iterator[pa.Table]:

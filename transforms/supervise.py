@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.abc
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from typing import Any
 
 from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
+from sieve.transforms.lifecycle import stopping
 from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
 
@@ -54,6 +57,8 @@ def serve() -> None:
     """Child side (started by SERVE): receive the config, then process ranges until told to stop. Talks over
     stdin/stdout."""
     sys.meta_path.insert(0, _Hidden())
+    # A terminal's Ctrl-C reaches the whole process group; this process ends with its supervisor instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the stages and presidio load in the child only; the supervising parent never runs them
     from sieve.filters.pii import scrubber
     from sieve.transforms.stages import build_filters
@@ -61,16 +66,24 @@ def serve() -> None:
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
     requests = Connection(0, writable=False)
-    cfg, run_dir, beacon_path = requests.recv()
+    cfg, run_dir, beacon_path, worker, spawned = requests.recv()
     filters = build_filters(cfg)
     scrubber(cfg.pii)  # built now, not on the first write, where the time guard would count it as the reader's
     beacon = Beacon(beacon_path)
     reply.send([f.stage for f in filters])
+    # the first range after a (re)start carries this process's start-up, for the run's phases
+    timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
     while (job := requests.recv()) is not None:
         try:
-            reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon)))
+            reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon, timing=timing)))
+            timing = {"worker": worker}
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
             reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
+
+
+def worker_name() -> str:
+    """The Beam worker process a range ran in (host:pid), for the run's phases."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RangeSupervisor:
@@ -86,6 +99,7 @@ class RangeSupervisor:
         self._proc: subprocess.Popen | None = None
 
     def _start(self) -> None:
+        spawned = time.time()
         self._proc = subprocess.Popen(
             [sys.executable, "-c", SERVE.format(pid=os.getpid())],
             stdin=subprocess.PIPE,
@@ -93,7 +107,7 @@ class RangeSupervisor:
         )
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
-        self._send.send((self.cfg, self.run_dir, str(self._beacon_path)))
+        self._send.send((self.cfg, self.run_dir, str(self._beacon_path), worker_name(), spawned))
         self.stages = self._recv.recv()
 
     def run(self, source: dict[str, Any], first: int, end: int) -> dict[str, Any]:
@@ -109,6 +123,8 @@ class RangeSupervisor:
                 outcome["retries"] = len(given_up)
                 return outcome
             reason, offset, stage, details = outcome
+            if stopping():  # the stop ended the child (lifecycle.end_workers): no document is to blame
+                raise RangeFailed(f"{source['name']}: the range at offset {first} was stopped part way")
             if stage == READING or offset < 0:
                 raise RangeFailed(f"{source['name']}: the WARC reader {reason} near offset {offset} ({details})")
             given_up[offset] = Drop(self.stages[stage], reason, details)
