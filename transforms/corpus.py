@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from sieve.schemas.config import Config, OutputConfig
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
-from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.pipeline import pipeline_options
 
 log = logging.getLogger("sieve")
@@ -374,21 +374,17 @@ def _rewrite(name: str, run_dir: str, p: CorpusPass, before: Before, digest: str
     originals = _keep_originals(rows, kept, _read(run_dir, marker, "unedited")) if p.edits_text else None
     if originals is not None and originals.num_rows:  # written before the shards it lets a rerun undo
         uri = shard_path(run_dir, "unedited", name)
-        storage.write_parquet(uri, UNEDITED, [originals], compression, out.row_group_rows)
-        unedited = {"path": storage.relative(uri, run_dir), "rows": originals.num_rows, "bytes": storage.stat(uri).size}
+        written = storage.write_parquet(uri, UNEDITED, [originals], compression, out.row_group_rows)
+        unedited = {**file_entry(uri, run_dir, written), "rows": originals.num_rows}
     shards = dict(marker["shards"])
     for kind in ("dropped", "kept"):
         uri = shard_path(run_dir, kind, name)
         if tables[kind].num_rows:
             schema = KEPT if kind == "kept" else DROPPED  # the tables' own schemas, whatever a pass built
-            storage.write_parquet(
+            written = storage.write_parquet(
                 uri, schema, [tables[kind].select(schema.names).cast(schema)], compression, out.row_group_rows
             )
-            shards[kind] = {
-                "path": storage.relative(uri, run_dir),
-                "rows": tables[kind].num_rows,
-                "bytes": storage.stat(uri).size,
-            }
+            shards[kind] = {**file_entry(uri, run_dir, written), "rows": tables[kind].num_rows}
         elif kind in shards:
             storage.delete(uri)
             del shards[kind]
