@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sieve.filters import dedup as d
-from sieve.flows.dedup_eval import read_pairs, score
 from sieve.flows.report import markdown_table
+from sieve.flows.tools.dedup_eval import read_pairs, score
 from sieve.schemas.config import load_config
 from sieve.transforms import storage
 from sieve.transforms.corpus import CorpusJobs, run_passes

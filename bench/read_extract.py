@@ -23,8 +23,8 @@ from pathlib import Path
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from sieve.filters.extract import decode_html, extract_text
-from sieve.flows.evaluate import shingle_f1
 from sieve.flows.jobs import run_files
+from sieve.flows.tools.evaluate import shingle_f1
 from sieve.schemas.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,8 @@ plus the four small real files (989 records with the default 5 copies).
             own sampled element size times its element count; a combiner's input before combiner lifting, so an
             upper bound there), bytes of the working files (ranges/, passes/, unedited/; parts/ are removed once
             merged, and hold the same rows as the shards) and of the shards per kept or dropped document; and the
-            peak resident memory (VmHWM) of this process, of a Beam worker and of a range process.
+            peak resident memory (VmHWM) of this process, of a Beam worker and of a range process. Last, the
+            CPU and memory per row of publish's doc_id uniqueness check, which runs in this process.
 Fixed costs (imports, server start, publish) before and after are measured by bench/fixed_cost.py.
 
     python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage,cost] [--part cost]
@@ -48,7 +49,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import psutil
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import monitoring_infos
 from quality import stage_costs  # bench/quality.py, beside this script
@@ -56,7 +59,7 @@ from quality import stage_costs  # bench/quality.py, beside this script
 from sieve.filters.pii import scrubber
 from sieve.flows.jobs import run_files
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import committed, summarize
+from sieve.flows.publish import _IDS, _check_unique_ids, committed, summarize
 from sieve.flows.synth.corpus import write_synthetic_corpus
 from sieve.schemas.config import Config, load_config
 from sieve.transforms.corpus import CorpusJobs, run_passes
@@ -229,7 +232,6 @@ class Usage:
 
     def __enter__(self) -> Usage:
         Path("/proc/self/clear_refs").write_text("5")  # resets this process's VmHWM, so the peak is this block's
-        self.start_kib = _peak_kib("self")  # the resident memory the block starts from
         self._start = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak KiB)
         self._stop = threading.Event()
@@ -335,8 +337,7 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
     markers = committed(str(run_dir), files)
     with Usage() as passes, shuffled(shuffles["passes"]):
         run_passes(str(run_dir), markers, passes_for(cfg), cfg.output, CorpusJobs.of(cfg, "DirectRunner", workers))
-    with Usage() as commit:  # what publish reads back in the launcher: every file's marker and shards
-        summary = summarize(str(run_dir), files, committed(str(run_dir), files))
+    summary = summarize(str(run_dir), files, committed(str(run_dir), files))
     counts, stages = summary["counts"], {q.name for q in passes_for(cfg)}
     moved = sum(n for k, n in summary["dropped_by_reason"].items() if k.split("/", 1)[0] in stages)
     folders = {p.relative_to(run_dir).as_posix() for p in [*(run_dir / "passes").glob("*/*"), run_dir / "unedited"]}
@@ -348,8 +349,6 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
         "input_bytes": sum(f.size for f in files),
         "files": len(files),
         "plan_cpu_s": plan.launcher_cpu_s,
-        "commit_cpu_s": commit.launcher_cpu_s,
-        "commit_growth_kib": commit.launcher_peak_kib - commit.start_kib,
         **{f"{phase}_launcher_cpu_s": u.launcher_cpu_s for phase, u in (("job", job), ("passes", passes))},
         **{f"{phase}_workers_cpu_s": u.workers_cpu_s for phase, u in (("job", job), ("passes", passes))},
         **{
@@ -389,8 +388,6 @@ def per_document(run: dict, base: dict) -> dict:
         "passes CPU ms": per("passes_launcher_cpu_s", "passes_workers_cpu_s", scale=1000),
         "passes CPU ms per document they see": per("passes_launcher_cpu_s", "passes_workers_cpu_s", n=seen, scale=1000),
         "passes CPU ms, launcher": per("passes_launcher_cpu_s", scale=1000),
-        "launcher's read-back of the shards (publish) CPU us": per("commit_cpu_s", scale=1e6),
-        "launcher's read-back of the shards (publish) memory bytes": per("commit_growth_kib", scale=KIB),
         "launcher's planning CPU ms per input file": round(1000 * run["plan_cpu_s"] / run["files"], 1),
         "job shuffle bytes": per("job_shuffle_bytes"),
         "job combiner input bytes (upper bound)": per("job_combined_bytes"),
@@ -433,6 +430,31 @@ def read_and_pii_ms(path: Path, kept_shards: Path, cfg: Config) -> list[dict]:
     ]
 
 
+def id_check(rows: int, files: int = 100) -> dict:
+    """CPU and peak memory per row of publish's check that every row of a run has a doc_id of its own
+    (flows/publish.py), which reads every row's id into the launcher: on rows random ids of 24 hex digits, as
+    doc_ids are, in files tables (unique, so the check passes after its whole group-by)."""
+    ids = np.char.mod("%024x", np.random.default_rng(0).integers(0, 2**62, rows)).astype(object)
+    per_file = rows // files
+    tables = [
+        pa.table(
+            {"doc_id": pa.array(ids[k * per_file : (k + 1) * per_file], pa.string()), "offset": np.arange(per_file)}
+        )
+        for k in range(files)
+    ]
+    tables = [t.rename_columns(_IDS.names).cast(_IDS) for t in tables]
+    with Usage() as usage:
+        before = _peak_kib("self")
+        _check_unique_ids([None] * files, tables)
+    n = per_file * files
+    return {
+        "rows": n,
+        "CPU us per row": round(1e6 * usage.launcher_cpu_s / n, 2),
+        "ids held, bytes per row": round(sum(t.nbytes for t in tables) / n),
+        "peak growth, bytes per row": round(KIB * (usage.launcher_peak_kib - before) / n),
+    }
+
+
 def cost(work: Path, copies: int, docs: int) -> dict:
     """Per-stage CPU ms per document on the real pages, and two measured runs per document beyond a baseline run
     of the four small real files, which both runs also hold (see the module docstring)."""
@@ -449,7 +471,7 @@ def cost(work: Path, copies: int, docs: int) -> dict:
     rows, _ = stage_costs(ARTICLES, cfg)
     stages = [{k: r[k] for k in ("stage", "docs_in", "dropped", "ms_per_doc")} for r in rows]
     stages += read_and_pii_ms(ARTICLES, work / "run-real" / "kept", cfg)
-    return {"stages": stages, "baseline": base, "runs": runs}
+    return {"stages": stages, "baseline": base, "runs": runs, "id_check": id_check(2_000_000)}
 
 
 def table(rows: list[dict]) -> str:
@@ -470,6 +492,8 @@ def print_cost(result: dict) -> None:
         keys = sorted({k for run in runs.values() for k in run[part]})
         print(f"\nBytes per document, {'entering each shuffle' if part == 'shuffles' else 'working files by folder'}:")
         print(table([{part: k, **{name: run[part].get(k, 0.0) for name, run in runs.items()}} for k in keys]))
+    print("\npublish's check that every doc_id is unique, in the launcher, per row:")
+    print(table([result["id_check"]]))
     print(flush=True)
 
 

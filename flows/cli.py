@@ -109,7 +109,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _lm_train(args: argparse.Namespace) -> int:
-    from sieve.flows.lm import train
+    from sieve.flows.models.kenlm import train
 
     info = train(args.input, args.lang, args.output, order=args.order, vocab_size=args.vocab_size, memory=args.memory)
     print(
@@ -121,7 +121,7 @@ def _lm_train(args: argparse.Namespace) -> int:
 
 
 def _quality_train(args: argparse.Namespace) -> int:
-    from sieve.flows.quality_model import train
+    from sieve.flows.models.classifier import train
 
     train(
         args.positive,
@@ -148,8 +148,8 @@ def _config_show(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sieve.flows.explain import explain_record, explain_row, find_record, find_row
     from sieve.flows.publish import published
+    from sieve.flows.tools.explain import explain_record, explain_row, find_record, find_row
 
     if args.run:
         if args.config:
@@ -164,7 +164,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _rethreshold(args: argparse.Namespace) -> int:
     from sieve.flows.report import REPORT, REPORT_HTML, summary_lines
-    from sieve.flows.rethreshold import rethreshold
+    from sieve.flows.tools.rethreshold import rethreshold
 
     if args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
@@ -181,8 +181,8 @@ def _rethreshold(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import yaml
 
-    from sieve.flows.calibrate import calibrate
     from sieve.flows.publish import published
+    from sieve.flows.tools.calibrate import calibrate
     from sieve.transforms import storage
 
     snippet, lines = calibrate(published(args.run)[1], args.run, args.lang, args.reference, args.keep, args.tighten)
@@ -196,7 +196,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _dedup_eval(args: argparse.Namespace) -> int:
-    from sieve.flows.dedup_eval import evaluate
+    from sieve.flows.tools.dedup_eval import evaluate
 
     try:
         _, _, report = evaluate(args.run, args.pairs, args.negative_below)
@@ -212,7 +212,7 @@ def _eval(args: argparse.Namespace) -> int:
     from sieve.flows.publish import published
     from sieve.flows.report import REPORT_HTML
     from sieve.flows.report_html import write_html_report
-    from sieve.flows.truth_eval import EVAL, evaluate, table_lines
+    from sieve.flows.tools.truth_eval import EVAL, evaluate, table_lines
     from sieve.transforms import storage
 
     manifest, cfg = published(args.run)
@@ -312,11 +312,49 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sieve", description="WARC files -> clean, deduplicated Parquet pretraining data.")
-    sub = p.add_subparsers(dest="command", required=True)
+# Shared parent parsers (argparse `parents=`): options several commands take, each in one place.
+def _config_option(help_text: str | None, required: bool = False) -> argparse.ArgumentParser:
+    """--config FILE; what it configures differs per command, so the help is the caller's."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", required=required, metavar="FILE", help=help_text)
+    return p
 
-    run = sub.add_parser("run", help="run the curate flow on WARC files")
+
+def _workers_option(help_text: str) -> argparse.ArgumentParser:
+    """--workers N, by default one per CPU."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help=help_text)
+    return p
+
+
+def _run_dir() -> argparse.ArgumentParser:
+    """The finished run a post-run tool reads."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+    return p
+
+
+def _lang_option() -> argparse.ArgumentParser:
+    """--lang L of the model trainers."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
+    return p
+
+
+_TRAINING_DATA_CONFIG = "YAML overrides of the defaults (training_data section)"
+_SOURCE_HELP = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
+Commands = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _add_run(sub: Commands) -> None:
+    run = sub.add_parser(
+        "run",
+        parents=[
+            _config_option("YAML overrides of the defaults (see `sieve config show`)"),
+            _workers_option("parallel workers for the DirectRunner (default: the number of CPUs)"),
+        ],
+        help="run the curate flow on WARC files",
+    )
     run.add_argument(
         "--input",
         action="append",
@@ -331,15 +369,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where shards, report.md and manifest.json go; local, s3:// or gs://",
     )
-    run.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (see `sieve config show`)")
     run.add_argument(
         "--runner", default="DirectRunner", help="Beam runner (DirectRunner, DataflowRunner, a dotted path, ...)"
-    )
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="parallel workers for the DirectRunner (default: the number of CPUs)",
     )
     run.add_argument("--force", action="store_true", help="redo every file, even if output already holds this run")
     run.add_argument("--limit-files", type=int, metavar="N", help="only the first N input files (by name)")
@@ -361,6 +392,8 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(fn=_run)
 
+
+def _add_synth(sub: Commands) -> None:
     synth = sub.add_parser("synth", help="write the synthetic WARC corpus with ground truth")
     synth.add_argument("--output", required=True, metavar="DIR")
     synth.add_argument("--docs", type=int, default=1000)
@@ -374,77 +407,89 @@ def parser() -> argparse.ArgumentParser:
     )
     synth.set_defaults(fn=_synth)
 
+
+def _add_lm(sub: Commands) -> None:
     lm = sub.add_parser("lm", help="language models for the perplexity stage")
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
-    lm_train = lm_sub.add_parser("train", help="train a SentencePiece + KenLM model (CCNet style) from clean text")
-    lm_train.add_argument(
+    train = lm_sub.add_parser(
+        "train",
+        parents=[_lang_option()],
+        help="train a SentencePiece + KenLM model (CCNet style) from clean text",
+    )
+    train.add_argument(
         "--input",
         required=True,
         metavar="TEXT_OR_RUN_DIR",
         help="UTF-8 text file (documents separated by blank lines, else one per line), a folder of "
         ".txt files, or a sieve output/run folder (its kept rows in --lang); local, s3:// or gs://",
     )
-    lm_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
-    lm_train.add_argument(
+    train.add_argument(
         "--output",
         required=True,
         metavar="DIR",
         help="local folder for <lang>.sp.model, <lang>.arpa.bin and lm.json; name it in quality.perplexity.models",
     )
-    lm_train.add_argument("--order", type=int, default=5, help="n-gram order, 2..6 (default 5, as CCNet)")
-    lm_train.add_argument(
+    train.add_argument("--order", type=int, default=5, help="n-gram order, 2..6 (default 5, as CCNet)")
+    train.add_argument(
         "--vocab-size",
         type=int,
         default=32000,
         metavar="N",
         help="SentencePiece vocabulary (default 32000; scaled down for small inputs)",
     )
-    lm_train.add_argument("--memory", default="1G", help="lmplz sort memory, e.g. 1G or 20%% (default 1G)")
-    lm_train.set_defaults(fn=_lm_train)
+    train.add_argument("--memory", default="1G", help="lmplz sort memory, e.g. 1G or 20%% (default 1G)")
+    train.set_defaults(fn=_lm_train)
 
+
+def _add_quality(sub: Commands) -> None:
     quality = sub.add_parser("quality", help="quality classifier models for the classifier stage")
     quality_sub = quality.add_subparsers(dest="quality_command", required=True)
-    q_train = quality_sub.add_parser(
-        "train", help="train a fastText classifier (DCLM style): reference text against random crawl, one language"
+    train = quality_sub.add_parser(
+        "train",
+        parents=[_lang_option(), _config_option("config whose extraction and language id read the sources")],
+        help="train a fastText classifier (DCLM style): reference text against random crawl, one language",
     )
     sources = (
         "a UTF-8 text file (documents separated by blank lines, else one per line), a WARC file (extracted and "
         "language-identified as a run does), or a sieve output/run folder (its kept rows); local, s3:// or gs://"
     )
-    q_train.add_argument(
+    train.add_argument(
         "--positive",
         action="append",
         required=True,
         metavar="SRC",
         help=f"reference (high-quality) text: {sources}; repeat for more",
     )
-    q_train.add_argument(
+    train.add_argument(
         "--negative",
         action="append",
         required=True,
         metavar="SRC",
         help="random crawl text, same kinds of source; repeat for more",
     )
-    q_train.add_argument("--lang", required=True, metavar="L", help="language code, as language id writes it (en, vi)")
-    q_train.add_argument(
+    train.add_argument(
         "--output",
         required=True,
         metavar="DIR",
         help="local folder for <lang>.bin and classifier.json; name the model in quality.classifier.models",
     )
-    q_train.add_argument(
+    train.add_argument(
         "--max-docs", type=int, metavar="N", help="at most N documents per class, the first in source order"
     )
-    q_train.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
-    q_train.add_argument("--config", metavar="FILE", help="config whose extraction and language id read the sources")
-    q_train.set_defaults(fn=_quality_train)
+    train.add_argument("--seed", type=int, default=0, help="sampling and training seed (default 0)")
+    train.set_defaults(fn=_quality_train)
 
+
+def _add_config(sub: Commands) -> None:
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
-    show = config_sub.add_parser("show", help="print the effective config (defaults + your file)")
-    show.add_argument("--config", metavar="FILE")
+    show = config_sub.add_parser(
+        "show", parents=[_config_option(None)], help="print the effective config (defaults + your file)"
+    )
     show.set_defaults(fn=_config_show)
 
+
+def _add_deploy(sub: Commands) -> None:
     deploy = sub.add_parser(
         "deploy", help="register the scheduled deployment with the Prefect server at PREFECT_API_URL"
     )
@@ -456,6 +501,8 @@ def parser() -> argparse.ArgumentParser:
     )
     deploy.set_defaults(fn=_deploy)
 
+
+def _add_explain(sub: Commands) -> None:
     explain = sub.add_parser("explain", help="one document's signals, thresholds and decision at every stage")
     explain.add_argument("key", metavar="URL_OR_DOC_ID", help="the page's URL, its doc_id or its WARC-Record-ID")
     where = explain.add_mutually_exclusive_group(required=True)
@@ -466,19 +513,28 @@ def parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(fn=_explain)
 
+
+def _add_rethreshold(sub: Commands) -> None:
     rethreshold = sub.add_parser(
         "rethreshold",
+        parents=[
+            _run_dir(),
+            _config_option("the config with the new thresholds", required=True),
+            _workers_option("parallel processes"),
+        ],
         help="re-decide a finished run under new thresholds, from its stored "
         "signals and text, without extracting again",
     )
-    rethreshold.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
-    rethreshold.add_argument("--config", required=True, metavar="FILE", help="the config with the new thresholds")
     rethreshold.add_argument("--output", required=True, metavar="DIR", help="where the re-decided run is published")
-    rethreshold.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     rethreshold.set_defaults(fn=_rethreshold)
 
-    calibrate = sub.add_parser("calibrate", help="propose per-language thresholds from a run and clean reference text")
-    calibrate.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+
+def _add_calibrate(sub: Commands) -> None:
+    calibrate = sub.add_parser(
+        "calibrate",
+        parents=[_run_dir()],
+        help="propose per-language thresholds from a run and clean reference text",
+    )
     calibrate.add_argument("--lang", required=True, metavar="L")
     calibrate.add_argument(
         "--reference",
@@ -503,8 +559,13 @@ def parser() -> argparse.ArgumentParser:
     )
     calibrate.set_defaults(fn=_calibrate)
 
-    dedup_eval = sub.add_parser("dedup-eval", help="precision and recall of near-duplicate removal on labelled pairs")
-    dedup_eval.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
+
+def _add_dedup_eval(sub: Commands) -> None:
+    dedup_eval = sub.add_parser(
+        "dedup-eval",
+        parents=[_run_dir()],
+        help="precision and recall of near-duplicate removal on labelled pairs",
+    )
     dedup_eval.add_argument(
         "--pairs",
         required=True,
@@ -520,10 +581,13 @@ def parser() -> argparse.ArgumentParser:
     )
     dedup_eval.set_defaults(fn=_dedup_eval)
 
+
+def _add_eval(sub: Commands) -> None:
     evaluation = sub.add_parser(
-        "eval", help="precision and recall of each stage against the synthetic corpus's truth (`sieve synth`)"
+        "eval",
+        parents=[_run_dir()],
+        help="precision and recall of each stage against the synthetic corpus's truth (`sieve synth`)",
     )
-    evaluation.add_argument("run", metavar="RUN_DIR", help="the --output folder of a finished `sieve run`")
     evaluation.add_argument(
         "--truth",
         required=True,
@@ -533,9 +597,12 @@ def parser() -> argparse.ArgumentParser:
     )
     evaluation.set_defaults(fn=_eval)
 
-    source_help = "the --output of `sieve run` (its kept documents) or of `sieve shards`; local, s3:// or gs://"
+
+def _add_shards(sub: Commands) -> None:
     shards = sub.add_parser(
-        "shards", help="a run's kept documents as size-targeted training shards per language and train/validation split"
+        "shards",
+        parents=[_config_option(_TRAINING_DATA_CONFIG)],
+        help="a run's kept documents as size-targeted training shards per language and train/validation split",
     )
     shards.add_argument("--input", required=True, metavar="RUN_OUTPUT", help="the --output of `sieve run`")
     shards.add_argument(
@@ -554,28 +621,38 @@ def parser() -> argparse.ArgumentParser:
     shards.add_argument(
         "--tokenizer", metavar="PATH", help="count tokens with this tokenizer (default: whitespace words)"
     )
-    shards.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
     shards.set_defaults(fn=_shards)
 
+
+def _add_tokenizer(sub: Commands) -> None:
     tokenizer = sub.add_parser("tokenizer", help="the SentencePiece tokenizer of the training token files")
     tokenizer_sub = tokenizer.add_subparsers(dest="tokenizer_command", required=True)
-    t_train = tokenizer_sub.add_parser("train", help="train on a seeded sample of documents (byte fallback: no <unk>)")
-    t_train.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS", help=source_help)
-    t_train.add_argument(
+    train = tokenizer_sub.add_parser(
+        "train",
+        parents=[_config_option(_TRAINING_DATA_CONFIG)],
+        help="train on a seeded sample of documents (byte fallback: no <unk>)",
+    )
+    train.add_argument("--input", required=True, metavar="RUN_OUTPUT_OR_SHARDS", help=_SOURCE_HELP)
+    train.add_argument(
         "--output", required=True, metavar="DIR", help="local folder for tokenizer.model and tokenizer.json"
     )
-    t_train.add_argument("--vocab-size", type=int, metavar="N", help="pieces (default: config)")
-    t_train.add_argument("--model-type", choices=["bpe", "unigram"], help="SentencePiece algorithm (default: config)")
-    t_train.add_argument("--sample-docs", type=int, metavar="N", help="documents to train on (default: config)")
-    t_train.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
-    t_train.set_defaults(fn=_tokenizer_train)
+    train.add_argument("--vocab-size", type=int, metavar="N", help="pieces (default: config)")
+    train.add_argument("--model-type", choices=["bpe", "unigram"], help="SentencePiece algorithm (default: config)")
+    train.add_argument("--sample-docs", type=int, metavar="N", help="documents to train on (default: config)")
+    train.set_defaults(fn=_tokenizer_train)
 
-    tokenize = sub.add_parser("tokenize", help="Megatron .bin/.idx token files, one pair per language and split")
+
+def _add_tokenize(sub: Commands) -> None:
+    tokenize = sub.add_parser(
+        "tokenize",
+        parents=[_config_option(_TRAINING_DATA_CONFIG)],
+        help="Megatron .bin/.idx token files, one pair per language and split",
+    )
     tokenize.add_argument(
         "--input",
         required=True,
         metavar="RUN_OUTPUT_OR_SHARDS",
-        help=source_help + " (a run output is cut into DIR/shards first)",
+        help=_SOURCE_HELP + " (a run output is cut into DIR/shards first)",
     )
     tokenize.add_argument("--output", required=True, metavar="DIR", help="local folder for the token files")
     tokenize.add_argument(
@@ -592,11 +669,13 @@ def parser() -> argparse.ArgumentParser:
         "--vocab-size", type=int, metavar="N", help="pieces of a tokenizer trained here (default: config)"
     )
     tokenize.add_argument("--workers", type=int, metavar="N", help="tokenizing processes (default: config)")
-    tokenize.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training_data section)")
     tokenize.set_defaults(fn=_tokenize)
 
+
+def _add_train(sub: Commands) -> None:
     train = sub.add_parser(
         "train",
+        parents=[_config_option("YAML overrides of the defaults (training section)")],
         help="pretrain a GPT on token files; several processes with torchrun "
         "(`torchrun --nproc_per_node=N -m sieve.flows.cli train ...`)",
     )
@@ -609,8 +688,35 @@ def parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--preset", metavar="NAME", help="model size: tiny, 125M or 1B (default: config)")
     train.add_argument("--steps", type=int, metavar="N", help="optimizer steps in all (default: config)")
-    train.add_argument("--config", metavar="FILE", help="YAML overrides of the defaults (training section)")
     train.set_defaults(fn=_train)
+
+
+# Each adds one command's parser and names its handler; this order is the order of `sieve --help`.
+COMMANDS = (
+    _add_run,
+    _add_synth,
+    _add_lm,
+    _add_quality,
+    _add_config,
+    _add_deploy,
+    _add_explain,
+    _add_rethreshold,
+    _add_calibrate,
+    _add_dedup_eval,
+    _add_eval,
+    _add_shards,
+    _add_tokenizer,
+    _add_tokenize,
+    _add_train,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The `sieve` parser: one subcommand per entry of COMMANDS."""
+    p = argparse.ArgumentParser(prog="sieve", description="WARC files -> clean, deduplicated Parquet pretraining data.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return p
 
 

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sieve.flows.calibrate import Rule, rules
 from sieve.flows.funnel import funnel
+from sieve.flows.tools.calibrate import Rule, rules
 from sieve.schemas.config import Config
 from sieve.schemas.tables import SIGNALS
 from sieve.transforms import storage

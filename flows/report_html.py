@@ -22,10 +22,10 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sieve.filters.dedup import CLUSTER_REASONS
-from sieve.flows.calibrate import Rule
 from sieve.flows.report import REPORT, REPORT_HTML
 from sieve.flows.report_data import NO_LANGUAGE, OTHER, Measure, ReportData, gather, measures, thresholds
-from sieve.flows.truth_eval import HEADERS
+from sieve.flows.tools.calibrate import Rule
+from sieve.flows.tools.truth_eval import HEADERS
 from sieve.schemas.config import Config
 from sieve.transforms import storage
 
@@ -205,7 +205,7 @@ def _funnel(data: ReportData) -> list[str]:
 
 
 def _truth(evaluation: dict[str, Any]) -> list[str]:
-    """Each stage's precision and recall against the synthetic corpus's truth (flows/truth_eval.py)."""
+    """Each stage's precision and recall against the synthetic corpus's truth (flows/tools/truth_eval.py)."""
     checks = evaluation["checks"]
     scored = [c for c in checks if c["precision"] is not None or c["recall"] is not None]
     names = [c["check"] for c in scored]

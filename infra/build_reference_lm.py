@@ -19,7 +19,7 @@ from pathlib import Path
 from resiliparse.extract.html2text import extract_plain_text
 
 from sieve.filters.language import identify
-from sieve.flows.lm import train
+from sieve.flows.models.kenlm import train
 
 ROOT = Path(__file__).resolve().parents[1]
 # Package -> (version, license, folder of its HTML inside the package). All in Debian 12 (bookworm) main.

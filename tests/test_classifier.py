@@ -12,7 +12,7 @@ import pytest
 
 from sieve.filters.classifier import QualityClassifier
 from sieve.flows.cli import main
-from sieve.flows.quality_model import INFO, train
+from sieve.flows.models.classifier import INFO, train
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.lowq import keyword_stuffing, link_list
 from sieve.flows.synth.pages import build_sites

@@ -16,9 +16,9 @@ from datasketch import MinHash
 
 from sieve.filters import dedup as d
 from sieve.filters.perplexity import Perplexity
-from sieve.flows.dedup_eval import read_pairs, score
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article, jaccard, shingles
+from sieve.flows.tools.dedup_eval import read_pairs, score
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.tables import KEPT
@@ -304,7 +304,7 @@ def test_a_rerun_over_one_more_file_equals_a_fresh_run_with_both_passes(scored, 
 def test_rethreshold_measures_the_perplexity_of_the_text_as_extracted_again(scored, tmp_path):
     """A rethreshold re-decides an edited document from its text as extracted, so with that text's perplexity, not
     the one dedup measured on the text it kept."""
-    from sieve.flows.rethreshold import _file
+    from sieve.flows.tools.rethreshold import _file
 
     run, markers, _, cfg = scored
     before, stage = _rows(run, markers), Perplexity(cfg)

@@ -1,4 +1,4 @@
-"""`sieve eval` (flows/truth_eval.py) on the session's synthetic run, published as an output folder: every check's counts
+"""`sieve eval` (flows/tools/truth_eval.py) on the session's synthetic run, published as an output folder: every check's counts
 are compared with counts made here straight from truth.json and the shards, and a truth with wrong labels moves
 precision and recall as it must."""
 
@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sieve.flows.cli import main
-from sieve.flows.evaluate import shingle_f1
 from sieve.flows.synth.lowq import PAGES
-from sieve.flows.truth_eval import evaluate
+from sieve.flows.tools.evaluate import shingle_f1
+from sieve.flows.tools.truth_eval import evaluate
 from sieve.schemas.config import load_config
 from sieve.schemas.errors import UsageError
 from sieve.transforms.stages import stage_names

@@ -9,7 +9,7 @@ import pytest
 from sieve.filters.base import run_filters
 from sieve.filters.extract import decode_html, extract_text
 from sieve.filters.normalize import CleanText, Normalize, clean_text
-from sieve.flows.evaluate import shingles
+from sieve.flows.tools.evaluate import shingles
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.document import Document
 from sieve.transforms.warc import read_warc

@@ -21,7 +21,7 @@ from sieve.filters.perplexity import (
     normalize_line,
 )
 from sieve.flows.cli import main
-from sieve.flows.lm import kenlm_program, split_documents, train
+from sieve.flows.models.kenlm import kenlm_program, split_documents, train
 from sieve.flows.publish import data_files
 from sieve.flows.synth import write_reference_text
 from sieve.flows.synth.banks import load_bank

@@ -27,7 +27,7 @@ def _config(path: Path, models: Path, extra: str = "") -> str:
 def run(tmp_path_factory) -> dict:
     """A published run of a 300-document synthetic corpus, with KenLM models trained on held-out reference text."""
     from sieve.flows.curate import curate
-    from sieve.flows.lm import train
+    from sieve.flows.models.kenlm import train
     from sieve.flows.synth import write_reference_text, write_synthetic_corpus
 
     root = tmp_path_factory.mktemp("tools")
@@ -81,7 +81,7 @@ def test_kept_rows_carry_every_signal_and_a_bucket(run):
 
 
 def test_rethreshold_under_the_same_config_reproduces_the_run(run, tmp_path):
-    from sieve.flows.rethreshold import rethreshold
+    from sieve.flows.tools.rethreshold import rethreshold
 
     rethreshold(run["out"], run["config"], str(tmp_path / "same"), workers=2)
     before, after = _rows(run["out"]), _rows(str(tmp_path / "same"))
@@ -91,7 +91,7 @@ def test_rethreshold_under_the_same_config_reproduces_the_run(run, tmp_path):
 
 def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
     from sieve.flows.curate import curate
-    from sieve.flows.rethreshold import rethreshold
+    from sieve.flows.tools.rethreshold import rethreshold
 
     new = _config(
         tmp_path / "new.yaml",
@@ -119,7 +119,7 @@ def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
 
 
 def test_rethreshold_refuses_settings_that_change_measurements(run, tmp_path):
-    from sieve.flows.rethreshold import rethreshold
+    from sieve.flows.tools.rethreshold import rethreshold
 
     changed = _config(tmp_path / "x.yaml", run["root"] / "models", "extract:\n  extractor: resiliparse\n")
     with pytest.raises(UsageError, match="changes extract.extractor"):
@@ -132,8 +132,8 @@ def test_rethreshold_refuses_settings_that_change_measurements(run, tmp_path):
 
 
 def test_explain_a_dropped_page_from_its_warc_and_from_the_run(run):
-    from sieve.flows.explain import explain_record, explain_row, find_record, find_row
     from sieve.flows.publish import published
+    from sieve.flows.tools.explain import explain_record, explain_row, find_record, find_row
 
     dropped = _rows(run["out"])["dropped"]
     row = next(r for r in dropped.to_pylist() if r["stage"] == "gopher_quality")
@@ -154,7 +154,7 @@ def test_explain_a_dropped_page_from_its_warc_and_from_the_run(run):
 
 
 def test_calibrate_proposes_thresholds_that_keep_the_reference(run, tmp_path):
-    from sieve.flows.calibrate import calibrate, reference_signals, rules
+    from sieve.flows.tools.calibrate import calibrate, reference_signals, rules
 
     strict = tmp_path / "strict.yaml"  # thresholds too strict for this Vietnamese: calibrate must loosen them
     strict.write_text(

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from sieve.flows.explain import find_row
 from sieve.flows.report_data import gather
 from sieve.flows.report_html import render
+from sieve.flows.tools.explain import find_row
 from sieve.schemas.config import Config, load_config
 from tests.browser import Chromium
 from tests.conftest import write_config

@@ -12,7 +12,7 @@ from sieve.filters.extract import Extraction, decode_html, extract_text
 from sieve.filters.language import LanguageId, identify
 from sieve.filters.normalize import Normalize, vietnamese_tone_style
 from sieve.filters.response import ResponseCheck
-from sieve.flows.evaluate import shingle_f1
+from sieve.flows.tools.evaluate import shingle_f1
 from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT

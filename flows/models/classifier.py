@@ -14,7 +14,7 @@ from typing import Any
 
 from sieve.filters.base import Filter, run_filters
 from sieve.filters.classifier import NEGATIVE, POSITIVE, model_input, positive_probability
-from sieve.flows.lm import read_documents
+from sieve.flows.models.kenlm import read_documents
 from sieve.flows.plan import WARC_SUFFIXES
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document

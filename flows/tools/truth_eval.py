@@ -29,11 +29,11 @@ from sieve.filters.gopher import GopherQuality, GopherRepetition
 from sieve.filters.language import LanguageId
 from sieve.filters.perplexity import Perplexity
 from sieve.filters.toxicity import Toxicity
-from sieve.flows.evaluate import shingle_f1
 from sieve.flows.funnel import funnel
 from sieve.flows.report import markdown_table
 from sieve.flows.report_data import run_shards
 from sieve.flows.synth.lowq import PAGES as LOW_QUALITY_KINDS
+from sieve.flows.tools.evaluate import shingle_f1
 from sieve.schemas.config import Config
 from sieve.schemas.errors import UsageError
 from sieve.transforms import storage

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import yaml
 from pydantic import BaseModel
 
-from sieve.flows.lm import read_documents
+from sieve.flows.models.kenlm import read_documents
 from sieve.flows.publish import published
 from sieve.flows.report import markdown_table
 from sieve.schemas.config import Config
