@@ -13,12 +13,11 @@ from prefect.cache_policies import NONE
 from sieve.filters.pii import install_log_scrubber
 from sieve.flows import phases
 from sieve.flows.artifacts import publish_artifacts
-from sieve.flows.card import write_card
+from sieve.flows.outputs import publish
 from sieve.flows.plan import InputFile, batches, check_output, plan_inputs, resolve_latest
 from sieve.flows.progress import watch_progress
 from sieve.flows.publish import (
     check_unchanged,
-    commit,
     committed,
     config_identity,
     finished_ranges,
@@ -27,8 +26,6 @@ from sieve.flows.publish import (
     summarize,
     up_to_date,
 )
-from sieve.flows.report import write_report
-from sieve.flows.report_html import write_html_report
 from sieve.schemas.config import Config, load_config
 from sieve.transforms import lease
 from sieve.transforms.corpus import CorpusJobs, run_passes
@@ -81,11 +78,7 @@ def publish_task(
     markers = committed(run_dir, files)
     manifest = manifest_for(summarize(run_dir, files, markers), files, markers, cfg.as_dict(), identity, run, passes)
     run["phases"]["publish"] = round(time.time() - start, 2)  # the checks, summary and manifest; not the writes below
-    lease.confirm(output)
-    write_report(output, manifest)
-    write_html_report(output, manifest, cfg)
-    write_card(output, manifest, cfg)
-    commit(output, manifest)
+    publish(output, manifest, cfg)
     return manifest
 
 

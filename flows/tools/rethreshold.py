@@ -20,11 +20,9 @@ from typing import Any
 import pyarrow as pa
 
 from sieve.filters.base import Filter
-from sieve.flows.card import write_card
+from sieve.flows.outputs import publish
 from sieve.flows.plan import InputFile, check_output
-from sieve.flows.publish import commit, committed, config_identity, manifest_for, published, run_folder, summarize
-from sieve.flows.report import write_report
-from sieve.flows.report_html import write_html_report
+from sieve.flows.publish import committed, config_identity, manifest_for, published, run_folder, summarize
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.errors import UsageError
@@ -202,9 +200,5 @@ def _rethreshold(
     result = manifest_for(
         summarize(run_dir, files, committed(run_dir, files)), files, by_name, new.as_dict(), identity, run, passes
     )
-    lease.confirm(output)
-    write_report(output, result)
-    write_html_report(output, result, new)
-    write_card(output, result, new)
-    commit(output, result)
+    publish(output, result, new)
     return result
