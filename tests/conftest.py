@@ -21,6 +21,10 @@ os.environ["SIEVE_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: each xdist worker runs a server on its own database
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.pop("PREFECT_API_URL", None)  # never a user's server: the tests start their own (prefect_api)
+# Two xdist workers and their subprocesses share 2 cores: a process with a thread pool per core (torch, BLAS) fights
+# the other worker's. One thread each: 150 tiny-model training steps took 83 s with 2 threads beside the suite's other
+# work and ~13 s with 1 (measured on 20 steps: 8.2 s against 2.6 s under load 4).
+os.environ["OMP_NUM_THREADS"] = "1"
 
 DATA = Path(__file__).parent / "data"
 SIEVE = str(Path(sys.executable).parent / "sieve")

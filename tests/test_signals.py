@@ -1,8 +1,10 @@
 """A real `sieve run` stopped as a terminal's Ctrl-C stops it (SIGINT to its process group) and as Prefect, Kubernetes
 and Dataflow's launcher do first (SIGTERM to the command alone): it exits within 10 s with 130 or 143, leaves nothing
-running, releases its lease, has its Prefect flow run marked crashed and prints the one line that resumes it; the same
-command then resumes from the finished ranges and publishes what an uninterrupted run publishes, even after torn files
-were left in the stopped run's folder (the end-to-end check of tests/test_torn.py)."""
+running, releases its lease, has its Prefect flow run marked crashed and prints the one line that resumes it. Killed
+with SIGKILL, nothing it started stays alive. The same command then resumes from the finished ranges, reads only the
+others, and publishes what an uninterrupted run publishes, even after torn files were left in the stopped run's folder
+(the end-to-end check of tests/test_torn.py). One command is stopped all three ways in turn: each stop is a resume of
+the one before, so the resumes are tested too, for the cost of one run."""
 
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import published_shards, session_processes, synth_crawl_command
+from tests.conftest import SYNTH_FILES, published_shards, session_processes, synth_crawl_command
 
 STOP_WITHIN = 10  # seconds from the signal to the command's exit
 STOP_AFTER = 3  # ranges a run finishes (of about 40) before it is stopped
+KILL_WITHIN = 20  # seconds from SIGKILL until no process the command started is left
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]  # one Prefect server for the session
 
@@ -31,8 +35,9 @@ def finished(out: Path) -> list[Path]:
 
 def stop_part_way(command: list[str], out: Path, after: int, signum: int, env: dict[str, str]) -> tuple[int, str]:
     """Start command in a session of its own, wait until `after` ranges are finished, send signum (SIGINT to the
-    process group, as a terminal does; SIGTERM to the command alone) and check that it exits within STOP_WITHIN s with
-    no process of its session left: (its exit code, its output)."""
+    process group, as a terminal does; SIGTERM or SIGKILL to the command alone) and check that it exits within
+    STOP_WITHIN s with no process of its session left (KILL_WITHIN s after a SIGKILL, which the command cannot pass on:
+    its children see it gone): (its exit code, its output)."""
     log = out.parent / f"{signal.Signals(signum).name}.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -47,7 +52,7 @@ def stop_part_way(command: list[str], out: Path, after: int, signum: int, env: d
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise AssertionError(f"still running {STOP_WITHIN} s after {signal.Signals(signum).name}") from None
-    deadline = time.monotonic() + 1
+    deadline = time.monotonic() + (KILL_WITHIN if signum == signal.SIGKILL else 1)
     while (left := session_processes(proc.pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes outlived the command stopped {time.monotonic() - sent:.1f} s ago: {left}"
@@ -94,7 +99,9 @@ def tear(out: Path) -> list[str]:
     return redone
 
 
-def test_a_run_stopped_twice_resumes_to_the_same_output_even_past_torn_files(synth_crawl, synth_crawl_run, tmp_path):
+def test_a_run_stopped_three_ways_resumes_to_the_same_output_even_past_torn_files(
+    synth_crawl, synth_crawl_run, tmp_path
+):
     out, since = tmp_path / "out", datetime.now(UTC)
     command = synth_crawl_command(synth_crawl, out)
     resume_line = f"the same command resumes from the finished record ranges: {shlex.join(['sieve', *command[1:]])}"
@@ -112,6 +119,12 @@ def test_a_run_stopped_twice_resumes_to_the_same_output_even_past_torn_files(syn
     assert code == 143 and f"sieve: stopped by SIGTERM; {resume_line}" in output, output[-3000:]
     assert f"reusing {after_sigint} finished record ranges" in output
     assert lease_released(out) and not (out / "manifest.json").exists()
+    after_sigterm = len(finished(out))
+
+    # SIGKILL: no handler runs, the lease is left to be taken over, the finished ranges stay
+    code, _ = stop_part_way(command, out, after_sigterm + STOP_AFTER, signal.SIGKILL, dict(os.environ))
+    assert code == -signal.SIGKILL
+    assert not list(out.glob("runs/*/done/*.json")) and not (out / "manifest.json").exists()
 
     redone = tear(out)
     finished_before = len(finished(out))
@@ -122,7 +135,13 @@ def test_a_run_stopped_twice_resumes_to_the_same_output_even_past_torn_files(syn
     manifest, shards = published_shards(out)
     [job] = manifest["run"]["batches"]
     assert job["beam_counters"]["ranges_reused"] == finished_before - len(redone)
-    reference, reference_shards = published_shards(synth_crawl_run)
-    assert manifest["counts"] == reference["counts"] and shards == reference_shards
+    assert 0 < job["beam_counters"]["read"] < manifest["counts"]["read"]  # only the unfinished ranges were read
+    reference, reference_shards = published_shards(synth_crawl_run)  # the same command, run uninterrupted
+    assert manifest["counts"] == reference["counts"] and manifest["files"] == reference["files"]
+    assert manifest["dropped_by_reason"] == reference["dropped_by_reason"]
+    assert shards == reference_shards and len(shards) == 2 * SYNTH_FILES
+    doc_ids = [i for p in shards for i in pq.read_table(out / p, columns=["doc_id"]).column("doc_id").to_pylist()]
+    assert len(doc_ids) == len(set(doc_ids)) == manifest["counts"]["kept"] + manifest["counts"]["dropped"]
 
-    assert flow_run_states(out, since) == ["CRASHED", "CRASHED", "COMPLETED"]
+    # a SIGKILLed command cannot report: its flow run stays Running on the server (Prefect has no heartbeat for it)
+    assert flow_run_states(out, since) == ["CRASHED", "CRASHED", "RUNNING", "COMPLETED"]
