@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
 import time
@@ -18,6 +19,11 @@ from sieve.schemas.errors import UsageError
 from sieve.transforms.layout import MANIFEST
 from sieve.transforms.lease import holding
 from sieve.transforms.lifecycle import Stopped, stopped_by_signals
+from sieve.transforms.storage import DISK_FULL
+
+# The storage layer's line for a write that ran out of space, inside the error that carries it: a range's child process
+# and a Beam worker hand their errors on as text.
+DISK_FULL_LINE = re.compile(rf"cannot \w+ [^\n]*?: {re.escape(DISK_FULL)}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -734,6 +740,11 @@ def main(argv: list[str] | None = None) -> int:
         resume = f"; the same command resumes from the finished record ranges: {command}" if args.fn is _run else ""
         print(f"sieve: stopped by {e}{resume}", file=sys.stderr)
         return 128 + e.signum
+    except Exception as e:  # a full disk, wherever a write hit it, is one line: what to free, then the same command
+        if (full := DISK_FULL_LINE.search(str(e))) is None:
+            raise
+        print(f"sieve: error: {full.group(0)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

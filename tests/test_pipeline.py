@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -83,6 +85,17 @@ def test_written_tables_follow_the_schemas_and_keep_real_text(real_run):
     assert len({r["doc_id"] for r in kept}) == len(kept)
     assert all(r["n_chars"] == len(r["text"]) > 0 and r["language"] in ("en", "vi") for r in kept)
     assert sum(r["warc_file"] == "articles-sample.warc.gz" for r in kept) >= 8
+
+
+def test_real_kept_pages_carry_every_stages_signals_and_a_perplexity(real_run):
+    """The default config scores en and vi with the shipped reference models: every kept real page has a perplexity,
+    a bucket and each heuristic's signals."""
+    staging, _ = real_run
+    kept = pa.concat_tables([pq.read_table(p) for p in sorted((staging / "kept").glob("*.parquet"))])
+    assert kept.num_rows >= 8 and set(kept["language"].to_pylist()) <= {"en", "vi"}
+    assert pc.all(pc.is_valid(kept["perplexity"])).as_py() and pc.all(pc.is_valid(kept["pp_bucket"])).as_py()
+    for stage in ("language_gate", "gopher_quality", "c4", "fineweb", "gopher_repetition"):
+        assert pc.all(pc.is_valid(pc.struct_field(kept["signals"], stage))).as_py(), stage
 
 
 def test_same_input_gives_byte_identical_shards_whatever_the_parallelism(data_dir, real_run, tmp_path):

@@ -9,10 +9,14 @@ an object appears whole when its upload completes; local files are written to a 
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import io
 import os
+import random
+import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +32,18 @@ REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
 # Sequential reads of remote objects are served from large ranged GETs, not one request per small read.
 READ_BUFFER_BYTES = 8 << 20
 GCS_RETRY_SECONDS = 30
+# Tries of one S3 request, by both clients (pyarrow's and boto3's), before its failure is reported. The AWS standard
+# retry waits a random part of 1, 2, 4, 8, 16 s between tries: a store that stays down is reported after about 15 s,
+# 31 s at most. AWS_MAX_ATTEMPTS, the AWS SDKs' own variable for it, overrides.
+S3_MAX_ATTEMPTS = 6
+# The one S3 read failure that pyarrow's client does not retry although it is passing: an error answer (503 SlowDown,
+# 500) to a small ranged read, whose XML body overflows the read's buffer and leaves only this message.
+S3_BROKEN_READ = "Failed to flush response stream"
+# How pyarrow's S3 client says, once every try failed, that the store did not answer or answered that it cannot now
+# (HTTP 5xx): the AWS SDK's error type.
+S3_UNREACHABLE = re.compile(
+    r"AWS Error (NETWORK_CONNECTION|SERVICE_UNAVAILABLE|SLOW_DOWN|INTERNAL_FAILURE|UNKNOWN \(HTTP status 5\d\d\))"
+)
 # Requests in flight when many small objects are read or stat'ed: an object store answers each in milliseconds,
 # one by one that would be minutes for a CommonCrawl snapshot's 90,000 files.
 PARALLEL_REQUESTS = 32
@@ -82,10 +98,59 @@ def _hint(uri: str) -> str:
     return "check the path and its permissions"
 
 
+# What a write that ran out of space says after its location; the CLI finds it in the errors that carry it as text
+# (a Beam worker's, a range's child process's) and prints the line alone.
+DISK_FULL = (
+    "the disk is full (no space left on device): free space on it and run the same command again, which resumes from "
+    "the work already finished"
+)
+
+
 def storage_error(uri: str, action: str, e: Exception) -> StorageError:
     """One line naming the location, the first line of the library's error, and what to check."""
+    if isinstance(e, StorageError):  # already such a line, from a read below this one
+        return e
+    if getattr(e, "errno", None) == errno.ENOSPC:  # nothing to check: space to free, then the same command resumes
+        return StorageError(f"cannot {action} {uri}: {DISK_FULL}")
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if uri.startswith("s3://") and _unreachable(e):  # nothing wrong with the request: the store, or the way to it
+        hint = (
+            f"the store did not answer after {s3_max_attempts()} tries: check AWS_ENDPOINT_URL and the network, then "
+            "run the same command again, which resumes from the work already finished"
+        )
+        return StorageError(f"cannot {action} {uri}: {first} ({hint})")
     return StorageError(f"cannot {action} {uri}: {first} ({_hint(uri)})")
+
+
+# A StorageError as a traceback shows it, inside the text of the error that carries it (a Beam worker's, a range's
+# child process's), and the step that Beam adds to its message.
+_CARRIED = re.compile(r"StorageError: (cannot \w+ [^\n]*?)(?: \[while running '[^\n]*'\])?$", re.MULTILINE)
+_BEAM_STEP = re.compile(r" \[while running '[^\n]*'\]$")
+
+
+def error_line(e: BaseException) -> str | None:
+    """The line of the StorageError that e is or carries as text, without Beam's step; None when it carries none.
+    What the CLI prints, alone, for a location that could not be read or written wherever it was met."""
+    if isinstance(e, StorageError):
+        return _BEAM_STEP.sub("", str(e))
+    found = _CARRIED.search(str(e))
+    return found.group(1) if found else None
+
+
+def _unreachable(e: Exception) -> bool:
+    """Whether an S3 client's error, after all its tries, says the store did not answer or could not serve (5xx)."""
+    if type(e).__module__ == "botocore.exceptions":
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+        if isinstance(e, ClientError):
+            return e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+        return isinstance(e, ConnectionError | HTTPClientError)
+    return bool(S3_UNREACHABLE.search(str(e)))
+
+
+def s3_max_attempts() -> int:
+    """Tries of one S3 request before its failure is reported: AWS_MAX_ATTEMPTS, else S3_MAX_ATTEMPTS."""
+    return int(os.environ.get("AWS_MAX_ATTEMPTS") or S3_MAX_ATTEMPTS)
 
 
 @cache
@@ -93,8 +158,14 @@ def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
     if scheme != "s3://":
         # GCS retries for 15 minutes by default: missing credentials would look like a hang, not an error.
         return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_SECONDS))
-    fs, _ = pafs.FileSystem.from_uri(f"{scheme}{bucket}")
-    return fs
+    # What FileSystem.from_uri would build (the endpoint from AWS_ENDPOINT_URL, else the bucket's own region), with
+    # the retries of S3_MAX_ATTEMPTS.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    return pafs.S3FileSystem(
+        region=None if endpoint else pafs.resolve_s3_region(bucket),
+        endpoint_override=endpoint,
+        retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=s3_max_attempts()),
+    )
 
 
 def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -190,11 +261,65 @@ def open_input(uri: str, start: int = 0) -> io.BufferedIOBase:
         if isinstance(fs, pafs.LocalFileSystem):
             f = open(path, "rb")
         else:
-            f = io.BufferedReader(fs.open_input_file(path), buffer_size=READ_BUFFER_BYTES)
+            f = io.BufferedReader(_RemoteFile(uri, fs.open_input_file(path)), buffer_size=READ_BUFFER_BYTES)
         f.seek(start)
         return f
     except (OSError, pa.ArrowException) as e:
         raise storage_error(uri, "read", e) from None
+
+
+class _RemoteFile(io.RawIOBase):
+    """A remote object read by ranges, each range whole or not at all: a range whose answer broke off is asked for
+    again (up to s3_max_attempts() tries), so no reader ever gets truncated bytes."""
+
+    def __init__(self, uri: str, f: pa.NativeFile) -> None:
+        super().__init__()
+        self.uri, self.f, self.pos, self.size = uri, f, 0, f.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = max(0, offset + (0, self.pos, self.size)[whence])
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = max(0, min(len(buffer), self.size - self.pos))
+        tries = s3_max_attempts()
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(random.uniform(0, 2 ** (attempt - 1)))  # the wait of the AWS standard retry
+            try:
+                data = self.f.read_at(want, self.pos)
+            except (OSError, pa.ArrowException) as e:
+                if S3_BROKEN_READ not in str(e) or attempt + 1 == tries:
+                    raise storage_error(self.uri, "read", e) from None
+                continue
+            if len(data) == want:
+                buffer[:want] = data
+                self.pos += want
+                return want
+        raise StorageError(
+            f"cannot read {self.uri}: {tries} answers in a row ended before byte {self.pos + want} of {self.size} "
+            f"({_hint(self.uri)})"
+        )
+
+    def readall(self) -> bytes:
+        """The rest of the object, read READ_BUFFER_BYTES at a time (io's default would ask for 8 KB at a time)."""
+        chunks = []
+        while chunk := self.read(READ_BUFFER_BYTES):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
 
 
 def read_bytes(uri: str) -> bytes:
@@ -237,8 +362,9 @@ def write_text(uri: str, text: str) -> None:
 @cache
 def _s3_client() -> Any:
     import boto3  # pyarrow's S3 client makes no conditional writes; boto3 takes the same AWS variables
+    from botocore.config import Config
 
-    return boto3.client("s3")
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": s3_max_attempts()}))
 
 
 def create_exclusive(uri: str, data: bytes) -> bool:
@@ -348,7 +474,10 @@ def _row_groups(tables: Iterable[pa.Table], rows: int | None) -> Iterator[pa.Tab
 def read_parquet(uri: str, schema: pa.Schema | None = None, columns: list[str] | None = None) -> pa.Table:
     fs, path = resolve(uri)
     try:
-        return pq.read_table(path, filesystem=fs, schema=schema, columns=columns)
+        if isinstance(fs, pafs.LocalFileSystem):
+            return pq.read_table(path, schema=schema, columns=columns)
+        with _RemoteFile(uri, fs.open_input_file(path)) as f:  # unbuffered: Parquet asks for the byte ranges it needs
+            return pq.read_table(f, schema=schema, columns=columns)
     except (OSError, pa.ArrowException) as e:
         raise storage_error(uri, "read", e) from None
 
