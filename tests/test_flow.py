@@ -39,7 +39,7 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
 
     out = str(tmp_path / "out")
     inputs = [str(data_dir / "warcfile.warc.gz"), str(data_dir / "clipped.warc.gz")]
-    state = curate(inputs=inputs, output=out, return_state=True)
+    state = curate(inputs=inputs, output=out, workers=1, return_state=True)
     assert state.is_completed()
     manifest = state.result()
     assert manifest["counts"]["read"] == 51
@@ -56,10 +56,10 @@ def test_curate_flow_is_recorded_by_the_prefect_server_and_reruns_are_skipped(da
     check_artifacts(artifacts, out, manifest)
 
     mtime = Path(out, "manifest.json").stat().st_mtime_ns
-    assert curate(inputs=inputs, output=out)["counts"] == manifest["counts"]
+    assert curate(inputs=inputs, output=out, workers=1)["counts"] == manifest["counts"]
     assert Path(out, "manifest.json").stat().st_mtime_ns == mtime  # up to date: nothing rewritten
 
-    forced = curate(inputs=inputs, output=out, force=True)
+    forced = curate(inputs=inputs, output=out, workers=1, force=True)
     assert forced["run_dir"] != manifest["run_dir"] and not Path(out, manifest["run_dir"]).exists()
     assert list(shard_bytes(out, forced).values()) == list(first_bytes.values())
 

@@ -36,7 +36,7 @@ def run(tmp_path_factory) -> dict:
     for lang in ("en", "vi"):
         train(str(reference[lang]), lang, str(root / "models" / lang))
     config = _config(root / "config.yaml", root / "models")
-    curate(inputs=[str(root / "in" / "corpus.warc.gz")], output=str(root / "out"), config=config, workers=2)
+    curate(inputs=[str(root / "in" / "corpus.warc.gz")], output=str(root / "out"), config=config, workers=1)
     return {
         "root": root,
         "config": config,
@@ -83,7 +83,7 @@ def test_kept_rows_carry_every_signal_and_a_bucket(run):
 def test_rethreshold_under_the_same_config_reproduces_the_run(run, tmp_path):
     from sieve.flows.tools.rethreshold import rethreshold
 
-    rethreshold(run["out"], run["config"], str(tmp_path / "same"), workers=2)
+    rethreshold(run["out"], run["config"], str(tmp_path / "same"), workers=1)
     before, after = _rows(run["out"]), _rows(str(tmp_path / "same"))
     for kind in ("kept", "dropped"):
         assert after[kind].equals(before[kind]), kind
@@ -99,8 +99,8 @@ def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
         "    drop_tail: true\n  fineweb: false\n"
         "languages:\n  vi: {gopher_quality: {min_words: 20}}\n  en: {gopher_repetition: {max_dup_line_frac: 0.1}}\n",
     )
-    manifest = rethreshold(run["out"], new, str(tmp_path / "re"), workers=2)
-    curate(inputs=[run["warc"]], output=str(tmp_path / "fresh"), config=new, workers=2)
+    manifest = rethreshold(run["out"], new, str(tmp_path / "re"), workers=1)
+    curate(inputs=[run["warc"]], output=str(tmp_path / "fresh"), config=new, workers=1)
     redecided, fresh, original = (
         _decisions(str(tmp_path / "re")),
         _decisions(str(tmp_path / "fresh")),

@@ -60,7 +60,7 @@ def test_a_run_from_bucket_to_bucket_equals_a_local_run_byte_for_byte(s3_env, cr
         "--runner",
         "DirectRunner",
         "--workers",
-        "2",
+        "1",
         env=s3_env,
         cwd=tmp_path,
     )
