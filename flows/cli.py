@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import sys
 import time
@@ -16,14 +15,10 @@ from sieve.flows.plan import COMMONCRAWL_BASE, check_output, plan_inputs, resolv
 from sieve.flows.runners import check_runner
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.errors import UsageError
+from sieve.transforms import storage
 from sieve.transforms.layout import MANIFEST
 from sieve.transforms.lease import holding
 from sieve.transforms.lifecycle import Stopped, stopped_by_signals
-from sieve.transforms.storage import DISK_FULL
-
-# The storage layer's line for a write that ran out of space, inside the error that carries it: a range's child process
-# and a Beam worker hand their errors on as text.
-DISK_FULL_LINE = re.compile(rf"cannot \w+ [^\n]*?: {re.escape(DISK_FULL)}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -189,7 +184,6 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from sieve.flows.publish import published
     from sieve.flows.tools.calibrate import calibrate
-    from sieve.transforms import storage
 
     snippet, lines = calibrate(published(args.run)[1], args.run, args.lang, args.reference, args.keep, args.tighten)
 
@@ -219,7 +213,6 @@ def _eval(args: argparse.Namespace) -> int:
     from sieve.flows.report import REPORT_HTML
     from sieve.flows.report_html import write_html_report
     from sieve.flows.tools.truth_eval import EVAL, evaluate, table_lines
-    from sieve.transforms import storage
 
     manifest, cfg = published(args.run)
     with holding(args.run, cfg.lease):  # it rewrites report.html in the output: not while a run writes there
@@ -740,10 +733,10 @@ def main(argv: list[str] | None = None) -> int:
         resume = f"; the same command resumes from the finished record ranges: {command}" if args.fn is _run else ""
         print(f"sieve: stopped by {e}{resume}", file=sys.stderr)
         return 128 + e.signum
-    except Exception as e:  # a full disk, wherever a write hit it, is one line: what to free, then the same command
-        if (full := DISK_FULL_LINE.search(str(e))) is None:
+    except Exception as e:  # a location that cannot be read or written (full disk, store down), wherever it was met
+        if (line := storage.error_line(e)) is None:
             raise
-        print(f"sieve: error: {full.group(0)}", file=sys.stderr)
+        print(f"sieve: error: {line}", file=sys.stderr)
         return 1
 
 

@@ -289,10 +289,9 @@ def _picked_rows(shard: Shard, reasons: dict[str, set[int]], doc_ids: set[str], 
     columns = ["doc_id", "url", "language", "text"] + (
         ["stage", "reason", "details"] if shard.kind == "dropped" else []
     )
-    fs, path = storage.resolve(shard.uri)
     rows, seen = [], Counter()
     try:
-        with fs.open_input_file(path) as f:
+        with storage.open_input(shard.uri) as f:  # remote reads retried whole, as every read of a shard is
             parquet = pq.ParquetFile(f)
             for group in range(parquet.num_row_groups):
                 if shard.kind == "dropped":

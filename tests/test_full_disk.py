@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from sieve.flows.cli import DISK_FULL_LINE, main
+from sieve.flows.cli import main
 from sieve.flows.publish import config_identity, run_folder
 from sieve.schemas.config import load_config
 from sieve.transforms.parquet import part_path
-from sieve.transforms.storage import DISK_FULL
+from sieve.transforms.storage import DISK_FULL, error_line
 from sieve.transforms.supervise import RangeSupervisor
 from sieve.transforms.warc import split_warc
 from tests.conftest import SIEVE, published_shards, write_config
@@ -170,5 +170,4 @@ def test_a_full_disk_under_a_range_worker_reaches_the_command_as_its_line(crawl,
             supervisor.run(source, first, end)
     finally:
         supervisor.close()
-    found = DISK_FULL_LINE.search(str(failed.value))
-    assert found and found.group(0) == f"cannot write {part_path(str(run_dir), 'kept', INPUT, first, end)}: {DISK_FULL}"
+    assert error_line(failed.value) == f"cannot write {part_path(str(run_dir), 'kept', INPUT, first, end)}: {DISK_FULL}"

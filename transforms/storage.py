@@ -153,14 +153,20 @@ def s3_max_attempts() -> int:
     return int(os.environ.get("AWS_MAX_ATTEMPTS") or S3_MAX_ATTEMPTS)
 
 
+def retry_seconds() -> float:
+    """The longest one request's retries may wait in all before its failure is reported (the AWS standard retry waits
+    at most 2**i s, capped at 20, before try i + 2; GCS gives up after GCS_RETRY_SECONDS)."""
+    return max(sum(min(2**i, 20) for i in range(s3_max_attempts() - 1)), GCS_RETRY_SECONDS)
+
+
 @cache
 def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
     if scheme != "s3://":
         # GCS retries for 15 minutes by default: missing credentials would look like a hang, not an error.
         return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_SECONDS))
-    # What FileSystem.from_uri would build (the endpoint from AWS_ENDPOINT_URL, else the bucket's own region), with
-    # the retries of S3_MAX_ATTEMPTS.
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    # What FileSystem.from_uri builds (the endpoint from the AWS variables, else the bucket's own region), with the
+    # retries of S3_MAX_ATTEMPTS.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return pafs.S3FileSystem(
         region=None if endpoint else pafs.resolve_s3_region(bucket),
         endpoint_override=endpoint,

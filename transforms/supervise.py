@@ -23,6 +23,7 @@ from typing import Any
 
 from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
+from sieve.transforms import storage
 from sieve.transforms.lifecycle import stopping
 from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
@@ -144,15 +145,18 @@ class RangeSupervisor:
                 code = self._stop()
                 return "crashed", offset, stage, f"the worker process died (exit code {code})"
             now, position = time.monotonic(), self._beacon.get()
+            # reading a record and writing the range's parts wait on storage, which retries for a bounded time
+            limit = self.limit + (storage.retry_seconds() if position[1] < 0 else 0)
             if position != seen:
                 seen, since = position, now
-            elif now - since > self.limit:
+            elif now - since > limit:
                 self._stop()
                 return (
                     "timeout",
                     position[0],
                     position[1],
-                    f"no progress for {self.limit} s (guard.document_timeout_seconds)",
+                    f"no progress for {limit} s (guard.document_timeout_seconds"
+                    + (", plus storage's retries)" if limit > self.limit else ")"),
                 )
 
     def _stop(self) -> int | None:
