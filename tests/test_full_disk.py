@@ -154,6 +154,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_the_same_command_resumes_once_
     assert manifest["run"]["files_resumed"] == 1 and manifest["run"]["batches"] == []
     assert manifest["counts"] == expected["counts"] and manifest["files"] == expected["files"]
     assert shards == expected_shards and len(shards) == 2  # its kept and dropped shard
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # the writes the disk cut short left no temp file
 
 
 def test_a_full_disk_under_a_range_worker_reaches_the_command_as_its_line(crawl, disks, tmp_path):

@@ -9,6 +9,7 @@ an object appears whole when its upload completes; local files are written to a 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import hashlib
@@ -345,8 +346,13 @@ def _write(uri: str, write: Callable[[str, pafs.FileSystem], T]) -> T:
         if isinstance(fs, pafs.LocalFileSystem):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-            result = write(tmp, fs)
-            os.replace(tmp, path)
+            try:
+                result = write(tmp, fs)
+                os.replace(tmp, path)
+            except BaseException:  # a write cut short (a full disk, a stop) leaves no temp file behind
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             return result
         return write(path, fs)
     except (OSError, pa.ArrowException) as e:
@@ -385,14 +391,15 @@ def create_exclusive(uri: str, data: bytes) -> bool:
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
         try:
+            with open(tmp, "wb") as f:
+                f.write(data)
             os.link(tmp, path)
         except FileExistsError:
             return False
         finally:
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         return True
     except OSError as e:
         raise storage_error(uri, "write", e) from None
