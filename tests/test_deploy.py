@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import time
-import urllib.request
 import venv
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,6 +20,7 @@ import pytest
 import yaml
 
 from sieve.flows.deploy import PREFECT_FILE
+from tests.conftest import free_port
 from tests.test_cli import assert_one_line_error
 
 BIN = Path(sys.executable).parent
@@ -29,12 +28,6 @@ DEPLOYMENT = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))["deploymen
 NAME = f"curate/{DEPLOYMENT['name']}"
 POOL = DEPLOYMENT["work_pool"]["name"]
 RUN_SECONDS = 100  # a two-file run takes about 15 s here
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -102,32 +95,10 @@ def _tail(log: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real Prefect server on loopback with its own state; yields the environment that points at it."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home / "prefect"),
-        "PREFECT_API_URL": url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    log = home / "server.log"
-    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with _started(command, env, log) as server:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, f"the Prefect server exited with {server.returncode}:\n{_tail(log)}"
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, f"the Prefect server was not ready in 90 s:\n{_tail(log)}"
-                time.sleep(0.5)
-        yield env
+def prefect_server(prefect_api: str) -> dict[str, str]:
+    """The environment of a command pointed at the session's real Prefect server (deployments, work pools and flow
+    runs are kept apart by their names and ids)."""
+    return {**os.environ, "PREFECT_API_URL": prefect_api, "DO_NOT_TRACK": "1"}
 
 
 @pytest.mark.slow
@@ -179,7 +150,7 @@ def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs
 def test_deploy_without_a_server_is_one_clear_error(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
-    unreachable = f"http://127.0.0.1:{_free_port()}/api"
+    unreachable = f"http://127.0.0.1:{free_port()}/api"
     assert_one_line_error(_sieve_deploy(env), "PREFECT_API_URL is not set")
     assert_one_line_error(
         _sieve_deploy({**env, "PREFECT_API_URL": unreachable}), f"cannot reach the Prefect server at {unreachable}"
