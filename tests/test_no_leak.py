@@ -52,6 +52,8 @@ def test_no_planted_value_survives_in_any_output(synth_corpus, tmp_path):
         str(out),
         "--config",
         config,
+        "--workers",
+        "1",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-3000:]
