@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,13 @@ pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for th
 DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
-def sieve_run(inputs: Path, out: Path, runner: str, options: list[str]) -> dict[str, Any]:
-    """`sieve run` with the runner on the command line and its options in the config, as a user runs it."""
+def sieve_run(
+    inputs: Path, out: Path, runner: str, options: list[str], workers: int = 2, settings: dict | None = None
+) -> dict[str, Any]:
+    """`sieve run` with the runner on the command line and its options (and any other settings) in the config, as a
+    user runs it."""
     config = out.parent / f"{out.name}.yaml"
-    config.write_text(yaml.safe_dump({"beam": {"options": options}}))
+    config.write_text(yaml.safe_dump({**(settings or {}), "beam": {"options": options}}))
     cmd = [
         str(Path(sys.executable).parent / "sieve"),
         "run",
@@ -38,7 +43,7 @@ def sieve_run(inputs: Path, out: Path, runner: str, options: list[str]) -> dict[
         "--config",
         str(config),
         "--workers",
-        "2",
+        str(workers),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -76,26 +81,73 @@ def direct_run(crawl_run) -> tuple[Path, dict[str, Any]]:
     return crawl_run[0], crawl_run[1]
 
 
-@pytest.fixture(scope="module")
-def dask_cluster() -> Iterator[Any]:
-    """A real Dask cluster on this machine: a scheduler and two single-threaded worker processes."""
-    from dask.distributed import LocalCluster
+@dataclass(frozen=True)
+class DaskCluster:
+    address: str  # the scheduler's
+    worker_pids: set[int]  # of the processes that run the tasks
 
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        yield cluster
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
+    """A real Dask cluster started as an operator starts one: `dask scheduler` and two single-threaded `dask worker`
+    processes on 127.0.0.1 (their logs in dask.log), stopped at the end of the module."""
+    from dask.distributed import Client
+
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # no dashboard, no fixed port taken
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], *quiet]
+    worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
+    with open(tmp_path_factory.mktemp("dask") / "dask.log", "w") as log:
+        procs = [subprocess.Popen(cmd, stdout=log, stderr=log) for cmd in (scheduler, worker, worker)]
+        try:
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(2, timeout=60)
+                pids = set(client.run(os.getpid).values())
+            yield DaskCluster(address, pids)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
+
+
+def range_workers(manifest: dict[str, Any]) -> dict[int, int]:
+    """Ranges run per worker process id, from the range markers' timings (run.phases.workers: host:pid)."""
+    return {int(w.rsplit(":", 1)[1]): t["ranges"] for w, t in manifest["run"]["phases"]["workers"].items()}
 
 
 @pytest.mark.slow
 def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(
     crawl_dir, tmp_path, dask_cluster, direct_run
 ):
-    transitions = dask_cluster.scheduler.transition_counter
     out = tmp_path / "out"
-    manifest = sieve_run(crawl_dir, out, DASK, [f"--dask_client_address={dask_cluster.scheduler_address}"])
-    assert dask_cluster.scheduler.transition_counter > transitions  # the job's tasks ran on this cluster's workers
+    manifest = sieve_run(crawl_dir, out, DASK, [f"--dask_client_address={dask_cluster.address}"])
+    assert set(range_workers(manifest)) <= dask_cluster.worker_pids  # the ranges ran in this cluster's workers
     assert manifest["run"]["runner"] == DASK
     assert not beam_counters(manifest)  # Beam's DaskRunner reports no metrics: the tables carry the counts
     assert_same_outcome(out, manifest, direct_run)
+
+
+@pytest.mark.slow
+def test_dask_runner_spreads_one_big_file_over_both_workers(data_dir, tmp_path, dask_cluster):
+    """Beam's DaskRunner only spreads created items: the ranges, planned by a first job, are what it creates."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(data_dir / "articles-sample.warc.gz", inputs)
+    settings = {"read": {"records_per_split": 2}}  # its 12 records: 6 ranges
+    on_dask = sieve_run(
+        inputs, tmp_path / "dask", DASK, [f"--dask_client_address={dask_cluster.address}"], settings=settings
+    )
+    direct = sieve_run(inputs, tmp_path / "direct", "DirectRunner", [], workers=1, settings=settings)
+    assert on_dask["counts"] == direct["counts"] and on_dask["files"] == direct["files"]
+    ranges = range_workers(on_dask)
+    assert set(ranges) == dask_cluster.worker_pids and sum(ranges.values()) == 6, ranges  # both ran some
+    shards = on_dask["shards"]["kept"] + on_dask["shards"]["dropped"]
+    assert shards == direct["shards"]["kept"] + direct["shards"]["dropped"] and shards
+    for shard in shards:
+        path = shard["path"]
+        assert (tmp_path / "dask" / path).read_bytes() == (tmp_path / "direct" / path).read_bytes(), path
 
 
 @pytest.mark.slow

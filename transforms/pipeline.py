@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import apache_beam as beam
@@ -9,8 +12,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from sieve.schemas.config import Config
+from sieve.transforms import storage
 from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
+from sieve.transforms.parquet import shard_stem
 from sieve.transforms.sinks import MergeShards
 from sieve.transforms.warc import split_warc
 
@@ -25,6 +30,26 @@ def _ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, An
     return [(source, start, end) for start, end in ranges]
 
 
+def _planned(files: list[dict[str, Any]], workers: int, run_bytes: int | None) -> list[dict[str, Any]]:
+    """The input files in name order, each with the fewest ranges it is cut into (min_splits)."""
+    # Each file is cut into at least its share (by bytes of the whole run, run_bytes, so that a rerun cuts it the
+    # same way and reuses its finished ranges) of SPLITS_PER_WORKER ranges per worker: a few big files still keep
+    # every worker busy; many files are cut only by records_per_split.
+    total = run_bytes or sum(f["size"] for f in files) or 1
+    planned = [{**f, "min_splits": max(1, -(-SPLITS_PER_WORKER * workers * f["size"] // total))} for f in files]
+    return sorted(planned, key=lambda f: f["name"])
+
+
+def _process_ranges(ranges: beam.PCollection, cfg: Config, run_dir: str) -> None:
+    """Record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file -> its marker."""
+    (
+        ranges
+        | "SpreadRanges" >> beam.Reshuffle()  # only (file, start, end) crosses this shuffle
+        | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg, run_dir))  # emits counts and part paths, not rows
+        | "MergeShards" >> MergeShards(run_dir, cfg.output)
+    )
+
+
 def build_pipeline(
     p: beam.Pipeline,
     files: list[dict[str, Any]],
@@ -33,25 +58,63 @@ def build_pipeline(
     workers: int = 1,
     run_bytes: int | None = None,
 ) -> None:
-    """Input files -> record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file
-    -> its commit marker. files are dicts with the input's uri, name, size and mtime_ns."""
-    # Each file is cut into at least its share (by bytes of the whole run, run_bytes, so that a rerun cuts it the
-    # same way and reuses its finished ranges) of SPLITS_PER_WORKER ranges per worker: a few big files still keep
-    # every worker busy; many files are cut only by records_per_split.
-    total = run_bytes or sum(f["size"] for f in files) or 1
-    planned = [{**f, "min_splits": max(1, -(-SPLITS_PER_WORKER * workers * f["size"] // total))} for f in files]
-    (
+    """Input files -> record ranges (cut on the workers) -> processed ranges -> one shard per file -> its commit
+    marker. files are dicts with the input's uri, name, size and mtime_ns."""
+    ranges = (
         p
-        | "InputFiles" >> beam.Create(sorted(planned, key=lambda f: f["name"]))
+        | "InputFiles" >> beam.Create(_planned(files, workers, run_bytes))
         | "SpreadFiles" >> beam.Reshuffle()
         | "SplitFiles" >> beam.FlatMap(_ranges, cfg.read.records_per_split)
-        | "SpreadRanges" >> beam.Reshuffle()  # only (file, start, end) crosses this shuffle
-        | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg, run_dir))  # emits counts and part paths, not rows
-        | "MergeShards" >> MergeShards(run_dir, cfg.output)
     )
+    _process_ranges(ranges, cfg, run_dir)
 
 
-def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOptions:
+def _plan_path(run_dir: str, name: str) -> str:
+    """Where the planning job writes one input file's ranges (a working file, removed at the run's commit)."""
+    return storage.join(run_dir, "ranges", f"{shard_stem(name)}.plan.json")
+
+
+def _write_plan(source: dict[str, Any], max_records: int, run_dir: str) -> None:
+    storage.write_text(_plan_path(run_dir, source["name"]), json.dumps(_ranges(source, max_records)))
+
+
+def _read_plan(run_dir: str, name: str) -> list[tuple[dict[str, Any], int, int]]:
+    return [(source, start, end) for source, start, end in json.loads(storage.read_text(_plan_path(run_dir, name)))]
+
+
+def plan_ranges(
+    files: list[dict[str, Any]],
+    cfg: Config,
+    run_dir: str,
+    runner: str,
+    workers: int,
+    run_bytes: int | None,
+) -> list[tuple[dict[str, Any], int, int]]:
+    """Every record range of files, cut by a first Beam job on the workers (each file read there once, none by
+    the launcher, which only reads back the small plans): for a runner that does not redistribute a job's
+    elements, so that the main job can create the ranges themselves."""
+    planned = _planned(files, workers, run_bytes)
+    p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
+    (
+        p
+        | "InputFiles" >> beam.Create(planned)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "PlanFiles" >> beam.Map(_write_plan, cfg.read.records_per_split, run_dir)
+    )
+    p.run().wait_until_finish()
+    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
+        plans = pool.map(partial(_read_plan, run_dir), [f["name"] for f in planned])
+        return [r for plan in plans for r in plan]
+
+
+def _redistributes(runner: str) -> bool:
+    """Whether the runner spreads a job's elements over its workers at a Reshuffle; Beam's DaskRunner does not."""
+    return not runner.endswith("DaskRunner")
+
+
+def pipeline_options(
+    runner: str, workers: int, extra: list[str], dask_partitions: int | None = None
+) -> PipelineOptions:
     """Runner choice is options only: DirectRunner runs multi_processing on this machine, anything else as given."""
     args = [f"--runner={runner}"]
     if runner == "DirectRunner":
@@ -63,12 +126,13 @@ def pipeline_options(runner: str, workers: int, extra: list[str]) -> PipelineOpt
             "--default_sdk_harness_log_level=WARNING",
             '--sdk_harness_log_level_overrides={"sieve": "INFO"}',
         ]
-    elif runner.endswith("DaskRunner") and not any(
+    elif not _redistributes(runner) and not any(
         o.startswith(("--dask_npartitions", "--dask_partition_size")) for o in extra
     ):
-        # Beam's DaskRunner puts up to 128 created items in one partition and makes Reshuffle a no-op: one
-        # partition per input file is what spreads the files over the workers.
-        args.append("--dask_partition_size=1")
+        # Beam's DaskRunner puts up to 128 created items in one partition and makes Reshuffle a no-op: the
+        # partitions of what a job creates are all its spread. One created item per partition, or dask_partitions
+        # runs of consecutive items (each partition sets its DoFns up once).
+        args.append(f"--dask_npartitions={dask_partitions}" if dask_partitions else "--dask_partition_size=1")
     return PipelineOptions(args + list(extra))
 
 
@@ -81,8 +145,17 @@ def run_job(
     run_bytes: int | None = None,
 ) -> dict[str, int]:
     """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
-    p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
-    build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
+    if _redistributes(runner):
+        p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
+        build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
+    else:
+        # What the job creates is all it spreads: the ranges, planned by a first job, in as many partitions as
+        # files or as SPLITS_PER_WORKER per worker, whichever is more (a big file's ranges spread over the workers,
+        # many files' ranges stay about one file to a partition).
+        ranges = plan_ranges(files, cfg, run_dir, runner, workers, run_bytes)
+        spread = max(len(files), SPLITS_PER_WORKER * workers)
+        p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, dask_partitions=spread))
+        _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir)
     with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
         result = p.run()
         result.wait_until_finish()
