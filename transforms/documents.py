@@ -34,14 +34,14 @@ class ProcessWarcRange(beam.DoFn):
         from sieve.filters.pii import install_log_scrubber
         from sieve.transforms.lifecycle import die_with_parent
         from sieve.transforms.stages import build_filters
-        from sieve.transforms.supervise import RangeSupervisor, worker_name
+        from sieve.transforms.supervise import take_supervisor, worker_name
 
         began = time.time()
         die_with_parent(self.launcher_pid)  # a worker the command started ends with it; no-op in the command itself
         install_log_scrubber(self.cfg.pii)  # a log line quoting a document's text carries no PII
         self.counters: dict[str, Any] = {}
         if self.cfg.guard.document_timeout_seconds > 0:
-            self.supervisor, self.filters = RangeSupervisor(self.cfg, self.run_dir), []
+            self.supervisor, self.filters = take_supervisor(self.cfg, self.run_dir), []
         else:
             self.supervisor, self.filters = None, build_filters(self.cfg)
         self.timing = {"worker": worker_name(), "warmup": round(time.time() - began, 3)}  # the first range's only
@@ -90,5 +90,7 @@ class ProcessWarcRange(beam.DoFn):
         yield result
 
     def teardown(self) -> None:
+        from sieve.transforms.supervise import release_supervisor
+
         if getattr(self, "supervisor", None) is not None:
-            self.supervisor.close()
+            release_supervisor(self.supervisor)  # closed at exit, or taken by the next DoFn of this run

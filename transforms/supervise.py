@@ -8,7 +8,9 @@ that crashes the child, gets its child killed; the range is then redone with tha
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
+import json
 import os
 import signal
 import socket
@@ -182,3 +184,32 @@ class RangeSupervisor:
         self._stop()
         self._beacon.close()
         self._beacon_path.unlink(missing_ok=True)
+
+
+# Supervisors whose DoFn was torn down, by (config, run folder), with their child still warm. Beam's DaskRunner sets a
+# DoFn up and tears it down again for every partition, and each new supervisor's child costs 2-5 s to start: a
+# process keeps its children instead and hands them to the next DoFn of the same run.
+_idle: dict[tuple[str, str], list[RangeSupervisor]] = {}
+
+
+def _key(cfg: Config, run_dir: str) -> tuple[str, str]:
+    return json.dumps(cfg.as_dict(), sort_keys=True, default=str), run_dir
+
+
+def take_supervisor(cfg: Config, run_dir: str) -> RangeSupervisor:
+    """A supervisor for cfg's ranges into run_dir: one this process released, else a new one."""
+    idle = _idle.get(_key(cfg, run_dir))
+    return idle.pop() if idle else RangeSupervisor(cfg, run_dir)
+
+
+def release_supervisor(supervisor: RangeSupervisor) -> None:
+    """Keep supervisor, its child warm, for the next take_supervisor of the same run in this process."""
+    _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
+
+
+@atexit.register
+def _close_idle() -> None:
+    for supervisors in _idle.values():
+        for supervisor in supervisors:
+            supervisor.close()
+    _idle.clear()
