@@ -33,9 +33,10 @@ demo: $(STAMP)
 	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output
 	$(BIN)/sieve eval $(DEMO_DIR)/output --truth $(DEMO_DIR)/input/truth.json
 
-# Two pytest-xdist workers: the suite waits on servers and subprocesses, so two share the 2 cores well.
+# Two pytest-xdist workers, a test module to one worker (its module fixtures are built once): the suite waits on servers
+# and subprocesses, so two share the 2 cores well.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -218,18 +218,5 @@ def write_config(path: Path, text: str) -> str:
     return str(path)
 
 
-def pytest_collection_modifyitems(items: list) -> None:
-    """For pytest-xdist's loadgroup (`make test` runs two workers): a module's tests stay together (its module
-    fixtures are built once), and the modules that read one session run (crawl_run, synth_run, synth_crawl_run) share
-    a worker, so no run is made twice."""
-    shared = ("crawl_run", "synth_run", "synth_crawl_run")
-    used: dict[str, set[str]] = {}
-    for item in items:
-        used.setdefault(item.module.__name__, set()).update(item.fixturenames)
-    for item in items:
-        names = used[item.module.__name__]
-        item.add_marker(pytest.mark.xdist_group(next((f for f in shared if f in names), item.module.__name__)))
-
-
 # Prefect logs "stopping temporary server" at interpreter exit, after pytest has closed its captured streams.
 logging.raiseExceptions = False
