@@ -22,17 +22,9 @@ from sieve.transforms.parquet import part_path
 from sieve.transforms.storage import DISK_FULL, error_line
 from sieve.transforms.supervise import RangeSupervisor
 from sieve.transforms.warc import split_warc
-from tests.conftest import SIEVE, published_shards, write_config
+from tests.conftest import LIGHT_CONFIG, SIEVE, published_shards, write_config
 
 INPUT = "warcfile.warc.gz"  # 50 records: 5 ranges of 10, one kept shard of about 48 KiB, report.html about 64 KiB
-# Ranges of 10 records; extraction (resiliparse, the fast one), no model but the quality stages', dedup as default.
-CONFIG = """
-read: {records_per_split: 10}
-extract: {extractor: resiliparse}
-url_filter: {enabled: false}
-language_id: {enabled: false}
-pii: {enabled: false}
-"""
 # Disk sizes in KiB (tmpfs counts whole 4 KiB pages). The output folder's own disk holds the lease records and
 # report.md, not report.html; the kept shards' disk not one kept shard; a disk with room holds the whole run.
 OUTPUT_KIB, KEPT_KIB, ROOM_KIB = 32, 16, 4096
@@ -115,7 +107,7 @@ def assert_listed_files_whole(run_dir: Path) -> None:
 def test_a_full_disk_ends_the_run_in_one_line_and_the_same_command_resumes_once_space_is_freed(
     crawl, disks, tmp_path, capfd
 ):
-    config = write_config(tmp_path / "full-disk.yaml", CONFIG)
+    config = write_config(tmp_path / "full-disk.yaml", LIGHT_CONFIG)
     reference = tmp_path / "reference"
     assert main(run_args(crawl, reference, config)) == 0  # the same command on a disk with room
 
@@ -160,7 +152,7 @@ def test_a_full_disk_ends_the_run_in_one_line_and_the_same_command_resumes_once_
 def test_a_full_disk_under_a_range_worker_reaches_the_command_as_its_line(crawl, disks, tmp_path):
     """A range runs in a child process (the per-document time guard), which hands its error on as text: the line
     the command prints is still found in it whole."""
-    cfg = load_config(write_config(tmp_path / "full-disk.yaml", CONFIG))
+    cfg = load_config(write_config(tmp_path / "full-disk.yaml", LIGHT_CONFIG))
     run_dir = tmp_path / "run"
     disks.mount(run_dir, KEPT_KIB)  # smaller than the range's kept part
     source = {"uri": str(crawl / INPUT), "name": INPUT}

@@ -36,17 +36,9 @@ from sieve.transforms.ranges import process_range
 from sieve.transforms.sinks import MergeShards
 from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import split_warc
-from tests.conftest import write_config
+from tests.conftest import LIGHT_CONFIG, write_config
 
 COMMITTED, UNFINISHED = "articles-sample.warc.gz", "warcfile.warc.gz"
-# Ranges of 10 records; extraction (resiliparse, the fast one) and nothing else, so no model loads.
-CONFIG = """
-read: {records_per_split: 10}
-extract: {extractor: resiliparse}
-url_filter: {enabled: false}
-language_id: {enabled: false}
-pii: {enabled: false}
-"""
 
 
 @dataclass
@@ -80,7 +72,7 @@ def staged(data_dir, tmp_path) -> Staged:
     crawl.mkdir()
     for name in (COMMITTED, UNFINISHED):
         shutil.copy(data_dir / name, crawl / name)
-    config = write_config(tmp_path / "torn.yaml", CONFIG)
+    config = write_config(tmp_path / "torn.yaml", LIGHT_CONFIG)
     cfg, out = load_config(config), tmp_path / "out"
     run_dir, files, stages = run_folder(str(out), config_identity(cfg)), plan_inputs([str(crawl)]), build_filters(cfg)
     sources, results = {}, {}
