@@ -227,16 +227,5 @@ def write_config(path: Path, text: str) -> str:
     return str(path)
 
 
-# The modules that take longest (a fresh clone's `make test`, durations summed per module), handed out first: the two
-# xdist workers then end together instead of one running the trainer alone for the last two minutes.
-LONGEST_FIRST = ("test_trainer", "test_s3_faults", "test_signals", "test_flow", "test_runners", "test_quality_tools")
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    """Run LONGEST_FIRST's modules first, in that order; the others after, as collected."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
-
-
 # Prefect logs "stopping temporary server" at interpreter exit, after pytest has closed its captured streams.
 logging.raiseExceptions = False
