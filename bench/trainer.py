@@ -98,26 +98,19 @@ def prepare(cache: Path, docs: int, vocab_size: int) -> dict[str, Path]:
     return paths
 
 
+def tokenize_cmd(shards: Path, out: Path, tokenizer: Path, workers: int | None = None) -> list[str]:
+    """`sieve tokenize` of a run's shards with a given tokenizer (the command's default worker count unless given)."""
+    cmd = [SIEVE, "tokenize", "--input", str(shards), "--output", str(out), "--tokenizer", str(tokenizer)]
+    return cmd + (["--workers", str(workers)] if workers is not None else [])
+
+
 def bench_tokenize(paths: dict[str, Path], work: Path, repeat: int) -> list[dict]:
     rows = []
     for workers in (1, 2):
         rates, walls = [], []
         for i in range(repeat):
             out = work / f"tok-w{workers}-{i}"
-            _, wall = sh(
-                [
-                    SIEVE,
-                    "tokenize",
-                    "--input",
-                    str(paths["curated"]),
-                    "--output",
-                    str(out),
-                    "--tokenizer",
-                    str(paths["tokenizer"]),
-                    "--workers",
-                    str(workers),
-                ]
-            )
+            _, wall = sh(tokenize_cmd(paths["curated"], out, paths["tokenizer"], workers))
             summary = json.loads((out / "tokens.json").read_text())
             rates.append(summary["tokens"] / summary["seconds"])
             walls.append(wall)
@@ -248,18 +241,7 @@ def experiment(paths: dict[str, Path], work: Path, steps: int, seeds: int) -> li
     rows = []
     for name in ("raw", "curated"):
         tok = work / f"tok-{name}"
-        sh(
-            [
-                SIEVE,
-                "tokenize",
-                "--input",
-                str(paths[name]),
-                "--output",
-                str(tok),
-                "--tokenizer",
-                str(paths["tokenizer"]),
-            ]
-        )
+        sh(tokenize_cmd(paths[name], tok, paths["tokenizer"]))
         data = reference_data(tok, paths["synth"], paths["tokenizer"], work / f"data-{name}")
         runs = []
         for seed in range(seeds):
