@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.conftest import free_port
 from tests.test_cli import assert_one_line_error, sieve_in_process
 
 pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
@@ -94,7 +94,7 @@ def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
     from dask.distributed import Client
 
     dask = str(Path(sys.executable).parent / "dask")
-    address = f"tcp://127.0.0.1:{closed_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # no dashboard, no fixed port taken
     scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], *quiet]
     worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
@@ -162,13 +162,6 @@ def test_portable_runner_with_an_embedded_job_service_writes_what_the_direct_run
     assert counters["read"] == manifest["counts"]["read"] and counters["kept"] == manifest["counts"]["kept"]
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 BAD_SETUPS = {
     "unknown option": (
         "DirectRunner",
@@ -208,7 +201,7 @@ BAD_SETUPS = {
 def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path, capsys):
     runner, options, needles = BAD_SETUPS[case]
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"beam": {"options": [o.format(port=closed_port()) for o in options]}}))
+    config.write_text(yaml.safe_dump({"beam": {"options": [o.format(port=free_port()) for o in options]}}))
     result = sieve_in_process(
         capsys,
         "run",
