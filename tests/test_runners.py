@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sieve.transforms.pipeline import pipeline_options
 from tests.conftest import free_port
 from tests.test_cli import assert_one_line_error, sieve_in_process
 
@@ -215,3 +217,20 @@ def test_bad_runner_setup_is_one_line_saying_what_to_do(case, data_dir, tmp_path
         str(config),
     )
     assert_one_line_error(result, *needles)
+
+
+def test_direct_runner_jobs_stay_on_the_fn_api_runner(monkeypatch):
+    """Beam's DirectRunner hands a job to its Prism runner (a binary it fetches from GitHub) where it can, and falls
+    back when that fails, as it does offline: our options keep every job off Prism, with or without a network."""
+    from apache_beam.runners.portability import prism_runner
+
+    tried = []
+
+    def offline(self, pipeline, options):
+        tried.append(pipeline)
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", offline)
+    with beam.Pipeline(options=pipeline_options("DirectRunner", 1, [])) as p:
+        p | beam.Create([1, 2]) | beam.Map(lambda x: x)
+    assert not tried
