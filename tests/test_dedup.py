@@ -196,9 +196,16 @@ def _scored_run(run: str, files: dict[str, list], cfg, markers: dict | None = No
     return markers, run_passes(run, markers, passes_for(cfg), cfg.output)
 
 
-def test_hand_made_duplicate_sets(tmp_path, hand_made):
+@pytest.fixture(scope="module")
+def hand_made_run(hand_made, tmp_path_factory) -> tuple[str, dict, dict]:
+    """The dedup pass over the hand-made files with one worker: (run folder, markers, statistics)."""
+    first, second, _ = hand_made
+    return _run(tmp_path_factory.mktemp("hand-made"), {"a.warc.gz": first, "b.warc.gz": second})
+
+
+def test_hand_made_duplicate_sets(hand_made, hand_made_run):
     first, second, extra = hand_made
-    run, markers, stats = _run(tmp_path, {"a.warc.gz": first, "b.warc.gz": second})
+    run, markers, stats = hand_made_run
     rows = _rows(run, markers)
     assert len(rows) == len(first) + len(second)  # conserved: every row kept or dropped
     dropped = {u: r for u, r in rows.items() if r["kind"] == "dropped"}
@@ -229,10 +236,10 @@ def test_hand_made_duplicate_sets(tmp_path, hand_made):
     assert len(dropped) == 5 and stats["clusters"]["removed"] == 5
 
 
-def test_same_output_with_one_or_two_workers(tmp_path, hand_made, monkeypatch):
+def test_same_output_with_one_or_two_workers(tmp_path, hand_made, hand_made_run, monkeypatch):
     first, second, _ = hand_made
     files = {"a.warc.gz": first, "b.warc.gz": second}
-    run1, markers1, _ = _run(tmp_path / "one", files, workers=1)
+    run1, markers1, _ = hand_made_run
     monkeypatch.setattr(corpus, "SMALL_RUN_DOCUMENTS", 0)  # two worker processes, as a large run gets
     run2, markers2, _ = _run(tmp_path / "two", files, workers=2)
     for name in files:
