@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/pii.py
 	$(BIN)/python bench/trainer.py
+	$(BIN)/python bench/bad_volume.py
 
 clean:
 	rm -rf $(DEMO_DIR) .sieve .pytest_cache

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
+import zlib
 from collections import Counter
 from datetime import UTC
 
@@ -58,19 +60,20 @@ def test_corrupt_gzip_is_one_named_drop_not_a_crash(tmp_path):
     bad = tmp_path / "garbage.warc.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00" + b"not really gzip" * 100)
     [item] = read_warc(str(bad), CAP)
-    assert item.drop.reason == "corrupt_file" and "garbage.warc.gz" in item.drop.details
+    assert item.drop.reason == "corrupt_member" and "garbage.warc.gz" in item.drop.details
 
 
-def test_corruption_mid_file_keeps_the_records_before_it(data_dir, tmp_path):
+def test_corruption_mid_file_costs_only_the_damaged_record(data_dir, tmp_path):
     raw = (data_dir / "warcfile.warc.gz").read_bytes()
     bad = tmp_path / "damaged.warc.gz"
-    bad.write_bytes(raw[:60000] + b"\x00" * 500 + raw[60500:])
+    bad.write_bytes(raw[:62000] + b"\x00" * 500 + raw[62500:])  # inside the gzip member at 61090
     items = list(read_warc(str(bad), CAP))
-    assert 1 < len(items) < 50
-    assert (
-        items[-1].drop.reason == "corrupt_file" and "damaged.warc.gz: unreadable after offset" in items[-1].drop.details
+    assert len(items) == 50  # the records after the damage are read too
+    [damaged] = [i for i in items if i.drop is not None and i.drop.stage == "read"]
+    assert damaged.drop.reason == "corrupt_member" and "damaged.warc.gz: the gzip member at offset" in (
+        damaged.drop.details
     )
-    assert all(i.drop is None for i in items[:-1])
+    assert damaged.doc.warc_offset == 61090
 
 
 def test_a_file_that_is_not_warc_is_named(tmp_path):
@@ -111,7 +114,7 @@ def test_split_of_a_damaged_file_still_reports_the_damage(data_dir, tmp_path):
     ranges, sha256 = split_warc(str(bad), 5)
     items = [i for s, e in ranges for i in read_warc(str(bad), CAP, s, e)]
     assert sha256 == hashlib.sha256(bad.read_bytes()).hexdigest()  # past the damage too
-    assert [i.drop.reason for i in items if i.drop] == ["corrupt_file"]
+    assert [i.drop.reason for i in items if i.drop] == ["corrupt_member"]
     assert len(items) == len(list(read_warc(str(bad), CAP)))
 
 
@@ -149,3 +152,43 @@ def test_gzip_encoded_payloads_are_decompressed_and_bombs_are_dropped(tmp_path):
     assert broken.drop.reason == "bad_content_encoding"
     bomb = next(read_warc(str(path), 1000))  # 26 kB of text in a 200-byte gzip body, cap 1000 bytes
     assert bomb.drop.reason == "bad_content_encoding" and "past 1000 bytes" in bomb.drop.details
+
+
+def gzip_members(path) -> list[bytes]:
+    """The records of a per-record WARC.gz, each decompressed from its own gzip member."""
+    data, records = path.read_bytes(), []
+    while data:
+        inflater = zlib.decompressobj(wbits=31)
+        records.append(inflater.decompress(data))
+        data = inflater.unused_data
+    return records
+
+
+def test_a_wrong_content_length_is_one_named_drop_and_spares_the_next_record(tmp_path):
+    good = tmp_path / "good.warc.gz"
+    write_warc(good, [b"<html><body>page %d</body></html>" % i for i in range(3)], [("Content-Type", "text/html")])
+    records = gzip_members(good)
+    for declared, name in ((b"Content-Length: 999", "long"), (b"Content-Length: 20", "short")):
+        bad = tmp_path / f"{name}.warc.gz"
+        broken = re.sub(rb"Content-Length: \d+\r\n\r\nHTTP", declared + b"\r\n\r\nHTTP", records[1])
+        bad.write_bytes(b"".join(gzip.compress(r) for r in [records[0], broken, records[2]]))
+        items = list(read_warc(str(bad), CAP))
+        assert [i.drop and i.drop.reason for i in items] == [None, "bad_content_length", None], name
+        assert "declares Content-Length " + declared.split()[1].decode() in items[1].drop.details
+        assert items[2].doc.url == "https://example.com/2" and items[2].doc.payload.endswith(b"page 2</body></html>")
+
+
+def test_a_damaged_gzip_member_is_skipped_by_the_index_and_the_reader(tmp_path):
+    good = tmp_path / "good.warc.gz"
+    write_warc(good, [b"<html><body>page %d</body></html>" % i for i in range(4)], [("Content-Type", "text/html")])
+    members = [gzip.compress(r) for r in gzip_members(good)]
+    members[1] = members[1][:40] + bytes(30) + members[1][70:]  # deflate data overwritten
+    members[2] = members[2][: len(members[2]) // 2]  # cut short, the next member follows
+    bad = tmp_path / "bad.warc.gz"
+    bad.write_bytes(b"".join(members))
+    ranges, _ = split_warc(str(bad), 1)
+    assert len(ranges) == 4  # every member is a record offset, damaged or not
+    items = [i for s, e in ranges for i in read_warc(str(bad), CAP, s, e)]
+    assert [i.drop and i.drop.reason for i in items] == [None, "corrupt_member", "corrupt_member", None]
+    assert [i.doc.warc_offset for i in items] == [s for s, _ in ranges]
+    assert items[3].doc.url == "https://example.com/3"
