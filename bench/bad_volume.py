@@ -37,9 +37,11 @@ import time
 import zipfile
 import zlib
 from collections import Counter, defaultdict
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import pyarrow.parquet as pq
 from fastwarc.warc import ArchiveIterator
 
@@ -169,24 +171,6 @@ def write_warc(path: Path, size_mb: int, every_mb: float, huge: int, huge_mb: in
     return written
 
 
-def process_tree(root: int) -> dict[int, str]:
-    """pid -> command line of root and every process below it, from /proc."""
-    parents, cmds = {}, {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-                cmds[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except (OSError, ValueError, IndexError):
-                continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
-        tree.update(frontier)
-    return {p: cmds.get(p, "") for p in tree}
-
-
 def kind_of(pid: int, root: int, cmd: str) -> str:
     if pid == root:
         return "launcher"
@@ -199,21 +183,15 @@ def kind_of(pid: int, root: int, cmd: str) -> str:
     return "other: " + " ".join(cmd.split()[:3])[:60]
 
 
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def watch(root: int, samples: list, stop: threading.Event) -> None:
-    """Every 0.5 s: (seconds, {pid: (kind, RSS kB)}) of the process tree."""
-    start = time.perf_counter()
+    """Every 0.5 s: (seconds, {pid: (kind, RSS kB)}) of the command's process tree (psutil, as bench/scale.py)."""
+    start, top = time.perf_counter(), psutil.Process(root)
     while not stop.is_set():
-        now = {p: (kind_of(p, root, c), rss_kb(p)) for p, c in process_tree(root).items()}
+        now = {}
+        with suppress(psutil.Error):  # the command has ended
+            for proc in [top, *top.children(recursive=True)]:
+                with suppress(psutil.Error):  # this process has ended
+                    now[proc.pid] = (kind_of(proc.pid, root, " ".join(proc.cmdline())), proc.memory_info().rss // 1024)
         samples.append((time.perf_counter() - start, {p: v for p, v in now.items() if v[1]}))
         stop.wait(0.5)
 
