@@ -110,7 +110,7 @@ class _Member(io.RawIOBase):
             if out:
                 buffer[: len(out)] = out
                 self.head += out[: _HEAD - len(self.head)]
-                self.tail = (self.tail + out)[-8:]
+                self.tail = (self.tail + out[-8:])[-8:]
                 self.size += len(out)
                 return len(out)
         return 0
