@@ -449,12 +449,18 @@ def chain_after_extraction(cfg: Config) -> list:
     return filters[[f.stage for f in filters].index("clean_text") :]
 
 
-def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None]:
-    """(drop stage or None, perplexity, word order gain) of a text run through the stages as an extracted page."""
+def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None, float | None]:
+    """(drop stage or None, perplexity, word order gain, pair gain) of a text run through the stages as an
+    extracted page."""
     doc = Document(warc_file="bench", warc_offset=0, text=text)
     drop = run_filters(doc, stages)
     signals = doc.signals.get("perplexity", {})
-    return drop.stage if drop else None, signals.get("perplexity"), signals.get("word_order_gain")
+    return (
+        drop.stage if drop else None,
+        signals.get("perplexity"),
+        signals.get("word_order_gain"),
+        signals.get("pair_gain"),
+    )
 
 
 def real_english_articles(cfg: Config) -> list[str]:
@@ -557,12 +563,15 @@ def junk_figures() -> dict:
                     verdicts = [verdict(stages, t) for t in texts]
                     results.setdefault((lang, group, kind), {})[name] = {
                         "docs": len(texts),
-                        "kept": sum(stage is None for stage, _, _ in verdicts),
-                        "dropped_by": dict(collections.Counter(stage for stage, _, _ in verdicts if stage)),
-                        "kept_without_perplexity": sum(stage is None and p is None for stage, p, _ in verdicts),
-                        "perplexity": [p for _, p, _ in verdicts],
+                        "kept": sum(stage is None for stage, *_ in verdicts),
+                        "dropped_by": dict(collections.Counter(stage for stage, *_ in verdicts if stage)),
+                        "kept_without_perplexity": sum(stage is None and p is None for stage, p, *_ in verdicts),
+                        "perplexity": [p for _, p, *_ in verdicts],
                         "word_order_gain": [
-                            g for stage, _, g in verdicts if g is not None and stage in (None, "perplexity")
+                            g for stage, _, g, _ in verdicts if g is not None and stage in (None, "perplexity")
+                        ],
+                        "pair_gain": [
+                            g for stage, *_, g in verdicts if g is not None and stage in (None, "perplexity")
                         ],
                         "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2),
                     }
@@ -572,6 +581,7 @@ def junk_figures() -> dict:
         share = (lambda x: x["kept"] / x["docs"]) if group == "junk" else (lambda x: 1 - x["kept"] / x["docs"])
         pp = sorted(p for p in a["perplexity"] if p is not None)
         gains = sorted(a["word_order_gain"])  # of the pages that reach the perplexity stage
+        pair_gains = sorted(a["pair_gain"])
         rows.append(
             {
                 "lang": lang,
@@ -587,6 +597,11 @@ def junk_figures() -> dict:
                 else "-",
                 "gain min/p5/p50": "/".join(f"{gains[int(q * (len(gains) - 1))]:.2f}" for q in (0, 0.05, 0.5))
                 if gains
+                else "-",
+                "pair gain min/p5/p50": "/".join(
+                    f"{pair_gains[int(q * (len(pair_gains) - 1))]:.3f}" for q in (0, 0.05, 0.5)
+                )
+                if pair_gains
                 else "-",
             }
         )
@@ -614,7 +629,8 @@ def junk_figures() -> dict:
         "perplexity_ms_per_doc": stage_ms,
         "raw": {
             " / ".join(k): {
-                n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain")} for n, v in r.items()
+                n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain", "pair_gain")}
+                for n, v in r.items()
             }
             for k, r in results.items()
         },

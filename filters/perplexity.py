@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sieve.filters.base import PerLanguage
+from sieve.filters.collocation import load_table
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -134,8 +135,9 @@ def load_model(model_dir: str, lang: str) -> LanguageModel:
 
 
 class Perplexity:
-    """Annotates the CCNet perplexity of the document's language model and its word order gain; drops above an
-    absolute perplexity or below a word order gain (word salad, spun text), per language."""
+    """Annotates the CCNet perplexity of the document's language model, its word order gain and its pair gain
+    (filters/collocation.py); drops above an absolute perplexity, below a word order gain (word salad), or where
+    both gains are low (spun text), per language."""
 
     stage = "perplexity"
 
@@ -151,16 +153,29 @@ class Perplexity:
                     )
 
     def annotate(self, doc: Document) -> dict[str, Any]:
+        table = load_table(doc.language or "")
+        pair_gain = table.pair_gain(doc.text or "") if table else None
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
-            return {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_model"}
+            return {
+                "perplexity": None,
+                "word_order_gain": None,
+                "pair_gain": pair_gain,
+                "perplexity_missing": "no_model",
+            }
         model = load_model(model_dir, doc.language)
         perplexity = model.perplexity(doc.text or "")
         if perplexity is None:
-            return {"perplexity": None, "word_order_gain": None, "perplexity_missing": "no_text"}
+            return {
+                "perplexity": None,
+                "word_order_gain": None,
+                "pair_gain": pair_gain,
+                "perplexity_missing": "no_text",
+            }
         return {
             "perplexity": perplexity,
             "word_order_gain": model.word_order_gain(doc.text, perplexity),
+            "pair_gain": pair_gain,
             "perplexity_missing": None,
         }
 
@@ -171,4 +186,15 @@ class Perplexity:
             return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {thresholds.max_perplexity:g}")
         if thresholds.min_word_order_gain is not None and gain is not None and gain < thresholds.min_word_order_gain:
             return Drop(self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}")
+        pair_gain, max_pair, max_gain = (
+            signals.get("pair_gain"),
+            thresholds.spun_max_pair_gain,
+            thresholds.spun_max_word_order_gain,
+        )
+        if None not in (pair_gain, gain, max_pair, max_gain) and pair_gain < max_pair and gain < max_gain:
+            return Drop(
+                self.stage,
+                "spun",
+                f"pair gain {pair_gain:.3f} < {max_pair:g}, word order gain {gain:.3f} < {max_gain:g}",
+            )
         return None

@@ -86,6 +86,8 @@ class NormalizeConfig(_Strict):
 class PerplexityLanguageConfig(_Strict):
     max_perplexity: Annotated[float, Field(gt=0)] | None
     min_word_order_gain: Annotated[float, Field(gt=0)] | None
+    spun_max_pair_gain: float | None
+    spun_max_word_order_gain: Annotated[float, Field(gt=0)] | None
 
 
 class ClassifierLanguageConfig(_Strict):
