@@ -1,13 +1,11 @@
-"""report.html beside report.md: what a data team looks at to judge a run, as one self-contained page (charts are PNG
-images inlined as data URIs, drawn by matplotlib's Agg backend; no script, nothing fetched): the funnel per language,
+"""report.html beside report.md: what a data team looks at to judge a run, as one self-contained page (charts are inline
+SVG drawn by flows/charts.py; no script, nothing fetched): the funnel per language,
 each stored signal per language against its thresholds, perplexity buckets, dedup, PII, timings, and for every drop
 reason and threshold a seeded sample of documents with the command that explains each; after `sieve eval`, each stage's
 precision and recall against the synthetic corpus's truth."""
 
 from __future__ import annotations
 
-import base64
-import io
 import shlex
 from collections import Counter
 from html import escape
@@ -16,12 +14,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from sieve.filters.dedup import CLUSTER_REASONS
+from sieve.flows.charts import Line, Series, figure, hbars, histogram, vbars
 from sieve.flows.report import REPORT, REPORT_HTML
 from sieve.flows.report_data import NO_LANGUAGE, OTHER, Measure, ReportData, gather, measures, thresholds
 from sieve.flows.tools.calibrate import Rule
@@ -29,10 +24,7 @@ from sieve.flows.tools.truth_eval import HEADERS
 from sieve.schemas.config import Config
 from sieve.transforms import storage
 
-DPI = 72
-COLUMNS = 4  # small plots per row
 BINS = 30
-PLAIN = FuncFormatter(lambda x, _: f"{x:g}")
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1, h2, h3 { margin-top: 1.6em; } nav a { margin-right: 1em; }
@@ -41,7 +33,9 @@ th, td { border: 1px solid #ccc; padding: 2px 6px; vertical-align: top; text-ali
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 pre { white-space: pre-wrap; margin: 0; min-width: 30em; max-width: 48em; font-size: 12px; }
 table.samples td:first-child { max-width: 20em; word-break: break-all; } table.samples code { word-break: break-all; }
-code { font-size: 12px; } img { max-width: 100%; display: block; margin: 0.5em 0; }
+code { font-size: 12px; }
+figure.chart { display: flex; flex-wrap: wrap; gap: 8px 18px; margin: 0.6em 0; }
+.legend { flex-basis: 100%; font-size: 12px; } .legend i { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px; }
 .note { color: #555; }
 """
 
@@ -91,40 +85,6 @@ def render(
     )
 
 
-def _png(fig: Figure, alt: str) -> str:
-    """The figure as an <img> with its PNG inlined; no metadata, so the same figure gives the same bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img class="chart" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _figure(
-    n: int, columns: int = COLUMNS, height: float = 2.0, labels: list[str] = (), below: float = 0.3
-) -> tuple[Figure, list[Any]]:
-    """A figure of n small plots, columns to a row, on the Agg canvas. Margins are fixed in inches (a layout engine
-    draws each figure twice): on the left wide enough for the longest y label, below for the x labels."""
-    rows, cols = -(-n // columns), min(n, columns)
-    left, top = 0.15 + 0.06 * max((len(label) for label in labels), default=0), 0.5
-    width, tall = 3.0 * cols + left, height * rows + top + below
-    fig = Figure(figsize=(width, tall))
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(
-        left=left / width,
-        right=1 - 0.15 / width,
-        top=1 - top / tall,
-        bottom=below / tall,
-        hspace=0.6 / max(height - 0.6, 0.1),
-        wspace=0.2 / 2.8,
-    )
-    axes = list(fig.subplots(rows, cols, squeeze=False).flat)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for ax in axes[:n]:
-        ax.tick_params(labelsize=7)
-    return fig, axes[:n]
-
-
 class Raw(str):
     """Markup a table cell holds as it is (every other cell is escaped)."""
 
@@ -167,17 +127,27 @@ def _funnel(data: ReportData) -> list[str]:
     """The funnel per language (chart and table) and the drop reasons per language."""
     groups = ["all", *data.groups]
     steps = [row.step for row in data.funnel]
-    fig, axes = _figure(len(groups), columns=len(groups), height=0.2 * len(steps) + 0.3, labels=steps)
-    for ax, group in zip(axes, groups):
-        left = [row.left.get(group, 0) for row in data.funnel]
-        dropped = [row.dropped.get(group, 0) for row in data.funnel]
-        y = np.arange(len(steps))[::-1]
-        ax.barh(y, left, color="C2" if group == "all" else _colors(data)[group], label="left")
-        ax.barh(y, dropped, left=left, color="#d62728", alpha=0.6, label="dropped")
-        ax.set_yticks(y, steps if group == "all" else [""] * len(steps), fontsize=7)
-        ax.set_title(f"{group}: {data.funnel[-1].left.get(group, 0):,} kept", fontsize=9)
-        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
-    axes[0].legend(fontsize=7, loc="lower right")
+    panels = [
+        hbars(
+            f"{group}: {data.funnel[-1].left.get(group, 0):,} kept",
+            steps,
+            [
+                Series(
+                    [row.left.get(group, 0) for row in data.funnel], "C2" if group == "all" else _colors(data)[group]
+                ),
+                Series([row.dropped.get(group, 0) for row in data.funnel], "C3", opacity=0.6),
+            ],
+            stacked=True,
+            show_labels=group == "all",
+            width=300 if group == "all" else 220,
+        )
+        for group in groups
+    ]
+    chart = figure(
+        panels,
+        "funnel: records left and dropped after each step, per language",
+        [("left (all; languages in their colour)", "C2"), ("dropped", "C3")],
+    )
     side = [g for g in (OTHER, NO_LANGUAGE) if any(g in row.dropped for row in data.funnel)]
     headers = ["step", "received", "dropped", "left"]
     headers += [f"{lang} {what}" for lang in data.groups for what in ("dropped", "left")]
@@ -197,7 +167,7 @@ def _funnel(data: ReportData) -> list[str]:
     return [
         "<p>Each step receives what the steps above it left. A language's records enter at language id (rows "
         f"dropped earlier have no language: {NO_LANGUAGE}); {OTHER} are languages not kept.</p>",
-        _png(fig, "funnel: records left and dropped after each step, per language"),
+        chart,
         _table(headers, rows),
         "<h3>Drop reasons</h3>",
         _table(["stage/reason", "dropped", "share of dropped", *data.groups, *side], reason_rows),
@@ -209,13 +179,12 @@ def _truth(evaluation: dict[str, Any]) -> list[str]:
     checks = evaluation["checks"]
     scored = [c for c in checks if c["precision"] is not None or c["recall"] is not None]
     names = [c["check"] for c in scored]
-    fig, (ax,) = _figure(1, columns=1, height=0.3 * len(names) + 0.3, labels=names)
-    y = np.arange(len(names))[::-1]
-    for offset, key, color in ((0.2, "precision", "C0"), (-0.2, "recall", "C2")):
-        ax.barh(y + offset, [c[key] or 0 for c in scored], height=0.4, color=color, label=key)
-    ax.set_yticks(y, names, fontsize=7)
-    ax.set_xlim(0, 1)
-    ax.legend(fontsize=7, loc="lower left")
+    series = [Series([c[key] or 0 for c in scored], color) for key, color in (("precision", "C0"), ("recall", "C2"))]
+    chart = figure(
+        [hbars("precision and recall", names, series, xmax=1, width=520)],
+        "precision and recall per check against the truth",
+        [("precision", "C0"), ("recall", "C2")],
+    )
     records = evaluation["records"]
     return [
         f"<p>The run's rows checked against {escape(evaluation['truth'])}: {records['in_run']:,} of its "
@@ -227,7 +196,7 @@ def _truth(evaluation: dict[str, Any]) -> list[str]:
         "<em>correct</em> counts the planted values gone from the stored text and <em>flagged</em> the spans "
         "replaced; for the article text, the mean shingle precision and recall of kept text against the true body. "
         "Also in eval.json.</p>",
-        _png(fig, "precision and recall per check against the truth"),
+        chart,
         _table(HEADERS, [["-" if c[h] is None else c[h] for h in HEADERS] for c in checks]),
     ]
 
@@ -331,27 +300,21 @@ def _histograms(
     colors: dict[str, str],
 ) -> str:
     """One small plot per measure: each language's histogram (scaled to its peak) and lines in its colour."""
-    fig, axes = _figure(len(plotted))
-    for ax, (m, values) in zip(axes, plotted):
+    panels = []
+    for m, values in plotted:
         lines = {lang: _lines(manifest, rules[lang], lang, m) for lang in values}
         edges, log = _bins(np.concatenate(list(values.values())), [x for ls in lines.values() for x, _ in ls])
-        for lang, v in values.items():
-            counts, _ = np.histogram(v, edges)
-            ax.stairs(counts / max(counts.max(), 1), edges, fill=True, alpha=0.35, color=colors[lang])
-            for x, style in lines[lang]:
-                ax.axvline(x, color=colors[lang], linestyle=style, linewidth=1.2)
-        if log:
-            ax.set_xscale("symlog", linthresh=1)
-            ax.xaxis.set_major_formatter(PLAIN)  # not the log formatter's mathtext: 30 ms a label
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(3))
-        ax.set_xlim(edges[0], edges[-1])
-        ax.set_yticks([])
-        ax.set_title(m.name, fontsize=8)
+        series = [Series(np.histogram(v, edges)[0].tolist(), colors[lang]) for lang, v in values.items()]
+        marks = [
+            Line(x, colors[lang], "4 3" if style == "--" else "1 3") for lang in values for x, style in lines[lang]
+        ]
+        panels.append(histogram(m.name, edges.tolist(), series, marks, log))
     shown = [lang for lang in colors if any(lang in values for _, values in plotted)]
-    handles = [Patch(color=colors[lang], alpha=0.5, label=lang) for lang in shown]
-    fig.legend(handles=handles, loc="upper right", fontsize=7, ncols=len(shown))
-    return _png(fig, f"{stage}: histograms of its signals per language with thresholds")
+    return figure(
+        panels,
+        f"{stage}: histograms of its signals per language with thresholds",
+        [(lang, colors[lang]) for lang in shown],
+    )
 
 
 def _buckets(manifest: dict[str, Any]) -> list[str]:
@@ -403,24 +366,18 @@ def _dedup(manifest: dict[str, Any], data: ReportData) -> list[str]:
     edits = {
         k: data.counts.dedup_edits.get(k, 0) for k in ("lines_removed", "sentences_removed", "span_sentences_removed")
     }
-    fig, axes = _figure(4, below=0.15 + 0.03 * max(len(k) for k in [*found, *removed, *edits]))
     charts = [
         ("documents per cluster", [str(k) for k, _ in sizes], [n for _, n in sizes]),
         ("found per level", list(found), list(found.values())),
         ("documents removed per level", list(removed), list(removed.values())),
         ("cut from kept documents", list(edits), list(edits.values())),
     ]
-    for ax, (title, labels, values) in zip(axes, charts):
-        ax.bar(range(len(values)), values, color="C0")
-        ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=7)
-        ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
-        ax.set_ylim(0, max([*values, 1]) * 1.05)
-        ax.set_title(title if values else f"{title}: none", fontsize=8)
+    panels = [vbars(title if values else f"{title}: none", labels, values, "C0") for title, labels, values in charts]
     return [
         f"<p>{clusters['count']:,} clusters of {clusters['documents']:,} documents, {clusters['removed']:,} removed; "
         f"{dd['params']['bands']} bands x {dd['params']['rows']} rows, Jaccard threshold {dd['params']['threshold']}; "
         f"lines in more than {dd['max_documents']} documents are boilerplate.</p>",
-        _png(fig, "dedup: cluster sizes, pairs found, documents removed and text cut per level"),
+        figure(panels, "dedup: cluster sizes, pairs found, documents removed and text cut per level"),
         _table(["cluster size", "clusters"], sizes) if sizes else "",
         _table(["level", "found"], [[k, n] for k, n in found.items()]),
         _table(["reason", "documents removed"], [[k, n] for k, n in removed.items()]),
@@ -440,15 +397,11 @@ def _pii(data: ReportData) -> list[str]:
         return ["<p>No PII span was replaced in any row.</p>"]
     kinds = sorted(by_type, key=lambda k: (-by_type[k], k))
     langs = sorted({lang or NO_LANGUAGE for lang, _ in data.counts.pii})
-    fig, (ax,) = _figure(1, height=0.2 * len(kinds) + 0.3, labels=kinds)
-    ax.barh(range(len(kinds))[::-1], [by_type[k] for k in kinds], color="C4")
-    ax.set_yticks(range(len(kinds))[::-1], kinds, fontsize=7)
-    ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-    ax.set_title("spans replaced per type", fontsize=8)
+    chart = hbars("spans replaced per type", kinds, [Series([by_type[k] for k in kinds], "C4")], width=420)
     per_lang = Counter({(lang or NO_LANGUAGE, kind): n for (lang, kind), n in data.counts.pii.items()})
     return [
         "<p>Spans replaced in the text, details and URL of every row written, kept and dropped.</p>",
-        _png(fig, "PII spans replaced per entity type"),
+        figure([chart], "PII spans replaced per entity type"),
         _table(["type", "spans", *langs], [[k, by_type[k], *(per_lang[(lang, k)] for lang in langs)] for k in kinds]),
     ]
 
@@ -478,11 +431,8 @@ def _timings(manifest: dict[str, Any]) -> list[str]:
     out = [_table(["", "this run"], rows)]
     if phases:
         labels = [name for name, _ in phases]
-        fig, (ax,) = _figure(1, height=0.2 * len(phases) + 0.3, labels=labels)
-        ax.barh(range(len(phases))[::-1], [s for _, s in phases], color="C1")
-        ax.set_yticks(range(len(phases))[::-1], labels, fontsize=7)
-        ax.set_title("seconds per phase", fontsize=8)
-        out += [_png(fig, "seconds per phase"), _table(["phase", "seconds"], [[p, s] for p, s in phases])]
+        chart = hbars("seconds per phase", labels, [Series([s for _, s in phases], "C1")], width=520)
+        out += [figure([chart], "seconds per phase"), _table(["phase", "seconds"], [[p, s] for p, s in phases])]
     if recorded.get("workers"):
         workers = recorded["workers"]
         keys = list(next(iter(workers.values())))

@@ -3,7 +3,6 @@ headless Chromium (tests/browser.py)."""
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
@@ -16,8 +15,6 @@ from tests.browser import Chromium
 from tests.conftest import write_config
 
 pytestmark = [pytest.mark.slow]
-
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _section(page: str, key: str) -> str:
@@ -50,9 +47,10 @@ def test_the_page_is_self_contained_and_shows_the_runs_thresholds_funnel_and_cut
     out, manifest, _ = crawl_run
     page = (out / "report.html").read_text(encoding="utf-8")
     links = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert links and all(u.startswith(("data:image/png;base64,", "#")) or u == "report.md" for u in links)
-    images = [base64.b64decode(u.split(",", 1)[1]) for u in links if u.startswith("data:")]
-    assert len(images) >= 8 and all(img.startswith(PNG) for img in images)
+    assert links and all(u.startswith("#") or u == "report.md" for u in links)  # nothing fetched, no image file
+    charts = re.findall(r'<figure class="chart" role="img" aria-label="([^"]+)">(.*?)</figure>', page)
+    assert len(charts) >= 8 and all(alt and body.count("<svg ") >= 1 for alt, body in charts)
+    assert page.count("<svg ") == page.count("</svg>") > len(charts)  # the signals' charts hold a plot per measure
     signals = _section(page, "signals")
     assert '<td>gopher_quality.min_words</td><td>min</td><td class="n">50</td>' in signals  # the run's config
     head = manifest["passes"]["perplexity"]["cutoffs"]["en"]["head"]
@@ -101,18 +99,19 @@ def test_report_html_renders_in_headless_chromium(crawl_run):
         browser.load((out / "report.html").as_uri())
         page = browser.evaluate(
             """({
-              images: [...document.images].map(i => ({
-                alt: i.alt, loaded: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0,
-                width: i.getBoundingClientRect().width, height: i.getBoundingClientRect().height})),
-              svgs: [...document.querySelectorAll('svg')].map(s => s.getBoundingClientRect().width),
+              charts: [...document.querySelectorAll('figure.chart')].map(f => ({
+                alt: f.getAttribute('aria-label'),
+                plots: [...f.querySelectorAll('svg')].map(s => [s.getBoundingClientRect().width,
+                                                               s.getBoundingClientRect().height]),
+                shapes: f.querySelectorAll('rect, polygon').length})),
               samples: [...document.querySelectorAll('#rejections table.samples')].map(t => t.rows.length),
               near: document.querySelectorAll('#near table.samples').length,
             })"""
         )
         assert browser.errors() == []
-    assert len(page["images"]) >= 8
-    assert all(i["loaded"] and i["width"] > 100 and i["height"] > 50 for i in page["images"]), page["images"]
-    assert all(w > 0 for w in page["svgs"])
+    assert len(page["charts"]) >= 8
+    for chart in page["charts"]:  # every chart laid out with plots of a readable size and something drawn in them
+        assert chart["plots"] and all(w > 100 and h > 50 for w, h in chart["plots"]) and chart["shapes"], chart
     # one sample table per drop reason, with a header row and up to 10 documents each
     assert sorted(page["samples"]) == sorted(min(10, n) + 1 for n in manifest["dropped_by_reason"].values())
     assert page["near"] > 0
