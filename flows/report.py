@@ -73,7 +73,12 @@ def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
             f"{pairs['verified']} of {pairs['candidates']} candidate pairs verified",
             dropped.get("dedup/near_duplicate", 0),
         ],
-        ["boilerplate lines", f"{dd['frequent_lines']} lines in > {dd['max_documents']} documents", "-"],
+        [
+            "boilerplate lines",
+            f"{dd['frequent_lines']} lines in > {dd['max_documents']} documents of a group of "
+            f"{dd.get('line_group_files', 'all')} files",
+            "-",
+        ],
         [
             "sentence spans",
             f"{spans.get('duplicated', 0)} spans held by several documents, {spans.get('removals', 0)} removals",

@@ -376,7 +376,8 @@ def _dedup(manifest: dict[str, Any], data: ReportData) -> list[str]:
     return [
         f"<p>{clusters['count']:,} clusters of {clusters['documents']:,} documents, {clusters['removed']:,} removed; "
         f"{dd['params']['bands']} bands x {dd['params']['rows']} rows, Jaccard threshold {dd['params']['threshold']}; "
-        f"lines in more than {dd['max_documents']} documents are boilerplate.</p>",
+        f"lines in more than {dd['max_documents']} documents of their group of {dd.get('line_group_files', 'all')} "
+        "files are boilerplate.</p>",
         figure(panels, "dedup: cluster sizes, pairs found, documents removed and text cut per level"),
         _table(["cluster size", "clusters"], sizes) if sizes else "",
         _table(["level", "found"], [[k, n] for k, n in found.items()]),

@@ -228,6 +228,7 @@ class NearDedupConfig(_Strict):
 class LineDedupConfig(_Strict):
     enabled: bool
     max_documents: Annotated[int, Field(ge=1)]
+    group_files: Annotated[int, Field(ge=1)]
 
 
 class SentenceDedupConfig(_Strict):

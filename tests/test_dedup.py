@@ -24,7 +24,7 @@ from sieve.schemas.document import Document
 from sieve.schemas.tables import KEPT
 from sieve.transforms import corpus, storage
 from sieve.transforms.corpus import CorpusJobs, run_passes
-from sieve.transforms.dedup import Dedup
+from sieve.transforms.dedup import CountHashes, Dedup
 from sieve.transforms.parquet import done_marker, shard_path
 from sieve.transforms.passes import passes_for
 
@@ -377,3 +377,49 @@ def test_synthetic_corpus_against_its_truth(synth_corpus, synth_run):
     copies = {r["url"] for r in truth if r["dup_cluster"] is not None or r["near_dup_cluster"] is not None}
     removed = {u for u, r in rows.items() if r.get("reason") in ("exact_duplicate", "near_duplicate")}
     assert removed and removed <= copies
+
+
+def test_lines_are_counted_within_groups_of_files(tmp_path):
+    """A line pasted into 11 documents of one file and 3 of another is boilerplate over the run (14 > 10) and in the
+    first file's group (11), not in the second's (3): with a group per file only the first file's copies are cut."""
+    rng = random.Random(5)
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(3000)
+    ]  # no digits: dedup folds them
+
+    def docs(name: str, pasted: int, others: int) -> list[tuple[str, str, str]]:
+        out = []
+        for k in range(pasted + others):
+            body = " ".join(rng.sample(words, 60)) + "."
+            out.append((f"{name}/{k}", "en", body + ("\n" + DISCLAIMER if k < pasted else "")))
+        return out
+
+    files = {"a.warc.gz": docs("a", 11, 2), "b.warc.gz": docs("b", 3, 2)}
+    for group_files, cut in ((1000, {"a": 11, "b": 3}), (1, {"a": 11, "b": 0})):
+        folder = tmp_path / f"g{group_files}"
+        folder.mkdir()
+        cfg = _config(folder, {"lines": {"group_files": group_files}})
+        run, markers, stats = _run(folder, files, cfg)
+        rows = _rows(run, markers)
+        assert len(rows) == 18 and all(r["kind"] == "kept" for r in rows.values()), [
+            r.get("reason") for r in rows.values()
+        ]
+        for name in ("a", "b"):
+            gone = [u for u, r in rows.items() if u.startswith(name) and r["signals"]["dedup"]["lines_removed"]]
+            assert len(gone) == cut[name] and all(DISCLAIMER not in rows[u]["text"] for u in gone), (group_files, name)
+        assert stats["frequent_lines"] == 1 and stats["line_group_files"] == group_files  # one line, one group
+
+
+def test_line_counts_fold_pending_hashes_whatever_the_order(monkeypatch):
+    """The combiner's counts are exact whether inputs are folded one by one, in batches, or merged across
+    accumulators."""
+    monkeypatch.setattr(CountHashes, "PENDING", 3)
+    fn = CountHashes(max_documents=2)
+    docs = [np.array([1, 2, 3]), np.array([2, 3]), np.array([3]), np.array([3, 4]), np.array([2])]
+    acc = fn.create_accumulator()
+    for hashes in docs[:3]:
+        acc = fn.add_input(acc, hashes)
+    other = fn.add_input(fn.create_accumulator(), docs[3])
+    other = fn.add_input(other, docs[4])
+    merged = fn.merge_accumulators([acc, other])
+    assert fn.extract_output(merged).tolist() == [2, 3]  # 2 in 3 documents, 3 in 4; 1 and 4 in one each

@@ -101,6 +101,7 @@ class _Params:
         )
         self.min_jaccard, self.max_run = near.min_estimated_jaccard, near.max_bucket_pairs
         self.max_documents, self.span = cfg.dedup.lines.max_documents, cfg.dedup.sentences.span
+        self.group_files = cfg.dedup.lines.group_files
         self.min_sentence_words = cfg.dedup.sentences.min_words
         self.lines, self.sentences = cfg.dedup.lines.enabled, cfg.dedup.sentences.enabled
         self.partitions = cfg.dedup.partitions
@@ -117,6 +118,10 @@ class _Params:
     def of(self, language: str | None) -> tuple[bool, int, int]:
         """(keep_accents, shingle_n, min_words_left) of a language."""
         return self.languages.get(language or "", self.default)
+
+    def line_group(self, source: int) -> int:
+        """The group of files whose documents a file's lines are counted with (its index in run order)."""
+        return source // self.group_files
 
     def index_identity(self) -> dict[str, Any]:
         """What an index must share with this run to be compared: the hash family and the shingling."""
@@ -374,6 +379,7 @@ class Dedup:
             "clusters": clusters,
             "frequent_lines": lines,
             "max_documents": params.max_documents,
+            "line_group_files": params.group_files,
             "spans": spans,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
@@ -507,7 +513,8 @@ class Dedup:
         }
 
     def _lines(self, files: RunFiles, tasks: list, sources: list[str], work: str) -> int:
-        """Normalized lines held by more than max_documents of the documents left: lines/part-N.parquet."""
+        """Normalized lines held by more than max_documents of the documents left in their group of files:
+        lines/group-G/part-N.parquet."""
         folder = storage.join(work, "lines")
         count = storage.join(work, "counts", "lines.json")
 
@@ -586,7 +593,7 @@ class Dedup:
         work, i = stats["workdir"], stats["names"].index(name)
         clusters = _clusters_of(work, i)
         spans = _spans_of(work, i)
-        frequent = _frequent_lines(work) if self.params.lines else frozenset()
+        frequent = _frequent_lines(work, self.params.line_group(i)) if self.params.lines else frozenset()
         texts, langs, ids = kept["text"].to_pylist(), kept["language"].to_pylist(), kept["doc_id"].to_pylist()
         out_text, signals, cluster_ids, cluster_sizes, reasons, details, moved = [], [], [], [], [], [], []
         for row, (doc_id, text, lang) in enumerate(zip(ids, texts, langs)):
@@ -754,48 +761,73 @@ def _partitioned(keys: np.ndarray, values: np.ndarray | None, partitions: int) -
         yield int(p), keys[part == p] if values is None else (keys[part == p], values[part == p])
 
 
-def _line_hashes(task: tuple, params: _Params, work: str, before: Before) -> Iterator[tuple[int, np.ndarray]]:
-    """Per partition, the hashes of each surviving document's distinct normalized lines (one entry per document)."""
-    _, _, texts, langs = _survivors(task, work, before)
+def _line_hashes(
+    task: tuple, params: _Params, work: str, before: Before
+) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    """Per (line group, partition), the hashes of each surviving document's distinct normalized lines (one entry
+    per document)."""
+    source, _, texts, langs = _survivors(task, work, before)
     hashes = [h for text, lang in zip(texts, langs) for h in d.line_hashes(text or "", params.of(lang)[0])]
-    yield from _partitioned(np.array(hashes, np.int64), None, params.partitions)
+    group = params.line_group(source)
+    for part, found in _partitioned(np.array(hashes, np.int64), None, params.partitions):
+        yield (group, part), found
 
 
 class CountHashes(beam.CombineFn):
-    """Documents per line hash, as sorted (hashes, counts) arrays: memory grows with the distinct hashes of a
-    partition, whatever the number of documents; the output keeps the hashes counted more than max_documents."""
+    """Documents per line hash, as sorted (hashes, counts) arrays plus the inputs not yet folded in: memory grows with
+    the distinct hashes of a group's partition (and at most PENDING unfolded hashes), whatever the number of
+    documents; the output keeps the hashes counted more than max_documents."""
+
+    PENDING = 1 << 20  # hashes added before they are folded into the counts: one sort per million, not per input
 
     def __init__(self, max_documents: int) -> None:
         self.max_documents = max_documents
 
-    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        return np.empty(0, np.int64), np.empty(0, np.int64), []
 
     def add_input(self, acc, hashes: np.ndarray):
-        return self.merge_accumulators([acc, (hashes, np.ones(len(hashes), np.int64))])
+        keys, counts, pending = acc
+        pending.append(hashes)
+        return self._fold(acc) if sum(len(h) for h in pending) >= self.PENDING else (keys, counts, pending)
 
     def merge_accumulators(self, accs):
         accs = list(accs)
-        keys = np.concatenate([k for k, _ in accs])
-        unique, inverse = np.unique(keys, return_inverse=True)
-        return unique, np.bincount(inverse, weights=np.concatenate([c for _, c in accs]), minlength=len(unique)).astype(
-            np.int64
+        merged = (
+            np.concatenate([k for k, _, _ in accs]),
+            np.concatenate([c for _, c, _ in accs]),
+            [h for _, _, pending in accs for h in pending],
         )
+        return self._fold(merged, force=len(accs) > 1)
 
     def extract_output(self, acc) -> np.ndarray:
-        keys, counts = acc
+        keys, counts, _ = self._fold(acc)
         return keys[counts > self.max_documents]
 
+    @staticmethod
+    def _fold(acc, force: bool = False):
+        """The counts with every pending hash added (each pending hash counts 1: one document); force: also when
+        none is pending (merged counts repeat keys)."""
+        keys, counts, pending = acc
+        if not pending and not force:
+            return acc
+        all_keys = np.concatenate([keys, *pending])
+        weights = np.concatenate([counts, np.ones(len(all_keys) - len(keys), np.int64)])
+        unique, inverse = np.unique(all_keys, return_inverse=True)
+        return unique, np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64), []
 
-def _write_lines(item: tuple[int, np.ndarray], folder: str) -> int:
-    part, hashes = item
-    _write(storage.join(folder, f"part-{part:05d}.parquet"), pa.table({"hash": pa.array(hashes, pa.int64())}))
+
+def _write_lines(item: tuple[tuple[int, int], np.ndarray], folder: str) -> int:
+    (group, part), hashes = item
+    uri = storage.join(folder, f"group-{group:05d}", f"part-{part:05d}.parquet")
+    _write(uri, pa.table({"hash": pa.array(hashes, pa.int64())}))
     return len(hashes)
 
 
 @lru_cache(maxsize=4)
-def _frequent_lines(work: str) -> frozenset[int]:
-    folder = storage.join(work, "lines")
+def _frequent_lines(work: str, group: int) -> frozenset[int]:
+    """The boilerplate lines of one group of files."""
+    folder = storage.join(work, "lines", f"group-{group:05d}")
     if not storage.exists(folder):
         return frozenset()
     return frozenset(h for f in storage.list_files(folder) for h in storage.read_parquet(f.uri)["hash"].to_pylist())
@@ -806,7 +838,7 @@ def _span_hashes(
 ) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
     """Per partition, (span hash, node) of each surviving document's distinct sentence spans, after line removal."""
     source, rows, texts, langs = _survivors(task, work, before)
-    frequent = _frequent_lines(work) if params.lines else frozenset()
+    frequent = _frequent_lines(work, params.line_group(source)) if params.lines else frozenset()
     hashes, nodes = [], []
     for row, text, lang in zip(rows, texts, langs):
         _, spans = d.edit(text or "", params.of(lang)[0], frequent, params.span, params.min_sentence_words)
