@@ -343,6 +343,27 @@ def test_a_second_crawl_against_the_first_ones_index(tmp_path, hand_made):
     assert rows["new/0"]["kind"] == "kept" and stats["earlier_indexes"]
 
 
+def test_the_index_is_cumulative_a_third_crawl_lists_only_the_second(tmp_path, hand_made):
+    """Crawl 2 was deduplicated against crawl 1; crawl 3 names crawl 2 alone and still finds copies of crawl 1's
+    documents (through crawl 2's index, which lists crawl 1's) as well as of crawl 2's own."""
+    first, second, _ = hand_made
+    originals = [doc for doc in first + second if doc[0].startswith("orig/")]
+    run1, _, _ = _run(tmp_path / "crawl1", {"c1.warc.gz": originals})
+    fresh = [("new/0", "en", "A new story about " + " ".join(f"item{k} grows" for k in range(80)) + ".")]
+    (tmp_path / "c2").mkdir()
+    cfg2 = _config(tmp_path / "c2", {"index": {"against": [str(Path(run1, "dedup_index"))]}})
+    run2, _, stats2 = _run(tmp_path / "crawl2", {"c2.warc.gz": fresh}, cfg2)
+    assert stats2["earlier_index_folders"] == [str(Path(run1, "dedup_index"))]
+    copies = [(f"copy-of-{u}", lang, text) for u, lang, text in originals[:2] + fresh]
+    (tmp_path / "c3").mkdir()
+    cfg3 = _config(tmp_path / "c3", {"index": {"against": [str(Path(run2, "dedup_index"))]}})
+    run3, markers3, stats3 = _run(tmp_path / "crawl3", {"c3.warc.gz": copies}, cfg3)
+    rows = _rows(run3, markers3)
+    assert {u for u, r in rows.items() if r["kind"] == "dropped"} == {u for u, _, _ in copies}
+    assert {str(tmp_path / c) for c in ("crawl1", "crawl2")} == set(stats3["earlier_indexes"])
+    assert stats3["earlier_index_folders"] == [str(Path(run2, "dedup_index")), str(Path(run1, "dedup_index"))]
+
+
 def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
     from sieve.schemas.errors import UsageError
 

@@ -313,7 +313,7 @@ class Dedup:
         if storage.exists(work):  # what an interrupted pass left: every file below is written again
             storage.delete_tree(work)
         seconds: dict[str, float] = {}
-        index = self._earlier_indexes()
+        index, index_folders = self._earlier_indexes()
         sources = [storage.join(work, "docs", f"{i:06d}.parquet") for i in range(len(names))] + [u for _, u in index]
         tasks = [(i, files.run_dir, files.markers[n], n, sources[i]) for i, n in enumerate(names)]
         edges0 = storage.join(work, "edges", "round-0")
@@ -373,7 +373,8 @@ class Dedup:
             "workdir": work,
             "names": names,
             "params": {"bands": params.bands, "rows": params.rows, **self.cfg.dedup.near.model_dump()},
-            "earlier_indexes": [run for run, _ in index],
+            "earlier_indexes": sorted({run for run, _ in index}),
+            "earlier_index_folders": index_folders,
             "pairs": pair_counts,
             "component_rounds": rounds,
             "clusters": clusters,
@@ -399,29 +400,38 @@ class Dedup:
         )
         return stats
 
-    def _earlier_indexes(self) -> list[tuple[str, str]]:
-        """(run, part uri) of every index part of the runs in dedup.index.against, checked to be comparable."""
+    def _earlier_indexes(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """(run, part uri) of every index part of the runs in dedup.index.against and of every index those were
+        deduplicated against in turn (an index lists its own earlier ones, so the newest output stands for all),
+        each checked to be comparable; and the index folders read."""
         from sieve.schemas.errors import UsageError
 
-        parts = []
-        for place in self.cfg.dedup.index.against:
+        parts, folders = [], []
+        todo = [(place, "dedup.index.against") for place in self.cfg.dedup.index.against]
+        while todo:
+            place, named_by = todo.pop(0)
             folder = place
             if not storage.exists(storage.join(place, INDEX_META)) and (run := layout.run_dir(place)) is not None:
                 folder = storage.join(run, INDEX)
+            folder = storage.absolute(folder)
+            if folder in folders:
+                continue
             meta_uri = storage.join(folder, INDEX_META)
             if not storage.exists(meta_uri):
                 raise UsageError(
-                    f"dedup.index.against: no dedup index at {place} (expected {meta_uri}; an output "
-                    "written with dedup.index.write: true has one)"
+                    f"{named_by}: no dedup index at {place} (expected {meta_uri}; an output written with "
+                    "dedup.index.write: true has one)"
                 )
             meta = json.loads(storage.read_text(meta_uri))
             if meta["identity"] != self.params.index_identity():
                 raise UsageError(
-                    f"dedup.index.against: {place} was written with other MinHash settings "
+                    f"{named_by}: {place} was written with other MinHash settings "
                     f"({meta['identity']}); use the same dedup.near and languages.*.dedup settings"
                 )
+            folders.append(folder)
             parts += [(meta["run"], storage.join(folder, p)) for p in meta["parts"]]
-        return parts
+            todo += [(earlier, f"the dedup index at {folder}") for earlier in meta.get("earlier", [])]
+        return parts, folders
 
     def _components(self, edges: str, work: str) -> tuple[str, int]:
         """Large-star then small-star, one Beam job per round, until a round changes nothing; returns the folder
@@ -570,7 +580,8 @@ class Dedup:
         return read_json(count, 0) if storage.exists(count) else {}
 
     def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
-        """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs."""
+        """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs, with
+        the index folders this run was deduplicated against (a later run reads those too: the index is cumulative)."""
         folder = storage.join(files.run_dir, INDEX)
         parts = []
         run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
@@ -583,9 +594,8 @@ class Dedup:
             )
             parts.append(f"part-{i:06d}.parquet")
             _write(storage.join(folder, parts[-1]), table)
-        write_json(
-            storage.join(folder, INDEX_META), {"identity": self.params.index_identity(), "parts": parts, "run": run}
-        )
+        meta = {"identity": self.params.index_identity(), "parts": parts, "run": run}
+        write_json(storage.join(folder, INDEX_META), meta | {"earlier": stats["earlier_index_folders"]})
 
     # -- apply: one file --
 
