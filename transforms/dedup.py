@@ -64,6 +64,7 @@ DOCS = pa.schema(
 INDEX = "dedup_index"  # folder of a run's index, beside its shards
 INDEX_META = "dedup_index.json"
 _SHIFT = 32
+_ROW = np.int64((1 << _SHIFT) - 1)  # a node's row in its source
 
 
 def _node(source: int, rows: np.ndarray) -> np.ndarray:
@@ -207,14 +208,31 @@ def _candidates(
             yield label, (a, b)
 
 
-def _verify(
-    group: tuple[tuple[int, int], Iterable[tuple[int, int]]], sources: list[str], min_jaccard: float
-) -> Iterator[tuple[int, int]]:
-    """Candidate pairs of two sources whose signatures agree on at least min_jaccard of their values."""
-    (sa, sb), pairs = group
+def _first_signatures(
+    group: tuple[int, Iterable[tuple[int, int]]], sources: list[str]
+) -> Iterator[tuple[int, tuple[int, int, np.ndarray]]]:
+    """Verification, first hop: the candidate pairs whose first document is in one source, each with that
+    document's signature (the source's table read once), keyed by the source of the second document."""
+    sa, pairs = group
     pairs = np.array(sorted(set(pairs)), np.int64)
-    mask = np.int64((1 << _SHIFT) - 1)
-    a, b = _signatures(sources[sa])[pairs[:, 0] & mask], _signatures(sources[sb])[pairs[:, 1] & mask]
+    signatures = _signatures(sources[sa])[pairs[:, 0] & _ROW]
+    for (x, y), sig in zip(pairs.tolist(), signatures):
+        yield _source(y), (x, y, sig)
+
+
+def _verify(
+    group: tuple[int, Iterable[tuple[int, int, np.ndarray]]], sources: list[str], min_jaccard: float
+) -> Iterator[tuple[int, int]]:
+    """Verification, second hop: the candidate pairs whose second document is in one source (with the first one's
+    signature) that agree on at least min_jaccard of their values. Each source's table is read once per hop, so the
+    work grows with the sources and the pairs, not with the pairs of sources; a group holds one source's pairs."""
+    sb, items = group
+    items = sorted(items, key=lambda item: (item[0], item[1]))
+    if not items:
+        return
+    pairs = np.array([(x, y) for x, y, _ in items], np.int64)
+    a = np.stack([sig for _, _, sig in items])
+    b = _signatures(sources[sb])[pairs[:, 1] & _ROW]
     for (x, y), ok in zip(pairs.tolist(), d.estimated_jaccard(a, b) >= min_jaccard):
         if ok:
             yield x, y
@@ -342,8 +360,10 @@ class Dedup:
             band = pairs | "Band" >> beam.Filter(lambda kv: kv[0] == "band") | "BandPairs" >> beam.Values()
             verified = (
                 band
-                | "BySources" >> beam.Map(lambda e: ((_source(e[0]), _source(e[1])), e))
-                | "GroupBySources" >> beam.GroupByKey()
+                | "ByFirstSource" >> beam.Map(lambda e: (_source(e[0]), e))
+                | "GroupByFirstSource" >> beam.GroupByKey()
+                | "FirstSignatures" >> beam.FlatMap(_first_signatures, sources)
+                | "GroupBySecondSource" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify, sources, params.min_jaccard)
             )
             for label, pc_ in (("exact", exact), ("candidates", band), ("verified", verified)):
