@@ -603,17 +603,18 @@ class Dedup:
         """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs, with
         the index folders this run was deduplicated against (a later run reads those too: the index is cumulative)."""
         folder = storage.join(files.run_dir, INDEX)
-        parts = []
         run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
-        for i in range(len(stats["names"])):
-            table = _docs_table(storage.join(files.workdir, "docs", f"{i:06d}.parquet"))
-            removed = _removed(files.workdir, i)
-            table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
-            table = table.set_column(
-                table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string())
+        parts = [f"part-{i:06d}.parquet" for i in range(len(stats["names"]))]
+
+        def build(p):  # each part written on a worker: the launcher reads no document table
+            (
+                p
+                | "Parts" >> beam.Create(list(enumerate(parts)))
+                | "Spread" >> beam.Reshuffle()
+                | "WritePart" >> beam.Map(_write_index_part, files.workdir, folder, run)
             )
-            parts.append(f"part-{i:06d}.parquet")
-            _write(storage.join(folder, parts[-1]), table)
+
+        self._run(build)
         meta = {"identity": self.params.index_identity(), "parts": parts, "run": run}
         write_json(storage.join(folder, INDEX_META), meta | {"earlier": stats["earlier_index_folders"]})
 
@@ -768,6 +769,16 @@ def _clusters_of(work: str, i: int) -> dict[str, dict[str, Any]]:
     if not storage.exists(uri):
         return {}
     return {r["doc_id"]: r for r in storage.read_parquet(uri).to_pylist()}
+
+
+def _write_index_part(item: tuple[int, str], work: str, folder: str, run: str) -> None:
+    """File i's documents left after dedup, as an index part of run."""
+    i, part = item
+    table = _docs_table(storage.join(work, "docs", f"{i:06d}.parquet"))
+    removed = _removed(work, i)
+    table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
+    table = table.set_column(table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string()))
+    _write(storage.join(folder, part), table)
 
 
 def _removed(work: str, i: int) -> set[str]:
