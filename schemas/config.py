@@ -252,6 +252,7 @@ class DedupConfig(_Strict):
     sentences: SentenceDedupConfig
     index: DedupIndexConfig
     partitions: Annotated[int, Field(ge=1)]
+    partition_documents: Annotated[int, Field(ge=1)]
 
 
 class PiiConfig(_Strict):

@@ -324,6 +324,10 @@ class Dedup:
 
     def statistics(self, files: RunFiles) -> dict[str, Any]:
         work, names, params = files.workdir, files.names, self.params
+        # more documents, more partitions: a group of a shuffle holds about partition_documents documents' keys
+        params.partitions = max(
+            self.cfg.dedup.partitions, -(-files.jobs.documents // self.cfg.dedup.partition_documents)
+        )
         start = time.perf_counter()
         self.jobs = files.jobs
         for cached in (_docs_table, _clusters_of, _frequent_lines, _spans_of):  # an earlier pass in this process
@@ -401,6 +405,7 @@ class Dedup:
             "frequent_lines": lines,
             "max_documents": params.max_documents,
             "line_group_files": params.group_files,
+            "partitions": params.partitions,
             "spans": spans,
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
