@@ -61,8 +61,6 @@ class PairTable:
                     cache[word] = word_hash(word)
                 hashes.append(cache[word])
                 line_ids.append(i)
-        if len(hashes) < 2:
-            return None
         h, ids = np.array(hashes, dtype=np.uint64), np.array(line_ids)
         same_line = ids[:-1] == ids[1:]
         n = int(np.count_nonzero(same_line))

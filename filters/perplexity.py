@@ -155,23 +155,14 @@ class Perplexity:
     def annotate(self, doc: Document) -> dict[str, Any]:
         table = load_table(doc.language or "")
         pair_gain = table.pair_gain(doc.text or "") if table else None
+        unscored = {"perplexity": None, "word_order_gain": None, "pair_gain": pair_gain}
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
-            return {
-                "perplexity": None,
-                "word_order_gain": None,
-                "pair_gain": pair_gain,
-                "perplexity_missing": "no_model",
-            }
+            return unscored | {"perplexity_missing": "no_model"}
         model = load_model(model_dir, doc.language)
         perplexity = model.perplexity(doc.text or "")
         if perplexity is None:
-            return {
-                "perplexity": None,
-                "word_order_gain": None,
-                "pair_gain": pair_gain,
-                "perplexity_missing": "no_text",
-            }
+            return unscored | {"perplexity_missing": "no_text"}
         return {
             "perplexity": perplexity,
             "word_order_gain": model.word_order_gain(doc.text, perplexity),

@@ -32,11 +32,10 @@ TOP, BOTTOM, RIGHT = 22, 20, 12  # px: the title above a plot, the tick labels u
 
 @dataclass(frozen=True)
 class Series:
-    """One set of bars (or a histogram's heights): its values, colour and legend label."""
+    """One set of bars (or a histogram's heights): its values and colour."""
 
     values: Sequence[float]
     color: str
-    label: str = ""
     opacity: float = 1.0
 
 

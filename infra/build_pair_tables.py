@@ -46,8 +46,13 @@ def pairs(lines: list[str], kind: str) -> set[tuple[str, str]]:
     """Word pairs of a bigram list ("a b count" lines) or of a word list (pairs inside multi-syllable words)."""
     out = set()
     for line in lines:
-        tokens = words(" ".join(line.split()[:2]) if kind == "bigram" else line)
-        out.update(zip(tokens, tokens[1:]) if kind == "word" else [tuple(tokens)] if len(tokens) == 2 else [])
+        if kind == "bigram":  # "first second count": kept when both words are letter runs
+            tokens = words(" ".join(line.split()[:2]))
+            if len(tokens) == 2:
+                out.add((tokens[0], tokens[1]))
+        else:  # one word of one or more syllables: its adjacent syllables
+            tokens = words(line)
+            out.update(zip(tokens, tokens[1:]))
     return out
 
 

@@ -64,7 +64,7 @@ DOCS = pa.schema(
 INDEX = "dedup_index"  # folder of a run's index, beside its shards
 INDEX_META = "dedup_index.json"
 _SHIFT = 32
-_ROW = np.int64((1 << _SHIFT) - 1)  # a node's row in its source
+_ROW = (1 << _SHIFT) - 1  # a node's row in its source: node & _ROW
 
 
 def _node(source: int, rows: np.ndarray) -> np.ndarray:
@@ -228,8 +228,6 @@ def _verify(
     work grows with the sources and the pairs, not with the pairs of sources; a group holds one source's pairs."""
     sb, items = group
     items = sorted(items, key=lambda item: (item[0], item[1]))
-    if not items:
-        return
     pairs = np.array([(x, y) for x, y, _ in items], np.int64)
     a = np.stack([sig for _, _, sig in items])
     b = _signatures(sources[sb])[pairs[:, 1] & _ROW]
@@ -721,9 +719,8 @@ def _ranked(item: tuple[int, Iterable[tuple[int, int]]], sources: list[str]) -> 
     """(component, (rank, node, doc_id, exact_hash, run)) of one source's nodes."""
     source, pairs = item
     table = _docs_table(sources[source])
-    mask = (1 << _SHIFT) - 1
     for node, component in sorted(set(pairs)):
-        row = node & mask
+        row = node & _ROW
         yield (
             component,
             (
@@ -917,8 +914,7 @@ SPANS = pa.schema([pa.field("doc_id", pa.string()), pa.field("span_hash", pa.int
 def _write_spans(item: tuple[int, Iterable[tuple[int, int]]], folder: str, sources: list[str]) -> None:
     source, removals = item
     ids = _docs_table(sources[source])["doc_id"].to_pylist()
-    mask = (1 << _SHIFT) - 1
-    rows = sorted((ids[node & mask], key) for node, key in removals)
+    rows = sorted((ids[node & _ROW], key) for node, key in removals)
     _write(
         storage.join(folder, f"{source:06d}.parquet"),
         pa.table({"doc_id": [r[0] for r in rows], "span_hash": [r[1] for r in rows]}, schema=SPANS),
