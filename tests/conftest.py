@@ -11,10 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
@@ -97,29 +98,58 @@ def s3_env() -> Iterator[dict[str, str]]:
         proc.wait()
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that make fills once per test session, in whichever xdist worker asks first; the other waits for it
+    and reuses it (a session fixture is otherwise built once in every worker: a whole `sieve run` twice). Only for
+    what tests read and never change."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, made = root / name, root / f"{name}.made"  # the marker beside the folder: an input folder stays as made
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            made.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def crawl_dir(tmp_path_factory) -> Path:
     """The five small real WARC files of tests/data as one input folder (tests/data's subfolders hold other inputs)."""
-    crawl = tmp_path_factory.mktemp("crawl")
-    for path in sorted(DATA.glob("*.warc.gz")):
-        shutil.copy(path, crawl / path.name)
-    return crawl
+
+    def copy(crawl: Path) -> None:
+        for path in sorted(DATA.glob("*.warc.gz")):
+            shutil.copy(path, crawl / path.name)
+
+    return made_once(tmp_path_factory, "crawl", copy)
 
 
 @pytest.fixture(scope="session")
 def crawl_run(crawl_dir, tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProcess]:
     """`sieve run` on crawl_dir as a user types it (DirectRunner, 2 workers, default config): (output folder,
     manifest, the finished command). One run that the flow, runner and storage tests all compare against."""
-    out = tmp_path_factory.mktemp("crawl-run") / "out"
-    result = subprocess.run(
-        [SIEVE, "run", "--input", str(crawl_dir), "--output", str(out), "--runner", "DirectRunner", "--workers", "2"],
-        capture_output=True,
-        text=True,
-        cwd=out.parent,
-        timeout=600,
-        env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+
+    def command(folder: Path) -> list[str]:
+        out = str(folder / "out")
+        return [SIEVE, "run", "--input", str(crawl_dir), "--output", out, "--runner", "DirectRunner", "--workers", "2"]
+
+    def run(folder: Path) -> None:
+        result = subprocess.run(
+            command(folder),
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=600,
+            env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        (folder / "command.json").write_text(json.dumps({"stdout": result.stdout, "stderr": result.stderr}))
+
+    folder = made_once(tmp_path_factory, "crawl-run", run)
+    out, streams = folder / "out", json.loads((folder / "command.json").read_text())
+    result = subprocess.CompletedProcess(command(folder), 0, streams["stdout"], streams["stderr"])
     return out, json.loads((out / "manifest.json").read_text()), result
 
 
@@ -194,17 +224,16 @@ def synth_corpus(tmp_path_factory) -> Path:
     """A 300-document synthetic corpus with truth.json (deterministic, seed 7)."""
     from sieve.flows.synth import write_synthetic_corpus
 
-    out = tmp_path_factory.mktemp("synth")
-    write_synthetic_corpus(out, docs=300, seed=7)
-    return out
+    return made_once(tmp_path_factory, "synth", lambda out: write_synthetic_corpus(out, docs=300, seed=7))
 
 
 @pytest.fixture(scope="session")
 def synth_run(synth_corpus, tmp_path_factory) -> Path:
     """A real Beam run of the 300-document synthetic corpus: its kept/ shards feed the training-data tests."""
-    run_dir = tmp_path_factory.mktemp("synth-run") / "run"
-    run_beam([synth_corpus / "corpus.warc.gz"], run_dir)
-    return run_dir
+    return (
+        made_once(tmp_path_factory, "synth-run", lambda f: run_beam([synth_corpus / "corpus.warc.gz"], f / "run"))
+        / "run"
+    )
 
 
 def run_beam(paths: list, run_dir: Path, cfg=None, workers: int = 1) -> tuple[dict, dict]:
