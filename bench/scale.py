@@ -23,9 +23,14 @@ plus the four small real files (989 records with the default 5 copies).
             merged, and hold the same rows as the shards) and of the shards per kept or dropped document; and the
             peak resident memory (VmHWM) of this process, of a Beam worker and of a range process. Last, the
             CPU and memory per row of publish's doc_id uniqueness check, which runs in this process.
+  growth    the same measured run (Beam job and corpus passes, 2 workers, no Prefect) on synthetic crawls of
+            --growth-docs documents (20,000 and 100,000; files of 5,000): the launching process's CPU seconds
+            against the whole run's, and the peak memory of the launcher, of a Beam worker and of a range process
+            at each size. Targets (issue 23): the launcher's growth under 1% of the run's growth between the two
+            sizes, every peak at 100,000 within 1.25x of its peak at 20,000.
 Fixed costs (imports, server start, publish) before and after are measured by bench/fixed_cost.py.
 
-    python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage,cost] [--part cost]
+    python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage,cost,growth] [--part growth]
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from sieve.flows.plan import plan_inputs
 from sieve.flows.publish import _IDS, _check_unique_ids, committed, summarize
 from sieve.flows.synth.corpus import write_synthetic_corpus
 from sieve.schemas.config import Config, load_config
+from sieve.transforms import corpus
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.parquet import range_of
 from sieve.transforms.passes import passes_for
@@ -474,6 +480,55 @@ def cost(work: Path, copies: int, docs: int) -> dict:
     return {"stages": stages, "baseline": base, "runs": runs, "id_check": id_check(2_000_000)}
 
 
+def synthetic_input(folder: Path, docs: int, per_file: int) -> Path:
+    """A crawl of docs synthetic documents (flows/synth) in files of per_file documents, seeds 0, 1, ...: each file
+    holds its own exact and near duplicates."""
+    for i in range(0, docs, per_file):
+        write_synthetic_corpus(folder / f"seg{i // per_file:04d}", min(per_file, docs - i), seed=i // per_file)
+    return folder
+
+
+def growth(work: Path, sizes: list[int], per_file: int) -> dict:
+    """The same measured run (Beam job, then corpus passes; 2 workers, no Prefect) at each size of synthetic crawl:
+    what the launching process does and the peak memory of every kind of process, and how both grow between the
+    smallest and the largest size against the whole run's growth. A launcher that plans and waits grows only with
+    the files it plans; a step that holds a share of the corpus in one process shows as a peak that grows."""
+    cfg = load_config()
+    corpus.SMALL_RUN_DOCUMENTS = 0  # corpus jobs on worker processes at both sizes, not in this process at the smaller
+    runs = {}
+    for docs in sizes:
+        inputs = synthetic_input(work / f"growth-{docs}", docs, per_file)
+        started = time.monotonic()
+        run = measure_run([str(inputs)], work / f"growth-run-{docs}", cfg)
+        run["wall_s"] = round(time.monotonic() - started, 1)
+        run["launcher_cpu_s"] = run["plan_cpu_s"] + run["job_launcher_cpu_s"] + run["passes_launcher_cpu_s"]
+        run["run_cpu_s"] = run["launcher_cpu_s"] + run["job_workers_cpu_s"] + run["passes_workers_cpu_s"]
+        runs[docs] = {k: v for k, v in run.items() if not isinstance(v, dict)}
+        shutil.rmtree(work / f"growth-run-{docs}")
+        shutil.rmtree(inputs)
+        print(f"growth: {docs} documents measured in {run['wall_s']} s", flush=True)
+    small, large = runs[min(sizes)], runs[max(sizes)]
+    peaks = ("launcher_peak_mib", "beam_worker_peak_mib", "range_process_peak_mib")
+    return {
+        "runs": runs,
+        "launcher growth / run growth": round(
+            (large["launcher_cpu_s"] - small["launcher_cpu_s"]) / (large["run_cpu_s"] - small["run_cpu_s"]), 4
+        ),
+        **{f"{k} ratio": round(large[k] / small[k], 3) for k in peaks},
+    }
+
+
+def print_growth(result: dict) -> None:
+    keys = ["docs", "files", "wall_s", "launcher_cpu_s", "run_cpu_s", "launcher_peak_mib", "beam_worker_peak_mib"]
+    keys += ["range_process_peak_mib", "processes_started"]
+    rows = [
+        {k: round(run[k], 2) if isinstance(run[k], float) else run[k] for k in keys} for run in result["runs"].values()
+    ]
+    print("\nThe same run at two sizes of synthetic crawl (Beam job and corpus passes, 2 workers):")
+    print(table(rows))
+    print(table([{k: v for k, v in result.items() if k != "runs"}]), flush=True)
+
+
 def table(rows: list[dict]) -> str:
     headers = list(rows[0])
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
@@ -497,18 +552,23 @@ def print_cost(result: dict) -> None:
     print(flush=True)
 
 
+PARTS = ("runners", "resume", "storage", "cost", "growth")  # growth is the longest: about 20 minutes
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--copies", type=int, default=5, help="copies of the 181 real article pages, as separate files")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each side of the storage comparison")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: dask, resume, storage, cost")
-    ap.add_argument("--part", choices=["runners", "resume", "storage", "cost"], help="run this part only")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: dask, resume, storage, cost, growth")
+    ap.add_argument("--part", choices=[*PARTS, "growth"], help="run this part only")
     ap.add_argument("--cost-copies", type=int, default=2, help="cost: copies of the real article pages")
     ap.add_argument("--cost-docs", type=int, default=1000, help="cost: documents of the synthetic corpus")
+    ap.add_argument("--growth-docs", default="20000,100000", help="growth: the sizes of synthetic crawl to compare")
+    ap.add_argument("--growth-file-docs", type=int, default=5000, help="growth: documents per input file")
     ap.add_argument("--json", default=str(RESULTS / "scale.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    parts = [args.part] if args.part else [p for p in ("runners", "resume", "storage", "cost") if p not in skip]
+    parts = [args.part] if args.part else [p for p in PARTS if p not in skip]
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(args.json)
     results: dict = {**(json.loads(out.read_text()) if out.exists() else {}), "cpu_count": os.cpu_count()}
@@ -527,6 +587,10 @@ def main() -> None:
         if "cost" in parts:
             results["cost"] = cost(work, args.cost_copies, args.cost_docs)
             print_cost(results["cost"])
+        if "growth" in parts:
+            sizes = [int(n) for n in args.growth_docs.split(",")]
+            results["growth"] = growth(work, sizes, args.growth_file_docs)
+            print_growth(results["growth"])
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.json} ({', '.join(parts)})")
 
