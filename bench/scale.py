@@ -11,7 +11,8 @@ plus the four small real files (989 records with the default 5 copies).
             times each, interleaved; medians and their ratio
   cost      the measured part of docs/scale.md, on tests/data only. Per stage, CPU ms per document: bench/quality.py's
             stage_costs over the 181 real article pages in this process, plus reading and the PII scrub of the kept
-            text. Then three runs, each the Beam job (2 workers) and the corpus passes, without Prefect: a baseline
+            text. Then three runs, each the Beam job (2 workers), the corpus passes and publish's summary (a Beam job
+            too: transforms/summary.py), without Prefect: a baseline
             of the four small real files; those plus --cost-copies copies of the article pages; those plus a
             synthetic corpus of --cost-docs documents (flows/synth, with its exact and near duplicates). Each
             run's figures beyond the baseline's, per document it adds, so the fixed costs of a job (starting the
@@ -21,9 +22,8 @@ plus the four small real files (989 records with the default 5 copies).
             own sampled element size times its element count; a combiner's input before combiner lifting, so an
             upper bound there), bytes of the working files (ranges/, passes/, unedited/; parts/ are removed once
             merged, and hold the same rows as the shards) and of the shards per kept or dropped document; and the
-            peak resident memory (VmHWM) of this process, of a Beam worker and of a range process. Last, the
-            CPU and memory per row of publish's doc_id uniqueness check, which runs in this process.
-  growth    the same measured run (Beam job and corpus passes, 2 workers, no Prefect) on synthetic crawls of
+            peak resident memory (VmHWM) of this process, of a Beam worker and of a range process.
+  growth    the same measured run (Beam job, corpus passes, publish's summary; 2 workers, no Prefect) on crawls of
             --growth-docs documents (20,000 and 100,000; files of 5,000): the launching process's CPU seconds
             against the whole run's, and the peak memory of the launcher, of a Beam worker and of a range process
             at each size. Targets (issue 23): the launcher's growth under 1% of the run's growth between the two
@@ -54,9 +54,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import apache_beam as beam
-import numpy as np
 import psutil
-import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics import monitoring_infos
 from quality import stage_costs  # bench/quality.py, beside this script
@@ -64,7 +62,7 @@ from quality import stage_costs  # bench/quality.py, beside this script
 from sieve.filters.pii import scrubber
 from sieve.flows.jobs import run_files
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import _IDS, _check_unique_ids, committed, summarize
+from sieve.flows.publish import committed
 from sieve.flows.synth.corpus import write_synthetic_corpus
 from sieve.schemas.config import Config, load_config
 from sieve.transforms import corpus
@@ -72,6 +70,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.parquet import range_of
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
+from sieve.transforms.summary import summarize
 from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,7 +342,11 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
     markers = committed(str(run_dir), files)
     with Usage() as passes, shuffled(shuffles["passes"]):
         run_passes(str(run_dir), markers, passes_for(cfg), cfg.output, CorpusJobs.of(cfg, "DirectRunner", workers))
-    summary = summarize(str(run_dir), files, committed(str(run_dir), files))
+    with Usage() as publish:
+        summary = summarize(
+            str(run_dir), files, committed(str(run_dir), files), CorpusJobs.of(cfg, "DirectRunner", workers)
+        )
+    phases = {"job": job, "passes": passes, "publish": publish}
     counts, stages = summary["counts"], {q.name for q in passes_for(cfg)}
     moved = sum(n for k, n in summary["dropped_by_reason"].items() if k.split("/", 1)[0] in stages)
     folders = {p.relative_to(run_dir).as_posix() for p in [*(run_dir / "passes").glob("*/*"), run_dir / "unedited"]}
@@ -355,8 +358,8 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
         "input_bytes": sum(f.size for f in files),
         "files": len(files),
         "plan_cpu_s": plan.launcher_cpu_s,
-        **{f"{phase}_launcher_cpu_s": u.launcher_cpu_s for phase, u in (("job", job), ("passes", passes))},
-        **{f"{phase}_workers_cpu_s": u.workers_cpu_s for phase, u in (("job", job), ("passes", passes))},
+        **{f"{phase}_launcher_cpu_s": u.launcher_cpu_s for phase, u in phases.items()},
+        **{f"{phase}_workers_cpu_s": u.workers_cpu_s for phase, u in phases.items()},
         **{
             f"{phase}_{kind}_bytes": sum(v for k, v in shuffles[phase].items() if k.startswith(COMBINED) == combined)
             for phase in shuffles
@@ -367,9 +370,9 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
         "dropped_bytes": folder_bytes(run_dir, "dropped"),
         "shuffles": {f"{phase}: {k}": v for phase in shuffles for k, v in sorted(shuffles[phase].items())},
         "working": {name: folder_bytes(run_dir, name) for name in sorted(folders) if (run_dir / name).is_dir()},
-        "launcher_peak_mib": round(max(job.launcher_peak_kib, passes.launcher_peak_kib) / KIB),
-        "beam_worker_peak_mib": round(max(job.peak_kib("beam worker"), passes.peak_kib("beam worker")) / KIB),
-        "range_process_peak_mib": round(max(job.peak_kib("range process"), passes.peak_kib("range process")) / KIB),
+        "launcher_peak_mib": round(max(u.launcher_peak_kib for u in phases.values()) / KIB),
+        "beam_worker_peak_mib": round(max(u.peak_kib("beam worker") for u in phases.values()) / KIB),
+        "range_process_peak_mib": round(max(u.peak_kib("range process") for u in phases.values()) / KIB),
         "processes_started": job.started("beam worker") + job.started("range process"),
     }
 
@@ -436,31 +439,6 @@ def read_and_pii_ms(path: Path, kept_shards: Path, cfg: Config) -> list[dict]:
     ]
 
 
-def id_check(rows: int, files: int = 100) -> dict:
-    """CPU and peak memory per row of publish's check that every row of a run has a doc_id of its own
-    (flows/publish.py), which reads every row's id into the launcher: on rows random ids of 24 hex digits, as
-    doc_ids are, in files tables (unique, so the check passes after its whole group-by)."""
-    ids = np.char.mod("%024x", np.random.default_rng(0).integers(0, 2**62, rows)).astype(object)
-    per_file = rows // files
-    tables = [
-        pa.table(
-            {"doc_id": pa.array(ids[k * per_file : (k + 1) * per_file], pa.string()), "offset": np.arange(per_file)}
-        )
-        for k in range(files)
-    ]
-    tables = [t.rename_columns(_IDS.names).cast(_IDS) for t in tables]
-    with Usage() as usage:
-        before = _peak_kib("self")
-        _check_unique_ids([None] * files, tables)
-    n = per_file * files
-    return {
-        "rows": n,
-        "CPU us per row": round(1e6 * usage.launcher_cpu_s / n, 2),
-        "ids held, bytes per row": round(sum(t.nbytes for t in tables) / n),
-        "peak growth, bytes per row": round(KIB * (usage.launcher_peak_kib - before) / n),
-    }
-
-
 def cost(work: Path, copies: int, docs: int) -> dict:
     """Per-stage CPU ms per document on the real pages, and two measured runs per document beyond a baseline run
     of the four small real files, which both runs also hold (see the module docstring)."""
@@ -477,7 +455,7 @@ def cost(work: Path, copies: int, docs: int) -> dict:
     rows, _ = stage_costs(ARTICLES, cfg)
     stages = [{k: r[k] for k in ("stage", "docs_in", "dropped", "ms_per_doc")} for r in rows]
     stages += read_and_pii_ms(ARTICLES, work / "run-real" / "kept", cfg)
-    return {"stages": stages, "baseline": base, "runs": runs, "id_check": id_check(2_000_000)}
+    return {"stages": stages, "baseline": base, "runs": runs}
 
 
 def synthetic_input(folder: Path, docs: int, per_file: int) -> Path:
@@ -501,8 +479,10 @@ def growth(work: Path, sizes: list[int], per_file: int) -> dict:
         started = time.monotonic()
         run = measure_run([str(inputs)], work / f"growth-run-{docs}", cfg)
         run["wall_s"] = round(time.monotonic() - started, 1)
-        run["launcher_cpu_s"] = run["plan_cpu_s"] + run["job_launcher_cpu_s"] + run["passes_launcher_cpu_s"]
-        run["run_cpu_s"] = run["launcher_cpu_s"] + run["job_workers_cpu_s"] + run["passes_workers_cpu_s"]
+        run["launcher_cpu_s"] = run["plan_cpu_s"] + sum(
+            run[f"{k}_launcher_cpu_s"] for k in ("job", "passes", "publish")
+        )
+        run["run_cpu_s"] = run["launcher_cpu_s"] + sum(run[f"{k}_workers_cpu_s"] for k in ("job", "passes", "publish"))
         runs[docs] = {k: v for k, v in run.items() if not isinstance(v, dict)}
         shutil.rmtree(work / f"growth-run-{docs}")
         shutil.rmtree(inputs)
@@ -547,8 +527,6 @@ def print_cost(result: dict) -> None:
         keys = sorted({k for run in runs.values() for k in run[part]})
         print(f"\nBytes per document, {'entering each shuffle' if part == 'shuffles' else 'working files by folder'}:")
         print(table([{part: k, **{name: run[part].get(k, 0.0) for name, run in runs.items()}} for k in keys]))
-    print("\npublish's check that every doc_id is unique, in the launcher, per row:")
-    print(table([result["id_check"]]))
     print(flush=True)
 
 

@@ -23,7 +23,6 @@ from sieve.flows.publish import (
     finished_ranges,
     manifest_for,
     run_folder,
-    summarize,
     up_to_date,
 )
 from sieve.schemas.config import Config, load_config
@@ -31,6 +30,7 @@ from sieve.transforms import lease
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
+from sieve.transforms.summary import summarize
 
 
 @task(name="plan-inputs", cache_policy=NONE)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import committed, summarize
+from sieve.flows.publish import committed
 from sieve.schemas.config import Config
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
+from sieve.transforms.summary import summarize
 
 
 def run_files(

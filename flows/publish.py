@@ -14,23 +14,18 @@ import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from sieve.filters.dedup import CLUSTER_REASONS
 from sieve.filters.perplexity import model_paths
 from sieve.filters.pii import NO_TEXT
 from sieve.flows.plan import InputFile
 from sieve.schemas.config import Config
 from sieve.schemas.errors import UsageError
-from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
 from sieve.transforms.layout import MANIFEST, RUNS, read_manifest
 from sieve.transforms.parquet import WORKING, damage, done_marker, is_range_marker, range_of, shard_stem
@@ -38,10 +33,6 @@ from sieve.transforms.storage import StorageError
 
 VERSIONED = ["sieve", "apache-beam", "pyarrow", "trafilatura", "fastwarc", "resiliparse", "fasttext", "prefect"]
 log = logging.getLogger("sieve")
-
-
-class ConservationError(RuntimeError):
-    """Some input record is neither kept, dropped nor skipped: a bug, never a user error."""
 
 
 def config_identity(cfg: Config) -> str:
@@ -182,119 +173,6 @@ def clean_working_files(run_dir: str) -> None:
 
 
 # The columns publish reads back from each file's shards: ids and offsets of every row, drop reasons and clusters.
-_IDS = pa.schema([KEPT.field("doc_id"), KEPT.field("warc_offset")])
-_DROPS = pa.schema([*_IDS, *(DROPPED.field(c) for c in ("stage", "reason", "dup_cluster_id", "dup_cluster_size"))])
-_KEEPS = pa.schema([*_IDS, KEPT.field("language")])
-
-
-def _shard_rows(run_dir: str, f: InputFile, marker: dict[str, Any], kind: str, schema: pa.Schema) -> pa.Table:
-    """The columns of schema of one file's kept or dropped rows (none when it has no such shard)."""
-    shard = marker["shards"].get(kind)
-    if shard is None:
-        return schema.empty_table()
-    try:
-        return storage.read_parquet(storage.join(run_dir, shard["path"]), columns=schema.names).cast(schema)
-    except StorageError as e:
-        raise ConservationError(f"{f.name}: its committed {kind} shard cannot be read ({e})") from None
-
-
-def _file_summary(
-    run_dir: str, f: InputFile, marker: dict[str, Any] | None
-) -> tuple[dict[str, Any], Counter, Counter, pa.Table, pa.Table]:
-    """One file's counts read back from its shards, checked against its marker: (row, dropped by stage/reason, kept
-    by language, doc_id and offset of every row, cluster id and size of each row dedup removed for its cluster's
-    keeper)."""
-    if marker is None:
-        raise ConservationError(f"{f.name}: the job ended without committing this file (no commit marker)")
-    kept, dropped = _shard_rows(run_dir, f, marker, "kept", _KEEPS), _shard_rows(run_dir, f, marker, "dropped", _DROPS)
-    by_reason = Counter(
-        f"{stage}/{reason}" for stage, reason in zip(dropped["stage"].to_pylist(), dropped["reason"].to_pylist())
-    )
-    skipped = sum(marker["skipped"].values())
-    if marker["read"] != kept.num_rows + dropped.num_rows + skipped or kept.num_rows != marker["kept"]:
-        raise ConservationError(
-            f"{f.name}: read {marker['read']} != kept {kept.num_rows} + dropped {dropped.num_rows} + skipped {skipped}"
-        )
-    removed = pc.and_(pc.equal(dropped["stage"], "dedup"), pc.is_in(dropped["reason"], pa.array(CLUSTER_REASONS)))
-    row = {
-        "warc_file": f.name,
-        "read": marker["read"],
-        "kept": kept.num_rows,
-        "dropped": dropped.num_rows,
-        "skipped": skipped,
-    }
-    return (
-        row,
-        by_reason,
-        Counter(kept["language"].drop_null().to_pylist()),
-        pa.concat_tables([kept.select(_IDS.names), dropped.select(_IDS.names)]),
-        dropped.filter(removed).select(["dup_cluster_id", "dup_cluster_size"]),
-    )
-
-
-def _check_unique_ids(files: list[InputFile], ids: list[pa.Table]) -> None:
-    """Raise unless every kept and dropped row of the run has a doc_id of its own: dedup, the trainer's side
-    tables, the train/validation split and `sieve explain` all take one id for one document."""
-    numbered = [t.append_column("file", pa.array([k] * t.num_rows, pa.int32())) for k, t in enumerate(ids)]
-    table = pa.concat_tables([_IDS.empty_table().append_column("file", pa.array([], pa.int32())), *numbered])
-    counts = table.group_by("doc_id").aggregate([("doc_id", "count")])
-    shared = counts.filter(pc.greater(counts["doc_id_count"], 1))["doc_id"]
-    if not len(shared):
-        return
-    doc_id = pc.min(shared).as_py()
-    rows = table.filter(pc.equal(table["doc_id"], doc_id))
-    where = " and ".join(
-        f"{files[k].name} at offset {offset}"
-        for k, offset in zip(rows["file"].to_pylist(), rows["warc_offset"].to_pylist())
-    )
-    raise ConservationError(
-        f"{len(shared)} doc_ids name more than one row of the run, e.g. {doc_id}: {where}. "
-        "Files committed by an older sieve (ids from the WARC-Record-ID alone) were resumed: "
-        "run again with --force"
-    )
-
-
-def _dedup_clusters(removed: list[pa.Table]) -> dict[str, Any]:
-    """The duplicate clusters as the dropped rows show them: clusters that lost a document, their documents (this
-    run's and earlier runs'), the documents removed, clusters by size."""
-    rows = pa.concat_tables([_DROPS.empty_table().select(["dup_cluster_id", "dup_cluster_size"]), *removed])
-    sizes = dict(zip(rows["dup_cluster_id"].to_pylist(), rows["dup_cluster_size"].to_pylist()))
-    return {
-        "count": len(sizes),
-        "documents": sum(sizes.values()),
-        "removed": rows.num_rows,
-        "size_histogram": {str(size): n for size, n in sorted(Counter(sizes.values()).items())},
-    }
-
-
-def summarize(run_dir: str, files: list[InputFile], markers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Counts by file, stage and reason, kept documents by language and the duplicate clusters, read back from the
-    written shards; raises if any record is unaccounted for or two rows share a doc_id."""
-    with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
-        per_file = list(pool.map(lambda f: _file_summary(run_dir, f, markers.get(f.name)), files))
-    _check_unique_ids(files, [ids for *_, ids, _ in per_file])
-    run = storage.relative(run_dir, run_dir.rsplit("/", 2)[0])  # runs/<name>, as the manifest lists paths
-    by_reason, by_language, skipped_types = Counter(), Counter(), Counter()
-    shards: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
-    for f, (_, reasons, languages, _, _) in zip(files, per_file):
-        by_reason.update(reasons)
-        by_language.update(languages)
-        skipped_types.update(markers[f.name]["skipped"])
-        for kind, shard in sorted(markers[f.name]["shards"].items()):
-            shards[kind].append({**shard, "path": storage.join(run, shard["path"])})
-    rows = [row for row, *_ in per_file]
-    return {
-        "counts": {k: sum(r[k] for r in rows) for k in ("read", "kept", "dropped", "skipped")},
-        "dropped_by_reason": dict(sorted(by_reason.items())),
-        "kept_by_language": dict(sorted(by_language.items())),  # rows with a language (none when language id is off)
-        "skipped_by_type": dict(sorted(skipped_types.items())),
-        "dedup_clusters": _dedup_clusters([removed for *_, removed in per_file]),
-        "files": rows,
-        "shards": shards,
-        "run_dir": run,
-    }
-
-
 def package_versions() -> dict[str, str]:
     out = {}
     for name in VERSIONED:

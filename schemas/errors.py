@@ -8,3 +8,8 @@ class UsageError(Exception):
 class OutputBusy(UsageError):
     """Another live run holds the lease on the output this run would write (transforms/lease.py): one writer per
     output. The message names that run (host, pid, start time)."""
+
+
+class ConservationError(RuntimeError):
+    """Some input record is neither kept, dropped nor skipped, or two rows share a doc_id: a bug, never a user
+    error."""

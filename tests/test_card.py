@@ -14,9 +14,10 @@ import yaml
 
 from sieve.flows.card import CARD, columns, write_card
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import committed, manifest_for, summarize
+from sieve.flows.publish import committed, manifest_for
 from sieve.schemas.config import load_config
 from sieve.schemas.tables import KEPT
+from sieve.transforms.summary import summarize
 
 pytestmark = pytest.mark.slow  # reads the session's synthetic Beam run (conftest synth_run)
 

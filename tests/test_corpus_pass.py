@@ -17,6 +17,7 @@ from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import corpus, storage
 from sieve.transforms.corpus import CorpusJobs, PerplexityBuckets, percentiles, run_passes
 from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.summary import read_back
 
 
 def _commit(run_dir: str, name: str, perplexities: list[float | None], lang: str = "en") -> dict:
@@ -154,7 +155,11 @@ def test_statistics_and_rewrites_run_in_beam_workers_not_in_the_launcher(tmp_pat
     stats = run_passes(
         run, markers, [PerplexityBuckets(30, 60, drop_tail=True)], load_config().output, CorpusJobs(workers=2)
     )
+    figures = read_back(run, sorted(markers), markers, CorpusJobs(workers=2))  # publish's summary, likewise
     assert here == []
     assert stats["perplexity"]["cutoffs"]["en"]["documents"] == 6
     assert markers["b.warc.gz"]["dropped"] == {"extract/empty_text": 1, "perplexity/tail": 2}  # read back
     assert _tables(run, markers)["kept"]["pp_bucket"].to_pylist() == ["head", "head", "middle", "middle"]
+    b = figures["files"][1]
+    assert b["row"] == {"warc_file": "b.warc.gz", "read": 4, "kept": 1, "dropped": 3, "skipped": 0}
+    assert b["reasons"] == markers["b.warc.gz"]["dropped"] and figures["shared_ids"]["count"] == 0

@@ -12,8 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import ConservationError, committed, manifest_for, summarize
+from sieve.flows.publish import committed, manifest_for
 from sieve.flows.report import write_report
+from sieve.schemas.errors import ConservationError
+from sieve.transforms.summary import summarize
 from tests.conftest import run_beam
 
 

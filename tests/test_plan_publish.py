@@ -10,7 +10,6 @@ import pytest
 
 from sieve.flows.plan import BATCH_BYTES_PER_WORKER, InputFile, batches, plan_inputs
 from sieve.flows.publish import (
-    ConservationError,
     clean_working_files,
     commit,
     committed,
@@ -18,13 +17,13 @@ from sieve.flows.publish import (
     finished_ranges,
     manifest_for,
     run_folder,
-    summarize,
     up_to_date,
 )
 from sieve.schemas.config import load_config
-from sieve.schemas.errors import UsageError
+from sieve.schemas.errors import ConservationError, UsageError
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.pipeline import run_job
+from sieve.transforms.summary import summarize
 from tests.conftest import write_config
 
 

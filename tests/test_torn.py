@@ -26,7 +26,6 @@ from sieve.flows.publish import (
     finished_ranges,
     manifest_for,
     run_folder,
-    summarize,
     up_to_date,
 )
 from sieve.schemas.config import Config, load_config
@@ -35,6 +34,7 @@ from sieve.transforms.parquet import finished_range
 from sieve.transforms.ranges import process_range
 from sieve.transforms.sinks import MergeShards
 from sieve.transforms.stages import build_filters
+from sieve.transforms.summary import summarize
 from sieve.transforms.warc import split_warc
 from tests.conftest import LIGHT_CONFIG, write_config
 

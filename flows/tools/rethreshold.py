@@ -22,7 +22,7 @@ import pyarrow as pa
 from sieve.filters.base import Filter
 from sieve.flows.outputs import publish
 from sieve.flows.plan import InputFile, check_output
-from sieve.flows.publish import committed, config_identity, manifest_for, published, run_folder, summarize
+from sieve.flows.publish import committed, config_identity, manifest_for, published, run_folder
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.errors import UsageError
@@ -32,6 +32,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.passes import passes_for
 from sieve.transforms.stages import build_filters
+from sieve.transforms.summary import summarize
 
 # Config keys that may differ from the run's: they change decisions, not what a stage measures or writes into
 # the text. Anything else (extraction, cleanup, URL lists, a different model for a language) needs `sieve run`,
