@@ -64,6 +64,7 @@ DOCS = pa.schema(
 INDEX = "dedup_index"  # folder of a run's index, beside its shards
 INDEX_META = "dedup_index.json"
 _SHIFT = 32
+PAIR_COUNTS = ("exact", "candidates", "verified")  # the pairs counted by the documents job, in this order
 _ROW = (1 << _SHIFT) - 1  # a node's row in its source: node & _ROW
 
 
@@ -368,17 +369,21 @@ class Dedup:
                 | "GroupBySecondSource" >> beam.GroupByKey()
                 | "Verify" >> beam.FlatMap(_verify, sources, params.min_jaccard)
             )
-            for label, pc_ in (("exact", exact), ("candidates", band), ("verified", verified)):
-                (
-                    pc_
-                    | f"Count{label}" >> beam.combiners.Count.Globally()
-                    | f"Write{label}" >> beam.Map(lambda n, u: write_json(u, n), storage.join(counts, f"{label}.json"))
-                )
+            (
+                [
+                    pc_ | f"Label{k}" >> beam.Map(lambda _, k: k, k)
+                    for k, pc_ in zip(PAIR_COUNTS, (exact, band, verified))
+                ]
+                | "AllPairs" >> beam.Flatten()
+                | "CountPairs" >> beam.combiners.Count.PerElement()  # one global combine for the three counts
+                | "AllCounts" >> beam.combiners.ToList()
+                | "WriteCounts" >> beam.Map(lambda kv, u: write_json(u, dict(kv)), storage.join(counts, "pairs.json"))
+            )
             ((exact, verified) | "Edges" >> beam.Flatten() | "WriteEdges" >> _WriteEdges(edges0, params.partitions))
 
         self._run(documents)
         seconds["documents"] = time.perf_counter() - start
-        pair_counts = {k: read_json(storage.join(counts, f"{k}.json"), 0) for k in ("exact", "candidates", "verified")}
+        pair_counts = dict.fromkeys(PAIR_COUNTS, 0) | read_json(storage.join(counts, "pairs.json"), {})
         t = time.perf_counter()
         edges, rounds = self._components(edges0, work)
         seconds["components"] = time.perf_counter() - t
