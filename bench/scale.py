@@ -466,12 +466,16 @@ def synthetic_input(folder: Path, docs: int, per_file: int) -> Path:
     return folder
 
 
-def growth(work: Path, sizes: list[int], per_file: int) -> dict:
+def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int | None) -> dict:
     """The same measured run (Beam job, then corpus passes; 2 workers, no Prefect) at each size of synthetic crawl:
     what the launching process does and the peak memory of every kind of process, and how both grow between the
     smallest and the largest size against the whole run's growth. A launcher that plans and waits grows only with
     the files it plans; a step that holds a share of the corpus in one process shows as a peak that grows."""
     cfg = load_config()
+    if partition_documents:  # partitions that grow with the run from the smaller size on, not only past a million
+        override = work / "growth.yaml"
+        override.write_text(f"dedup: {{partition_documents: {partition_documents}}}\n")
+        cfg = load_config(override)
     corpus.SMALL_RUN_DOCUMENTS = 0  # corpus jobs on worker processes at both sizes, not in this process at the smaller
     runs = {}
     for docs in sizes:
@@ -543,6 +547,7 @@ def main() -> None:
     ap.add_argument("--cost-docs", type=int, default=1000, help="cost: documents of the synthetic corpus")
     ap.add_argument("--growth-docs", default="20000,100000", help="growth: the sizes of synthetic crawl to compare")
     ap.add_argument("--growth-file-docs", type=int, default=5000, help="growth: documents per input file")
+    ap.add_argument("--growth-partition-documents", type=int, help="growth: dedup.partition_documents (default 1M)")
     ap.add_argument("--json", default=str(RESULTS / "scale.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -567,7 +572,7 @@ def main() -> None:
             print_cost(results["cost"])
         if "growth" in parts:
             sizes = [int(n) for n in args.growth_docs.split(",")]
-            results["growth"] = growth(work, sizes, args.growth_file_docs)
+            results["growth"] = growth(work, sizes, args.growth_file_docs, args.growth_partition_documents)
             print_growth(results["growth"])
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.json} ({', '.join(parts)})")
