@@ -372,6 +372,7 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
         "working": {name: folder_bytes(run_dir, name) for name in sorted(folders) if (run_dir / name).is_dir()},
         "launcher_peak_mib": round(max(u.launcher_peak_kib for u in phases.values()) / KIB),
         "beam_worker_peak_mib": round(max(u.peak_kib("beam worker") for u in phases.values()) / KIB),
+        "beam_worker_peak_mib_by_phase": {k: round(u.peak_kib("beam worker") / KIB) for k, u in phases.items()},
         "range_process_peak_mib": round(max(u.peak_kib("range process") for u in phases.values()) / KIB),
         "processes_started": job.started("beam worker") + job.started("range process"),
     }
@@ -487,7 +488,7 @@ def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int
             run[f"{k}_launcher_cpu_s"] for k in ("job", "passes", "publish")
         )
         run["run_cpu_s"] = run["launcher_cpu_s"] + sum(run[f"{k}_workers_cpu_s"] for k in ("job", "passes", "publish"))
-        runs[docs] = {k: v for k, v in run.items() if not isinstance(v, dict)}
+        runs[docs] = {k: v for k, v in run.items() if not isinstance(v, dict) or k.endswith("_by_phase")}
         shutil.rmtree(work / f"growth-run-{docs}")
         shutil.rmtree(inputs)
         print(f"growth: {docs} documents measured in {run['wall_s']} s", flush=True)
@@ -504,7 +505,7 @@ def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int
 
 def print_growth(result: dict) -> None:
     keys = ["docs", "files", "wall_s", "launcher_cpu_s", "run_cpu_s", "launcher_peak_mib", "beam_worker_peak_mib"]
-    keys += ["range_process_peak_mib", "processes_started"]
+    keys += ["range_process_peak_mib", "beam_worker_peak_mib_by_phase", "processes_started"]
     rows = [
         {k: round(run[k], 2) if isinstance(run[k], float) else run[k] for k in keys} for run in result["runs"].values()
     ]
