@@ -239,7 +239,7 @@ def synth_run(synth_corpus, tmp_path_factory) -> Path:
 def run_beam(paths: list, run_dir: Path, cfg=None, workers: int = 1) -> tuple[dict, dict]:
     """Run the real Beam job on paths into run_dir: (Beam counters, summary read back from the shards). One worker
     unless a test is about parallelism: the shards do not depend on it (test_pipeline.py checks 1 against 2), and
-    each more costs a Beam worker process's start (~5 CPU-s a run)."""
+    each more costs a range process's start (~2-3 CPU-s a run)."""
     from sieve.flows.jobs import run_files
     from sieve.schemas.config import load_config
 

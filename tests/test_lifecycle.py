@@ -144,9 +144,9 @@ def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
         def deep_in_the_job() -> bool:
             processes = session_processes(run.pid).values()
             assert run.poll() is None, "the run ended before it could be killed mid-job"
-            # Both Beam workers run a range in a supervised child: both are set up, the tree is as deep as it gets.
-            workers = {parent for parent, command in processes if "supervise import serve" in command}
-            return len(workers) == 2 and any("sieve.flows.server" in command for _, command in processes)
+            # Both Beam workers (threads of the command) run a range in a supervised child: both are set up.
+            ranges = [command for _, command in processes if "supervise import serve" in command]
+            return len(ranges) == 2 and any("sieve.flows.server" in command for _, command in processes)
 
         assert wait_until(deep_in_the_job, 90), session_processes(run.pid)
         os.kill(run.pid, signal.SIGKILL)

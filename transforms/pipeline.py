@@ -17,6 +17,7 @@ from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.sinks import MergeShards
+from sieve.transforms.supervise import close_idle
 from sieve.transforms.warc import split_warc
 
 # Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.
@@ -113,12 +114,13 @@ def _redistributes(runner: str) -> bool:
 
 
 def pipeline_options(
-    runner: str, workers: int, extra: list[str], dask_partitions: int | None = None
+    runner: str, workers: int, extra: list[str], dask_partitions: int | None = None, threads: bool = False
 ) -> PipelineOptions:
-    """Runner choice is options only: DirectRunner runs multi_processing on this machine, anything else as given."""
+    """Runner choice is options only: DirectRunner runs workers processes on this machine (threads where each only
+    waits on a range process of its own, which does the work), anything else as given."""
     args = [f"--runner={runner}"]
     if runner == "DirectRunner":
-        mode = "multi_processing" if workers > 1 else "in_memory"
+        mode = ("multi_threading" if threads else "multi_processing") if workers > 1 else "in_memory"
         args += [
             f"--direct_running_mode={mode}",
             f"--direct_num_workers={workers}",
@@ -151,7 +153,10 @@ def run_job(
 ) -> dict[str, int]:
     """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
     if _redistributes(runner):
-        p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options))
+        # Supervised ranges run in range processes: a local Beam worker only waits on its own, so it can be a thread
+        # of this process instead of a process that imports Beam and sieve again (2-3 CPU-s each, a second to exit).
+        supervised = cfg.guard.document_timeout_seconds > 0
+        p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, threads=supervised))
         build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
     else:
         # What the job creates is all it spreads: the ranges, planned by a first job, in as many partitions as
@@ -164,6 +169,7 @@ def run_job(
     with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
         result = p.run()
         result.wait_until_finish()
+    close_idle()  # range processes a local job left warm in this process: the corpus passes do not need them
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace("sieve"))["counters"]
     except NotImplementedError:  # Beam's DaskRunner reports no metrics; the written tables still carry every count

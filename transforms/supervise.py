@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.abc
+import itertools
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -88,9 +90,10 @@ def serve() -> None:
     os._exit(0)
 
 
-def worker_name() -> str:
-    """The Beam worker process a range ran in (host:pid), for the run's phases."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(serial: int = 1) -> str:
+    """The Beam worker a range ran in, for the run's phases: host:pid of its process, /serial for the second and
+    later supervisor of one process (local Beam workers that are threads of the launcher)."""
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"/{serial}" if serial > 1 else "")
 
 
 class RangeSupervisor:
@@ -104,6 +107,7 @@ class RangeSupervisor:
         self._beacon_path = Path(name)
         self._beacon = Beacon(self._beacon_path)
         self._proc: subprocess.Popen | None = None
+        self.name = worker_name(next(_serials))
 
     def _start(self) -> None:
         spawned = time.time()
@@ -114,7 +118,7 @@ class RangeSupervisor:
         )
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
-        self._send.send((self.cfg, self.run_dir, str(self._beacon_path), worker_name(), spawned))
+        self._send.send((self.cfg, self.run_dir, str(self._beacon_path), self.name, spawned))
         self.stages = self._recv.recv()
 
     def run(self, source: dict[str, Any], first: int, end: int) -> dict[str, Any]:
@@ -194,6 +198,8 @@ class RangeSupervisor:
 # DoFn up and tears it down again for every partition, and each new supervisor's child costs 2-5 s to start: a
 # process keeps its children instead and hands them to the next DoFn of the same run.
 _idle: dict[tuple[str, str], list[RangeSupervisor]] = {}
+_idle_lock = threading.Lock()  # local Beam workers may be threads of one process
+_serials = itertools.count(1)  # supervisors made in this process
 
 
 def _key(cfg: Config, run_dir: str) -> tuple[str, str]:
@@ -202,18 +208,24 @@ def _key(cfg: Config, run_dir: str) -> tuple[str, str]:
 
 def take_supervisor(cfg: Config, run_dir: str) -> RangeSupervisor:
     """A supervisor for cfg's ranges into run_dir: one this process released, else a new one."""
-    idle = _idle.get(_key(cfg, run_dir))
-    return idle.pop() if idle else RangeSupervisor(cfg, run_dir)
+    with _idle_lock:
+        idle = _idle.get(_key(cfg, run_dir))
+        if idle:
+            return idle.pop()
+    return RangeSupervisor(cfg, run_dir)
 
 
 def release_supervisor(supervisor: RangeSupervisor) -> None:
     """Keep supervisor, its child warm, for the next take_supervisor of the same run in this process."""
-    _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
+    with _idle_lock:
+        _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
 
 
 @atexit.register
-def _close_idle() -> None:
-    for supervisors in _idle.values():
-        for supervisor in supervisors:
-            supervisor.close()
-    _idle.clear()
+def close_idle() -> None:
+    """Stop the children of the supervisors this process keeps warm (at its exit, or once its local job is done)."""
+    with _idle_lock:
+        supervisors = [s for group in _idle.values() for s in group]
+        _idle.clear()
+    for supervisor in supervisors:
+        supervisor.close()
