@@ -31,7 +31,7 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
              ../shared/data/warc/articles.warc.gz (181 real article pages, about 90% English),
              tests/data/warcfile.warc.gz (16 real multilingual pages) and tests/data/clueweb-quirk.warc.gz (29
              real Japanese pages). Each capture's page carries the language sieve's full path gives it (decode,
-             trafilatura, lid.176 on the extracted text, default config; computed once and cached). Two inputs,
+             trafilatura, lid.176 on the extracted text, default config; computed once and cached). Three inputs,
              each cut into --files gzip WARC files of about equal size:
                real pages as they are     every capture once per copy, --copies times;
                CommonCrawl language mix   the same number of responses, of which about 55% are the captures whose
@@ -41,6 +41,8 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
                                           (https://commoncrawl.github.io/cc-crawl-statistics/plots/languages), so
                                           with keep [en, vi] a bit over half of a crawl's pages are in other
                                           languages.
+               English pages only         the same number of responses, all captures whose page is English, in
+                                          turn: the language gate saves nothing and extraction dominates.
              Responses that lack CommonCrawl's WARC-Identified-Payload-Type header, or have it empty (ClueWeb), get
              it from their HTTP Content-Type (see with_payload_type). docs/s counts the response records in the
              input, the same figure for both sides.
@@ -224,7 +226,7 @@ def cycled(groups: list[tuple[bytes, str | None]], responses: int) -> list[tuple
 
 
 def inputs(copies: int) -> dict[str, list[tuple[bytes, str | None]]]:
-    """The captures of the two side-by-side inputs, by name, with the same number of responses."""
+    """The captures of the three side-by-side inputs, by name, with the same number of responses."""
     languages = page_languages()
     groups = [g for path in (REAL, CRAWL, CLUEWEB) for g in captures(path, languages)]
     as_is = groups * copies
@@ -235,6 +237,7 @@ def inputs(copies: int) -> dict[str, list[tuple[bytes, str | None]]]:
     return {
         "real pages as they are": as_is,
         "CommonCrawl language mix": cycled(rest, responses - other_responses) + cycled(other, other_responses),
+        "English pages only": cycled([g for g in groups if g[1] == "en"], responses),
     }
 
 
