@@ -169,10 +169,10 @@ def synth_crawl(tmp_path_factory) -> Path:
 
 
 def synth_crawl_command(crawl: Path, out: Path) -> list[str]:
-    """`sieve run` on synth_crawl: one Beam job for all files (the default batching here), 2 workers, ranges of 12
-    records (about 10 per file)."""
+    """`sieve run` on synth_crawl: one Beam job for all files (the default batching here), 2 workers, the light config
+    (ranges of 10 records, about 6 per file; stops and resumes are about files, not filters)."""
     config = out.parent / f"{out.name}-ranges.yaml"
-    config.write_text("read:\n  records_per_split: 12\n")
+    config.write_text(LIGHT_CONFIG)
     return [SIEVE, "run", "--input", str(crawl), "--output", str(out), "--workers", "2", "--config", str(config)]
 
 

@@ -20,7 +20,7 @@ from sieve.schemas.config import ConfigError, LeaseConfig, load_config
 from sieve.schemas.errors import OutputBusy
 from sieve.transforms import lease, storage
 from sieve.transforms.layout import lease_dir
-from tests.conftest import DATA, write_config
+from tests.conftest import DATA, LIGHT_CONFIG, write_config
 
 SIEVE = str(Path(sys.executable).parent / "sieve")
 
@@ -183,7 +183,8 @@ def test_two_runs_into_one_bucket_output_one_publishes_the_other_says_who_holds_
 
     boto3.client("s3").upload_file(str(DATA / "articles-sample.warc.gz"), "warcs", "lease-e2e/articles.warc.gz")
     config = tmp_path / "lease.yaml"
-    config.write_text("lease:\n  duration_seconds: 10\n  renew_seconds: 1\n")  # the run outlasts it: renewals keep it
+    # the run outlasts the lease: renewals keep it; the light config, as this is about the output, not the filters
+    config.write_text(LIGHT_CONFIG + "lease:\n  duration_seconds: 10\n  renew_seconds: 1\n")
     out = "s3://corpus/lease-e2e"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     log = tmp_path / "first.log"  # a file, not a pipe: nobody reads it while the run goes on
