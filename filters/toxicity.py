@@ -49,19 +49,16 @@ class PhraseMatcher:
         """Token spans of the matched terms, left to right, each the longest term starting there, none overlapping
         another or any position in skip (so "son of a bitch" is one match, and an allowed phrase is none)."""
         found: list[range] = []
-        i = 0
-        while i < len(tokens):
-            span = next(
-                (
-                    range(i, i + len(term))
-                    for term in self.by_first.get(tokens[i], ())
-                    if tuple(tokens[i : i + len(term)]) == term and skip.isdisjoint(range(i, i + len(term)))
-                ),
-                None,
-            )
-            if span:
-                found.append(span)
-            i = span.stop if span else i + 1
+        after = 0  # the end of the last match: no other starts inside it
+        for i, token in enumerate(tokens):
+            if i < after or token not in self.by_first:  # most tokens start no term: one dict lookup each
+                continue
+            for term in self.by_first[token]:
+                end = i + len(term)
+                if tuple(tokens[i:end]) == term and skip.isdisjoint(range(i, end)):
+                    found.append(range(i, end))
+                    after = end
+                    break
         return found
 
     def covered(self, tokens: list[str]) -> set[int]:
