@@ -74,6 +74,7 @@ from xml.etree import ElementTree
 import pyarrow.parquet as pq
 import yaml
 from fastwarc.warc import ArchiveIterator
+from tables import table  # bench/tables.py, beside this script
 
 from sieve.filters.base import run_filters
 from sieve.filters.c4 import code_lines
@@ -139,13 +140,6 @@ from sieve.schemas.config import load_config
 _, summary = run_files([sys.argv[1]], load_config(sys.argv[3]), sys.argv[2], workers=int(sys.argv[4]))
 print("KEPT", summary["counts"]["kept"])
 """
-
-
-def table(rows: list[dict]) -> str:
-    headers = list(dict.fromkeys(h for r in rows for h in r))
-    widths = [max(len(h), *(len(str(r.get(h, ""))) for r in rows)) for h in headers]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), "-+-".join("-" * w for w in widths)]
-    return "\n".join(lines + [" | ".join(str(r.get(h, "")).ljust(w) for h, w in zip(headers, widths)) for r in rows])
 
 
 def run(cmd: list[str]) -> None:

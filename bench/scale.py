@@ -58,6 +58,7 @@ import psutil
 import pyarrow.parquet as pq
 from apache_beam.metrics import monitoring_infos
 from quality import stage_costs  # bench/quality.py, beside this script
+from tables import table  # bench/tables.py, beside this script
 
 from sieve.filters.pii import scrubber
 from sieve.flows.jobs import run_files
@@ -512,13 +513,6 @@ def print_growth(result: dict) -> None:
     print("\nThe same run at two sizes of synthetic crawl (Beam job and corpus passes, 2 workers):")
     print(table(rows))
     print(table([{k: v for k, v in result.items() if k != "runs"}]), flush=True)
-
-
-def table(rows: list[dict]) -> str:
-    headers = list(rows[0])
-    widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths)), "-+-".join("-" * w for w in widths)]
-    return "\n".join(lines + [" | ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)) for r in rows])
 
 
 def print_cost(result: dict) -> None:
