@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
-from datasketch.minhash import _fmix
 
 from sieve.filters.textstats import SENTENCE_END
 
@@ -160,8 +157,14 @@ class MinHasher:
     """
 
     def __init__(self, num_perm: int, seed: int) -> None:
+        # datasketch's package import loads every index it has and SciPy's integration (0.65 s): paid by the processes
+        # that hash or plan bands, not by every process that reads this module's names
+        from datasketch import MinHash
+        from datasketch.minhash import _fmix
+
         self.a, self.b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         self.num_perm = num_perm
+        self._fmix = _fmix
 
     @staticmethod
     def shingle_hashes(words: Sequence[str], n: int) -> np.ndarray:
@@ -183,7 +186,7 @@ class MinHasher:
         with np.errstate(over="ignore"):  # arithmetic modulo 2^32, as datasketch's affine32 scheme does
             for i, hv in enumerate(shingles):
                 if len(hv):  # (num_perm, shingles) then min along the contiguous axis: 10x reduceat's speed
-                    out[i] = (a * _fmix(hv, 32) + b).min(axis=1)
+                    out[i] = (a * self._fmix(hv, 32) + b).min(axis=1)
         return out
 
 
@@ -211,6 +214,8 @@ def lsh_params(
     threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float
 ) -> tuple[int, int]:
     """(bands, rows) that minimize datasketch's weighted false-positive and false-negative areas at threshold."""
+    from datasketch.lsh import _optimal_param  # see MinHasher: its import costs 0.65 s
+
     return tuple(_optimal_param(threshold, num_perm, false_positive_weight, false_negative_weight))
 
 
