@@ -116,8 +116,8 @@ def _redistributes(runner: str) -> bool:
 def pipeline_options(
     runner: str, workers: int, extra: list[str], dask_partitions: int | None = None, threads: bool = False
 ) -> PipelineOptions:
-    """Runner choice is options only: DirectRunner runs workers processes on this machine (threads where each only
-    waits on a range process of its own, which does the work), anything else as given."""
+    """Runner choice is options only: DirectRunner runs its `workers` Beam workers on this machine as processes, or
+    as threads where each only waits on a range process of its own, which does the work; anything else as given."""
     args = [f"--runner={runner}"]
     if runner == "DirectRunner":
         mode = ("multi_threading" if threads else "multi_processing") if workers > 1 else "in_memory"
