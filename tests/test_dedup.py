@@ -379,6 +379,37 @@ def test_the_index_is_cumulative_a_third_crawl_lists_only_the_second(tmp_path, h
     assert stats3["earlier_index_folders"] == [str(Path(run2, "dedup_index")), str(Path(run1, "dedup_index"))]
 
 
+def test_a_later_crawl_loses_the_sentence_spans_and_boilerplate_lines_its_index_holds(tmp_path):
+    """Crawl 1 holds a three-sentence paragraph in one document and a footer line in 11 (boilerplate there). In crawl
+    2 one document quotes the paragraph and another carries the footer once: both are cut there, against crawl 1's
+    index, and crawl 1's documents are untouched; a run without the index cuts neither."""
+    rng = random.Random(9)
+    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(3000)]
+
+    def body() -> str:
+        return " ".join(rng.sample(words, 60)) + "."
+
+    paragraph = " ".join(f"{' '.join(rng.sample(words, 8)).capitalize()}." for _ in range(3))
+    footer = "Copyright the regional weekly herald, all rights reserved for every reader."
+    crawl1 = [("c1/quote", "en", body() + "\n" + paragraph)]
+    crawl1 += [(f"c1/{k}", "en", body() + "\n" + footer) for k in range(11)]
+    run1, markers1, stats1 = _run(tmp_path / "crawl1", {"c1.warc.gz": crawl1})
+    assert stats1["frequent_lines"] == 1
+    crawl2 = [("c2/quote", "en", body() + "\n" + paragraph), ("c2/footer", "en", body() + "\n" + footer)]
+    crawl2 += [(f"c2/{k}", "en", body()) for k in range(3)]
+    (tmp_path / "c2").mkdir()
+    against = _config(tmp_path / "c2", {"index": {"against": [str(Path(run1, "dedup_index"))]}})
+    for cfg, cut in ((against, True), (load_config(), False)):
+        out = tmp_path / f"crawl2-{cut}"
+        run2, markers2, stats2 = _run(out, {"c2.warc.gz": crawl2}, cfg)
+        rows = _rows(run2, markers2)
+        assert all(r["kind"] == "kept" for r in rows.values())
+        assert (paragraph not in rows["c2/quote"]["text"]) == cut and (footer not in rows["c2/footer"]["text"]) == cut
+        assert rows["c2/quote"]["signals"]["dedup"]["span_sentences_removed"] == (3 if cut else 0)
+        assert stats2["frequent_lines"] == (1 if cut else 0) and stats2["earlier_index_line_files"] == (1 if cut else 0)
+    assert paragraph in _rows(run1, markers1)["c1/quote"]["text"]  # the earlier crawl's holder keeps it
+
+
 def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
     from sieve.schemas.errors import UsageError
 
@@ -454,8 +485,11 @@ def test_line_counts_fold_pending_hashes_whatever_the_order(monkeypatch):
     docs = [np.array([1, 2, 3]), np.array([2, 3]), np.array([3]), np.array([3, 4]), np.array([2])]
     acc = fn.create_accumulator()
     for hashes in docs[:3]:
-        acc = fn.add_input(acc, hashes)
-    other = fn.add_input(fn.create_accumulator(), docs[3])
-    other = fn.add_input(other, docs[4])
+        acc = fn.add_input(acc, (hashes, 1))
+    other = fn.add_input(fn.create_accumulator(), (docs[3], 1))
+    other = fn.add_input(other, (docs[4], 1))
     merged = fn.merge_accumulators([acc, other])
     assert fn.extract_output(merged).tolist() == [2, 3]  # 2 in 3 documents, 3 in 4; 1 and 4 in one each
+    earlier = fn.add_input(fn.create_accumulator(), (np.array([4, 5]), 2))  # an earlier crawl's boilerplate lines
+    merged = fn.merge_accumulators([merged, earlier])
+    assert fn.extract_output(merged).tolist() == [2, 3, 4]  # 4: one holder here; 5: none

@@ -107,6 +107,7 @@ class _Params:
         self.min_sentence_words = cfg.dedup.sentences.min_words
         self.lines, self.sentences = cfg.dedup.lines.enabled, cfg.dedup.sentences.enabled
         self.partitions = cfg.dedup.partitions
+        self.index = cfg.dedup.index.write
         self.languages = {
             lang: (
                 cfg.language(lang).dedup.keep_accents,
@@ -126,13 +127,16 @@ class _Params:
         return source // self.group_files
 
     def index_identity(self) -> dict[str, Any]:
-        """What an index must share with this run to be compared: the hash family and the shingling."""
+        """What an index must share with this run to be compared: the hash family, the shingling and the sentence
+        spans."""
         return {
             "num_perm": self.num_perm,
             "seed": self.seed,
             "bands": self.bands,
             "rows": self.rows,
             "languages": {k: list(v[:2]) for k, v in sorted(self.languages.items())},
+            "span": self.span,
+            "min_sentence_words": self.min_sentence_words,
         }
 
 
@@ -334,7 +338,7 @@ class Dedup:
         if storage.exists(work):  # what an interrupted pass left: every file below is written again
             storage.delete_tree(work)
         seconds: dict[str, float] = {}
-        index, index_folders = self._earlier_indexes()
+        index, index_folders, index_lines = self._earlier_indexes()
         sources = [storage.join(work, "docs", f"{i:06d}.parquet") for i in range(len(names))] + [u for _, u in index]
         tasks = [(i, files.run_dir, files.markers[n], n, sources[i]) for i, n in enumerate(names)]
         edges0 = storage.join(work, "edges", "round-0")
@@ -391,10 +395,10 @@ class Dedup:
         clusters = self._clusters(edges, sources, names, work)
         seconds["clusters"] = time.perf_counter() - t
         t = time.perf_counter()
-        lines = self._lines(files, tasks, sources, work) if params.lines else 0
+        lines = self._lines(files, tasks, index_lines, work) if params.lines else 0
         seconds["lines"] = time.perf_counter() - t
         t = time.perf_counter()
-        spans = self._spans(files, tasks, work) if params.sentences else {}
+        spans = self._spans(files, tasks, index, work) if params.sentences else {}
         seconds["spans"] = time.perf_counter() - t
         stats = {
             "workdir": work,
@@ -406,6 +410,7 @@ class Dedup:
             "component_rounds": rounds,
             "clusters": clusters,
             "frequent_lines": lines,
+            "earlier_index_line_files": len(index_lines),
             "max_documents": params.max_documents,
             "line_group_files": params.group_files,
             "partitions": params.partitions,
@@ -428,13 +433,13 @@ class Dedup:
         )
         return stats
 
-    def _earlier_indexes(self) -> tuple[list[tuple[str, str]], list[str]]:
+    def _earlier_indexes(self) -> tuple[list[tuple[str, str]], list[str], list[str]]:
         """(run, part uri) of every index part of the runs in dedup.index.against and of every index those were
         deduplicated against in turn (an index lists its own earlier ones, so the newest output stands for all),
-        each checked to be comparable; and the index folders read."""
+        each checked to be comparable; the index folders read; and their boilerplate line files."""
         from sieve.schemas.errors import UsageError
 
-        parts, folders = [], []
+        parts, folders, lines = [], [], []
         todo = [(place, "dedup.index.against") for place in self.cfg.dedup.index.against]
         while todo:
             place, named_by = todo.pop(0)
@@ -454,12 +459,14 @@ class Dedup:
             if meta["identity"] != self.params.index_identity():
                 raise UsageError(
                     f"{named_by}: {place} was written with other MinHash settings "
-                    f"({meta['identity']}); use the same dedup.near and languages.*.dedup settings"
+                    f"or sentence spans ({meta['identity']}); use the same dedup.near, dedup.sentences and "
+                    "languages.*.dedup settings"
                 )
             folders.append(folder)
             parts += [(meta["run"], storage.join(folder, p)) for p in meta["parts"]]
+            lines += [storage.join(folder, p) for p in meta.get("lines", [])]
             todo += [(earlier, f"the dedup index at {folder}") for earlier in meta.get("earlier", [])]
-        return parts, folders
+        return parts, folders, lines
 
     def _components(self, edges: str, work: str) -> tuple[str, int]:
         """Large-star then small-star, one Beam job per round, until a round changes nothing; returns the folder
@@ -550,20 +557,32 @@ class Dedup:
             "size_histogram": sizes,
         }
 
-    def _lines(self, files: RunFiles, tasks: list, sources: list[str], work: str) -> int:
-        """Normalized lines held by more than max_documents of the documents left in their group of files:
+    def _lines(self, files: RunFiles, tasks: list, earlier: list[str], work: str) -> int:
+        """Normalized lines held by more than max_documents of the documents left in their group of files, or by
+        one of them and found boilerplate by an earlier crawl (its index's line files: earlier):
         lines/group-G/part-N.parquet."""
         folder = storage.join(work, "lines")
         count = storage.join(work, "counts", "lines.json")
+        params = self.params
 
         def build(p):
-            frequent = (
+            hashes = (
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "LineHashes" >> beam.FlatMap(_line_hashes, self.params, work, files.before)
-                | "CountDocuments" >> beam.CombinePerKey(CountHashes(self.params.max_documents))
+                | "LineHashes" >> beam.FlatMap(_line_hashes, params, work, files.before)
             )
+            if earlier:  # each earlier boilerplate line counts as max_documents documents in every group
+                groups = sorted({params.line_group(t[0]) for t in tasks})
+                held = (
+                    p
+                    | "IndexLines" >> beam.Create(earlier)
+                    | "EarlierHashes" >> beam.FlatMap(_index_lines, params.partitions)
+                    | "ByPartition" >> beam.GroupByKey()
+                    | "PerGroup" >> beam.FlatMap(_earlier_lines, groups, params.max_documents)
+                )
+                hashes = (hashes, held) | "AllLines" >> beam.Flatten()
+            frequent = hashes | "CountDocuments" >> beam.CombinePerKey(CountHashes(params.max_documents))
             (
                 frequent
                 | "WriteLines" >> beam.Map(_write_lines, folder)
@@ -574,20 +593,30 @@ class Dedup:
         self._run(build)
         return read_json(count, 0)
 
-    def _spans(self, files: RunFiles, tasks: list, work: str) -> dict[str, int]:
+    def _spans(self, files: RunFiles, tasks: list, index: list[tuple[str, str]], work: str) -> dict[str, int]:
         """Spans of consecutive sentences held by several documents: spans/<i>.parquet lists what each file's
-        documents lose (all holders but the first, in run order)."""
+        documents lose (all holders but the first: an earlier crawl's document, then run order)."""
         folder, count = storage.join(work, "spans"), storage.join(work, "counts", "spans.json")
-        sources = [t[4] for t in tasks]
+        sources, first_index = [t[4] for t in tasks], len(tasks)
 
         def build(p):
-            removals = (
+            hashes = (
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
                 | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work, files.before)
+            )
+            if index:
+                earlier = (
+                    p
+                    | "Index" >> beam.Create([(first_index + k, u) for k, (_, u) in enumerate(index)])
+                    | "IndexSpans" >> beam.FlatMap(_index_spans, self.params.partitions)
+                )
+                hashes = (hashes, earlier) | "AllSpans" >> beam.Flatten()
+            removals = (
+                hashes
                 | "ByPartition" >> beam.GroupByKey()
-                | "Duplicated" >> beam.FlatMap(_duplicated_spans)
+                | "Duplicated" >> beam.FlatMap(_duplicated_spans, first_index)
             )
             (
                 removals
@@ -608,8 +637,9 @@ class Dedup:
         return read_json(count, 0) if storage.exists(count) else {}
 
     def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
-        """This run's kept documents' hashes, signatures and band keys under <run>/dedup_index/, for later runs, with
-        the index folders this run was deduplicated against (a later run reads those too: the index is cumulative)."""
+        """This run's kept documents' hashes, signatures, band keys and sentence spans, and its boilerplate lines,
+        under <run>/dedup_index/ for later runs, with the index folders this run was deduplicated against (a later
+        run reads those too: the index is cumulative)."""
         folder = storage.join(files.run_dir, INDEX)
         run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
         parts = [f"part-{i:06d}.parquet" for i in range(len(stats["names"]))]
@@ -621,9 +651,17 @@ class Dedup:
                 | "Spread" >> beam.Reshuffle()
                 | "WritePart" >> beam.Map(_write_index_part, files.workdir, folder, run)
             )
+            if self.params.lines:
+                (
+                    p
+                    | "LineParts" >> beam.Create(range(self.params.partitions))
+                    | "SpreadLines" >> beam.Reshuffle()
+                    | "WriteLines" >> beam.Map(_write_index_lines, files.workdir, folder)
+                )
 
         self._run(build)
-        meta = {"identity": self.params.index_identity(), "parts": parts, "run": run}
+        lines = [storage.relative(f.uri, folder) for f in storage.list_files(storage.join(folder, "lines"))]
+        meta = {"identity": self.params.index_identity(), "parts": parts, "lines": lines, "run": run}
         write_json(storage.join(folder, INDEX_META), meta | {"earlier": stats["earlier_index_folders"]})
 
     # -- apply: one file --
@@ -779,13 +817,57 @@ def _clusters_of(work: str, i: int) -> dict[str, dict[str, Any]]:
 
 
 def _write_index_part(item: tuple[int, str], work: str, folder: str, run: str) -> None:
-    """File i's documents left after dedup, as an index part of run."""
+    """File i's documents left after dedup, as an index part of run, and their sentence spans as spans/<part>
+    (row in the part, span hash)."""
     i, part = item
     table = _docs_table(storage.join(work, "docs", f"{i:06d}.parquet"))
     removed = _removed(work, i)
     table = table.filter(pa.array([x not in removed for x in table["doc_id"].to_pylist()], pa.bool_()))
     table = table.set_column(table.schema.get_field_index("run"), "run", pa.array([run] * table.num_rows, pa.string()))
     _write(storage.join(folder, part), table)
+    held = storage.join(work, "span_hashes", f"{i:06d}.parquet")
+    if storage.exists(held):
+        spans = storage.read_parquet(held)
+        row_of = {doc_id: r for r, doc_id in enumerate(table["doc_id"].to_pylist())}
+        rows = [row_of[doc_id] for doc_id in spans["doc_id"].to_pylist()]
+        _write(
+            storage.join(folder, "spans", part),
+            pa.table({"row": pa.array(rows, pa.int32()), "span_hash": spans["span_hash"]}),
+        )
+
+
+def _write_index_lines(part: int, work: str, folder: str) -> None:
+    """The boilerplate lines of every group of files in hash partition part, as the index's lines/part-N."""
+    name = f"part-{part:05d}.parquet"
+    found = [f.uri for f in storage.list_files(storage.join(work, "lines")) if f.uri.endswith("/" + name)]
+    if found:
+        hashes = np.unique(np.concatenate([storage.read_parquet(u)["hash"].to_numpy() for u in found]))
+        _write(storage.join(folder, "lines", name), pa.table({"hash": pa.array(hashes, pa.int64())}))
+
+
+def _index_lines(uri: str, partitions: int) -> Iterator[tuple[int, np.ndarray]]:
+    """An earlier index's boilerplate lines, per partition of this run."""
+    yield from _partitioned(storage.read_parquet(uri)["hash"].to_numpy(), None, partitions)
+
+
+def _earlier_lines(
+    item: tuple[int, Iterable[np.ndarray]], groups: list[int], weight: int
+) -> Iterator[tuple[tuple[int, int], tuple[np.ndarray, int]]]:
+    """One partition's earlier boilerplate lines (each once, whatever the indexes holding it), weighing weight
+    documents, to every group of this run: there one holder more makes it frequent."""
+    part, arrays = item
+    hashes = np.unique(np.concatenate(list(arrays)))
+    for group in groups:
+        yield (group, part), (hashes, weight)
+
+
+def _index_spans(task: tuple[int, str], partitions: int) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """An earlier index part's sentence spans, per partition: (span hash, node)."""
+    source, uri = task
+    held = storage.join(uri.rsplit("/", 1)[0], "spans", uri.rsplit("/", 1)[1])
+    if storage.exists(held):  # an index written with sentence dedup off has none
+        t = storage.read_parquet(held)
+        yield from _partitioned(t["span_hash"].to_numpy(), _node(source, t["row"].to_numpy()), partitions)
 
 
 def _removed(work: str, i: int) -> set[str]:
@@ -793,14 +875,17 @@ def _removed(work: str, i: int) -> set[str]:
     return {doc_id for doc_id, c in _clusters_of(work, i).items() if c["reason"] is not None}
 
 
-def _survivors(task: tuple, work: str, before: Before) -> tuple[int, list[int], list[str | None], list[str | None]]:
-    """(source, rows, texts, languages) of a file's documents left after document-level dedup."""
+def _survivors(
+    task: tuple, work: str, before: Before
+) -> tuple[int, list[int], list[str], list[str | None], list[str | None]]:
+    """(source, rows, doc_ids, texts, languages) of a file's documents left after document-level dedup."""
     source, run_dir, marker, _, _ = task
     rows = rows_before(run_dir, marker, before, ["doc_id", "text", "language"])
     removed = _removed(work, source)
-    keep = [r for r, doc_id in enumerate(rows["doc_id"].to_pylist()) if doc_id not in removed]
+    ids = rows["doc_id"].to_pylist()
+    keep = [r for r, doc_id in enumerate(ids) if doc_id not in removed]
     texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
-    return source, keep, [texts[r] for r in keep], [langs[r] for r in keep]
+    return source, keep, [ids[r] for r in keep], [texts[r] for r in keep], [langs[r] for r in keep]
 
 
 def _partitioned(keys: np.ndarray, values: np.ndarray | None, partitions: int) -> Iterator[tuple[int, Any]]:
@@ -811,33 +896,34 @@ def _partitioned(keys: np.ndarray, values: np.ndarray | None, partitions: int) -
 
 def _line_hashes(
     task: tuple, params: _Params, work: str, before: Before
-) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+) -> Iterator[tuple[tuple[int, int], tuple[np.ndarray, int]]]:
     """Per (line group, partition), the hashes of each surviving document's distinct normalized lines (one entry
-    per document)."""
-    source, _, texts, langs = _survivors(task, work, before)
+    per document, each weighing one document)."""
+    source, _, _, texts, langs = _survivors(task, work, before)
     hashes = [h for text, lang in zip(texts, langs) for h in d.line_hashes(text or "", params.of(lang)[0])]
     group = params.line_group(source)
     for part, found in _partitioned(np.array(hashes, np.int64), None, params.partitions):
-        yield (group, part), found
+        yield (group, part), (found, 1)
 
 
 class CountHashes(beam.CombineFn):
     """Documents per line hash, as sorted (hashes, counts) arrays plus the inputs not yet folded in: memory grows with
     the distinct hashes of a group's partition (and at most PENDING unfolded hashes), whatever the number of
-    documents; the output keeps the hashes counted more than max_documents."""
+    documents; the output keeps the hashes counted more than max_documents. An input is (hashes, the documents
+    each stands for)."""
 
     PENDING = 1 << 20  # hashes added before they are folded into the counts: one sort per million, not per input
 
     def __init__(self, max_documents: int) -> None:
         self.max_documents = max_documents
 
-    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    def create_accumulator(self) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, int]]]:
         return np.empty(0, np.int64), np.empty(0, np.int64), []
 
-    def add_input(self, acc, hashes: np.ndarray):
+    def add_input(self, acc, item: tuple[np.ndarray, int]):
         keys, counts, pending = acc
-        pending.append(hashes)
-        return self._fold(acc) if sum(len(h) for h in pending) >= self.PENDING else (keys, counts, pending)
+        pending.append(item)
+        return self._fold(acc) if sum(len(h) for h, _ in pending) >= self.PENDING else (keys, counts, pending)
 
     def merge_accumulators(self, accs):
         accs = list(accs)
@@ -854,13 +940,13 @@ class CountHashes(beam.CombineFn):
 
     @staticmethod
     def _fold(acc, force: bool = False):
-        """The counts with every pending hash added (each pending hash counts 1: one document); force: also when
-        none is pending (merged counts repeat keys)."""
+        """The counts with every pending hash added (each with its input's weight); force: also when none is pending
+        (merged counts repeat keys)."""
         keys, counts, pending = acc
         if not pending and not force:
             return acc
-        all_keys = np.concatenate([keys, *pending])
-        weights = np.concatenate([counts, np.ones(len(all_keys) - len(keys), np.int64)])
+        all_keys = np.concatenate([keys, *(h for h, _ in pending)])
+        weights = np.concatenate([counts, *(np.full(len(h), w, np.int64) for h, w in pending)])
         unique, inverse = np.unique(all_keys, return_inverse=True)
         return unique, np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64), []
 
@@ -886,27 +972,36 @@ def _frequent_lines(work: str, group: int) -> frozenset[int]:
 def _span_hashes(
     task: tuple, params: _Params, work: str, before: Before
 ) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    """Per partition, (span hash, node) of each surviving document's distinct sentence spans, after line removal."""
-    source, rows, texts, langs = _survivors(task, work, before)
+    """Per partition, (span hash, node) of each surviving document's distinct sentence spans, after line removal;
+    with an index to write, also span_hashes/<i>.parquet: (doc_id, span hash)."""
+    source, rows, ids, texts, langs = _survivors(task, work, before)
     frequent = _frequent_lines(work, params.line_group(source)) if params.lines else frozenset()
-    hashes, nodes = [], []
-    for row, text, lang in zip(rows, texts, langs):
+    hashes, nodes, holders = [], [], []
+    for row, doc_id, text, lang in zip(rows, ids, texts, langs):
         _, spans = d.edit(text or "", params.of(lang)[0], frequent, params.span, params.min_sentence_words)
-        for h in set(spans):
+        for h in sorted(set(spans)):
             hashes.append(h)
             nodes.append(row)
+            holders.append(doc_id)
+    if params.index:
+        table = {"doc_id": pa.array(holders, pa.string()), "span_hash": pa.array(hashes, pa.int64())}
+        _write(storage.join(work, "span_hashes", f"{source:06d}.parquet"), pa.table(table))
     yield from _partitioned(np.array(hashes, np.int64), _node(source, np.array(nodes, np.int64)), params.partitions)
 
 
-def _duplicated_spans(item: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]]) -> Iterator[tuple[str, Any]]:
-    """Spans held by several documents: each holder but the first (smallest node) loses it."""
+def _duplicated_spans(
+    item: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]], first_index: int
+) -> Iterator[tuple[str, Any]]:
+    """Spans held by several documents: each holder but the first (an earlier crawl's document, whose source is
+    first_index or more; else the smallest node) loses it; only this run's documents lose anything."""
     _, arrays = item
     arrays = list(arrays)
     keys = np.concatenate([k for k, _ in arrays])
     nodes = np.concatenate([n for _, n in arrays])
-    order = np.lexsort((nodes, keys))
-    keys, nodes = keys[order], nodes[order]
-    later = np.concatenate([[False], keys[1:] == keys[:-1]])  # not the first holder of its span
+    current = (nodes >> _SHIFT) < first_index
+    order = np.lexsort((nodes, current, keys))
+    keys, nodes, current = keys[order], nodes[order], current[order]
+    later = np.concatenate([[False], keys[1:] == keys[:-1]]) & current  # not the first holder of its span
     yield "duplicated", len(np.unique(keys[later]))
     yield "removals", int(np.count_nonzero(later))
     for key, node in zip(keys[later].tolist(), nodes[later].tolist()):
