@@ -80,7 +80,7 @@ def _write(uri: str, table: pa.Table) -> None:
     storage.write_parquet(uri, table.schema, [table], "zstd", None)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4)
 def _docs_table(uri: str) -> pa.Table:
     """A document table (this run's or an earlier index part), read once per worker process."""
     return storage.read_parquet(uri)
