@@ -27,7 +27,11 @@ plus the four small real files (989 records with the default 5 copies).
             --growth-docs documents (20,000 and 100,000; files of 5,000): the launching process's CPU seconds
             against the whole run's, and the peak memory of the launcher, of a Beam worker and of a range process
             at each size. Targets (issue 23): the launcher's growth under 1% of the run's growth between the two
-            sizes, every peak at 100,000 within 1.25x of its peak at 20,000.
+            sizes, every peak at 100,000 within 1.25x of its peak at 20,000. On Beam's local DirectRunner the
+            launching process is also the runner (it holds every shuffle) and its Beam workers are threads of it;
+            --growth-runner dask runs the same on a Dask cluster started as an operator starts one (`dask scheduler`,
+            two single-threaded `dask worker` processes on 127.0.0.1; a new one per size), where the launcher is
+            only the client. The workers' CPU is then read from the cluster's process tree (psutil).
 Fixed costs (imports, server start, publish) before and after are measured by bench/fixed_cost.py.
 
     python bench/scale.py [--copies 5] [--repeat 2] [--skip dask,resume,storage,cost,growth] [--part growth]
@@ -50,7 +54,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import apache_beam as beam
@@ -230,14 +234,31 @@ def _peak_kib(pid: int | str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds so far of long-lived processes and everything below them, live or reaped by them."""
+    total = 0.0
+    for pid in pids:
+        with suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 class Usage:
     """CPU seconds and peak resident memory of a block: this process's (the launcher's), and its child processes'
     (Beam's workers and the range process each starts; Beam reaps its workers at each job's end, so getrusage counts
-    them whole). Child peaks are sampled every 0.2 s from VmHWM, which only grows, so a sample misses at most the
-    last 0.2 s of a process."""
+    them whole; a cluster's processes, trees, live on and are read from their process tree). Child peaks are
+    sampled every 0.2 s from VmHWM, which only grows, so a sample misses at most the last 0.2 s of a process."""
+
+    def __init__(self, trees: list[int] | None = None) -> None:
+        self.trees = trees or []
 
     def __enter__(self) -> Usage:
         Path("/proc/self/clear_refs").write_text("5")  # resets this process's VmHWM, so the peak is this block's
+        self._tree_start = tree_cpu_s(self.trees)
         self._start = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak KiB)
         self._stop = threading.Event()
@@ -261,6 +282,7 @@ class Usage:
         self.launcher_cpu_s, self.workers_cpu_s = (
             (e.ru_utime + e.ru_stime) - (s.ru_utime + s.ru_stime) for s, e in zip(self._start, end)
         )
+        self.workers_cpu_s += tree_cpu_s(self.trees) - self._tree_start
 
     def peak_kib(self, kind: str) -> int:
         return max([0, *(peak for k, peak in self.peaks.values() if k == kind)])
@@ -271,9 +293,12 @@ class Usage:
 
 def _kind(cmdline: list[str]) -> str:
     """What a child process is: a Beam worker (one per worker slot), the range process each starts (the guard's
-    child, which runs the document stages: transforms/supervise.py), or another (a shell in between)."""
+    child, which runs the document stages: transforms/supervise.py), a Dask worker (the process its nanny
+    spawns), or another (a shell in between, a Dask nanny or scheduler)."""
     line = " ".join(cmdline)
-    return "range process" if "supervise import serve" in line else "beam worker" if "sdk_worker" in line else "other"
+    if "supervise import serve" in line:
+        return "range process"
+    return "beam worker" if "sdk_worker" in line else "dask worker" if "spawn_main" in line else "other"
 
 
 COMBINED = "combined: "  # the name prefix of a combiner's input: Beam combines it on the sending side first
@@ -306,6 +331,8 @@ def shuffled(into: dict[str, float]) -> Iterator[None]:
         result = run(self, *args, **kwargs)
         result.wait_until_finish()
         counts, sizes = {}, {}
+        if not hasattr(result, "monitoring_infos"):  # Beam's DaskRunner reports no metrics
+            return result
         for info in result.monitoring_infos():
             pcoll = info.labels.get("PCOLLECTION")
             if pcoll in inputs and info.urn == monitoring_infos.ELEMENT_COUNT_URN:
@@ -331,22 +358,29 @@ def folder_bytes(run_dir: Path, *names: str) -> int:
 WORKING = {"job": ("parts", "ranges"), "passes": ("passes", "unedited")}  # a run's working files, by phase
 
 
-def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2) -> dict:
+def measure_run(
+    inputs: list[str],
+    run_dir: Path,
+    cfg: Config,
+    workers: int = 2,
+    runner: str = "DirectRunner",
+    trees: list[int] | None = None,
+) -> dict:
     """One run without Prefect or publishing (flows/jobs.py's run_files, with its two phases measured apart): the
     documents, CPU seconds, shuffled bytes and peak memory of the Beam job and of the corpus passes, and the bytes
-    of the working files and the shards. Nothing publishes, so the working files are still there to weigh."""
+    of the working files and the shards. Nothing publishes, so the working files are still there to weigh. trees:
+    the processes of a cluster the runner uses (their CPU is the workers')."""
     with Usage() as plan:
         files = plan_inputs(inputs)
     shuffles: dict[str, dict[str, float]] = {"job": {}, "passes": {}}
-    with Usage() as job, shuffled(shuffles["job"]):
-        run_job([f.as_dict() for f in files], cfg, str(run_dir), workers=workers)
+    jobs = CorpusJobs.of(cfg, runner, workers)
+    with Usage(trees) as job, shuffled(shuffles["job"]):
+        run_job([f.as_dict() for f in files], cfg, str(run_dir), runner=runner, workers=workers)
     markers = committed(str(run_dir), files)
-    with Usage() as passes, shuffled(shuffles["passes"]):
-        run_passes(str(run_dir), markers, passes_for(cfg), cfg.output, CorpusJobs.of(cfg, "DirectRunner", workers))
-    with Usage() as publish:
-        summary = summarize(
-            str(run_dir), files, committed(str(run_dir), files), CorpusJobs.of(cfg, "DirectRunner", workers)
-        )
+    with Usage(trees) as passes, shuffled(shuffles["passes"]):
+        run_passes(str(run_dir), markers, passes_for(cfg), cfg.output, jobs)
+    with Usage(trees) as publish:
+        summary = summarize(str(run_dir), files, committed(str(run_dir), files), jobs)
     phases = {"job": job, "passes": passes, "publish": publish}
     counts, stages = summary["counts"], {q.name for q in passes_for(cfg)}
     moved = sum(n for k, n in summary["dropped_by_reason"].items() if k.split("/", 1)[0] in stages)
@@ -375,6 +409,7 @@ def measure_run(inputs: list[str], run_dir: Path, cfg: Config, workers: int = 2)
         "beam_worker_peak_mib": round(max(u.peak_kib("beam worker") for u in phases.values()) / KIB),
         "beam_worker_peak_mib_by_phase": {k: round(u.peak_kib("beam worker") / KIB) for k, u in phases.items()},
         "range_process_peak_mib": round(max(u.peak_kib("range process") for u in phases.values()) / KIB),
+        "dask_worker_peak_mib": round(max(u.peak_kib("dask worker") for u in phases.values()) / KIB),
         "processes_started": job.started("beam worker") + job.started("range process"),
     }
 
@@ -468,22 +503,66 @@ def synthetic_input(folder: Path, docs: int, per_file: int) -> Path:
     return folder
 
 
-def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int | None) -> dict:
+DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
+
+
+@contextmanager
+def dask_cluster(log: Path) -> Iterator[tuple[str, list[int]]]:
+    """`dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1, as an operator starts them:
+    (the scheduler's address, the processes' pids); stopped through the scheduler at the end."""
+    from dask.distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dask, address = str(Path(sys.executable).parent / "dask"), f"tcp://127.0.0.1:{port}"
+    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *quiet]
+    worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
+    with open(log, "w") as out:
+        procs = [subprocess.Popen(cmd, stdout=out, stderr=out) for cmd in (scheduler, worker, worker)]
+        try:
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(2, timeout=60)
+            yield address, [p.pid for p in procs]
+        finally:
+            with suppress(Exception), Client(address, timeout=10) as client:
+                client.shutdown()
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
+
+
+def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int | None, dask: bool = False) -> dict:
     """The same measured run (Beam job, then corpus passes; 2 workers, no Prefect) at each size of synthetic crawl:
     what the launching process does and the peak memory of every kind of process, and how both grow between the
     smallest and the largest size against the whole run's growth. A launcher that plans and waits grows only with
-    the files it plans; a step that holds a share of the corpus in one process shows as a peak that grows."""
-    cfg = load_config()
-    if partition_documents:  # partitions that grow with the run from the smaller size on, not only past a million
-        override = work / "growth.yaml"
-        override.write_text(f"dedup: {{partition_documents: {partition_documents}}}\n")
-        cfg = load_config(override)
+    the files it plans; a step that holds a share of the corpus in one process shows as a peak that grows. dask:
+    on a Dask cluster of two worker processes (one per size) instead of the local DirectRunner."""
+    settings = {"dedup": {"partition_documents": partition_documents}} if partition_documents else {}
+    # partition_documents: partitions that grow with the run from the smaller size on, not only past a million
     corpus.SMALL_RUN_DOCUMENTS = 0  # corpus jobs on worker processes at both sizes, not in this process at the smaller
     runs = {}
     for docs in sizes:
         inputs = synthetic_input(work / f"growth-{docs}", docs, per_file)
         started = time.monotonic()
-        run = measure_run([str(inputs)], work / f"growth-run-{docs}", cfg)
+        with dask_cluster(work / f"dask-{docs}.log") if dask else nullcontext((None, [])) as (address, trees):
+            if address:
+                settings["beam"] = {"options": [f"--dask_client_address={address}"]}
+            override = work / "growth.yaml"
+            override.write_text(json.dumps(settings))  # JSON is YAML
+            runner = DASK if dask else "DirectRunner"
+            run = measure_run(
+                [str(inputs)], work / f"growth-run-{docs}", load_config(override), runner=runner, trees=trees
+            )
+            if dask:
+                from dask.distributed import default_client
+
+                with suppress(ValueError):  # the runner's clients (one a job), closed before their cluster goes
+                    while True:
+                        default_client().close()
+        run["runner"] = runner.rsplit(".", 1)[-1]
         run["wall_s"] = round(time.monotonic() - started, 1)
         run["launcher_cpu_s"] = run["plan_cpu_s"] + sum(
             run[f"{k}_launcher_cpu_s"] for k in ("job", "passes", "publish")
@@ -494,7 +573,7 @@ def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int
         shutil.rmtree(inputs)
         print(f"growth: {docs} documents measured in {run['wall_s']} s", flush=True)
     small, large = runs[min(sizes)], runs[max(sizes)]
-    peaks = ("launcher_peak_mib", "beam_worker_peak_mib", "range_process_peak_mib")
+    peaks = ("launcher_peak_mib", "dask_worker_peak_mib" if dask else "beam_worker_peak_mib", "range_process_peak_mib")
     return {
         "runs": runs,
         "launcher growth / run growth": round(
@@ -505,8 +584,8 @@ def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int
 
 
 def print_growth(result: dict) -> None:
-    keys = ["docs", "files", "wall_s", "launcher_cpu_s", "run_cpu_s", "launcher_peak_mib", "beam_worker_peak_mib"]
-    keys += ["range_process_peak_mib", "beam_worker_peak_mib_by_phase", "processes_started"]
+    keys = ["runner", "docs", "files", "wall_s", "launcher_cpu_s", "run_cpu_s", "launcher_peak_mib"]
+    keys += ["beam_worker_peak_mib", "dask_worker_peak_mib", "range_process_peak_mib", "beam_worker_peak_mib_by_phase"]
     rows = [
         {k: round(run[k], 2) if isinstance(run[k], float) else run[k] for k in keys} for run in result["runs"].values()
     ]
@@ -543,6 +622,7 @@ def main() -> None:
     ap.add_argument("--growth-docs", default="20000,100000", help="growth: the sizes of synthetic crawl to compare")
     ap.add_argument("--growth-file-docs", type=int, default=5000, help="growth: documents per input file")
     ap.add_argument("--growth-partition-documents", type=int, help="growth: dedup.partition_documents (default 1M)")
+    ap.add_argument("--growth-runner", choices=["direct", "dask"], default="direct", help="growth: the runner")
     ap.add_argument("--json", default=str(RESULTS / "scale.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -567,8 +647,10 @@ def main() -> None:
             print_cost(results["cost"])
         if "growth" in parts:
             sizes = [int(n) for n in args.growth_docs.split(",")]
-            results["growth"] = growth(work, sizes, args.growth_file_docs, args.growth_partition_documents)
-            print_growth(results["growth"])
+            dask = args.growth_runner == "dask"
+            key = "growth-dask" if dask else "growth"
+            results[key] = growth(work, sizes, args.growth_file_docs, args.growth_partition_documents, dask)
+            print_growth(results[key])
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.json} ({', '.join(parts)})")
 
