@@ -7,9 +7,9 @@ KENLM := $(BIN)/lmplz
 DEMO_DOCS ?= 2000
 DEMO_DIR ?= demo
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser prefect-db demo test lint bench clean
 
-install: $(STAMP) $(KENLM) browser
+install: $(STAMP) $(KENLM) browser prefect-db
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 # KenLM's trainer (lmplz, build_binary) for `sieve lm train`: built once into the venv (about 2 minutes).
 $(KENLM): | $(STAMP)
 	bash infra/build_kenlm.sh $(VENV)
+
+# An empty Prefect database migrated once for this Prefect version, in the user's cache folder: the first run in a
+# folder copies it instead of migrating its own (its server is ready about 4 s sooner). Nothing to do when it is there.
+prefect-db: | $(STAMP)
+	$(BIN)/python -m sieve.flows.server --template
 
 # Chromium for the report.html browser test: apt-installed when missing and run as root, else a hint.
 browser:

@@ -2,16 +2,24 @@
 the command's checks and imports, and that dies with the command, even when the command is SIGKILLed.
 
 Prefect's own ephemeral server (what a library call of `curate` uses) is left behind when its parent is killed.
+
+A Prefect home without a database (the first run in a folder) starts from an empty database that `make install`
+migrated once for this Prefect version (database_template): a server migrating a new database itself is ready
+about 4 s later.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from importlib.metadata import version
+from pathlib import Path
 from types import TracebackType
 
 from sieve.flows.prefect_env import configure_prefect
@@ -32,6 +40,7 @@ class PrefectServer:
         configure_prefect()
         if self.url:
             return self
+        seed_database(Path(os.environ["PREFECT_HOME"]), database_template())
         # This process binds the port and hands the listening socket over: no race for a free port, and the
         # URL is known at once.
         with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -106,6 +115,47 @@ def _send_pending() -> None:
         worker.drain_all(timeout=5)
 
 
+def database_template() -> Path:
+    """Where `make install` keeps an empty Prefect database migrated for the installed Prefect version (the user's
+    cache folder, like KenLM's programs): SIEVE_PREFECT_DB_TEMPLATE, if set, names another."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sieve"
+    return Path(os.environ.get("SIEVE_PREFECT_DB_TEMPLATE") or cache / f"prefect-{version('prefect')}.db")
+
+
+def seed_database(home: Path, template: Path) -> bool:
+    """Copy template to home's Prefect database when home has none and Prefect's default database is in use;
+    whether it did."""
+    database = home / "prefect.db"
+    if "PREFECT_API_DATABASE_CONNECTION_URL" in os.environ or database.exists() or not template.is_file():
+        return False
+    home.mkdir(parents=True, exist_ok=True)
+    partial = database.with_name(f".prefect.db.{os.getpid()}")
+    shutil.copyfile(template, partial)
+    partial.replace(database)  # a server never sees half a copy
+    return True
+
+
+def build_template(template: Path) -> None:
+    """Migrate an empty Prefect database into template (Prefect's own `prefect server database upgrade`, about 9 s),
+    unless it is there already."""
+    if template.is_file():
+        return
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_DATABASE_CONNECTION_URL"}
+        prefect = str(Path(sys.executable).parent / "prefect")
+        subprocess.run(
+            [prefect, "server", "database", "upgrade", "-y"],
+            env={**env, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
+            check=True,
+            capture_output=True,
+        )
+        partial = template.with_name(f".{template.name}.{os.getpid()}")
+        shutil.copyfile(Path(home) / "prefect.db", partial)
+        partial.replace(template)
+    print(f"prefect: an empty database migrated for this version in {template}")
+
+
 def serve(listener_fd: int, command_pid: int) -> None:
     """Child side: tie this process to the command, then serve Prefect's API on the socket it was handed."""
     if not die_with_parent(command_pid):  # the command died before this process got here
@@ -117,4 +167,7 @@ def serve(listener_fd: int, command_pid: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    if sys.argv[1:] == ["--template"]:  # make install
+        build_template(database_template())
+    else:
+        serve(int(sys.argv[1]), int(sys.argv[2]))
