@@ -13,7 +13,7 @@ import pytest
 
 from sieve.schemas.config import load_config
 from sieve.transforms.supervise import RangeSupervisor
-from tests.conftest import DATA, run_beam, source, write_config
+from tests.conftest import DATA, LIGHT_CONFIG, run_beam, source, write_config
 from tests.test_warc import write_warc
 
 SMALL = b"<html><body><article><p>The council met on Tuesday to discuss the new budget for schools and roads.</p></article></body></html>"
@@ -114,3 +114,21 @@ def test_the_range_worker_builds_and_runs_every_stage_without_torch_or_pandas(tm
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_range_processes_warmed_before_the_job_are_the_ones_it_runs_its_ranges_in(tmp_path, monkeypatch):
+    """`sieve run` starts the local job's range processes before its own imports (warm_up): the job's Beam workers
+    take those and start none of their own, and none is left once the job ends."""
+    from sieve.transforms import supervise
+
+    cfg = load_config(write_config(tmp_path / "light.yaml", LIGHT_CONFIG))
+    run_dir = str(tmp_path / "run")
+    supervise.warm_up(cfg, run_dir, 2)
+    warmed = [s._proc for group in supervise._idle.values() for s in group]
+    assert len(warmed) == 2 and all(p.poll() is None for p in warmed)
+    started = []
+    start = RangeSupervisor._start
+    monkeypatch.setattr(RangeSupervisor, "_start", lambda self: started.append(self) or start(self))
+    _, summary = run_beam([DATA / "articles-sample.warc.gz"], run_dir, cfg, workers=2)
+    assert summary["counts"]["read"] == 12 and not started  # every range ran in a warmed process
+    assert all(p.poll() is not None for p in warmed) and not supervise._idle  # stopped with the job

@@ -107,9 +107,11 @@ class RangeSupervisor:
         self._beacon_path = Path(name)
         self._beacon = Beacon(self._beacon_path)
         self._proc: subprocess.Popen | None = None
+        self.stages: list[str] | None = None  # the child's stages, once it has built them
         self.name = worker_name(next(_serials))
 
     def _start(self) -> None:
+        """Start the child and hand it the run; it imports and builds its stages meanwhile (see _ready)."""
         spawned = time.time()
         self._proc = subprocess.Popen(
             [sys.executable, "-c", SERVE.format(pid=os.getpid())],
@@ -119,7 +121,12 @@ class RangeSupervisor:
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
         self._send.send((self.cfg, self.run_dir, str(self._beacon_path), self.name, spawned))
-        self.stages = self._recv.recv()
+        self.stages = None
+
+    def _ready(self) -> None:
+        """Wait until the child has built its stages."""
+        if self.stages is None:
+            self.stages = self._recv.recv()
 
     def run(self, source: dict[str, Any], first: int, end: int) -> dict[str, Any]:
         """Process one range to completion; documents that hang or crash the child are dropped and the range redone."""
@@ -127,6 +134,7 @@ class RangeSupervisor:
         while True:
             if self._proc is None:
                 self._start()
+            self._ready()
             self._beacon.set(IDLE, IDLE)
             self._send.send((source, first, end, given_up))
             outcome = self._wait()
@@ -219,6 +227,16 @@ def release_supervisor(supervisor: RangeSupervisor) -> None:
     """Keep supervisor, its child warm, for the next take_supervisor of the same run in this process."""
     with _idle_lock:
         _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
+
+
+def warm_up(cfg: Config, run_dir: str, count: int) -> None:
+    """Start count supervisors' children now, for a local job about to run cfg into run_dir: their imports and model
+    loads overlap the launcher's own start instead of following it. The job's Beam workers take them (take_supervisor);
+    close_idle stops any the job did not need (a resumed run with every range finished)."""
+    for _ in range(count):
+        supervisor = RangeSupervisor(cfg, run_dir)
+        supervisor._start()
+        release_supervisor(supervisor)
 
 
 @atexit.register
