@@ -21,12 +21,12 @@ from sieve.transforms import storage
 from sieve.transforms.layout import MANIFEST
 from sieve.transforms.lease import holding
 from sieve.transforms.lifecycle import Stopped, stopped_by_signals
-from sieve.transforms.supervise import warm_up
 
 
 def _run(args: argparse.Namespace) -> int:
     from sieve.flows.publish import check_unchanged, config_identity, run_folder
     from sieve.flows.server import PrefectServer
+    from sieve.transforms.supervise import warm_up  # imported after _leave is registered: its close runs first
 
     # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
     with PrefectServer() as server:

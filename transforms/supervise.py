@@ -71,14 +71,16 @@ def serve() -> None:
     reply = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # stray prints from libraries must not corrupt the reply channel
     requests = Connection(0, writable=False)
-    cfg, run_dir, beacon_path, worker, spawned = requests.recv()
+    if (run := _next(requests)) is None:
+        os._exit(0)
+    cfg, run_dir, beacon_path, worker, spawned = run
     filters = build_filters(cfg)
     scrubber(cfg.pii)  # built now, not on the first write, where the time guard would count it as the reader's
     beacon = Beacon(beacon_path)
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
-    while (job := requests.recv()) is not None:
+    while (job := _next(requests)) is not None:
         try:
             reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon, timing=timing)))
             timing = {"worker": worker}
@@ -88,6 +90,15 @@ def serve() -> None:
     # time (a third of a second per process, which a Beam worker's exit waits for).
     sys.stderr.flush()
     os._exit(0)
+
+
+def _next(requests: Connection) -> Any:
+    """The supervisor's next message; None (stop) once it is gone: its process ended without a word (killed, or a
+    command that left before closing it), and this one ends too, quietly."""
+    try:
+        return requests.recv()
+    except EOFError:
+        return None
 
 
 def worker_name(serial: int = 1) -> str:
