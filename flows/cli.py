@@ -24,7 +24,7 @@ from sieve.transforms.lifecycle import Stopped, stopped_by_signals
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sieve.flows.publish import check_unchanged, config_identity, run_folder
+    from sieve.flows.publish import check_unchanged, config_identity, run_folder, up_to_date
     from sieve.flows.server import PrefectServer
     from sieve.transforms.supervise import warm_up  # imported after _leave is registered: its close runs first
 
@@ -42,8 +42,10 @@ def _run(args: argparse.Namespace) -> int:
         with holding(output, cfg.lease):
             if not args.force:  # likewise an input changed under a resumed run; the flow checks again (deployments)
                 check_unchanged(run_folder(location, identity), files)
-                if args.runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0:
-                    # the local job's range processes start now, beside the imports below (about 1.4 s each)
+                local = args.runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0
+                if local and not up_to_date(location, files, identity, check_shards=False):
+                    # the local job's range processes start now, beside the imports below (about 1.4 s each); not
+                    # for a run already published, which the flow skips
                     warm_up(cfg, run_folder(location, identity), args.workers)
             from sieve.flows.curate import curate
             from sieve.flows.report import REPORT, REPORT_HTML, summary_lines

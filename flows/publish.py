@@ -233,13 +233,17 @@ def published(output: str) -> tuple[dict[str, Any], Config]:
         ) from None
 
 
-def up_to_date(output: str, inputs: list[InputFile], config_hash: str) -> dict[str, Any] | None:
-    """The published manifest if output already holds this exact run (same inputs and config), else None."""
+def up_to_date(
+    output: str, inputs: list[InputFile], config_hash: str, check_shards: bool = True
+) -> dict[str, Any] | None:
+    """The published manifest if output already holds this exact run (same inputs and config; with check_shards,
+    every shard it lists whole), else None."""
     manifest = read_manifest(output)
     if manifest is None or manifest.get("config_hash") != config_hash:
         return None
     published = [{k: i[k] for k in InputFile.__dataclass_fields__} for i in manifest.get("inputs", [])]
-    return manifest if published == [f.as_dict() for f in inputs] and _shards_whole(output, manifest) else None
+    same = published == [f.as_dict() for f in inputs]
+    return manifest if same and (not check_shards or _shards_whole(output, manifest)) else None
 
 
 def _shards_whole(output: str, manifest: dict[str, Any]) -> bool:
