@@ -507,9 +507,10 @@ DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
 @contextmanager
-def dask_cluster(log: Path) -> Iterator[tuple[str, list[int]]]:
-    """`dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1, as an operator starts them:
-    (the scheduler's address, the processes' pids); stopped through the scheduler at the end."""
+def dask_cluster(log: Path, memory_limit: str | None = None) -> Iterator[tuple[str, list[int]]]:
+    """`dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1, as an operator starts them
+    (each with --memory-limit when given): (the scheduler's address, the processes' pids); stopped through the
+    scheduler at the end."""
     from dask.distributed import Client
 
     with socket.socket() as s:
@@ -519,6 +520,7 @@ def dask_cluster(log: Path) -> Iterator[tuple[str, list[int]]]:
     quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *quiet]
     worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
+    worker += ["--memory-limit", memory_limit] if memory_limit else []
     with open(log, "w") as out:
         procs = [subprocess.Popen(cmd, stdout=out, stderr=out) for cmd in (scheduler, worker, worker)]
         try:
@@ -534,12 +536,20 @@ def dask_cluster(log: Path) -> Iterator[tuple[str, list[int]]]:
                 proc.wait(timeout=30)
 
 
-def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int | None, dask: bool = False) -> dict:
+def growth(
+    work: Path,
+    sizes: list[int],
+    per_file: int,
+    partition_documents: int | None,
+    dask: bool = False,
+    dask_memory: str | None = None,
+) -> dict:
     """The same measured run (Beam job, then corpus passes; 2 workers, no Prefect) at each size of synthetic crawl:
     what the launching process does and the peak memory of every kind of process, and how both grow between the
     smallest and the largest size against the whole run's growth. A launcher that plans and waits grows only with
     the files it plans; a step that holds a share of the corpus in one process shows as a peak that grows. dask:
-    on a Dask cluster of two worker processes (one per size) instead of the local DirectRunner."""
+    on a Dask cluster of two worker processes (one per size) instead of the local DirectRunner, each worker with
+    dask_memory as its memory limit when given (Dask spills results to disk past 70% of it)."""
     settings = {"dedup": {"partition_documents": partition_documents}} if partition_documents else {}
     # partition_documents: partitions that grow with the run from the smaller size on, not only past a million
     corpus.SMALL_RUN_DOCUMENTS = 0  # corpus jobs on worker processes at both sizes, not in this process at the smaller
@@ -547,7 +557,8 @@ def growth(work: Path, sizes: list[int], per_file: int, partition_documents: int
     for docs in sizes:
         inputs = synthetic_input(work / f"growth-{docs}", docs, per_file)
         started = time.monotonic()
-        with dask_cluster(work / f"dask-{docs}.log") if dask else nullcontext((None, [])) as (address, trees):
+        cluster = dask_cluster(work / f"dask-{docs}.log", dask_memory) if dask else nullcontext((None, []))
+        with cluster as (address, trees):
             if address:
                 settings["beam"] = {"options": [f"--dask_client_address={address}"]}
             override = work / "growth.yaml"
@@ -623,6 +634,7 @@ def main() -> None:
     ap.add_argument("--growth-file-docs", type=int, default=5000, help="growth: documents per input file")
     ap.add_argument("--growth-partition-documents", type=int, help="growth: dedup.partition_documents (default 1M)")
     ap.add_argument("--growth-runner", choices=["direct", "dask"], default="direct", help="growth: the runner")
+    ap.add_argument("--growth-dask-memory", help="growth: each Dask worker's --memory-limit (default: Dask's)")
     ap.add_argument("--json", default=str(RESULTS / "scale.json"))
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -649,7 +661,10 @@ def main() -> None:
             sizes = [int(n) for n in args.growth_docs.split(",")]
             dask = args.growth_runner == "dask"
             key = "growth-dask" if dask else "growth"
-            results[key] = growth(work, sizes, args.growth_file_docs, args.growth_partition_documents, dask)
+            key += f"-{args.growth_dask_memory}" if dask and args.growth_dask_memory else ""
+            results[key] = growth(
+                work, sizes, args.growth_file_docs, args.growth_partition_documents, dask, args.growth_dask_memory
+            )
             print_growth(results[key])
     out.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {args.json} ({', '.join(parts)})")
