@@ -41,12 +41,13 @@ def _run(args: argparse.Namespace) -> int:
         # it on (the same lease, re-entered) until it ends.
         with holding(output, cfg.lease):
             if not args.force:  # likewise an input changed under a resumed run; the flow checks again (deployments)
-                check_unchanged(run_folder(location, identity), files)
+                run_dir = run_folder(location, identity)
+                check_unchanged(run_dir, files)
                 local = args.runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0
                 if local and not up_to_date(location, files, identity, check_shards=False):
                     # the local job's range processes start now, beside the imports below (about 1.4 s each); not
                     # for a run already published, which the flow skips
-                    warm_up(cfg, run_folder(location, identity), args.workers)
+                    warm_up(cfg, run_dir, args.workers)
             from sieve.flows.curate import curate
             from sieve.flows.report import REPORT, REPORT_HTML, summary_lines
 

@@ -643,6 +643,7 @@ class Dedup:
         folder = storage.join(files.run_dir, INDEX)
         run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
         parts = [f"part-{i:06d}.parquet" for i in range(len(stats["names"]))]
+        groups = sorted({self.params.line_group(i) for i in range(len(parts))})
 
         def build(p):  # each part written on a worker: the launcher reads no document table
             (
@@ -656,7 +657,7 @@ class Dedup:
                     p
                     | "LineParts" >> beam.Create(range(self.params.partitions))
                     | "SpreadLines" >> beam.Reshuffle()
-                    | "WriteLines" >> beam.Map(_write_index_lines, files.workdir, folder)
+                    | "WriteLines" >> beam.Map(_write_index_lines, groups, files.workdir, folder)
                 )
 
         self._run(build)
@@ -836,13 +837,15 @@ def _write_index_part(item: tuple[int, str], work: str, folder: str, run: str) -
         )
 
 
-def _write_index_lines(part: int, work: str, folder: str) -> None:
-    """The boilerplate lines of every group of files in hash partition part, as the index's lines/part-N."""
-    name = f"part-{part:05d}.parquet"
-    found = [f.uri for f in storage.list_files(storage.join(work, "lines")) if f.uri.endswith("/" + name)]
+def _write_index_lines(part: int, groups: list[int], work: str, folder: str) -> None:
+    """The boilerplate lines of every group of files in hash partition part, as the index's lines/part-N (a group's
+    partition without one has no file: see _write_lines)."""
+    held = (_line_file(storage.join(work, "lines"), g, part) for g in groups)
+    found = [uri for uri in held if storage.exists(uri)]
     if found:
         hashes = np.unique(np.concatenate([storage.read_parquet(u)["hash"].to_numpy() for u in found]))
-        _write(storage.join(folder, "lines", name), pa.table({"hash": pa.array(hashes, pa.int64())}))
+        uri = storage.join(folder, "lines", f"part-{part:05d}.parquet")
+        _write(uri, pa.table({"hash": pa.array(hashes, pa.int64())}))
 
 
 def _index_lines(uri: str, partitions: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -955,9 +958,13 @@ def _write_lines(item: tuple[tuple[int, int], np.ndarray], folder: str) -> int:
     (group, part), hashes = item
     if not len(hashes):  # no boilerplate line in this partition: no file (a small run writes none of its 16)
         return 0
-    uri = storage.join(folder, f"group-{group:05d}", f"part-{part:05d}.parquet")
-    _write(uri, pa.table({"hash": pa.array(hashes, pa.int64())}))
+    _write(_line_file(folder, group, part), pa.table({"hash": pa.array(hashes, pa.int64())}))
     return len(hashes)
+
+
+def _line_file(folder: str, group: int, part: int) -> str:
+    """A group's boilerplate lines in one hash partition, under the pass's lines/ folder."""
+    return storage.join(folder, f"group-{group:05d}", f"part-{part:05d}.parquet")
 
 
 @lru_cache(maxsize=4)
