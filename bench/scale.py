@@ -68,6 +68,7 @@ from sieve.filters.pii import scrubber
 from sieve.flows.jobs import run_files
 from sieve.flows.plan import plan_inputs
 from sieve.flows.publish import committed
+from sieve.flows.runners import DASK_RUNNER, local_dask_cluster
 from sieve.flows.synth.corpus import write_synthetic_corpus
 from sieve.schemas.config import Config, load_config
 from sieve.transforms import corpus
@@ -503,39 +504,6 @@ def synthetic_input(folder: Path, docs: int, per_file: int) -> Path:
     return folder
 
 
-DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
-
-
-@contextmanager
-def dask_cluster(log: Path, memory_limit: str | None = None) -> Iterator[tuple[str, list[int]]]:
-    """`dask scheduler` and two single-threaded `dask worker` processes on 127.0.0.1, as an operator starts them
-    (each with --memory-limit when given): (the scheduler's address, the processes' pids); stopped through the
-    scheduler at the end."""
-    from dask.distributed import Client
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    dask, address = str(Path(sys.executable).parent / "dask"), f"tcp://127.0.0.1:{port}"
-    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
-    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *quiet]
-    worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
-    worker += ["--memory-limit", memory_limit] if memory_limit else []
-    with open(log, "w") as out:
-        procs = [subprocess.Popen(cmd, stdout=out, stderr=out) for cmd in (scheduler, worker, worker)]
-        try:
-            with Client(address, timeout=60) as client:
-                client.wait_for_workers(2, timeout=60)
-            yield address, [p.pid for p in procs]
-        finally:
-            with suppress(Exception), Client(address, timeout=10) as client:
-                client.shutdown()
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
-
-
 def growth(
     work: Path,
     sizes: list[int],
@@ -557,13 +525,14 @@ def growth(
     for docs in sizes:
         inputs = synthetic_input(work / f"growth-{docs}", docs, per_file)
         started = time.monotonic()
-        cluster = dask_cluster(work / f"dask-{docs}.log", dask_memory) if dask else nullcontext((None, []))
-        with cluster as (address, trees):
-            if address:
-                settings["beam"] = {"options": [f"--dask_client_address={address}"]}
+        cluster = local_dask_cluster(work / f"dask-{docs}.log", memory_limit=dask_memory) if dask else nullcontext()
+        with cluster as dask_run:
+            trees = dask_run.started if dask_run else []
+            if dask_run:
+                settings["beam"] = {"options": [f"--dask_client_address={dask_run.address}"]}
             override = work / "growth.yaml"
             override.write_text(json.dumps(settings))  # JSON is YAML
-            runner = DASK if dask else "DirectRunner"
+            runner = DASK_RUNNER if dask else "DirectRunner"
             run = measure_run(
                 [str(inputs)], work / f"growth-run-{docs}", load_config(override), runner=runner, trees=trees
             )

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -172,3 +178,47 @@ def _check_portable(opts: argparse.Namespace) -> None:
             "--environment_config=REGISTRY/sieve-worker:TAG to beam.options (build infra/Dockerfile), or, "
             "with --job_endpoint=embed, --environment_type=LOOPBACK to run them in this process"
         )
+
+
+@dataclass(frozen=True)
+class LocalDask:
+    """A Dask cluster on this machine: the scheduler's address, the pids of the processes started (scheduler, then
+    each worker's nanny) and of the processes that run the tasks."""
+
+    address: str
+    started: list[int]
+    task_pids: set[int]
+
+
+@contextlib.contextmanager
+def local_dask_cluster(log: Path, workers: int = 2, memory_limit: str | None = None) -> Iterator[LocalDask]:
+    """`dask scheduler` and `workers` single-threaded `dask worker` processes on 127.0.0.1, started as an operator
+    starts them (their output in log; each worker with --memory-limit when given), for `--runner DaskRunner` on one
+    machine. Stopped through the scheduler at the end: the workers then leave in about 2 s, where SIGTERM makes each
+    nanny wait about 8 s on its worker."""
+    from dask.distributed import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dask, address = str(Path(sys.executable).parent / "dask"), f"tcp://127.0.0.1:{port}"
+    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # no dashboard, no fixed port taken
+    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *quiet]
+    worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
+    worker += ["--memory-limit", memory_limit] if memory_limit else []
+    with open(log, "w") as out:
+        procs = [subprocess.Popen(cmd, stdout=out, stderr=out) for cmd in (scheduler, *[worker] * workers)]
+        try:
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(workers, timeout=60)
+                task_pids = set(client.run(os.getpid).values())
+            yield LocalDask(address, [p.pid for p in procs], task_pids)
+        finally:
+            with contextlib.suppress(Exception), Client(address, timeout=10) as client:
+                client.shutdown()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:  # the scheduler was not reachable to tell it
+                    proc.kill()
+                    proc.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -10,7 +9,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from sieve.flows.runners import DASK_RUNNER as DASK
+from sieve.flows.runners import LocalDask, local_dask_cluster
 from sieve.schemas.config import load_config
 from sieve.transforms.pipeline import pipeline_options
 from tests.conftest import LIGHT_CONFIG, free_port, run_beam, write_config
 from tests.test_cli import assert_one_line_error, sieve_in_process
 
 pytestmark = pytest.mark.usefixtures("prefect_api")  # one Prefect server for the session
-DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
 def sieve_run(
@@ -85,38 +84,12 @@ def direct_run(crawl_run) -> tuple[Path, dict[str, Any]]:
     return crawl_run[0], crawl_run[1]
 
 
-@dataclass(frozen=True)
-class DaskCluster:
-    address: str  # the scheduler's
-    worker_pids: set[int]  # of the processes that run the tasks
-
-
 @pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory) -> Iterator[DaskCluster]:
+def dask_cluster(tmp_path_factory) -> Iterator[LocalDask]:
     """A real Dask cluster started as an operator starts one: `dask scheduler` and two single-threaded `dask worker`
     processes on 127.0.0.1 (their logs in dask.log), stopped at the end of the module."""
-    from dask.distributed import Client
-
-    dask = str(Path(sys.executable).parent / "dask")
-    address = f"tcp://127.0.0.1:{free_port()}"
-    quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # no dashboard, no fixed port taken
-    scheduler = [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], *quiet]
-    worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1", *quiet]
-    with open(tmp_path_factory.mktemp("dask") / "dask.log", "w") as log:
-        procs = [subprocess.Popen(cmd, stdout=log, stderr=log) for cmd in (scheduler, worker, worker)]
-        try:
-            with Client(address, timeout=60) as client:
-                client.wait_for_workers(2, timeout=60)
-                pids = set(client.run(os.getpid).values())
-            yield DaskCluster(address, pids)
-        finally:
-            # The scheduler tells its workers to close (at once, where SIGTERM lets each nanny wait on its worker)
-            with contextlib.suppress(Exception), Client(address, timeout=10) as client:
-                client.shutdown()
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
+    with local_dask_cluster(tmp_path_factory.mktemp("dask") / "dask.log") as cluster:
+        yield cluster
 
 
 def range_workers(manifest: dict[str, Any]) -> dict[int, int]:
@@ -134,7 +107,7 @@ def test_dask_runner_on_a_real_cluster_writes_what_the_direct_runner_writes(
 ):
     out = tmp_path / "out"
     manifest = sieve_run(crawl_dir, out, DASK, [f"--dask_client_address={dask_cluster.address}"])
-    assert set(range_workers(manifest)) <= dask_cluster.worker_pids  # the ranges ran in this cluster's workers
+    assert set(range_workers(manifest)) <= dask_cluster.task_pids  # the ranges ran in this cluster's workers
     assert manifest["run"]["runner"] == DASK
     assert not beam_counters(manifest)  # Beam's DaskRunner reports no metrics: the tables carry the counts
     assert_same_outcome(out, manifest, direct_run)
@@ -156,7 +129,7 @@ def test_dask_runner_spreads_one_big_file_over_both_workers(data_dir, tmp_path, 
     _, direct = run_beam([inputs / "articles-sample.warc.gz"], tmp_path / "direct", cfg)
     assert on_dask["counts"] == direct["counts"] and on_dask["files"] == direct["files"]
     ranges = range_workers(on_dask)
-    assert set(ranges) == dask_cluster.worker_pids and sum(ranges.values()) == 6, ranges  # both ran some
+    assert set(ranges) == dask_cluster.task_pids and sum(ranges.values()) == 6, ranges  # both ran some
     shards = [Path(s["path"]) for kind in ("kept", "dropped") for s in on_dask["shards"][kind]]
     assert shards
     for shard in shards:
