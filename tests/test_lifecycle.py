@@ -123,6 +123,8 @@ def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
     subprocess.run(
         [SIEVE, "synth", "--output", str(tmp_path / "in"), "--docs", "3000"], check=True, capture_output=True
     )
+    temp = tmp_path / "tmp"  # the run's temporary folder
+    temp.mkdir()
     run = subprocess.Popen(
         [
             SIEVE,
@@ -137,7 +139,7 @@ def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"TMPDIR": str(temp)},
     )  # its own server
     try:
 
@@ -152,6 +154,8 @@ def test_killing_sieve_run_mid_job_leaves_no_process_behind(tmp_path):
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
         assert wait_until(lambda: not session_processes(run.pid), 5), session_processes(run.pid)
+        # nor a file of its own: the range processes' beacons have no name (Beam leaves its own empty folders)
+        assert not list(temp.glob("sieve-*")), list(temp.iterdir())
     finally:
         for pid in session_processes(run.pid):
             with contextlib.suppress(ProcessLookupError):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import mmap
 import struct
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sieve.filters.base import Filter, run_filters
 from sieve.schemas.config import Config
@@ -31,17 +31,23 @@ class Beacon:
     """Two int64 slots in a small shared file: the record offset being processed and its stage index.
 
     The child writes them before every record and stage (no syscall); the supervisor reads them to find a
-    document that is stuck, without any message per document.
+    document that is stuck, without any message per document. The file has no name (see create): it goes with the
+    last process that holds it, however that process ends.
     """
 
     _FORMAT = "<qq"
 
-    def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        if not path.exists() or path.stat().st_size < struct.calcsize(self._FORMAT):
-            path.write_bytes(struct.pack(self._FORMAT, IDLE, IDLE))
-        with open(path, "r+b") as f:
-            self._map = mmap.mmap(f.fileno(), struct.calcsize(self._FORMAT))
+    def __init__(self, fd: int) -> None:
+        """Map the beacon open at fd (create's file, or its descriptor passed on to a child process)."""
+        self._map = mmap.mmap(fd, struct.calcsize(self._FORMAT))
+
+    @classmethod
+    def create(cls) -> tuple[Beacon, IO[bytes]]:
+        """A new beacon on an unnamed temporary file: (the beacon, its file, to pass on by descriptor and close)."""
+        file = tempfile.TemporaryFile(prefix="sieve-beacon-")
+        file.write(struct.pack(cls._FORMAT, IDLE, IDLE))
+        file.flush()
+        return cls(file.fileno()), file
 
     def set(self, offset: int, stage: int) -> None:
         struct.pack_into(self._FORMAT, self._map, 0, offset, stage)

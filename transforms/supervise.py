@@ -17,12 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from sieve.schemas.config import Config
@@ -73,10 +71,10 @@ def serve() -> None:
     requests = Connection(0, writable=False)
     if (run := _next(requests)) is None:
         os._exit(0)
-    cfg, run_dir, beacon_path, worker, spawned = run
+    cfg, run_dir, beacon_fd, worker, spawned = run
     filters = build_filters(cfg)
     scrubber(cfg.pii)  # built now, not on the first write, where the time guard would count it as the reader's
-    beacon = Beacon(beacon_path)
+    beacon = Beacon(beacon_fd)
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
@@ -113,10 +111,7 @@ class RangeSupervisor:
     def __init__(self, cfg: Config, run_dir: str) -> None:
         self.cfg, self.run_dir = cfg, run_dir
         self.limit = cfg.guard.document_timeout_seconds
-        fd, name = tempfile.mkstemp(prefix="sieve-beacon-")
-        os.close(fd)
-        self._beacon_path = Path(name)
-        self._beacon = Beacon(self._beacon_path)
+        self._beacon, self._beacon_file = Beacon.create()
         self._proc: subprocess.Popen | None = None
         self.stages: list[str] | None = None  # the child's stages, once it has built them
         self.name = worker_name(next(_serials))
@@ -128,10 +123,11 @@ class RangeSupervisor:
             [sys.executable, "-c", SERVE.format(pid=os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            pass_fds=(self._beacon_file.fileno(),),  # the beacon, by descriptor under the same number
         )
         self._send = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._recv = Connection(os.dup(self._proc.stdout.fileno()), writable=False)
-        self._send.send((self.cfg, self.run_dir, str(self._beacon_path), self.name, spawned))
+        self._send.send((self.cfg, self.run_dir, self._beacon_file.fileno(), self.name, spawned))
         self.stages = None
 
     def _ready(self) -> None:
@@ -201,7 +197,7 @@ class RangeSupervisor:
         return code
 
     def close(self) -> None:
-        """Stop the child cleanly and remove the beacon file."""
+        """Stop the child cleanly and release the beacon."""
         if self._proc is not None and self._proc.poll() is None:
             try:
                 self._send.send(None)
@@ -210,7 +206,7 @@ class RangeSupervisor:
                 pass
         self._stop()
         self._beacon.close()
-        self._beacon_path.unlink(missing_ok=True)
+        self._beacon_file.close()
 
 
 # Supervisors whose DoFn was torn down, by (config, run folder), with their child still warm. Beam's DaskRunner sets a
