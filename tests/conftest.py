@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import pytest
 from filelock import FileLock
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # its databases, once this process is done
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: each xdist worker runs a server on its own database
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
