@@ -119,7 +119,7 @@ def the_run(variant: str, out: Path) -> dict:
         run[lang] = []
         for (group, kind), texts in sets.items():
             for text in texts:
-                stage, ppl, gain, _ = quality.verdict(stages, text)
+                stage, ppl, gain, *_ = quality.verdict(stages, text)
                 run[lang].append({"group": group, "kind": kind, "text": text, "kept": stage is None, "ppl": ppl})
                 run[lang][-1]["gain"] = gain
         print(f"{variant} {lang}: {sum(p['kept'] for p in run[lang])} of {len(run[lang])} pages kept", flush=True)

@@ -400,9 +400,13 @@ def held_out_documents(package: str, version: str, files: str, reader: str, cfg:
     folder = HELD_OUT_DEBS / f"{package}_{version}"
     if not folder.is_dir():
         HELD_OUT_DEBS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["apt-get", "download", f"{package}={version}"], cwd=HELD_OUT_DEBS, capture_output=True, check=True
-        )
+        try:
+            subprocess.run(
+                ["apt-get", "download", f"{package}={version}"], cwd=HELD_OUT_DEBS, capture_output=True, check=True
+            )
+        except subprocess.CalledProcessError:  # the mirror moved on: its documentation text barely changes
+            print(f"{package}={version} is no longer offered; measuring the version apt offers", file=sys.stderr)
+            subprocess.run(["apt-get", "download", package], cwd=HELD_OUT_DEBS, capture_output=True, check=True)
         run(["dpkg-deb", "-x", str(next(HELD_OUT_DEBS.glob(f"{package}_*.deb"))), str(folder)])
     texts = []
     for path in sorted(folder.glob(files)):
@@ -446,9 +450,9 @@ def chain_after_extraction(cfg: Config) -> list:
     return filters[[f.stage for f in filters].index("clean_text") :]
 
 
-def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None, float | None]:
-    """(drop stage or None, perplexity, word order gain, pair gain) of a text run through the stages as an
-    extracted page."""
+def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | None, float | None, float | None]:
+    """(drop stage or None, perplexity, word order gain, pair gain, repeat gain) of a text run through the stages as
+    an extracted page."""
     doc = Document(warc_file="bench", warc_offset=0, text=text)
     drop = run_filters(doc, stages)
     signals = doc.signals.get("perplexity", {})
@@ -457,6 +461,7 @@ def verdict(stages: list, text: str) -> tuple[str | None, float | None, float | 
         signals.get("perplexity"),
         signals.get("word_order_gain"),
         signals.get("pair_gain"),
+        signals.get("repeat_gain"),
     )
 
 
@@ -565,9 +570,12 @@ def junk_figures() -> dict:
                         "kept_without_perplexity": sum(stage is None and p is None for stage, p, *_ in verdicts),
                         "perplexity": [p for _, p, *_ in verdicts],
                         "word_order_gain": [
-                            g for stage, _, g, _ in verdicts if g is not None and stage in (None, "perplexity")
+                            g for stage, _, g, *_ in verdicts if g is not None and stage in (None, "perplexity")
                         ],
                         "pair_gain": [
+                            g for stage, *_, g, _ in verdicts if g is not None and stage in (None, "perplexity")
+                        ],
+                        "repeat_gain": [
                             g for stage, *_, g in verdicts if g is not None and stage in (None, "perplexity")
                         ],
                         "ms_per_doc": round(1000 * (time.process_time() - start) / len(texts), 2),
@@ -578,7 +586,7 @@ def junk_figures() -> dict:
         share = (lambda x: x["kept"] / x["docs"]) if group == "junk" else (lambda x: 1 - x["kept"] / x["docs"])
         pp = sorted(p for p in a["perplexity"] if p is not None)
         gains = sorted(a["word_order_gain"])  # of the pages that reach the perplexity stage
-        pair_gains = sorted(a["pair_gain"])
+        pair_gains, repeat_gains = sorted(a["pair_gain"]), sorted(a["repeat_gain"])
         rows.append(
             {
                 "lang": lang,
@@ -599,6 +607,11 @@ def junk_figures() -> dict:
                     f"{pair_gains[int(q * (len(pair_gains) - 1))]:.3f}" for q in (0, 0.05, 0.5)
                 )
                 if pair_gains
+                else "-",
+                "repeat gain min/p5/p50 (250+ pairs)": "/".join(
+                    f"{repeat_gains[int(q * (len(repeat_gains) - 1))]:.3f}" for q in (0, 0.05, 0.5)
+                )
+                if repeat_gains
                 else "-",
             }
         )
@@ -626,7 +639,9 @@ def junk_figures() -> dict:
         "perplexity_ms_per_doc": stage_ms,
         "raw": {
             " / ".join(k): {
-                n: {x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain", "pair_gain")}
+                n: {
+                    x: y for x, y in v.items() if x not in ("perplexity", "word_order_gain", "pair_gain", "repeat_gain")
+                }
                 for n, v in r.items()
             }
             for k, r in results.items()

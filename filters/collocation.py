@@ -1,7 +1,8 @@
-"""Word pairs of general text: how much of a document's word order a table of common adjacent pairs recognizes.
+"""Word pairs: how much of a document's word order a table of common adjacent pairs recognizes, and how much of it the
+document repeats itself.
 
 Spun text (words swapped for others of about the same frequency) keeps fluent-looking n-grams of a narrow model but
-breaks the everyday pairs of the language ("in order to", "mua bán"); the tables in data/pairs come from general
+breaks the everyday pairs of the language ("in order to", "mua bán") and the phrases a long page repeats; the tables in data/pairs come from general
 text (docs/quality-thresholds.md, filters/data/pairs/README.md) and are built by infra/build_pair_tables.py.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import numpy as np
 
 PAIRS_DIR = Path(__file__).with_name("data") / "pairs"
 MIN_PAIRS = 10  # fewer adjacent pairs than this: too little text to measure, pair_gain is None
+MIN_REPEAT_PAIRS = 250  # a shorter page repeats too few of its phrases to tell clean from spun: repeat_gain is None
 SHUFFLES = 4  # the shuffled share is averaged over this many fixed shuffles: short pages measure less noisily
 _WORD = re.compile(r"[^\W\d_]+")
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -53,26 +56,50 @@ class PairTable:
         """Share of the text's adjacent word pairs (within a line) found in the table, minus the same share with
         each line's words shuffled (the mean of SHUFFLES fixed shuffles). Near 0 for word salad; fluent text
         measures well above, spun text in between. None under MIN_PAIRS pairs."""
-        cache: dict[str, int] = {}
-        hashes, line_ids = [], []
-        for i, line in enumerate(text.splitlines()):
-            for word in words(line):
-                if word not in cache:
-                    cache[word] = word_hash(word)
-                hashes.append(cache[word])
-                line_ids.append(i)
-        h, ids = np.array(hashes, dtype=np.uint64), np.array(line_ids)
-        same_line = ids[:-1] == ids[1:]
-        n = int(np.count_nonzero(same_line))
-        if n < MIN_PAIRS:
-            return None
-        in_order = self.hits(pair_keys(h[:-1], h[1:])[same_line])
-        rng = np.random.default_rng(0)  # fixed: the same text always measures the same
-        shuffled = 0
-        for _ in range(SHUFFLES):
-            s = h[np.lexsort((rng.random(len(h)), ids))]  # each line's words in a random order, lines in place
-            shuffled += self.hits(pair_keys(s[:-1], s[1:])[same_line])
-        return round((in_order - shuffled / SHUFFLES) / n, 4)
+        h, ids = _hashed(text)
+        return _gain(h, ids, MIN_PAIRS, self.hits)
+
+
+def repeat_gain(text: str) -> float | None:
+    """Share of the text's adjacent word pairs (within a line) that occur at least twice in it, minus the same share
+    with each line's words shuffled. Reference-free: a long page repeats its phrases ("kinh tế", "the city council");
+    text with every third word swapped breaks them differently each time. None under MIN_REPEAT_PAIRS pairs, where
+    a clean page repeats too little to tell (docs/quality-thresholds.md)."""
+
+    def repeated(keys: np.ndarray) -> int:
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        return int(np.count_nonzero(counts[inverse] > 1))
+
+    h, ids = _hashed(text)
+    return _gain(h, ids, MIN_REPEAT_PAIRS, repeated)
+
+
+def _hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The text's words as hashes, and the line each is on."""
+    cache: dict[str, int] = {}
+    hashes, line_ids = [], []
+    for i, line in enumerate(text.splitlines()):
+        for word in words(line):
+            if word not in cache:
+                cache[word] = word_hash(word)
+            hashes.append(cache[word])
+            line_ids.append(i)
+    return np.array(hashes, dtype=np.uint64), np.array(line_ids)
+
+
+def _gain(h: np.ndarray, ids: np.ndarray, min_pairs: int, count: Callable[[np.ndarray], int]) -> float | None:
+    """(count of the adjacent pairs in order - its mean over SHUFFLES fixed shuffles of each line) / pairs."""
+    same_line = ids[:-1] == ids[1:]
+    n = int(np.count_nonzero(same_line))
+    if n < min_pairs:
+        return None
+    in_order = count(pair_keys(h[:-1], h[1:])[same_line])
+    rng = np.random.default_rng(0)  # fixed: the same text always measures the same
+    shuffled = 0
+    for _ in range(SHUFFLES):
+        s = h[np.lexsort((rng.random(len(h)), ids))]  # each line's words in a random order, lines in place
+        shuffled += count(pair_keys(s[:-1], s[1:])[same_line])
+    return round((in_order - shuffled / SHUFFLES) / n, 4)
 
 
 @cache

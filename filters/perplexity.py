@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sieve.filters.base import PerLanguage
-from sieve.filters.collocation import load_table
+from sieve.filters.collocation import load_table, repeat_gain
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -135,9 +135,10 @@ def load_model(model_dir: str, lang: str) -> LanguageModel:
 
 
 class Perplexity:
-    """Annotates the CCNet perplexity of the document's language model, its word order gain and its pair gain
-    (filters/collocation.py); drops above an absolute perplexity, below a word order gain (word salad), or where
-    both gains are low (spun text), per language."""
+    """Annotates the CCNet perplexity of the document's language model, its word order gain, its pair gain and its
+    repeat gain (filters/collocation.py); drops above an absolute perplexity, below a word order gain (word salad), or
+    where the word order gain is low and so is the pair gain, or on a long page the repeat gain and a weaker pair gain
+    (spun text), per language."""
 
     stage = "perplexity"
 
@@ -155,7 +156,8 @@ class Perplexity:
     def annotate(self, doc: Document) -> dict[str, Any]:
         table = load_table(doc.language or "")
         pair_gain = table.pair_gain(doc.text or "") if table else None
-        unscored = {"perplexity": None, "word_order_gain": None, "pair_gain": pair_gain}
+        repeats = repeat_gain(doc.text or "")
+        unscored = {"perplexity": None, "word_order_gain": None, "pair_gain": pair_gain, "repeat_gain": repeats}
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
             return unscored | {"perplexity_missing": "no_model"}
@@ -167,6 +169,7 @@ class Perplexity:
             "perplexity": perplexity,
             "word_order_gain": model.word_order_gain(doc.text, perplexity),
             "pair_gain": pair_gain,
+            "repeat_gain": repeats,
             "perplexity_missing": None,
         }
 
@@ -182,10 +185,22 @@ class Perplexity:
             thresholds.spun_max_pair_gain,
             thresholds.spun_max_word_order_gain,
         )
-        if None not in (pair_gain, gain, max_pair, max_gain) and pair_gain < max_pair and gain < max_gain:
+        if None in (gain, max_gain) or gain >= max_gain:
+            return None
+        if None not in (pair_gain, max_pair) and pair_gain < max_pair:
             return Drop(
                 self.stage,
                 "spun",
                 f"pair gain {pair_gain:.3f} < {max_pair:g}, word order gain {gain:.3f} < {max_gain:g}",
+            )
+        # a long page: few repeated phrases let a weaker pair gain count as spun
+        repeats, max_repeats = signals.get("repeat_gain"), thresholds.spun_max_repeat_gain
+        max_pair = thresholds.spun_repeat_max_pair_gain
+        if None not in (repeats, max_repeats, pair_gain, max_pair) and repeats < max_repeats and pair_gain < max_pair:
+            return Drop(
+                self.stage,
+                "spun",
+                f"repeat gain {repeats:.3f} < {max_repeats:g}, pair gain {pair_gain:.3f} < {max_pair:g}, "
+                f"word order gain {gain:.3f} < {max_gain:g}",
             )
         return None

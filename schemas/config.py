@@ -88,6 +88,8 @@ class PerplexityLanguageConfig(_Strict):
     min_word_order_gain: Annotated[float, Field(gt=0)] | None
     spun_max_pair_gain: float | None
     spun_max_word_order_gain: Annotated[float, Field(gt=0)] | None
+    spun_max_repeat_gain: float | None
+    spun_repeat_max_pair_gain: float | None
 
 
 class ClassifierLanguageConfig(_Strict):

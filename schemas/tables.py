@@ -67,7 +67,9 @@ SIGNALS["gopher_repetition"] = _f64(
     *(f"top_{n}gram_char_frac" for n in (2, 3, 4)),
     *(f"dup_{n}gram_char_frac" for n in range(5, 11)),
 )
-SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())] + _f64("word_order_gain", "pair_gain")
+SIGNALS["perplexity"] = [pa.field("perplexity_missing", pa.string())] + _f64(
+    "word_order_gain", "pair_gain", "repeat_gain"
+)
 # perplexity_missing: no_model / no_text; the perplexity itself is a column
 SIGNALS["classifier"] = [pa.field("classifier_missing", pa.string())]  # no_model; the score is a column
 # toxicity = toxic_words / words (the drop score); profanity = the English model's highest sentence probability

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from sieve.filters.base import run_filters
-from sieve.filters.collocation import PAIRS_DIR, load_table
+from sieve.filters.collocation import MIN_REPEAT_PAIRS, PAIRS_DIR, load_table, repeat_gain
 from sieve.filters.language import identify
 from sieve.filters.perplexity import (
     SHIPPED,
@@ -137,7 +137,7 @@ def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_
     vi = Document(warc_file="w", warc_offset=0, text=VI_HAND, language="vi")
     signals = stage.annotate(vi)
     assert (
-        set(signals) == {"perplexity", "word_order_gain", "pair_gain", "perplexity_missing"}
+        set(signals) == {"perplexity", "word_order_gain", "pair_gain", "repeat_gain", "perplexity_missing"}
         and signals["perplexity_missing"] is None
     )
     model = load_model(str(models / "vi"), "vi")  # the user's model replaced the shipped one for vi
@@ -152,6 +152,7 @@ def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_
         "perplexity": None,
         "word_order_gain": None,
         "pair_gain": None,
+        "repeat_gain": None,  # too short a page to measure
         "perplexity_missing": "no_model",
     }
     assert stage.decide(fr, stage.annotate(fr)) is None
@@ -160,6 +161,7 @@ def test_stage_annotates_perplexity_and_a_language_without_model_is_counted_not_
         "perplexity": None,
         "word_order_gain": None,
         "pair_gain": None,
+        "repeat_gain": None,
         "perplexity_missing": "no_text",
     }
 
@@ -450,3 +452,36 @@ def test_default_chain_drops_spun_text_made_from_real_pages_and_no_clean_page(da
     # Here (short pages, a small vocabulary to swap from) en keeps 8 of 23, vi 5 of 12; on 40 spun pages per language
     # made from the larger real sets, en keeps 10% and vi 37.5% (bench/quality.py).
     assert sum(d is None for d in drops) <= 0.45 * len(spun), [d and d.reason for d in drops]
+
+
+def test_long_real_pages_repeat_their_phrases_and_spun_versions_break_them(data_dir):
+    """repeat_gain on the real article texts of tests/data: measured on the long ones only, which repeat their word
+    pairs well above their shuffled words; spun versions repeat far less (most under 0.05, where no real page goes
+    but one at 0.046: why en keeps the rule off), and word salad about as much as its shuffles."""
+    truth = json.loads((data_dir / "articles" / "articles.truth.json").read_text())
+    pages = [v["articleBody"] for _, v in sorted(truth.items()) if identify(v["articleBody"])[0] == "en"]
+    real = [g for g in map(repeat_gain, pages) if g is not None]
+    spun = [g for g in map(repeat_gain, spun_pages(pages, seed=1)) if g is not None]
+    assert len(real) > 100 and sorted(real)[1] > 0.05 and sorted(real)[len(real) // 2] > 0.1
+    assert len(spun) > 100 and sum(g < 0.05 for g in spun) > 0.6 * len(spun)
+    assert repeat_gain(shuffled_words(pages[0])) < 0.02 < repeat_gain(pages[0])
+    assert repeat_gain(" ".join(["one two"] * (MIN_REPEAT_PAIRS // 2))) is None  # under MIN_REPEAT_PAIRS pairs
+
+
+def test_a_long_page_with_weak_word_order_and_few_repeats_is_spun_where_the_language_sets_a_cut():
+    """The repeat rule decides from stored signals like the others: vi sets its cuts, en leaves it off; a high pair
+    or word order gain, or an unmeasured (short) page, keeps the page."""
+    stage = Perplexity(load_config())
+    signals = {"perplexity": 400.0, "word_order_gain": 1.7, "pair_gain": 0.2, "repeat_gain": 0.08}
+    vi = Document(warc_file="w", warc_offset=0, text="", language="vi")
+    drop = stage.decide(vi, signals | {"pair_gain": 0.15})
+    assert drop.reason == "spun" and drop.details == (
+        "repeat gain 0.080 < 0.15, pair gain 0.150 < 0.2, word order gain 1.700 < 2"
+    )
+    assert stage.decide(vi, signals) is None  # the pair table finds the word order fluent enough
+    assert stage.decide(vi, signals | {"pair_gain": 0.15, "word_order_gain": 2.6}) is None
+    assert stage.decide(vi, signals | {"pair_gain": 0.15, "repeat_gain": None}) is None
+    assert (
+        stage.decide(Document(warc_file="w", warc_offset=0, text="", language="en"), signals | {"word_order_gain": 1.3})
+        is None
+    )
