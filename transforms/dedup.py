@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import time
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -832,9 +833,15 @@ def _write_index_part(item: tuple[int, str], work: str, folder: str, run: str) -
         row_of = {doc_id: r for r, doc_id in enumerate(table["doc_id"].to_pylist())}
         rows = [row_of[doc_id] for doc_id in spans["doc_id"].to_pylist()]
         _write(
-            storage.join(folder, "spans", part),
+            _part_spans(storage.join(folder, part)),
             pa.table({"row": pa.array(rows, pa.int32()), "span_hash": spans["span_hash"]}),
         )
+
+
+def _part_spans(part_uri: str) -> str:
+    """Where an index part's sentence spans are: spans/<the part's name> beside it."""
+    folder, name = posixpath.split(part_uri)
+    return storage.join(folder, "spans", name)
 
 
 def _write_index_lines(part: int, groups: list[int], work: str, folder: str) -> None:
@@ -867,7 +874,7 @@ def _earlier_lines(
 def _index_spans(task: tuple[int, str], partitions: int) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
     """An earlier index part's sentence spans, per partition: (span hash, node)."""
     source, uri = task
-    held = storage.join(uri.rsplit("/", 1)[0], "spans", uri.rsplit("/", 1)[1])
+    held = _part_spans(uri)
     if storage.exists(held):  # an index written with sentence dedup off has none
         t = storage.read_parquet(held)
         yield from _partitioned(t["span_hash"].to_numpy(), _node(source, t["row"].to_numpy()), partitions)
