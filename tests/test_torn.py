@@ -31,6 +31,7 @@ from sieve.flows.publish import (
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.errors import UsageError
 from sieve.transforms.parquet import finished_range
+from sieve.transforms.pipeline import pipeline_options
 from sieve.transforms.ranges import process_range
 from sieve.transforms.sinks import MergeShards
 from sieve.transforms.stages import build_filters
@@ -80,7 +81,7 @@ def staged(data_dir, tmp_path) -> Staged:
         cut, sha256 = split_warc(f.uri, cfg.read.records_per_split)
         sources[f.name] = {**f.as_dict(), "sha256": sha256}
         results[f.name] = [process_range(cfg, stages, run_dir, sources[f.name], *r, given_up={}) for r in cut]
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=pipeline_options("DirectRunner", 1, [])) as p:  # the runner a run uses, not Prism
         _ = p | beam.Create(results[COMMITTED]) | MergeShards(run_dir, cfg.output)
     ranges = [(r["start"], r["end"]) for r in results[UNFINISHED]]
     return Staged(crawl, out, config, cfg, run_dir, files, sources, ranges)
