@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
+from sieve.filters.pii_formats import entity_needs
 from sieve.schemas.config import PiiConfig
 
 LANGUAGES = ("en", "vi")  # presidio languages; any other document language is analyzed with the "en" recognizers
@@ -42,48 +44,62 @@ def _offline_tldextract() -> None:
     tldextract.tldextract.TLD_EXTRACTOR.suffix_list_urls = ()
 
 
+class _Presidio(NamedTuple):
+    analyzer: Any
+    engine: Any
+    anonymizer: Any
+
+
+def _build_presidio(pii: PiiConfig) -> _Presidio:
+    """presidio's analyzer on sieve's and presidio's recognizers for LANGUAGES (plus NER where configured), its NLP
+    engine and the anonymizer: about 0.8 s and most of a worker's start, so built only once a text needs it."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_anonymizer import AnonymizerEngine
+
+    from sieve.filters.pii_recognizers import recognizers
+
+    _offline_tldextract()
+    registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
+    for lang in LANGUAGES:
+        for recognizer in recognizers(lang):
+            registry.add_recognizer(recognizer)
+    engine = _nlp_engine(pii.spacy_models)
+    if pii.spacy_models:
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        for lang in pii.spacy_models:
+            registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]))
+    analyzer = AnalyzerEngine(
+        registry=registry,
+        nlp_engine=engine,
+        supported_languages=list(LANGUAGES),
+        default_score_threshold=pii.min_score,
+    )
+    return _Presidio(analyzer, engine, AnonymizerEngine())
+
+
 class Scrubber:
-    """Finds PII with presidio (analyzer built once per process) and replaces it with typed placeholders or
-    consistent fake values."""
+    """Finds PII with presidio and replaces it with typed placeholders or consistent fake values. The prefilter needs
+    no presidio: the analyzer is built on the first text that needs it (a worker whose texts hold no candidate never
+    builds it), once per process."""
 
     def __init__(self, pii: PiiConfig) -> None:
         self.pii = pii
-        if not pii.enabled:  # scrub() passes text through: no analyzer to build
-            return
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_anonymizer import AnonymizerEngine
-
-        from sieve.filters.pii_recognizers import recognizers
-
-        _offline_tldextract()
-        registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
-        needs: dict[str, set[str]] = {}
-        for lang in LANGUAGES:
-            for recognizer, recognizer_needs in recognizers(lang):
-                registry.add_recognizer(recognizer)
-                for entity in recognizer.supported_entities:
-                    needs.setdefault(entity, set()).add(recognizer_needs)
         # The prefilter: per entity, what any text one of its recognizers finds something in contains.
-        self.needs = {entity: re.compile("|".join(sorted(alts))) for entity, alts in needs.items()}
-        self.engine = _nlp_engine(pii.spacy_models)
-        if pii.spacy_models:
-            from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-            for lang in pii.spacy_models:
-                registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]))
-        self.analyzer = AnalyzerEngine(
-            registry=registry,
-            nlp_engine=self.engine,
-            supported_languages=list(LANGUAGES),
-            default_score_threshold=pii.min_score,
-        )
-        self.anonymizer = AnonymizerEngine()
+        self.needs = {entity: re.compile(alts) for entity, alts in entity_needs().items()}
+        self._presidio: _Presidio | None = None
+        self._building = threading.Lock()  # Beam worker threads of one process share the scrubber
         self._fakers: dict[str, Any] = {}
+
+    def presidio(self) -> _Presidio:
+        """The analyzer, its NLP engine and the anonymizer, built on first use."""
+        with self._building:
+            if self._presidio is None:
+                self._presidio = _build_presidio(self.pii)
+            return self._presidio
 
     def scrub(self, text: str, lang: str | None) -> tuple[str, dict[str, int]]:
         """(text with every PII span replaced, count of replaced spans per entity type)."""
-        from presidio_anonymizer.entities import OperatorConfig
-
         if not text or not self.pii.enabled:
             return text, {}
         presidio_lang = lang if lang in LANGUAGES else "en"
@@ -93,16 +109,19 @@ class Scrubber:
             entities = self.candidates(text, entities)
             if not entities:
                 return text, {}
+        presidio = self.presidio()
         # Without an NER model no recognizer reads tokens, so presidio's tokenization is skipped.
-        artifacts = None if ner else _no_tokens(self.engine, presidio_lang)
-        found = self.analyzer.analyze(text, presidio_lang, entities=entities, nlp_artifacts=artifacts)
+        artifacts = None if ner else _no_tokens(presidio.engine, presidio_lang)
+        found = presidio.analyzer.analyze(text, presidio_lang, entities=entities, nlp_artifacts=artifacts)
         if not found:
             return text, {}
+        from presidio_anonymizer.entities import OperatorConfig
+
         if self.pii.replace == "fake":
             operators = {e: OperatorConfig("custom", {"lambda": self._faker(e, lang)}) for e in entities}
         else:
             operators = {e: OperatorConfig("replace", {"new_value": self.pii.placeholders[e]}) for e in entities}
-        result = self.anonymizer.anonymize(text, found, operators)
+        result = presidio.anonymizer.anonymize(text, found, operators)
         return result.text, dict(Counter(item.entity_type for item in result.items))
 
     def candidates(self, text: str, entities: list[str]) -> list[str]:

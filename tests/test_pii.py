@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sieve.filters.pii import Scrubber, install_log_scrubber, scrubber
-from sieve.filters.pii_recognizers import luhn
+from sieve.filters.pii_formats import PRESIDIO_NEEDS, luhn
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
@@ -469,3 +469,27 @@ def test_a_line_of_counts_passes_the_log_scrubber_without_presidio():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "a.warc.gz@1234567890: 12 records" in done.stderr and "call <PHONE>" in done.stderr
+
+
+def test_presidio_is_built_on_the_first_text_that_needs_it():
+    """The prefilter is data (filters/pii_formats.py): a process whose texts hold no candidate never imports presidio
+    (a range process's start), and the first one that does builds it."""
+    probe = (
+        "import sys; from sieve.filters import pii; from sieve.schemas.config import load_config\n"
+        "s = pii.scrubber(load_config().pii)\n"
+        "assert s.scrub('A plain page about rice farming, with no number in it.', 'en') == "
+        "('A plain page about rice farming, with no number in it.', {})\n"
+        "assert 'presidio_analyzer' not in sys.modules and 'phonenumbers' not in sys.modules\n"
+        "print(s.scrub('Gọi 0912 345 678 nhé', 'vi'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "('Gọi <PHONE> nhé', {'PHONE_NUMBER': 1})"
+
+
+def test_the_prefilter_knows_the_entity_of_every_presidio_recognizer_it_runs():
+    """PRESIDIO_NEEDS names each presidio recognizer's entity without importing presidio: checked against presidio."""
+    from presidio_analyzer import predefined_recognizers
+
+    for name, (entity, _) in PRESIDIO_NEEDS.items():
+        assert getattr(predefined_recognizers, name)().supported_entities == [entity], name

@@ -72,8 +72,7 @@ def serve() -> None:
     if (run := _next(requests)) is None:
         os._exit(0)
     cfg, run_dir, beacon_fd, worker, spawned = run
-    filters = build_filters(cfg)
-    scrubber(cfg.pii)  # built now, not on the first write, where the time guard would count it as the reader's
+    filters = build_filters(cfg)  # presidio is not among them: the scrubber builds it on the first text that needs it
     beacon = Beacon(beacon_fd)
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases

@@ -1,0 +1,250 @@
+"""The PII formats the scrubber finds, as data: each entity's regexes, validators and `needs`, the cheap regex that any
+text a format matches must contain. The scrubber's prefilter is made of the needs alone, so it decides whether a text
+needs presidio without importing it (filters/pii_recognizers.py turns these into presidio recognizers)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Format(NamedTuple):
+    """One written form of an entity: the regex that finds it (the span of its group "id" when it has one) and
+    `needs`, a cheap regex every text the first one matches also matches. Cheap means led by a digit or a rare
+    character: a case-insensitive word list tried at every position costs more than presidio saves."""
+
+    regex: re.Pattern
+    needs: str
+
+
+# Phones. Between digits: one optional space, dot, dash, underscore, slash or en dash (0912 345.678, 0912_345_678,
+# 0912–345–678), a ")" after an area code. Not inside a longer number, word, decimal or path, except right after a
+# label glued to the digits (SĐT0912345678, Tel.+84...).
+_SEP = r"[ .\-_/–]?"
+_LABELS = ("đt", "dt", "tel", "phone", "hotline", "zalo", "viber", "mobile", "fax", "dđ")
+# (The lookahead first: a position that cannot start a number fails before the label lookbehinds are tried.)
+_START = (
+    r"(?=[\d(+])(?:(?<![\w+.\-/–])|(?<![\w+])(?=\+)|"
+    + "|".join(f"(?i:(?<={label})|(?<={label}\\.))" for label in _LABELS)
+    + ")"
+)
+_END = r"(?![\w]|[.\-_/–]\d)"
+_PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,2}\d){9}"  # every VN and US form below holds 10 digits or more
+
+# A day.month.year date followed by more digits ("05.12.2023 14 giờ") is not a phone.
+_NOT_DATE = r"(?!(?:0?[1-9]|[12]\d|3[01])[./\-](?:0?[1-9]|1[0-2])[./\-](?:19|20)\d\d)"
+# Vietnamese numbers, 10 or 11 digits with the 0: mobiles (09x; 01xx before the 2018 renumbering), landlines with new
+# (024, 0236) and old (04, 08, 0511) area codes. With the country code: +84, 0084, or 84 without its plus (not 84
+# and a dot: "84.912.345.678 đồng" is a price).
+_VN_ONE = (
+    _NOT_DATE
+    + r"(?:\(?0[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
+    + _SEP
+    + r"[1-9])"
+    + r"(?:\)?"
+    + _SEP
+    + r"\d){8,9}"
+)
+# A range or pair written without spaces ("0912345678-0987654321") is one match: each alone is inside a longer number.
+VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
+# US numbers need separators or parentheses: ten bare digits are more often an id than a phone.
+US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\-])[2-9]\d\d[ .\-]\d{4}" + _END)
+# Other countries: "+" or "00" and 8-15 digits; phonenumbers checks that the number is valid for its country.
+INTL_PHONE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,5}\)?){2,6}" + _END)
+
+# Ids and accounts are ids only after a context word; the digits may be grouped. CCCD: 12 digits, CMND: 9.
+_ID_CONTEXT = (
+    r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
+    r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))"
+)
+VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
+VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
+# Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits).
+PASSPORT = re.compile(
+    r"\b(?i:hộ chiếu|ho chieu|passport)(?:[^\w\n]{0,3}(?i:số|so|no|number))?[^\w\n]{0,3}"
+    r"(?P<id>[A-Z]{1,2}\d{6,8})\b"
+)
+# Mã số thuế: 10 digits, a branch adds -3 digits. Company codes are public, but a personal one is not and the two
+# look the same.
+VN_TAX_CODE = re.compile(
+    r"\b(?i:mã số thuế|ma so thue|mst|tax code|tax id)\b[^\d\n]{0,20}?(?P<id>\d{10}(?:-\d{3})?)(?![\d\-])"
+)
+# Bank accounts: 6-19 digits, grouped by spaces or dashes, never by dots ("tổng số tài khoản 1.234.567" is a count).
+BANK_ACCOUNT = re.compile(
+    r"\b(?i:stk|số tài khoản|so tai khoan|số tk|so tk|tài khoản số|tai khoan so|account number"
+    r"|account no|acct|a/c)\b[^\d\n]{0,20}?(?P<id>\d(?:[ \-]?\d){5,18})(?![ .\-]?\d)"
+)
+
+# user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
+_QUERY_KEYS = (
+    r"[?&#;](?:[\w\-]*[_\-])?(?i:access[_\-]?token|auth(?:[_\-]?token)?|api[_\-]?key|key|token|secret|client[_\-]?secret"
+    r"|password|passwd|pwd|sig|signature|credential|session(?:[_\-]?id)?|sid)="
+)
+_URL_LOGIN = r"://[^\s/?#@:]+:[^\s/?#@]+@"
+CREDENTIAL_URL = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.\-]*(?:"
+    + _URL_LOGIN
+    + r"\S+|://[^\s?#]*(?=[?#])(?:\S*?(?=[&;#]))?"
+    + _QUERY_KEYS
+    + r"[^\s&#]{4,}\S*)"
+)
+
+# Keys and tokens: the formats of the big providers, private key blocks, bearer tokens, JWTs, and "name = value"
+# assignments to a secret-looking name whose value holds a digit (prose says "the password is case sensitive").
+_ASSIGN_KEY = r"(?i:api[_\-]?key|access[_\-]?key|secret|token|passw(?:or)?d|pwd)[\"']?\s*[:=]"
+_ASSIGN_VALUE = r"\s*[\"']?(?P<id>(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6,})"  # holds a digit
+SECRETS = [
+    Format(re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), r"AKIA|ASIA"),  # AWS access key id
+    Format(re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})"), r"gh[pousr]_|github_pat_"),
+    Format(re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), r"xox[abposr]-"),  # Slack
+    Format(re.compile(r"\bAIza[\w\-]{35}"), r"AIza"),  # Google API key
+    Format(re.compile(r"\b[sr]k_live_[0-9A-Za-z]{16,}"), r"k_live_"),  # Stripe
+    Format(
+        re.compile(
+            r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\n\s*\n|$)"
+        ),
+        r"PRIVATE KEY",
+    ),
+    Format(re.compile(r"\b(?:[Bb]earer|BEARER)\s+(?P<id>(?=\S*\d)[A-Za-z0-9\-._~+/]{16,}=*)"), r"[Bb]earer|BEARER"),
+    Format(re.compile(r"\beyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,}"), r"eyJ"),  # JWT
+    Format(re.compile(_ASSIGN_KEY + _ASSIGN_VALUE), r"[:=]\s*[\"']?(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6}"),
+]
+
+# E-mails written to dodge harvesters: "name [at] host [dot] com", "name(at)host.org", "name @ host.vn". The domain
+# must end in a real public suffix (checked by tldextract), so "thanks @ john.smith" is not one.
+_AT = r"(?:\s?[\[({<]\s?(?i:at|@)\s?[\])}>]\s?|\s@\s?|@\s)"
+_DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.)"
+OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
+_AT_NEEDS = r"[\[({<]\s?(?i:at|@)\s?[\])}>]|\s@|@\s"
+
+# A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
+# "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
+_STREETS = (
+    r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Place|Pl\.?"
+    r"|Terrace|Parkway|Pkwy\.?|Highway|Hwy\.?|Way"
+)
+EN_ADDRESS = re.compile(
+    r"\b\d{1,6}[A-Z]?(?: (?:[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
+    + _STREETS
+    + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?"
+)
+_UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
+_VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
+_HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
+_LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
+VI_ADDRESS = re.compile(
+    rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
+    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) {_VI_NAME}"  # "số 08 NQ-TW" (a resolution) is not one
+    rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
+)
+# A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
+# a slashed number before a capital.
+_VI_ADDRESS_NEEDS = (
+    "\\d(?:"
+    + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES)
+    + ")"
+    + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
+)
+
+# 13-19 digits, grouped by spaces or dashes; Luhn decides (presidio's own card pattern misses the 2221-2720 range).
+CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w]|[.\-]\d)")
+_CARD_NEEDS = r"\d(?:[ \-]?\d){12}"
+_SSN_NEEDS = r"\d(?:[ .\-]?\d){8}"
+
+# What presidio's own recognizers need (their regexes in presidio_analyzer/predefined_recognizers): an "@"; a dotted
+# quad or two colons with at most 4 hex digits between (every IPv6 form, "::" included); 13 digits with single
+# separators; an IBAN head; 9 digits with single separators (SSN). By recognizer class: (the entity it finds, needs).
+PRESIDIO_NEEDS: dict[str, tuple[str, str]] = {
+    "EmailRecognizer": ("EMAIL_ADDRESS", r"@"),
+    "IpRecognizer": ("IP_ADDRESS", r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"),
+    "CreditCardRecognizer": ("CREDIT_CARD", _CARD_NEEDS),
+    "IbanRecognizer": ("IBAN_CODE", r"[A-Z]{2}\d\d[ \-]?[A-Z0-9]{4}"),
+    "UsSsnRecognizer": ("US_SSN", _SSN_NEEDS),
+}
+
+
+def luhn(number: str) -> bool:
+    """Whether the digits of number pass the Luhn checksum (a random number does 1 time in 10)."""
+    digits = [int(c) for c in number if c.isdigit()]
+    total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def card_number(number: str) -> bool:
+    """An issuer's first digit (2-6: Mastercard, Amex, Visa, Discover, UnionPay...) and a valid Luhn checksum."""
+    return number[0] in "23456" and luhn(number)
+
+
+def _valid_intl(number: str) -> bool:
+    import phonenumbers  # 0.3 s: imported by the first international number seen
+
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse("+" + number.removeprefix("+").removeprefix("00"), None))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _public_suffix(written: str) -> bool:
+    """Whether a de-obfuscated e-mail's domain ends in a real public suffix (tldextract's bundled list, offline)."""
+    import tldextract
+
+    domain = re.sub(_DOT, ".", re.split(_AT, written)[-1])
+    parts = tldextract.extract(domain)
+    return bool(parts.suffix and parts.domain)
+
+
+class Spec(NamedTuple):
+    """One of sieve's recognizers: its name, the entity it finds, its formats, its score and an optional validator of
+    each match."""
+
+    name: str
+    entity: str
+    formats: list[Format]
+    score: float = 0.9
+    validate: Callable[[str], bool] | None = None
+
+
+OURS = [
+    Spec("vn_us_phone", "PHONE_NUMBER", [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS)]),
+    Spec(
+        "intl_phone",
+        "PHONE_NUMBER",
+        [Format(INTL_PHONE, r"\+[1-9]|00(?<![\w+]00)[1-9]")],
+        validate=_valid_intl,
+    ),
+    Spec("luhn_card", "CREDIT_CARD", [Format(CARD, _CARD_NEEDS)], validate=card_number),
+    Spec("vn_cccd", "VN_CCCD", [Format(VN_CCCD, _SSN_NEEDS)]),  # 12 digits hold 9
+    Spec("vn_cmnd", "VN_CMND", [Format(VN_CMND, _SSN_NEEDS)]),
+    Spec("passport", "PASSPORT", [Format(PASSPORT, r"\d{6}")]),
+    Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d{10}")]),
+    Spec("bank_account", "BANK_ACCOUNT", [Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}")]),
+    Spec("credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)]),
+    Spec("secret", "SECRET", SECRETS),
+    Spec(
+        "obfuscated_email",
+        "EMAIL_ADDRESS",
+        [Format(OBFUSCATED_EMAIL, _AT_NEEDS)],
+        validate=_public_suffix,
+    ),
+    Spec(
+        "address",
+        "ADDRESS",
+        [
+            Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
+            Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
+        ],
+        score=0.6,
+    ),
+]
+
+
+def entity_needs() -> dict[str, str]:
+    """Per entity, what any text one of its recognizers (sieve's or presidio's) finds something in contains."""
+    needs: dict[str, set[str]] = {}
+    for spec in OURS:
+        needs.setdefault(spec.entity, set()).add("|".join(f.needs for f in spec.formats))
+    for entity, need in PRESIDIO_NEEDS.values():
+        needs.setdefault(entity, set()).add(need)
+    return {entity: "|".join(sorted(alts)) for entity, alts in needs.items()}
