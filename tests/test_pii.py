@@ -457,33 +457,24 @@ def test_log_messages_are_scrubbed(caplog):
     assert caplog.messages == ["bad record near <EMAIL>, CCCD <ID>"]
 
 
-def test_a_line_of_counts_passes_the_log_scrubber_without_presidio():
-    """Progress lines (extra=NO_TEXT) quote no text: a worker that logs only those never builds the analyzer."""
+def test_presidio_is_built_only_once_a_text_needs_it():
+    """The prefilter is data (filters/pii_formats.py): a process that logs only progress lines (extra=NO_TEXT, no
+    text quoted) or scrubs only texts with no candidate never imports presidio (a range process's start); the first
+    text that holds one builds it."""
     probe = (
-        "import logging; from sieve.filters import pii; from sieve.schemas.config import load_config\n"
+        "import logging, sys; from sieve.filters import pii; from sieve.schemas.config import load_config\n"
         "pii.install_log_scrubber(load_config().pii); logging.basicConfig(level=logging.INFO)\n"
         "logging.getLogger('sieve').info('%s@%d: %d records', 'a.warc.gz', 1234567890, 12, extra=pii.NO_TEXT)\n"
-        "assert not pii._SCRUBBERS and 'presidio_analyzer' not in __import__('sys').modules\n"
-        "logging.getLogger('sieve').info('call %s', '0912 345 678')\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "a.warc.gz@1234567890: 12 records" in done.stderr and "call <PHONE>" in done.stderr
-
-
-def test_presidio_is_built_on_the_first_text_that_needs_it():
-    """The prefilter is data (filters/pii_formats.py): a process whose texts hold no candidate never imports presidio
-    (a range process's start), and the first one that does builds it."""
-    probe = (
-        "import sys; from sieve.filters import pii; from sieve.schemas.config import load_config\n"
         "s = pii.scrubber(load_config().pii)\n"
         "assert s.scrub('A plain page about rice farming, with no number in it.', 'en') == "
         "('A plain page about rice farming, with no number in it.', {})\n"
         "assert 'presidio_analyzer' not in sys.modules and 'phonenumbers' not in sys.modules\n"
+        "logging.getLogger('sieve').info('call %s', '0912 345 678')\n"
         "print(s.scrub('Gọi 0912 345 678 nhé', 'vi'))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "a.warc.gz@1234567890: 12 records" in done.stderr and "call <PHONE>" in done.stderr
     assert done.stdout.strip() == "('Gọi <PHONE> nhé', {'PHONE_NUMBER': 1})"
 
 
