@@ -36,9 +36,10 @@ def marks() -> dict[str, float]:
 
 
 def workers(range_markers: list[str], since: float) -> dict[str, Any]:
-    """Per Beam worker, from the markers of the ranges it finished after `since` (earlier ones were reused): its
-    warm-up (process start to its first document), its steady seconds in ranges, and its idle tail (from its last
-    range's end to the last worker's); ranges reused or written before timings were recorded are left out."""
+    """Per Beam worker, from the markers of the ranges it finished after `since` (the job's start; earlier ones were
+    reused): its warm-up (process start to its first document), when its first range began (seconds after since),
+    its steady seconds in ranges, and its idle tail (from its last range's end to the last worker's); ranges reused
+    or written before timings were recorded are left out."""
     seen: dict[str, dict[str, Any]] = {}
     for uri in range_markers:
         try:
@@ -47,8 +48,11 @@ def workers(range_markers: list[str], since: float) -> dict[str, Any]:
             continue
         if not timing or timing["began"] < since:
             continue
-        w = seen.setdefault(timing["worker"], {"ranges": 0, "warmup": 0.0, "steady": 0.0, "last": 0.0})
+        w = seen.setdefault(
+            timing["worker"], {"ranges": 0, "warmup": 0.0, "first": timing["began"], "steady": 0.0, "last": 0.0}
+        )
         w["ranges"] += 1
+        w["first"] = min(w["first"], timing["began"])
         w["warmup"] += timing.get("warmup", 0.0)
         w["steady"] += timing["ended"] - timing["began"]
         w["last"] = max(w["last"], timing["ended"])
@@ -57,6 +61,7 @@ def workers(range_markers: list[str], since: float) -> dict[str, Any]:
         name: {
             "ranges": w["ranges"],
             "warmup": round(w["warmup"], 2),
+            "first_range": round(w["first"] - since, 2),
             "steady": round(w["steady"], 2),
             "idle_tail": round(end - w["last"], 2),
         }
@@ -67,14 +72,17 @@ def workers(range_markers: list[str], since: float) -> dict[str, Any]:
 def summary(flow_start: float, steps: dict[str, tuple[float, float]], worker_phases: dict[str, Any]) -> dict[str, Any]:
     """run.phases: seconds of each step (start, end as Unix times), from the command's start when the CLI marked it;
     launcher = command start to the flow's start (imports, checks, the lease), server_ready = command start to the
-    Prefect server answering (or to the command first needing it, if later); tail = the longest idle tail of a
-    worker."""
+    Prefect server answering (or to the command first needing it, if later), first_record = command start to the
+    first range's first document; tail = the longest idle tail of a worker."""
     m = marks()
     origin = m.get("command", flow_start)
     out: dict[str, Any] = {"launcher": round(flow_start - origin, 2)}
     if "server_ready" in m:
         out["server_ready"] = round(m["server_ready"] - origin, 2)
     out |= {name: round(end - start, 2) for name, (start, end) in steps.items()}
+    if worker_phases and "beam_job" in steps:
+        first = min(w["first_range"] for w in worker_phases.values())
+        out["first_record"] = round(steps["beam_job"][0] + first - origin, 2)
     out["workers"] = worker_phases
     out["tail"] = max((w["idle_tail"] for w in worker_phases.values()), default=0.0)
     out["total"] = round(max((end for _, end in steps.values()), default=flow_start) - origin, 2)

@@ -137,11 +137,12 @@ def _perplexity(pp: dict[str, Any] | None) -> list[str]:
 
 
 # run.phases in the order they happen (flows/phases.py); the manifest's JSON sorts its keys
-PHASES = ("launcher", "server_ready", "plan", "beam_job", "tail", "passes", "publish", "total")
+PHASES = ("launcher", "server_ready", "plan", "first_record", "beam_job", "tail", "passes", "publish", "total")
 
 
 def _phases(phases: dict[str, Any] | None) -> list[str]:
-    """Where the time went: the run's phases, then each Beam worker's warm-up, steady seconds and idle tail."""
+    """Where the time went: the run's phases, then each Beam worker's warm-up, first range, steady seconds and idle
+    tail."""
     if not phases:
         return []
     return [
@@ -151,9 +152,16 @@ def _phases(phases: dict[str, Any] | None) -> list[str]:
         *markdown_table(["phase", "s"], [[k, f"{phases[k]:.2f}"] for k in PHASES if k in phases]),
         "",
         *markdown_table(
-            ["worker", "ranges", "warm-up", "steady", "idle tail"],
+            ["worker", "ranges", "warm-up", "first range", "steady", "idle tail"],
             [
-                [name, w["ranges"], f"{w['warmup']:.2f}", f"{w['steady']:.2f}", f"{w['idle_tail']:.2f}"]
+                [
+                    name,
+                    w["ranges"],
+                    f"{w['warmup']:.2f}",
+                    f"{w['first_range']:.2f}" if "first_range" in w else "-",  # runs published before it was kept
+                    f"{w['steady']:.2f}",
+                    f"{w['idle_tail']:.2f}",
+                ]
                 for name, w in phases.get("workers", {}).items()
             ],
         ),
