@@ -23,7 +23,12 @@ from pathlib import Path
 from types import TracebackType
 
 from sieve.flows.prefect_env import configure_prefect
+from sieve.schemas.errors import UsageError
 from sieve.transforms.lifecycle import die_with_parent
+
+# A running server answers its health check in milliseconds; a wrong address is refused at once, an unreachable host
+# times out here instead of after the client's retries.
+USER_SERVER_TIMEOUT_SECONDS = 10.0
 
 
 class PrefectServer:
@@ -65,9 +70,18 @@ class PrefectServer:
         return self
 
     def wait_ready(self) -> None:
-        """Block until the server answers its health check; fail with its exit code if it died on the way."""
+        """Block until the server answers its health check; fail with its exit code if it died on the way. A user's
+        server (PREFECT_API_URL) must answer at once: otherwise one line says what to do, not a client traceback."""
         if self.process is None:
-            return
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=USER_SERVER_TIMEOUT_SECONDS):
+                    return
+            except OSError as e:
+                reason = getattr(e, "reason", e)
+                raise UsageError(
+                    f"PREFECT_API_URL={self.url}: no Prefect server answers there ({reason}); start it "
+                    "(`prefect server start`) or unset PREFECT_API_URL, and sieve runs a server of its own"
+                ) from None
         deadline = time.monotonic() + float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
         while True:
             if self.process.poll() is not None:
