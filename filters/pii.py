@@ -200,14 +200,16 @@ def _no_tokens(engine: Any, lang: str) -> Any:
 
 
 _SCRUBBERS: dict[str, Scrubber] = {}
+_SCRUBBERS_LOCK = threading.Lock()
 
 
 def scrubber(pii: PiiConfig) -> Scrubber:
     """The process's scrubber for a config: presidio's analyzer is built once, not once per range or row."""
     key = pii.model_dump_json()
-    if key not in _SCRUBBERS:
-        _SCRUBBERS[key] = Scrubber(pii)
-    return _SCRUBBERS[key]
+    with _SCRUBBERS_LOCK:  # Beam worker threads of one process share one scrubber, and so one presidio
+        if key not in _SCRUBBERS:
+            _SCRUBBERS[key] = Scrubber(pii)
+        return _SCRUBBERS[key]
 
 
 # `extra` of a log line made of counts, sizes, times and input names only: ScrubLogs passes it without building

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from importlib.metadata import version
 from pathlib import Path
@@ -76,6 +77,8 @@ class PrefectServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=USER_SERVER_TIMEOUT_SECONDS):
                     return
+            except urllib.error.HTTPError:  # it answered (Prefect Cloud asks for a key here): the client takes over
+                return
             except OSError as e:
                 reason = getattr(e, "reason", e)
                 raise UsageError(

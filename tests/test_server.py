@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from sieve.flows.server import build_template, seed_database
+import pytest
+
+from sieve.flows.server import PrefectServer, build_template, seed_database
+from sieve.schemas.errors import UsageError
+from tests.conftest import free_port
 
 
 def _tables(database) -> set[str]:
@@ -30,3 +34,28 @@ def test_a_folder_without_a_database_starts_from_the_migrated_template(tmp_path,
     assert not seed_database(tmp_path / "no-template", tmp_path / "missing.db")  # no template: Prefect migrates
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://db/prefect")
     assert not seed_database(tmp_path / "elsewhere", template)  # a database of the user's own: left to Prefect
+
+
+def test_a_users_server_counts_as_up_when_it_answers_whatever_it_answers(monkeypatch):
+    """PREFECT_API_URL's server must answer its health check: an HTTP error is an answer (Prefect Cloud asks for a
+    key there) and the run goes on; a refused connection is one UsageError naming the address."""
+    import http.server
+    import threading
+
+    class AskForAKey(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), AskForAKey) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{httpd.server_address[1]}/api")
+        PrefectServer().wait_ready()
+        httpd.shutdown()
+    url = f"http://127.0.0.1:{free_port()}/api"
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with pytest.raises(UsageError, match=f"PREFECT_API_URL={url}: no Prefect server answers there"):
+        PrefectServer().wait_ready()
