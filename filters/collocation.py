@@ -65,13 +65,21 @@ def repeat_gain(text: str) -> float | None:
     with each line's words shuffled. Reference-free: a long page repeats its phrases ("kinh tế", "the city council");
     text with every third word swapped breaks them differently each time. None under MIN_REPEAT_PAIRS pairs, where
     a clean page repeats too little to tell (docs/quality-thresholds.md)."""
-
-    def repeated(keys: np.ndarray) -> int:
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        return int(np.count_nonzero(counts[inverse] > 1))
-
     h, ids = _hashed(text)
-    return _gain(h, ids, MIN_REPEAT_PAIRS, repeated)
+    return _gain(h, ids, MIN_REPEAT_PAIRS, _repeated)
+
+
+def gains(text: str, table: PairTable | None) -> tuple[float | None, float | None]:
+    """(pair gain under table, None without one; repeat gain) of a text, its words hashed once for both."""
+    h, ids = _hashed(text)
+    pair = _gain(h, ids, MIN_PAIRS, table.hits) if table else None
+    return pair, _gain(h, ids, MIN_REPEAT_PAIRS, _repeated)
+
+
+def _repeated(keys: np.ndarray) -> int:
+    """How many of the pair keys occur more than once among them."""
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return int(np.count_nonzero(counts[inverse] > 1))
 
 
 def _hashed(text: str) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sieve.filters.base import PerLanguage
-from sieve.filters.collocation import load_table, repeat_gain
+from sieve.filters.collocation import gains, load_table
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
 
@@ -154,9 +154,7 @@ class Perplexity:
                     )
 
     def annotate(self, doc: Document) -> dict[str, Any]:
-        table = load_table(doc.language or "")
-        pair_gain = table.pair_gain(doc.text or "") if table else None
-        repeats = repeat_gain(doc.text or "")
+        pair_gain, repeats = gains(doc.text or "", load_table(doc.language or ""))
         unscored = {"perplexity": None, "word_order_gain": None, "pair_gain": pair_gain, "repeat_gain": repeats}
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
@@ -195,12 +193,16 @@ class Perplexity:
             )
         # a long page: few repeated phrases let a weaker pair gain count as spun
         repeats, max_repeats = signals.get("repeat_gain"), thresholds.spun_max_repeat_gain
-        max_pair = thresholds.spun_repeat_max_pair_gain
-        if None not in (repeats, max_repeats, pair_gain, max_pair) and repeats < max_repeats and pair_gain < max_pair:
+        max_pair_long = thresholds.spun_repeat_max_pair_gain
+        if (
+            None not in (repeats, max_repeats, pair_gain, max_pair_long)
+            and repeats < max_repeats
+            and pair_gain < max_pair_long
+        ):
             return Drop(
                 self.stage,
                 "spun",
-                f"repeat gain {repeats:.3f} < {max_repeats:g}, pair gain {pair_gain:.3f} < {max_pair:g}, "
+                f"repeat gain {repeats:.3f} < {max_repeats:g}, pair gain {pair_gain:.3f} < {max_pair_long:g}, "
                 f"word order gain {gain:.3f} < {max_gain:g}",
             )
         return None
