@@ -14,7 +14,7 @@ from sieve.filters.pii_formats import OURS, PRESIDIO_NEEDS, Format
 
 class RegexRecognizer(LocalRecognizer):
     """One entity found by the regexes of its formats, each match optionally checked by a validator; context is
-    written into the regexes, so no NLP model is needed. `needs` is what any text it finds something in contains."""
+    written into the regexes, so no NLP model is needed (the formats' needs make the prefilter: pii_formats)."""
 
     def __init__(
         self,
@@ -26,7 +26,6 @@ class RegexRecognizer(LocalRecognizer):
         validate: Callable[[str], bool] | None = None,
     ) -> None:
         self.formats, self.score, self.validate = formats, score, validate
-        self.needs = "|".join(f.needs for f in formats)
         super().__init__(supported_entities=[entity], name=f"{name}_{language}", supported_language=language)
 
     def load(self) -> None:
