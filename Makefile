@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+
+# Bytecode is written on first import (the variable is dropped for every command below), not compiled for all 2.4 GB of
+# the venv at install: pip's compile step was 46 of its 74 s here, a parallel compileall still 30 s, for modules most of
+# which no command imports (sympy, cfn-lint, most of torch).
+unexport PYTHONDONTWRITEBYTECODE
 KENLM := $(BIN)/lmplz
 DEMO_DOCS ?= 2000
 DEMO_DIR ?= demo
@@ -16,9 +21,6 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
-	@# Bytecode for every installed module: pip writes it on one core (46 of its 74 s here), compileall on all of them
-	@# (28 s). Its status is ignored as pip ignores it: some packages ship modules for other Python versions.
-	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
 
 # KenLM's trainer (lmplz, build_binary) for `sieve lm train`: built once into the venv (about 2 minutes).
