@@ -166,12 +166,14 @@ def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
         # GCS retries for 15 minutes by default: missing credentials would look like a hang, not an error.
         return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=GCS_RETRY_SECONDS))
     # What FileSystem.from_uri builds (the endpoint from the AWS variables, else the bucket's own region), with the
-    # retries of S3_MAX_ATTEMPTS.
+    # retries of S3_MAX_ATTEMPTS. Delayed open: a file smaller than one upload part is written with one PutObject on
+    # close, not a multipart upload of three requests (a run's markers and most of its shards).
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     return pafs.S3FileSystem(
         region=None if endpoint else pafs.resolve_s3_region(bucket),
         endpoint_override=endpoint,
         retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=s3_max_attempts()),
+        allow_delayed_open=True,
     )
 
 
@@ -489,8 +491,10 @@ def read_parquet(uri: str, schema: pa.Schema | None = None, columns: list[str] |
     try:
         if isinstance(fs, pafs.LocalFileSystem):
             return pq.read_table(path, schema=schema, columns=columns)
-        with _RemoteFile(uri, fs.open_input_file(path)) as f:  # unbuffered: Parquet asks for the byte ranges it needs
-            return pq.read_table(f, schema=schema, columns=columns)
+        with _RemoteFile(uri, fs.open_input_file(path)) as f:
+            if f.size <= READ_BUFFER_BYTES:  # one GET for the whole file, not one for its footer and one per column
+                return pq.read_table(pa.BufferReader(f.readall()), schema=schema, columns=columns)
+            return pq.read_table(f, schema=schema, columns=columns)  # unbuffered: the byte ranges Parquet needs
     except (OSError, pa.ArrowException) as e:
         raise storage_error(uri, "read", e) from None
 
