@@ -44,9 +44,10 @@ demo: $(STAMP)
 	$(BIN)/sieve eval $(DEMO_DIR)/output --truth $(DEMO_DIR)/input/truth.json
 
 # Two pytest-xdist workers, a test module to one worker (its module fixtures are built once): the suite waits on servers
-# and subprocesses, so two share the 2 cores well.
+# and subprocesses, so two share the 2 cores well. Modules are handed out in the order tests/conftest.py gives them
+# (the longest first), not reordered by their number of tests.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
