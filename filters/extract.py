@@ -7,6 +7,7 @@ import logging
 import unicodedata
 from typing import Any
 
+from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
 from sieve.schemas.config import Config, ExtractConfig
@@ -46,27 +47,48 @@ def _codec(label: str | None) -> str | None:
         return None
 
 
-def extract_text(settings: ExtractConfig, html: str) -> str:
-    """Main text of an HTML page with the configured extractor; '' when nothing is found."""
-    if settings.extractor == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text
+def main_text(html: str) -> str:
+    """Main text by resiliparse (~1 ms, ten times faster than trafilatura), NFC so tone marks count as one letter:
+    what the language gate reads, and the yardstick of trafilatura's first pass."""
+    return unicodedata.normalize("NFC", extract_plain_text(html, main_content=True)).strip()
 
+
+def extract_text(settings: ExtractConfig, html: str, main_chars: int | None = None) -> str:
+    """Main text of an HTML page with the configured extractor; '' when nothing is found. main_chars: the length of
+    main_text(html) when the caller has it (the language gate did it), else measured when the first pass needs it."""
+    if settings.extractor == "resiliparse":
         text = extract_plain_text(html, main_content=True, preserve_formatting=True, list_bullets=False)
     else:
-        import trafilatura
-
-        text = trafilatura.extract(
-            html,
-            favor_precision=settings.favor_precision,
-            fast=settings.fast,
-            include_tables=settings.include_tables,
-            include_comments=False,
-            deduplicate=False,
-        )
-    text = (text or "").strip()
+        text = _trafilatura(settings, html, fallback=settings.fallback == "always")
+        if settings.fallback == "when_short" and _short(settings, text, html, main_chars):
+            text = _trafilatura(settings, html, fallback=True)
+    text = text.strip()
     if settings.unicode_form != "none":
         text = unicodedata.normalize(settings.unicode_form, text)
     return text
+
+
+def _trafilatura(settings: ExtractConfig, html: str, fallback: bool) -> str:
+    import trafilatura  # ~0.5 s to import: only where trafilatura is the extractor
+
+    text = trafilatura.extract(
+        html,
+        favor_precision=settings.favor_precision,
+        fast=not fallback,
+        include_tables=settings.include_tables,
+        include_comments=False,
+        deduplicate=False,
+    )
+    return text or ""
+
+
+def _short(settings: ExtractConfig, text: str, html: str, main_chars: int | None) -> bool:
+    """Whether trafilatura's text without its fallback is short enough for the fallback to replace it: under its
+    own minimum size, or under a share of what resiliparse finds (readability wins only with twice the text)."""
+    chars = len(text.strip())
+    if chars < settings.fallback_min_chars:
+        return True
+    return chars < settings.fallback_min_share * (len(main_text(html)) if main_chars is None else main_chars)
 
 
 class Extraction:
@@ -82,7 +104,7 @@ class Extraction:
         html = doc.html if doc.html is not None else decode_html(doc.payload or b"", doc.http_charset)
         doc.payload = doc.html = None  # the page is not needed past this point
         try:
-            doc.text = extract_text(self.settings, html)
+            doc.text = extract_text(self.settings, html, doc.main_chars)
             failure = None
         except Exception as e:  # an extractor bug on one page must not stop the run
             failure = ("extractor_error", f"{type(e).__name__}: {e}"[:500])

@@ -3,12 +3,9 @@ resiliparse extraction leaves before trafilatura runs (see docs/language-gate.md
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
-from resiliparse.extract.html2text import extract_plain_text
-
-from sieve.filters.extract import decode_html
+from sieve.filters.extract import decode_html, main_text
 from sieve.filters.language import _model, identify
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document, Drop
@@ -21,11 +18,6 @@ def language_probabilities(text: str, floor: float = 0.0) -> dict[str, float]:
         label.removeprefix("__label__"): min(float(p), 1.0)
         for p, label in _model().f.predict(line, -1, floor, "strict")
     }
-
-
-def fast_text(html: str) -> str:
-    """Main text by resiliparse (~1 ms, ten times faster than trafilatura), NFC so tone marks count as one letter."""
-    return unicodedata.normalize("NFC", extract_plain_text(html, main_content=True)).strip()
 
 
 class LanguageGate:
@@ -43,7 +35,8 @@ class LanguageGate:
     def annotate(self, doc: Document) -> dict[str, Any]:
         doc.html = decode_html(doc.payload or b"", doc.http_charset)  # decoded once; Extraction reuses it
         doc.payload = None
-        text = fast_text(doc.html)
+        text = main_text(doc.html)
+        doc.main_chars = len(text)  # Extraction's first pass measures its text against it
         if not text:  # nothing the fast extractor can read: the full path decides
             return {"language": None, "score": None, "kept_score": None}
         threshold = self.settings.min_kept_language_score

@@ -33,7 +33,9 @@ class ReadConfig(_Strict):
 class ExtractConfig(_Strict):
     extractor: Literal["trafilatura", "resiliparse"]
     favor_precision: bool
-    fast: bool
+    fallback: Literal["always", "when_short", "never"]
+    fallback_min_chars: Annotated[int, Field(ge=0)]
+    fallback_min_share: Annotated[float, Field(ge=0)]
     include_tables: bool
     min_chars: Annotated[int, Field(ge=0)]
     unicode_form: Literal["NFC", "NFKC", "none"]

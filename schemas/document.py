@@ -38,6 +38,7 @@ class Document:
     http_charset: str | None = None
     payload: bytes | None = field(default=None, repr=False)
     html: str | None = field(default=None, repr=False)  # payload decoded once by the language gate, for Extraction
+    main_chars: int | None = None  # length of the gate's resiliparse main text, for Extraction's first pass
 
     @property
     def doc_id(self) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sieve.filters.base import run_filters
-from sieve.filters.extract import Extraction
-from sieve.filters.gate import LanguageGate, fast_text, language_probabilities
+from sieve.filters.extract import Extraction, main_text
+from sieve.filters.gate import LanguageGate, language_probabilities
 from sieve.filters.language import LanguageId
 from sieve.filters.normalize import CleanText
 from sieve.schemas.config import load_config
@@ -85,7 +85,7 @@ def test_english_article_on_a_mostly_french_page_passes():
     """The English article is a minority of the fast text (French comments), but trafilatura keeps only the article."""
     cfg = load_config()
     html = article(EN, EN, extra='<div id="comments">' + f"<p>{FR}</p>" * 10 + "</div>")
-    whole = language_probabilities(fast_text(html))
+    whole = language_probabilities(main_text(html))
     assert (
         max(whole, key=whole.__getitem__) == "fr" and whole.get("en", 0.0) < cfg.language_gate.min_kept_language_score
     )

@@ -98,6 +98,27 @@ def test_extraction_matches_hand_made_article_bodies(data_dir):
     assert sum(f1s) / len(f1s) > 0.85  # published trafilatura F1 on the full benchmark: 0.958
 
 
+def test_first_pass_without_the_fallback_gives_the_fallbacks_text_on_real_pages(data_dir):
+    """The default runs trafilatura's fallback comparison only where its first pass is short. On the real pages of
+    tests/data (57, several languages) that gives the text of the fallback on every page, although without the
+    fallback some pages come out differently (so the rule is what keeps them right)."""
+    cfg = load_config()
+    assert cfg.extract.fallback == "when_short"
+    pages = [
+        decode_html(item.doc.payload, item.doc.http_charset)
+        for name in ("articles-sample.warc.gz", "clueweb-quirk.warc.gz", "warcfile.warc.gz")
+        for item in read_warc(str(data_dir / name), cfg.read.max_payload_bytes)
+        if item.doc and (item.doc.content_type or "").startswith("text/html") and item.doc.payload
+    ]
+    texts = {
+        mode: [extract_text(cfg.extract.model_copy(update={"fallback": mode}), html) for html in pages]
+        for mode in ("when_short", "always", "never")
+    }
+    assert len(pages) == 57
+    assert texts["when_short"] == texts["always"]
+    assert sum(a != b for a, b in zip(texts["never"], texts["always"])) >= 3
+
+
 def test_extraction_output_is_nfc_normalized():
     cfg = load_config()
     decomposed = unicodedata.normalize("NFD", VI * 3)
