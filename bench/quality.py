@@ -26,7 +26,9 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
              --repeat times in turn; medians, and sieve's docs/s over datatrove's (datatrove wall / sieve wall of
              each round's pair, then the median). Both sides' kept documents are counted, and the share of pages
              the language gate dropped in sieve's first gate-on run (datatrove has no language filter, so every
-             page it reads goes through extraction and both Gopher filters).
+             page it reads goes through extraction and both Gopher filters). Beside it, where sieve's seconds go
+             (flows/phases.py, as a run's manifest records them): start-up, the Beam job with each worker's warm-up,
+             steady ranges and idle tail, the corpus passes and the summary job.
              Captures (a request, its response and its metadata, copied as whole gzip members, one per record):
              ../shared/data/warc/articles.warc.gz (181 real article pages, about 90% English),
              tests/data/warcfile.warc.gz (16 real multilingual pages) and tests/data/clueweb-quirk.warc.gz (29
@@ -133,13 +135,19 @@ kept = sum(1 for part in Path(out, "kept").glob("*.jsonl.gz") for _ in __import_
 print("KEPT", kept)
 """
 SIEVE_JOB = """
-import sys
+import json, sys
+from sieve.flows import phases
+phases.mark_process_start()  # the interpreter's start and the imports count as start-up
 from sieve.flows.jobs import run_files
 from sieve.schemas.config import load_config
 
 _, summary = run_files([sys.argv[1]], load_config(sys.argv[3]), sys.argv[2], workers=int(sys.argv[4]))
 print("KEPT", summary["counts"]["kept"])
+print("PHASES", json.dumps(summary["phases"]))
 """
+# Where a sieve command's time goes (flows/phases.py), medians over the rounds: start-up (interpreter, imports), the
+# Beam job and inside it each worker's warm-up, steady ranges and idle tail, the corpus passes and the summary job.
+PHASE_COLUMNS = ("launcher", "beam_job", "warmup_max", "steady_per_worker", "tail", "passes", "summary", "total")
 
 
 def run(cmd: list[str]) -> None:
@@ -727,15 +735,29 @@ def datatrove_python() -> Path:
     return python
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds of a whole command and the kept-document count it prints."""
+def timed(cmd: list[str]) -> tuple[float, int, dict | None]:
+    """Wall seconds of a whole command, the kept-document count it prints and its phases (sieve's only)."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:2])} ... failed:\n{done.stderr[-3000:]}")
     kept = [line for line in done.stdout.splitlines() if line.startswith("KEPT ")]
-    return seconds, int(kept[-1].split()[1])
+    phases = [json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("PHASES ")]
+    return seconds, int(kept[-1].split()[1]), phases[-1] if phases else None
+
+
+def phase_row(command: str, runs: list[dict]) -> dict:
+    """The median over rounds of each of PHASE_COLUMNS, in seconds."""
+    flat = [
+        p
+        | {
+            "warmup_max": max((w["warmup"] for w in p["workers"].values()), default=0.0),
+            "steady_per_worker": statistics.mean(w["steady"] for w in p["workers"].values()) if p["workers"] else 0.0,
+        }
+        for p in runs
+    ]
+    return {"command": command} | {c: round(statistics.median(p.get(c, 0.0) for p in flat), 2) for c in PHASE_COLUMNS}
 
 
 def gate_dropped(run_dir: Path) -> int:
@@ -755,7 +777,7 @@ def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: 
         cfg_path = work / f"{name.replace(' ', '-')}.yaml"
         cfg_path.write_text(yaml.safe_dump(overrides))
         commands[name] = [sys.executable, "-c", SIEVE_JOB, str(folder), "{out}", str(cfg_path), str(workers)]
-    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    runs: dict[str, list[tuple[float, int, dict | None]]] = {name: [] for name in commands}
     for i in range(repeat):
         for name, cmd in commands.items():
             out = work / f"{name.replace(' ', '-')}-{i}"
@@ -763,8 +785,8 @@ def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: 
             print(f"round {i + 1}: {name:15} {runs[name][-1][0]:6.1f} s, {runs[name][-1][1]} kept", file=sys.stderr)
     rows = []
     for name, results in runs.items():
-        wall = statistics.median(s for s, _ in results)
-        ratios = [d / s for (d, _), (s, _) in zip(runs["datatrove"], results)]
+        wall = statistics.median(s for s, _, _ in results)
+        ratios = [d / s for (d, _, _), (s, _, _) in zip(runs["datatrove"], results)]
         rows.append(
             {
                 "command": name,
@@ -772,9 +794,9 @@ def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: 
                 "workers": workers,
                 # one figure per distinct count: the tree can change between rounds while others edit it
                 "docs": responses,
-                "kept": "/".join(str(k) for k in sorted({k for _, k in results})),
+                "kept": "/".join(str(k) for k in sorted({k for _, k, _ in results})),
                 "wall_s_median": round(wall, 2),
-                "wall_s_min_max": f"{min(s for s, _ in results):.1f}-{max(s for s, _ in results):.1f}",
+                "wall_s_min_max": f"{min(s for s, _, _ in results):.1f}-{max(s for s, _, _ in results):.1f}",
                 "docs_per_s": round(responses / wall, 1),
                 "docs_per_s_per_worker": round(responses / wall / workers, 1),
                 "docs_per_s_vs_datatrove": round(statistics.median(ratios), 3),
@@ -782,7 +804,10 @@ def side_by_side(folder: Path, responses: int, workers: int, repeat: int, work: 
         )
     return {
         "rows": rows,
-        "runs": {k: [{"wall_s": round(s, 2), "kept": n} for s, n in v] for k, v in runs.items()},
+        "phases": [
+            phase_row(name, [p for _, _, p in results]) for name, results in runs.items() if name != "datatrove"
+        ],
+        "runs": {k: [{"wall_s": round(s, 2), "kept": n} for s, n, _ in v] for k, v in runs.items()},
         "gate_dropped": gate_dropped(work / "sieve-gate-on-0"),
     }
 
@@ -852,7 +877,9 @@ def main() -> None:
             print(
                 f"\nsieve vs datatrove, {name}: {responses} real pages ({other / responses:.1%} in languages other "
                 f"than {' and '.join(LANGS)}) in {args.files} files, whole commands, median of {args.repeat}\n"
-                f"{table(result['rows'])}"
+                f"{table(result['rows'])}\n"
+                f"where sieve's seconds go (medians; beam_job holds each worker's warm-up, steady ranges and tail):\n"
+                f"{table(result['phases'])}"
             )
             print(
                 f"language gate, first 'sieve gate on' run: dropped {result['gate_dropped']} of {responses} pages "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from sieve.flows import phases
 from sieve.flows.plan import plan_inputs
-from sieve.flows.publish import committed
+from sieve.flows.publish import committed, finished_ranges
 from sieve.schemas.config import Config
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
@@ -17,8 +19,15 @@ def run_files(
     specs: list[str], cfg: Config, run_dir: str, runner: str = "DirectRunner", workers: int = 2
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Plan specs, run the job and the corpus passes into run_dir, and return (Beam counters, the summary read back
-    from the shards)."""
+    from the shards, with "phases": where the time went, as a run's manifest records it, the summary job included)."""
+    start = time.time()
     files = plan_inputs(specs)
+    steps = {"plan": (start, time.time())}
     counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers)
+    steps["beam_job"] = (steps["plan"][1], time.time())
+    worker_phases = phases.workers([m for m, _, _ in finished_ranges(run_dir, files)], steps["beam_job"][0])
     run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, CorpusJobs.of(cfg, runner, workers))
-    return counters, summarize(run_dir, files, committed(run_dir, files))
+    steps["passes"] = (steps["beam_job"][1], time.time())
+    summary = summarize(run_dir, files, committed(run_dir, files))
+    steps["summary"] = (steps["passes"][1], time.time())
+    return counters, summary | {"phases": phases.summary(start, steps, worker_phases)}
