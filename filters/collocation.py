@@ -57,7 +57,7 @@ class PairTable:
         each line's words shuffled (the mean of SHUFFLES fixed shuffles). Near 0 for word salad; fluent text
         measures well above, spun text in between. None under MIN_PAIRS pairs."""
         h, ids = _hashed(text)
-        return _gain(h, ids, MIN_PAIRS, self.hits)
+        return _gains(h, ids, [(MIN_PAIRS, self.hits)])[0]
 
 
 def repeat_gain(text: str) -> float | None:
@@ -66,14 +66,17 @@ def repeat_gain(text: str) -> float | None:
     text with every third word swapped breaks them differently each time. None under MIN_REPEAT_PAIRS pairs, where
     a clean page repeats too little to tell (docs/quality-thresholds.md)."""
     h, ids = _hashed(text)
-    return _gain(h, ids, MIN_REPEAT_PAIRS, _repeated)
+    return _gains(h, ids, [(MIN_REPEAT_PAIRS, _repeated)])[0]
 
 
 def gains(text: str, table: PairTable | None) -> tuple[float | None, float | None]:
-    """(pair gain under table, None without one; repeat gain) of a text, its words hashed once for both."""
+    """(pair gain under table, None without one; repeat gain) of a text, its words hashed and shuffled once for
+    both."""
     h, ids = _hashed(text)
-    pair = _gain(h, ids, MIN_PAIRS, table.hits) if table else None
-    return pair, _gain(h, ids, MIN_REPEAT_PAIRS, _repeated)
+    if table is None:
+        return None, _gains(h, ids, [(MIN_REPEAT_PAIRS, _repeated)])[0]
+    pair, repeats = _gains(h, ids, [(MIN_PAIRS, table.hits), (MIN_REPEAT_PAIRS, _repeated)])
+    return pair, repeats
 
 
 def _repeated(keys: np.ndarray) -> int:
@@ -95,19 +98,25 @@ def _hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(hashes, dtype=np.uint64), np.array(line_ids)
 
 
-def _gain(h: np.ndarray, ids: np.ndarray, min_pairs: int, count: Callable[[np.ndarray], int]) -> float | None:
-    """(count of the adjacent pairs in order - its mean over SHUFFLES fixed shuffles of each line) / pairs."""
+def _gains(
+    h: np.ndarray, ids: np.ndarray, measures: list[tuple[int, Callable[[np.ndarray], int]]]
+) -> list[float | None]:
+    """Per (min_pairs, count) measure: (count of the adjacent pairs in order - its mean over SHUFFLES fixed shuffles
+    of each line) / pairs, None under min_pairs pairs. The shuffles are drawn once for all the measures."""
     same_line = ids[:-1] == ids[1:]
     n = int(np.count_nonzero(same_line))
-    if n < min_pairs:
-        return None
-    in_order = count(pair_keys(h[:-1], h[1:])[same_line])
+    counts = [count if n >= min_pairs else None for min_pairs, count in measures]
+    if not any(counts):
+        return [None] * len(measures)
+    orders = [pair_keys(h[:-1], h[1:])[same_line]]
     rng = np.random.default_rng(0)  # fixed: the same text always measures the same
-    shuffled = 0
     for _ in range(SHUFFLES):
         s = h[np.lexsort((rng.random(len(h)), ids))]  # each line's words in a random order, lines in place
-        shuffled += count(pair_keys(s[:-1], s[1:])[same_line])
-    return round((in_order - shuffled / SHUFFLES) / n, 4)
+        orders.append(pair_keys(s[:-1], s[1:])[same_line])
+    return [
+        None if count is None else round((count(orders[0]) - sum(map(count, orders[1:])) / SHUFFLES) / n, 4)
+        for count in counts
+    ]
 
 
 @cache
