@@ -2,7 +2,7 @@
 faults a shared bucket meets. Which request gets which fault is drawn from a seed and the request's number, so a
 rerun with the same seed meets the same faults at the same request counts. Faults: S3's own error answers (500
 InternalError, 503 ServiceUnavailable, 503 SlowDown, with S3's XML bodies), a connection reset half way through the
-response body (after the store did the request: the client never learns it was done), a 2 s stall before the
+response body (after the store did the request: the client never learns it was done), a 1 s stall before the
 answer. While `down`, the store refuses every connection, as a store that is unreachable does.
 
 Bounded: at most max_connections client connections at once (one thread each, each with one upstream connection),
@@ -43,7 +43,7 @@ class FaultProxy:
         upstream: str,
         seed: int = 0,
         rates: dict[str, float] | None = None,
-        stall_seconds: float = 2.0,
+        stall_seconds: float = 1.0,
         max_connections: int = 64,
         idle_timeout: float = 30.0,
         down_after: int | None = None,

@@ -1,6 +1,6 @@
 """A flaky object store, for real: `sieve run` reads its input from and writes its output to moto's S3 server on
 loopback through the fault-injecting proxy of tests/s3_faults.py. With 5% of the requests answered 500, 503 or 503
-SlowDown, reset half way through the answer or stalled for 2 s, the run publishes the bytes a clean run publishes, in
+SlowDown, reset half way through the answer or stalled for 1 s, the run publishes the bytes a clean run publishes, in
 at most twice its time plus the stalls it met. A store that goes down while the last record range is written ends the run with one line
 naming the location and what to do, within a bounded time; once the store is back, the same command resumes from the
 finished ranges and publishes the same bytes."""
@@ -107,7 +107,7 @@ def test_reads_through_broken_answers_get_whole_objects(s3_env):
     object. (pyarrow does not retry an error answer to a small read itself: its XML body overflows the read.)"""
     import boto3
 
-    objects = {f"s3://corpus/s3-faults-reads/{i}.json": json.dumps({"n": i}).encode() * (i + 1) for i in range(20)}
+    objects = {f"s3://corpus/s3-faults-reads/{i}.json": json.dumps({"n": i}).encode() * (i + 1) for i in range(10)}
     for uri, data in objects.items():
         boto3.client("s3").put_object(Bucket="corpus", Key=uri.removeprefix("s3://corpus/"), Body=data)
     with FaultProxy(s3_env["AWS_ENDPOINT_URL"], seed=SEED, rates={"500": 0.05, "slowdown": 0.1, "reset": 0.1}) as proxy:
