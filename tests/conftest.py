@@ -18,8 +18,15 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-_PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")
-atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # its databases, once this process is done
+# Every temporary file of the session, the suite's and those of the programs it starts (Beam's staging folders,
+# torchrun's rendezvous, Chromium's sockets), in one folder per process that is removed when the process ends: a
+# run of the suite leaves nothing in /tmp. xdist workers take their basetemp from the controller's folder, so
+# made_once's shared runs stay shared.
+_TMP = tempfile.mkdtemp(prefix="sieve-tests-")
+os.environ["TMPDIR"] = _TMP
+tempfile.tempdir = None  # tempfile reads TMPDIR again
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+_PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")  # inside _TMP: removed with it
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: each xdist worker runs a server on its own database
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
