@@ -77,6 +77,7 @@ from sieve.transforms.parquet import range_of
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 from sieve.transforms.summary import summarize
+from sieve.transforms.supervise import warm_up
 from sieve.transforms.warc import read_warc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,6 +377,8 @@ def measure_run(
     shuffles: dict[str, dict[str, float]] = {"job": {}, "passes": {}}
     jobs = CorpusJobs.of(cfg, runner, workers)
     with Usage(trees) as job, shuffled(shuffles["job"]):
+        if runner == "DirectRunner":  # as `sieve run` does: the range processes load while the job is built
+            warm_up(cfg, str(run_dir), workers)
         run_job([f.as_dict() for f in files], cfg, str(run_dir), runner=runner, workers=workers)
     markers = committed(str(run_dir), files)
     with Usage(trees) as passes, shuffled(shuffles["passes"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -132,3 +133,24 @@ def test_range_processes_warmed_before_the_job_are_the_ones_it_runs_its_ranges_i
     _, summary = run_beam([DATA / "articles-sample.warc.gz"], run_dir, cfg, workers=2)
     assert summary["counts"]["read"] == 12 and not started  # every range ran in a warmed process
     assert all(p.poll() is not None for p in warmed) and not supervise._idle  # stopped with the job
+
+
+def test_a_local_jobs_launcher_reads_and_writes_no_file_when_its_range_processes_are_warmed(tmp_path, monkeypatch):
+    """A local job's Beam workers are threads of the launching process: cutting the input into ranges and merging
+    each file's parts into its shards go to its ready range processes (in_range_process) with the ranges, so the
+    launcher's own work does not grow with the corpus (docs/scale.md)."""
+    from sieve.flows.plan import plan_inputs
+    from sieve.transforms import storage, supervise
+    from sieve.transforms.pipeline import run_job
+
+    cfg = load_config(write_config(tmp_path / "light.yaml", LIGHT_CONFIG))
+    run_dir, files = str(tmp_path / "run"), [f.as_dict() for f in plan_inputs([str(DATA / "articles-sample.warc.gz")])]
+    supervise.warm_up(cfg, run_dir, 2)  # as `sieve run` does
+    here: list[str] = []
+    for name in ("open_input", "read_parquet", "write_parquet", "write_text"):
+        function = getattr(storage, name)
+        monkeypatch.setattr(storage, name, lambda uri, *a, _f=function, **k: here.append(uri) or _f(uri, *a, **k))
+    counters = run_job(files, cfg, run_dir)
+    assert counters["read"] == 12 and here == []
+    [marker] = (tmp_path / "run" / "done").glob("*.json")
+    assert all((tmp_path / "run" / s["path"]).is_file() for s in json.loads(marker.read_text())["shards"].values())

@@ -13,7 +13,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
 
 from sieve.flows.cli import main
@@ -30,10 +29,8 @@ from sieve.flows.publish import (
 )
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.errors import UsageError
-from sieve.transforms.parquet import finished_range
-from sieve.transforms.pipeline import pipeline_options
+from sieve.transforms.parquet import finished_range, merge_file
 from sieve.transforms.ranges import process_range
-from sieve.transforms.sinks import MergeShards
 from sieve.transforms.stages import build_filters
 from sieve.transforms.summary import summarize
 from sieve.transforms.warc import split_warc
@@ -81,8 +78,7 @@ def staged(data_dir, tmp_path) -> Staged:
         cut, sha256 = split_warc(f.uri, cfg.read.records_per_split)
         sources[f.name] = {**f.as_dict(), "sha256": sha256}
         results[f.name] = [process_range(cfg, stages, run_dir, sources[f.name], *r, given_up={}) for r in cut]
-    with beam.Pipeline(options=pipeline_options("DirectRunner", 1, [])) as p:  # the runner a run uses, not Prism
-        _ = p | beam.Create(results[COMMITTED]) | MergeShards(run_dir, cfg.output)
+    merge_file(run_dir, cfg.output, results[COMMITTED])
     ranges = [(r["start"], r["end"]) for r in results[UNFINISHED]]
     return Staged(crawl, out, config, cfg, run_dir, files, sources, ranges)
 

@@ -19,12 +19,14 @@ import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
 
 from sieve.filters.pii import NO_TEXT, scrubber
-from sieve.schemas.config import PiiConfig, load_config
+from sieve.schemas.config import OutputConfig, PiiConfig, load_config
+from sieve.schemas.tables import TABLES
 from sieve.transforms import storage
 from sieve.transforms.storage import StorageError
 
@@ -135,3 +137,44 @@ def write_rows(
     dropped, so no stage can write one unscrubbed; later passes only move or trim rows written here."""
     scrubber(pii or load_config().pii).scrub_rows(rows, dropped="stage" in schema.names)
     return storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], compression=None)
+
+
+def merge_file(run_dir: str, out: OutputConfig, ranges: list[dict[str, Any]]) -> dict[str, Any]:
+    """One input file's range results -> its kept and dropped shards (rows in WARC order) -> its commit marker, which
+    is returned. The marker is written after the shards, so a file with a marker is finished whatever happens to the
+    job after it: a rerun skips it. It records the input's identity and checksum, its counts and its shards (path,
+    rows, bytes, SHA-256). The file's parts are removed after it (its small range markers stay for the progress line,
+    until the run's commit)."""
+    ranges = sorted(ranges, key=lambda r: r["start"])
+    name = ranges[0]["source"]["name"]
+    skipped: Counter = Counter()
+    dropped: Counter = Counter()
+    for r in ranges:
+        skipped.update(r["skipped"])
+        dropped.update(r["dropped"])
+    rows = {"kept": sum(r["kept"] for r in ranges), "dropped": sum(dropped.values())}
+    compression = None if out.compression == "none" else out.compression
+    shards = {}
+    for kind, schema in TABLES.items():
+        parts = [storage.join(run_dir, r["parts"][kind]["path"]) for r in ranges if kind in r["parts"]]
+        if parts:
+            uri = shard_path(run_dir, kind, name)
+            # Part by part: memory holds about one row group, not the whole file's text.
+            written = storage.write_parquet(
+                uri, schema, (storage.read_parquet(p, schema=schema) for p in parts), compression, out.row_group_rows
+            )
+            shards[kind] = {**file_entry(uri, run_dir, written), "rows": rows[kind]}
+    marker = {
+        **ranges[0]["source"],
+        "read": sum(r["read"] for r in ranges),
+        "kept": rows["kept"],
+        "dropped": dict(sorted(dropped.items())),
+        "skipped": dict(sorted(skipped.items())),
+        "shards": shards,
+    }
+    storage.write_text(done_marker(run_dir, name), json.dumps(marker, indent=1, sort_keys=True))
+    # Only now: until the file is committed, its parts are what a rerun after a crash would reuse.
+    for r in ranges:
+        for part in r["parts"].values():
+            storage.delete(storage.join(run_dir, part["path"]))
+    return marker

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -17,18 +18,30 @@ from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.sinks import MergeShards
-from sieve.transforms.supervise import close_idle
-from sieve.transforms.warc import split_warc
+from sieve.transforms.supervise import close_idle, in_range_process
+from sieve.transforms.warc import record_ranges
 
+T = TypeVar("T")
 # Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.
 SPLITS_PER_WORKER = 4
 
 
-def _ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, Any], int, int]]:
-    """An input file's record ranges, each carrying the file's identity and checksum for its commit marker."""
-    ranges, sha256 = split_warc(source["uri"], max_records, source["min_splits"])
-    source = {k: v for k, v in source.items() if k != "min_splits"} | {"sha256": sha256}
-    return [(source, start, end) for start, end in ranges]
+def _here(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in this worker."""
+    return fn(*args)
+
+
+def _caller(cfg: Config, run_dir: str, runner: str) -> Callable[..., Any]:
+    """How a worker runs its work besides the ranges (cutting files, merging shards): on a local runner with range
+    processes the workers are the launching process (threads of it, or its in-memory worker), which should only
+    wait, so in an idle range process (supervise.in_range_process); elsewhere in the worker itself."""
+    if runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0:
+        return partial(in_range_process, cfg, run_dir)
+    return _here
+
+
+def _split(source: dict[str, Any], max_records: int, call: Callable[..., Any]) -> list[tuple[dict[str, Any], int, int]]:
+    return call(record_ranges, source, max_records)
 
 
 def _planned(files: list[dict[str, Any]], workers: int, run_bytes: int | None) -> list[dict[str, Any]]:
@@ -41,13 +54,13 @@ def _planned(files: list[dict[str, Any]], workers: int, run_bytes: int | None) -
     return sorted(planned, key=lambda f: f["name"])
 
 
-def _process_ranges(ranges: beam.PCollection, cfg: Config, run_dir: str) -> None:
+def _process_ranges(ranges: beam.PCollection, cfg: Config, run_dir: str, call: Callable[..., Any]) -> None:
     """Record ranges -> fused stage (read, extract, filters) -> Parquet parts -> one shard per file -> its marker."""
     (
         ranges
         | "SpreadRanges" >> beam.Reshuffle()  # only (file, start, end) crosses this shuffle
         | "ProcessWarcRange" >> beam.ParDo(ProcessWarcRange(cfg, run_dir))  # emits counts and part paths, not rows
-        | "MergeShards" >> MergeShards(run_dir, cfg.output)
+        | "MergeShards" >> MergeShards(run_dir, cfg.output, call)
     )
 
 
@@ -58,16 +71,18 @@ def build_pipeline(
     run_dir: str,
     workers: int = 1,
     run_bytes: int | None = None,
+    runner: str = "DirectRunner",
 ) -> None:
     """Input files -> record ranges (cut on the workers) -> processed ranges -> one shard per file -> its commit
     marker. files are dicts with the input's uri, name, size and mtime_ns."""
+    call = _caller(cfg, run_dir, runner)
     ranges = (
         p
         | "InputFiles" >> beam.Create(_planned(files, workers, run_bytes))
         | "SpreadFiles" >> beam.Reshuffle()
-        | "SplitFiles" >> beam.FlatMap(_ranges, cfg.read.records_per_split)
+        | "SplitFiles" >> beam.FlatMap(_split, cfg.read.records_per_split, call)
     )
-    _process_ranges(ranges, cfg, run_dir)
+    _process_ranges(ranges, cfg, run_dir, call)
 
 
 def _plan_path(run_dir: str, name: str) -> str:
@@ -76,7 +91,7 @@ def _plan_path(run_dir: str, name: str) -> str:
 
 
 def _write_plan(source: dict[str, Any], max_records: int, run_dir: str) -> None:
-    storage.write_text(_plan_path(run_dir, source["name"]), json.dumps(_ranges(source, max_records)))
+    storage.write_text(_plan_path(run_dir, source["name"]), json.dumps(record_ranges(source, max_records)))
 
 
 def _read_plan(run_dir: str, name: str) -> list[tuple[dict[str, Any], int, int]]:
@@ -157,7 +172,7 @@ def run_job(
         # of this process instead of a process that imports Beam and sieve again (2-3 CPU-s each, a second to exit).
         supervised = cfg.guard.document_timeout_seconds > 0
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, threads=supervised))
-        build_pipeline(p, files, cfg, run_dir, workers, run_bytes)
+        build_pipeline(p, files, cfg, run_dir, workers, run_bytes, runner)
     else:
         # What the job creates is all it spreads: the ranges, planned by a first job, in as many partitions as
         # files or as SPLITS_PER_WORKER per worker, whichever is more (a big file's ranges spread over the workers,
@@ -165,7 +180,7 @@ def run_job(
         ranges = plan_ranges(files, cfg, run_dir, runner, workers, run_bytes)
         spread = max(len(files), SPLITS_PER_WORKER * workers)
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, dask_partitions=spread))
-        _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir)
+        _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir, _here)
     with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
         result = p.run()
         result.wait_until_finish()

@@ -4,6 +4,10 @@ The child processes a whole range (transforms/ranges.py) and reports the record 
 a shared Beacon, so supervision costs no message per document. A document stuck past the limit, or one
 that crashes the child, gets its child killed; the range is then redone with that document dropped
 (reason `timeout` or `crashed`, stage named), so a pathological page costs one record, never the run.
+
+A local job's Beam workers run in the launching process (threads, or its in-memory worker): the other work they do
+(cutting input files into ranges, merging a file's parts into its shards) goes to an idle child too
+(in_range_process), so the launcher's own CPU does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib.abc
 import itertools
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -20,8 +25,10 @@ import sys
 import threading
 import time
 import traceback
+import weakref
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from sieve.schemas.config import Config
 from sieve.schemas.document import Drop
@@ -78,8 +85,16 @@ def serve() -> None:
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
     while (job := _next(requests)) is not None:
+        kind, *args = job
+        if kind == "call":  # in_range_process: its result, or its error as the caller would have raised it
+            fn, fn_args = args
+            try:
+                reply.send((True, fn(*fn_args)))
+            except Exception as e:
+                reply.send((False, _portable(e)))
+            continue
         try:
-            reply.send((True, process_range(cfg, filters, run_dir, *job, beacon=beacon, timing=timing)))
+            reply.send((True, process_range(cfg, filters, run_dir, *args, beacon=beacon, timing=timing)))
             timing = {"worker": worker}
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
             reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
@@ -87,6 +102,16 @@ def serve() -> None:
     # time (a third of a second per process, which a Beam worker's exit waits for).
     sys.stderr.flush()
     os._exit(0)
+
+
+def _portable(error: Exception) -> Exception:
+    """error itself if it survives the trip to the supervisor (a StorageError's line stays the command's line), else
+    a RuntimeError with its traceback."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"range worker failed:\n{traceback.format_exc()}")
 
 
 def _next(requests: Connection) -> Any:
@@ -114,6 +139,10 @@ class RangeSupervisor:
         self._proc: subprocess.Popen | None = None
         self.stages: list[str] | None = None  # the child's stages, once it has built them
         self.name = worker_name(next(_serials))
+        self.key = _key(cfg, run_dir)
+        self.busy = threading.Lock()  # held while the child runs a range or a call
+        with _lock:
+            _live.add(self)
 
     def _start(self) -> None:
         """Start the child and hand it the run; it imports and builds its stages meanwhile (see _ready)."""
@@ -129,6 +158,10 @@ class RangeSupervisor:
         self._send.send((self.cfg, self.run_dir, self._beacon_file.fileno(), self.name, spawned))
         self.stages = None
 
+    @property
+    def started(self) -> bool:
+        return self._proc is not None
+
     def _ready(self) -> None:
         """Wait until the child has built its stages."""
         if self.stages is None:
@@ -136,23 +169,40 @@ class RangeSupervisor:
 
     def run(self, source: dict[str, Any], first: int, end: int) -> dict[str, Any]:
         """Process one range to completion; documents that hang or crash the child are dropped and the range redone."""
-        given_up: dict[int, Drop] = {}
-        while True:
-            if self._proc is None:
-                self._start()
-            self._ready()
-            self._beacon.set(IDLE, IDLE)
-            self._send.send((source, first, end, given_up))
-            outcome = self._wait()
-            if isinstance(outcome, dict):
-                outcome["retries"] = len(given_up)
-                return outcome
-            reason, offset, stage, details = outcome
-            if stopping():  # the stop ended the child (lifecycle.end_workers): no document is to blame
-                raise RangeFailed(f"{source['name']}: the range at offset {first} was stopped part way")
-            if stage == READING or offset < 0:
-                raise RangeFailed(f"{source['name']}: the WARC reader {reason} near offset {offset} ({details})")
-            given_up[offset] = Drop(self.stages[stage], reason, details)
+        with self.busy:
+            given_up: dict[int, Drop] = {}
+            while True:
+                if self._proc is None:
+                    self._start()
+                self._ready()
+                self._beacon.set(IDLE, IDLE)
+                self._send.send(("range", source, first, end, given_up))
+                outcome = self._wait()
+                if isinstance(outcome, dict):
+                    outcome["retries"] = len(given_up)
+                    return outcome
+                reason, offset, stage, details = outcome
+                if stopping():  # the stop ended the child (lifecycle.end_workers): no document is to blame
+                    raise RangeFailed(f"{source['name']}: the range at offset {first} was stopped part way")
+                if stage == READING or offset < 0:
+                    raise RangeFailed(f"{source['name']}: the WARC reader {reason} near offset {offset} ({details})")
+                given_up[offset] = Drop(self.stages[stage], reason, details)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) in the child (fn and args picklable: a module's function): its result, or the error it raised.
+        No time limit: what is called reads and writes files, bounded by storage's retries, not documents. The
+        caller holds busy; the child is started."""
+        self._ready()
+        self._send.send(("call", fn, args))
+        try:
+            ok, value = self._recv.recv()
+        except (EOFError, OSError):
+            code = self._stop()
+            what = "was stopped" if stopping() else f"died (exit code {code})"
+            raise RangeFailed(f"the range process running {fn.__name__} {what}") from None
+        if not ok:
+            raise value
+        return value
 
     def _wait(self) -> dict[str, Any] | tuple[str, int, int, str]:
         """The range's result, or (reason, offset, stage, details) for the document that hung or crashed."""
@@ -206,14 +256,18 @@ class RangeSupervisor:
         self._stop()
         self._beacon.close()
         self._beacon_file.close()
+        with _lock:
+            _live.discard(self)
 
 
 # Supervisors whose DoFn was torn down, by (config, run folder), with their child still warm. Beam's DaskRunner sets a
 # DoFn up and tears it down again for every partition, and each new supervisor's child costs 2-5 s to start: a
 # process keeps its children instead and hands them to the next DoFn of the same run.
 _idle: dict[tuple[str, str], list[RangeSupervisor]] = {}
-_idle_lock = threading.Lock()  # local Beam workers may be threads of one process
+_lock = threading.Lock()  # guards _idle and _live: local Beam workers may be threads of one process
 _serials = itertools.count(1)  # supervisors made in this process
+_live: weakref.WeakSet[RangeSupervisor] = weakref.WeakSet()  # every supervisor of this process not yet closed
+T = TypeVar("T")
 
 
 def _key(cfg: Config, run_dir: str) -> tuple[str, str]:
@@ -222,7 +276,7 @@ def _key(cfg: Config, run_dir: str) -> tuple[str, str]:
 
 def take_supervisor(cfg: Config, run_dir: str) -> RangeSupervisor:
     """A supervisor for cfg's ranges into run_dir: one this process released, else a new one."""
-    with _idle_lock:
+    with _lock:
         idle = _idle.get(_key(cfg, run_dir))
         if idle:
             return idle.pop()
@@ -231,8 +285,26 @@ def take_supervisor(cfg: Config, run_dir: str) -> RangeSupervisor:
 
 def release_supervisor(supervisor: RangeSupervisor) -> None:
     """Keep supervisor, its child warm, for the next take_supervisor of the same run in this process."""
-    with _idle_lock:
+    with _lock:
         _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
+
+
+def in_range_process(cfg: Config, run_dir: str, fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a started range process of cfg's run into run_dir that is not busy with a range, once it has
+    loaded its models: a local job runs its stages one after another, so the input files' splits find the processes
+    warm_up started and the merges those the ranges ran in. In this process when there is none (a job run without
+    warm_up)."""
+    key = _key(cfg, run_dir)
+    with _lock:
+        candidates = list(_live)
+    for supervisor in candidates:
+        if supervisor.key == key and supervisor.busy.acquire(blocking=False):
+            try:
+                if supervisor.started:
+                    return supervisor.call(fn, *args)
+            finally:
+                supervisor.busy.release()
+    return fn(*args)
 
 
 def warm_up(cfg: Config, run_dir: str, count: int) -> None:
@@ -248,7 +320,7 @@ def warm_up(cfg: Config, run_dir: str, count: int) -> None:
 @atexit.register
 def close_idle() -> None:
     """Stop the children of the supervisors this process keeps warm (at its exit, or once its local job is done)."""
-    with _idle_lock:
+    with _lock:
         supervisors = [s for group in _idle.values() for s in group]
         _idle.clear()
     for supervisor in supervisors:

@@ -13,6 +13,7 @@ import io
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -213,6 +214,14 @@ def split_warc(uri: str, max_records: int, min_splits: int = 1) -> tuple[list[tu
     per_split = max(1, min(max_records, -(-len(offsets) // min_splits)))
     starts = offsets[::per_split] or [0]
     return list(zip(starts, [*starts[1:], size])), hashing.sha256.hexdigest()
+
+
+def record_ranges(source: dict[str, Any], max_records: int) -> list[tuple[dict[str, Any], int, int]]:
+    """An input file's record ranges (split_warc, at least source["min_splits"]), each carrying the file's identity
+    and checksum for its commit marker."""
+    ranges, sha256 = split_warc(source["uri"], max_records, source["min_splits"])
+    source = {k: v for k, v in source.items() if k != "min_splits"} | {"sha256": sha256}
+    return [(source, start, end) for start, end in ranges]
 
 
 def read_warc(
