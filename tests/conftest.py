@@ -58,10 +58,10 @@ LONGEST_FIRST = [
     "test_lease.py",  # 34
     "test_quality_tools.py",  # 33
     "test_signals.py",  # 29
-    "test_train_e2e.py",  # 21-27
     "test_pipeline.py",  # 23
     "test_deploy.py",  # 21
     "test_classifier.py",  # 17
+    "test_train_e2e.py",  # 14, and the session's synth_run when it is the first to ask
     "test_flow.py",  # 15
     "test_plan_publish.py",  # 15
     "test_supervise.py",  # 15

@@ -1,4 +1,6 @@
-"""End to end, as a user types it: synth -> run -> tokenize -> train, each a real `sieve` subprocess, then torchrun."""
+"""End to end, as a user types it: a run's output -> tokenize -> train, each a real `sieve` subprocess, then torchrun.
+The run is the session's run of the 300-document synthetic corpus (tests/conftest.py synth_run; `sieve synth` and
+`sieve run` as commands are tested elsewhere)."""
 
 from __future__ import annotations
 
@@ -28,11 +30,9 @@ def _metrics(train_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_synth_run_tokenize_train(tmp_path: Path) -> None:
-    _run([SIEVE, "synth", "--output", "synth", "--docs", "300", "--reference-docs", "20"], tmp_path)
-    _run([SIEVE, "run", "--input", "synth/corpus.warc.gz", "--output", "run"], tmp_path)
+def test_run_tokenize_train(synth_run: Path, tmp_path: Path) -> None:
     # A 2000-piece vocabulary: the default 32000 needs more text than 300 synthetic documents.
-    _run([SIEVE, "tokenize", "--input", "run", "--output", "tok", "--vocab-size", "2000"], tmp_path)
+    _run([SIEVE, "tokenize", "--input", str(synth_run), "--output", "tok", "--vocab-size", "2000"], tmp_path)
 
     tok = tmp_path / "tok"
     summary = json.loads((tok / "tokens.json").read_text())
