@@ -137,20 +137,20 @@ def test_range_processes_warmed_before_the_job_are_the_ones_it_runs_its_ranges_i
 
 def test_a_local_jobs_launcher_reads_and_writes_no_file_when_its_range_processes_are_warmed(tmp_path, monkeypatch):
     """A local job's Beam workers are threads of the launching process: cutting the input into ranges and merging
-    each file's parts into its shards go to its ready range processes (in_range_process) with the ranges, so the
+    each file's parts into its shards go to its warmed range processes (in_range_process) with the ranges, so the
     launcher's own work does not grow with the corpus (docs/scale.md)."""
     from sieve.flows.plan import plan_inputs
-    from sieve.transforms import storage, supervise
-    from sieve.transforms.pipeline import run_job
+    from sieve.transforms import pipeline, storage, supervise
 
     cfg = load_config(write_config(tmp_path / "light.yaml", LIGHT_CONFIG))
     run_dir, files = str(tmp_path / "run"), [f.as_dict() for f in plan_inputs([str(DATA / "articles-sample.warc.gz")])]
     supervise.warm_up(cfg, run_dir, 2)  # as `sieve run` does
+    monkeypatch.setattr(pipeline, "SPLIT_HERE_BYTES", 0)  # the sample is cut where a big file would be
     here: list[str] = []
     for name in ("open_input", "read_parquet", "write_parquet", "write_text"):
         function = getattr(storage, name)
         monkeypatch.setattr(storage, name, lambda uri, *a, _f=function, **k: here.append(uri) or _f(uri, *a, **k))
-    counters = run_job(files, cfg, run_dir)
+    counters = pipeline.run_job(files, cfg, run_dir)
     assert counters["read"] == 12 and here == []
     [marker] = (tmp_path / "run" / "done").glob("*.json")
     assert all((tmp_path / "run" / s["path"]).is_file() for s in json.loads(marker.read_text())["shards"].values())
