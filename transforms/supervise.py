@@ -286,7 +286,7 @@ def take_supervisor(cfg: Config, run_dir: str) -> RangeSupervisor:
 def release_supervisor(supervisor: RangeSupervisor) -> None:
     """Keep supervisor, its child warm, for the next take_supervisor of the same run in this process."""
     with _lock:
-        _idle.setdefault(_key(supervisor.cfg, supervisor.run_dir), []).append(supervisor)
+        _idle.setdefault(supervisor.key, []).append(supervisor)
 
 
 def in_range_process(cfg: Config, run_dir: str, fn: Callable[..., T], *args: Any) -> T:
