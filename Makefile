@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Bytecode is written on first import (the variable is dropped for every command below), not compiled for all 2.4 GB of
-# the venv at install: pip's compile step was 46 of its 74 s here, a parallel compileall still 30 s, for modules most of
-# which no command imports (sympy, cfn-lint, most of torch).
+# Bytecode is written for the modules sieve imports (infra/compile_imports.py, on both cores; the variable is dropped
+# for every command below), not compiled for all 2.4 GB of the venv at install: pip's compile step was 46 of its 74 s
+# here, a parallel compileall still 30 s, for modules most of which no command imports (sympy, cfn-lint, most of torch).
 unexport PYTHONDONTWRITEBYTECODE
 KENLM := $(BIN)/lmplz
 DEMO_DOCS ?= 2000
@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/python infra/compile_imports.py
 	touch $(STAMP)
 
 # KenLM's trainer (lmplz, build_binary) for `sieve lm train`: built once into the venv (about 2 minutes).
@@ -43,11 +44,12 @@ demo: $(STAMP)
 	$(BIN)/sieve run --input $(DEMO_DIR)/input/corpus.warc.gz --output $(DEMO_DIR)/output
 	$(BIN)/sieve eval $(DEMO_DIR)/output --truth $(DEMO_DIR)/input/truth.json
 
-# Two pytest-xdist workers, a test module to one worker (its module fixtures are built once): the suite waits on servers
-# and subprocesses, so two share the 2 cores well. Modules are handed out in the order tests/conftest.py gives them
-# (the longest first), not reordered by their number of tests.
+# Three pytest-xdist workers on 2 cores, a test module to one worker (its module fixtures are built once): the suite
+# waits on servers, subprocesses and polls, so a third worker fills the cores while the others wait (303 s against
+# 312 s for two, run back to back). Modules are handed out in the order tests/conftest.py gives them (the longest
+# first), not reordered by their number of tests.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

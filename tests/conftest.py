@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,10 +29,12 @@ tempfile.tempdir = None  # tempfile reads TMPDIR again
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 _PREFECT_HOME = tempfile.mkdtemp(prefix="sieve-test-prefect-")  # inside _TMP: removed with it
 os.environ["SIEVE_HOME"] = _PREFECT_HOME
-os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: each xdist worker runs a server on its own database
+os.environ["PREFECT_HOME"] = _PREFECT_HOME  # per process: the client's state, and the database of a server it starts
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.pop("PREFECT_API_URL", None)  # never a user's server: the tests start their own (prefect_api)
-# Two xdist workers and their subprocesses share 2 cores: a process with a thread pool per core (torch, BLAS) fights
+SHARED_PREFECT_API = "SIEVE_TESTS_PREFECT_API_URL"  # the xdist controller's server (pytest_configure)
+SHARED_PREFECT_HOME = "SIEVE_TESTS_PREFECT_HOME"
+# The xdist workers and their subprocesses share 2 cores: a process with a thread pool per core (torch, BLAS) fights
 # the other worker's. One thread each: 150 tiny-model training steps took 83 s with 2 threads beside the suite's other
 # work and ~13 s with 1 (measured on 20 steps: 8.2 s against 2.6 s under load 4).
 os.environ["OMP_NUM_THREADS"] = "1"
@@ -79,13 +82,40 @@ def data_dir() -> Path:
     return DATA
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist, the controller starts the session's one Prefect server (prefect_api) while its workers collect:
+    one server's start (4.4 CPU-s) and idle polling (1.5% of a core) instead of one per worker."""
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        from sieve.flows.server import PrefectServer
+
+        server = PrefectServer().__enter__()  # not ready yet: prefect_api waits for it
+        config.add_cleanup(lambda: server.__exit__(None, None, None))
+        os.environ[SHARED_PREFECT_API] = server.url  # the workers inherit it; this module drops PREFECT_API_URL
+        os.environ[SHARED_PREFECT_HOME] = _PREFECT_HOME  # where its database is
+
+
+def server_home() -> str:
+    """The PREFECT_HOME whose database the session's Prefect server (prefect_api) records runs in: a command that
+    starts its own server there records them in the same database."""
+    return os.environ.get(SHARED_PREFECT_HOME, _PREFECT_HOME)
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """One real Prefect API server (sieve's own, as `sieve run` starts it) for the modules that run flows: a command
     they start finds PREFECT_API_URL and uses it instead of starting a server of its own (about 6 s of two cores
-    each). crawl_run and the lifecycle tests clear the variable, so a command's own server stays tested."""
+    each). crawl_run and the lifecycle tests clear the variable, so a command's own server stays tested. Under xdist
+    every worker uses the controller's server (flow runs are told apart by their ids, outputs and names)."""
+    from sieve.flows.prefect_env import configure_prefect
     from sieve.flows.server import PrefectServer
 
+    if url := os.environ.get(SHARED_PREFECT_API):
+        configure_prefect()
+        with urllib.request.urlopen(f"{url}/health", timeout=180):  # its socket listens: this waits for the app
+            pass
+        os.environ.update(PREFECT_API_URL=url, PREFECT_UI_URL="")
+        yield url
+        return
     with PrefectServer() as server:
         server.wait_ready()
         yield server.url

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SYNTH_FILES, published_shards, session_processes, synth_crawl_command
+from tests.conftest import SYNTH_FILES, published_shards, server_home, session_processes, synth_crawl_command
 
 STOP_WITHIN = 10  # seconds from the signal to the command's exit
 STOP_AFTER = 3  # ranges a run finishes (of about 28) before SIGINT and SIGTERM stop it
@@ -109,8 +109,9 @@ def test_a_run_stopped_three_ways_resumes_to_the_same_output_even_past_torn_file
     command = synth_crawl_command(synth_crawl, out)
     resume_line = f"the same command resumes from the finished record ranges: {shlex.join(['sieve', *command[1:]])}"
 
-    # Ctrl-C in a terminal; the command runs its own Prefect server, which records the crash and then stops too
-    own_server = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    # Ctrl-C in a terminal; the command runs its own Prefect server, which records the crash and then stops too (in
+    # the database of the session's server, which the later runs use)
+    own_server = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": server_home()}
     code, output = stop_part_way(command, out, STOP_AFTER, signal.SIGINT, own_server)
     assert code == 130 and f"sieve: stopped by SIGINT; {resume_line}" in output, output[-3000:]
     assert "Traceback" not in output.split("Crash detected!")[-1]  # one line, not a traceback, once stopped
