@@ -1,0 +1,42 @@
+"""transforms/beam_specs.py: Beam's DoFn state and timer specs, cached per DoFn, are still what Beam finds."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.coders import VarIntCoder
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms import userstate
+
+import sieve.transforms.pipeline  # noqa: F401  (installs the cache, as every sieve job does)
+from sieve.transforms import beam_specs
+from sieve.transforms.pipeline import pipeline_options
+
+
+class CountPerKey(beam.DoFn):
+    """A stateful DoFn: the running count of each key's elements."""
+
+    SEEN = userstate.ReadModifyWriteStateSpec("seen", VarIntCoder())
+
+    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):  # noqa: B008 (how Beam declares state)
+        key, _ = element
+        count = (seen.read() or 0) + 1
+        seen.write(count)
+        yield key, count
+
+
+def test_specs_are_beams_and_computed_once_per_dofn(monkeypatch):
+    assert userstate.get_dofn_specs is beam_specs.get_dofn_specs
+    calls = []
+    uncached = beam_specs._uncached
+    monkeypatch.setattr(beam_specs, "_uncached", lambda dofn: calls.append(dofn) or uncached(dofn))
+    stateful, plain = CountPerKey(), beam.Map(str).dofn
+    for _ in range(3):
+        assert userstate.get_dofn_specs(stateful) == uncached(stateful) == ({CountPerKey.SEEN}, set())
+        assert userstate.is_stateful_dofn(stateful) and not userstate.is_stateful_dofn(plain)
+    assert sorted(map(id, calls)) == sorted([id(stateful), id(plain)])  # once each, however often Beam asks
+
+
+def test_a_stateful_dofn_keeps_its_state_in_a_job():
+    with beam.Pipeline(options=pipeline_options("DirectRunner", 1, [])) as p:
+        counts = p | beam.Create([("a", 1), ("b", 1), ("a", 1)]) | beam.ParDo(CountPerKey())
+        assert_that(counts, equal_to([("a", 1), ("a", 2), ("b", 1)]))
