@@ -36,19 +36,29 @@ from sieve.transforms import storage
 from sieve.transforms.lifecycle import stopping
 from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 
+# What the range worker hides: no document stage uses either. spaCy's thinc (under presidio) and presidio's device check
+# import torch when it is installed (the trainer's dependency), 2 s of every worker's start; pyarrow imports pandas
+# (Beam's dependency) on its first array to check for pandas objects, 0.5 s.
+WORKER_HIDES = ("torch", "pandas")
+
 
 class _Hidden(importlib.abc.MetaPathFinder):
-    """Makes `import torch` and `import pandas` fail in the range worker; no document stage uses either. spaCy's
-    thinc (under presidio) and presidio's device check import torch when it is installed (the trainer's dependency),
-    2 s of every worker's start; pyarrow imports pandas (Beam's dependency) on its first array to check for pandas
-    objects, 0.5 s. Absent rather than stubbed, so libraries that probe for them see neither at all."""
+    """Makes `import name` fail for the named top-level packages. Absent rather than stubbed, so libraries that probe
+    for them see none at all."""
 
-    HIDDEN = ("torch", "pandas")
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = frozenset(names)
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.split(".", 1)[0] in self.HIDDEN:
-            raise ModuleNotFoundError(f"No module named {name!r} (hidden in sieve's range worker)", name=name)
+        if name.split(".", 1)[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden in this sieve process)", name=name)
         return None
+
+
+def hide_modules(*names: str) -> None:
+    """From now on, importing one of these packages in this process fails as if it were not installed (one already
+    imported stays)."""
+    sys.meta_path.insert(0, _Hidden(names))
 
 
 class RangeFailed(RuntimeError):
@@ -66,7 +76,7 @@ SERVE = (
 def serve() -> None:
     """Child side (started by SERVE): receive the config, then process ranges until told to stop. Talks over
     stdin/stdout."""
-    sys.meta_path.insert(0, _Hidden())
+    hide_modules(*WORKER_HIDES)
     # A terminal's Ctrl-C reaches the whole process group; this process ends with its supervisor instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the stages and presidio load in the child only; the supervising parent never runs them
