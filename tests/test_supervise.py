@@ -103,7 +103,7 @@ def test_the_range_worker_builds_and_runs_every_stage_without_torch_or_pandas(tm
     """torch and pandas are installed (the trainer, Beam); the range worker hides them (presidio, spaCy and pyarrow
     import them for nothing) and still writes a range."""
     probe = (
-        "from sieve.transforms.supervise import WORKER_HIDES, hide_modules; hide_modules(*WORKER_HIDES)\n"
+        "import sys; from sieve.transforms.supervise import WORKER_HIDES, hide_modules; hide_modules(*WORKER_HIDES)\n"
         "from sieve.transforms.stages import build_filters; from sieve.filters.pii import scrubber\n"
         "from sieve.schemas.config import load_config\n"
         "cfg = load_config(); filters = build_filters(cfg)\n"
