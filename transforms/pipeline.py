@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from sieve.schemas.config import Config
 from sieve.transforms import storage
-from sieve.transforms.beam_specs import cache_dofn_specs
+from sieve.transforms.beam_cache import cache_beam_answers
 from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.parquet import shard_stem
@@ -22,7 +22,7 @@ from sieve.transforms.sinks import MergeShards
 from sieve.transforms.supervise import close_idle, in_range_process
 from sieve.transforms.warc import record_ranges
 
-cache_dofn_specs()  # a quarter of a small run's corpus passes went to Beam's repeated DoFn introspection
+cache_beam_answers()  # a third of a small run's corpus passes went to answers Beam computes again and again
 T = TypeVar("T")
 # Input files under this size are cut into ranges by the worker itself (0.2 CPU s at most), even where it is the
 # launcher: in_range_process waits for a range process to load its models, which on a short run is the first

@@ -1,14 +1,15 @@
-"""transforms/beam_specs.py: Beam's DoFn state and timer specs, cached per DoFn, are still what Beam finds."""
+"""transforms/beam_cache.py: the DoFn specs and option views it keeps are what Beam computes, and jobs still run."""
 
 from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.coders import VarIntCoder
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms import userstate
 
 import sieve.transforms.pipeline  # noqa: F401  (installs the cache, as every sieve job does)
-from sieve.transforms import beam_specs
+from sieve.transforms import beam_cache
 from sieve.transforms.pipeline import pipeline_options
 
 
@@ -25,10 +26,10 @@ class CountPerKey(beam.DoFn):
 
 
 def test_specs_are_beams_and_computed_once_per_dofn(monkeypatch):
-    assert userstate.get_dofn_specs is beam_specs.get_dofn_specs
+    assert userstate.get_dofn_specs is beam_cache.get_dofn_specs
     calls = []
-    uncached = beam_specs._uncached
-    monkeypatch.setattr(beam_specs, "_uncached", lambda dofn: calls.append(dofn) or uncached(dofn))
+    uncached = beam_cache._uncached_specs
+    monkeypatch.setattr(beam_cache, "_uncached_specs", lambda dofn: calls.append(dofn) or uncached(dofn))
     stateful, plain = CountPerKey(), beam.Map(str).dofn
     for _ in range(3):
         assert userstate.get_dofn_specs(stateful) == uncached(stateful) == ({CountPerKey.SEEN}, set())
@@ -40,3 +41,15 @@ def test_a_stateful_dofn_keeps_its_state_in_a_job():
     with beam.Pipeline(options=pipeline_options("DirectRunner", 1, [])) as p:
         counts = p | beam.Create([("a", 1), ("b", 1), ("a", 1)]) | beam.ParDo(CountPerKey())
         assert_that(counts, equal_to([("a", 1), ("a", 2), ("b", 1)]))
+
+
+def test_one_view_per_options_and_class_sharing_the_options_values():
+    assert PipelineOptions.view_as is beam_cache.view_as
+    options = pipeline_options("DirectRunner", 2, [])
+    standard = options.view_as(StandardOptions)
+    assert options.view_as(StandardOptions) is standard and standard.runner == "DirectRunner"
+    assert options.view_as(DirectOptions).direct_num_workers == 2
+    standard.streaming = True  # a write through one view is seen by a new one and by the options, as in Beam
+    assert options.view_as(StandardOptions).streaming and options.get_all_options()["streaming"]
+    other = pipeline_options("DirectRunner", 1, [])
+    assert other.view_as(StandardOptions) is not standard and not other.view_as(StandardOptions).streaming
