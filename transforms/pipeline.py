@@ -30,6 +30,9 @@ T = TypeVar("T")
 SPLIT_HERE_BYTES = 8 << 20
 # Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.
 SPLITS_PER_WORKER = 4
+# A module each SDK worker imports before it opens its data channels (Beam's --beam_plugins): it bounds the bytes a
+# worker buffers, which on the local runner otherwise grow with the run. Only the workers: nothing here imports it.
+BUFFERS_PLUGIN = "sieve.transforms.beam_buffers"
 
 
 def _here(fn: Callable[..., T], *args: Any) -> T:
@@ -142,8 +145,9 @@ def pipeline_options(
     runner: str, workers: int, extra: list[str], dask_partitions: int | None = None, threads: bool = False
 ) -> PipelineOptions:
     """Runner choice is options only: DirectRunner runs its `workers` Beam workers on this machine as processes, or
-    as threads where each only waits on a range process of its own, which does the work; anything else as given."""
-    args = [f"--runner={runner}"]
+    as threads where each only waits on a range process of its own, which does the work; anything else as given.
+    Every SDK worker imports BUFFERS_PLUGIN first, which bounds its data-plane buffers."""
+    args = [f"--runner={runner}", f"--beam_plugins={BUFFERS_PLUGIN}"]
     if runner == "DirectRunner":
         mode = ("multi_threading" if threads else "multi_processing") if workers > 1 else "in_memory"
         args += [
