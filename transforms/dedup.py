@@ -202,44 +202,54 @@ def _index_hashes(task: tuple[int, str], params: _Params) -> Iterator[tuple[tupl
 
 def _candidates(
     group: tuple[tuple, Iterable[tuple[np.ndarray, np.ndarray]]], params: _Params, earlier: int
-) -> Iterator[tuple[str, tuple[int, int]]]:
-    """(kind, (a, b)) pairs of equal keys in one partition; pairs inside earlier runs' indexes are not needed."""
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(kind, pairs) of equal keys in one partition, as one (n, 2) array of nodes (a < b) per kind; pairs inside
+    earlier runs' indexes are not needed. Arrays, not one element per pair: a page copied 20 times makes 190 pairs
+    in each of its 15 keys, and Beam's per-element cost was most of the documents job."""
     (kind, _), arrays = group
     arrays = list(arrays)
     keys = np.concatenate([k for k, _ in arrays])
     nodes = np.concatenate([n for _, n in arrays])
-    label = "exact" if kind == "exact" else "band"
-    for a, b in d.pairs_in_runs(keys, nodes, params.max_run):
-        if _source(a) < earlier or _source(b) < earlier:
-            yield label, (a, b)
+    pairs = np.array(list(d.pairs_in_runs(keys, nodes, params.max_run)), np.int64).reshape(-1, 2)
+    pairs = pairs[(pairs >> _SHIFT).min(axis=1) < earlier]
+    if len(pairs):
+        yield ("exact" if kind == "exact" else "band"), pairs
+
+
+def _by_source(pairs: np.ndarray, column: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(source, its rows of pairs) for each source of the given column's nodes."""
+    sources = pairs[:, column] >> _SHIFT
+    for source in np.unique(sources).tolist():
+        yield source, pairs[sources == source]
 
 
 def _first_signatures(
-    group: tuple[int, Iterable[tuple[int, int]]], sources: list[str]
-) -> Iterator[tuple[int, tuple[int, int, np.ndarray]]]:
-    """Verification, first hop: the candidate pairs whose first document is in one source, each with that
+    group: tuple[int, Iterable[np.ndarray]], sources: list[str]
+) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+    """Verification, first hop: the distinct candidate pairs whose first document is in one source, each with that
     document's signature (the source's table read once), keyed by the source of the second document."""
-    sa, pairs = group
-    pairs = np.array(sorted(set(pairs)), np.int64)
+    sa, arrays = group
+    pairs = np.unique(np.concatenate(list(arrays)), axis=0)
     signatures = _signatures(sources[sa])[pairs[:, 0] & _ROW]
-    for (x, y), sig in zip(pairs.tolist(), signatures):
-        yield _source(y), (x, y, sig)
+    second = pairs[:, 1] >> _SHIFT
+    for sb in np.unique(second).tolist():
+        yield sb, (pairs[second == sb], signatures[second == sb])
 
 
 def _verify(
-    group: tuple[int, Iterable[tuple[int, int, np.ndarray]]], sources: list[str], min_jaccard: float
-) -> Iterator[tuple[int, int]]:
+    group: tuple[int, Iterable[tuple[np.ndarray, np.ndarray]]], sources: list[str], min_jaccard: float
+) -> Iterator[np.ndarray]:
     """Verification, second hop: the candidate pairs whose second document is in one source (with the first one's
     signature) that agree on at least min_jaccard of their values. Each source's table is read once per hop, so the
     work grows with the sources and the pairs, not with the pairs of sources; a group holds one source's pairs."""
     sb, items = group
-    items = sorted(items, key=lambda item: (item[0], item[1]))
-    pairs = np.array([(x, y) for x, y, _ in items], np.int64)
-    a = np.stack([sig for _, _, sig in items])
+    items = list(items)
+    pairs = np.concatenate([p for p, _ in items])
+    a = np.concatenate([sig for _, sig in items])
     b = _signatures(sources[sb])[pairs[:, 1] & _ROW]
-    for (x, y), ok in zip(pairs.tolist(), d.estimated_jaccard(a, b) >= min_jaccard):
-        if ok:
-            yield x, y
+    verified = pairs[d.estimated_jaccard(a, b) >= min_jaccard]
+    if len(verified):
+        yield verified
 
 
 # ---- job 2..k: connected components, large-star / small-star ---------------------------------------------------
@@ -364,11 +374,12 @@ class Dedup:
                 | "GroupKeys" >> beam.GroupByKey()
                 | "Candidates" >> beam.FlatMap(_candidates, params, len(names))
             )
+            # arrays of pairs from here on (see _candidates); the edges leave them at the end, one element each
             exact = pairs | "Exact" >> beam.Filter(lambda kv: kv[0] == "exact") | "ExactPairs" >> beam.Values()
             band = pairs | "Band" >> beam.Filter(lambda kv: kv[0] == "band") | "BandPairs" >> beam.Values()
             verified = (
                 band
-                | "ByFirstSource" >> beam.Map(lambda e: (_source(e[0]), e))
+                | "ByFirstSource" >> beam.FlatMap(_by_source, 0)
                 | "GroupByFirstSource" >> beam.GroupByKey()
                 | "FirstSignatures" >> beam.FlatMap(_first_signatures, sources)
                 | "GroupBySecondSource" >> beam.GroupByKey()
@@ -376,15 +387,20 @@ class Dedup:
             )
             (
                 [
-                    pc_ | f"Label{k}" >> beam.Map(lambda _, k: k, k)
+                    pc_ | f"Label{k}" >> beam.Map(lambda a, k: (k, len(a)), k)
                     for k, pc_ in zip(PAIR_COUNTS, (exact, band, verified))
                 ]
                 | "AllPairs" >> beam.Flatten()
-                | "CountPairs" >> beam.combiners.Count.PerElement()  # one global combine for the three counts
+                | "CountPairs" >> beam.CombinePerKey(sum)  # one global combine for the three counts
                 | "AllCounts" >> beam.combiners.ToList()
                 | "WriteCounts" >> beam.Map(lambda kv, u: write_json(u, dict(kv)), storage.join(counts, "pairs.json"))
             )
-            ((exact, verified) | "Edges" >> beam.Flatten() | "WriteEdges" >> _WriteEdges(edges0, params.partitions))
+            (
+                (exact, verified)
+                | "Edges" >> beam.Flatten()
+                | "EdgeRows" >> beam.FlatMap(lambda a: map(tuple, a.tolist()))
+                | "WriteEdges" >> _WriteEdges(edges0, params.partitions)
+            )
 
         self._run(documents)
         seconds["documents"] = time.perf_counter() - start
