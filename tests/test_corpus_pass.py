@@ -16,7 +16,7 @@ from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import corpus, storage
 from sieve.transforms.corpus import CorpusJobs, PerplexityBuckets, percentiles, run_passes
-from sieve.transforms.parquet import done_marker, shard_path
+from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.summary import read_back
 
 
@@ -34,8 +34,8 @@ def _commit(run_dir: str, name: str, perplexities: list[float | None], lang: str
     shards = {}
     for kind, rows, schema in (("kept", kept, KEPT), ("dropped", dropped, DROPPED)):
         uri = shard_path(run_dir, kind, name)
-        storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], "zstd", 1000)
-        shards[kind] = {"path": storage.relative(uri, run_dir), "rows": len(rows), "bytes": storage.stat(uri).size}
+        written = storage.write_parquet(uri, schema, [pa.Table.from_pylist(rows, schema=schema)], "zstd", 1000)
+        shards[kind] = {**file_entry(uri, run_dir, written), "rows": len(rows)}  # as the job's merge lists them
     marker = {
         "name": name,
         "sha256": name * 2,
@@ -69,7 +69,10 @@ def test_buckets_follow_the_runs_percentiles_per_language(tmp_path):
         "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90, 100, None]),
         "c.warc.gz": _commit(run, "c.warc.gz", [1000, 2000, 3000], lang="vi"),
     }
+    written = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.parquet")}
     stats = run_passes(run, markers, [PerplexityBuckets(30, 60, drop_tail=False)], load_config().output)["perplexity"]
+    # a pass that moves no row leaves the dropped shards as they were (not read whole, not written); kept ones change
+    assert {p.parent.name for p, t in written.items() if p.stat().st_mtime_ns == t} == {"dropped"}
     assert stats["cutoffs"]["en"] == {"head": pytest.approx(37.0), "tail": pytest.approx(64.0), "documents": 10}
     assert set(stats["cutoffs"]) == {"en", "vi"}
     kept = _tables(run, markers)["kept"].to_pylist()
@@ -104,7 +107,7 @@ def test_tail_drop_conserves_rows_and_reruns_give_the_same_shards(tmp_path):
     assert set(tail["reason"].to_pylist()) == {"tail"} and "the en p60 of this run" in tail["details"][0].as_py()
     assert tables["kept"].num_rows + tables["dropped"].num_rows == 12  # 10 kept + 2 dropped before the pass
     assert markers["b.warc.gz"]["dropped"] == {"extract/empty_text": 1, "perplexity/tail": 4}
-    for marker in markers.values():  # rewritten shards keep their size and SHA-256 in the marker, so resume checks them
+    for marker in markers.values():  # shards, rewritten or not, keep their size and SHA-256 (resume checks them)
         for shard in marker["shards"].values():
             data = (tmp_path / shard["path"]).read_bytes()
             assert (shard["bytes"], shard["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())

@@ -359,16 +359,20 @@ def _rewrite(name: str, run_dir: str, p: CorpusPass, before: Before, digest: str
     element of a rewrite job, on a worker."""
     marker = read_marker(run_dir, name)
     stats = _statistics(storage.join(run_dir, "passes", f"{p.name}.json"), digest)
-    dropped = _read(run_dir, marker, "dropped")  # read once: the restored rows and the other drops both come from it
+    # The dropped shard changes only where this or a later pass moved rows out before (they are restored) or this
+    # pass moves rows now; otherwise it is neither read whole nor written again (most of a run's rows can be there).
+    stages = pa.array(before.stages, pa.string())
+    stage = _read(run_dir, marker, "dropped", ["stage"])
+    restoring = stage is not None and bool(pc.any(pc.is_in(stage["stage"], stages)).as_py())
+    dropped = _read(run_dir, marker, "dropped") if restoring else None
     rows = _restored(_read(run_dir, marker, "kept"), dropped, before.stages, KEPT.names)
     rows = _cleared(_unedited(run_dir, marker, rows) if before.original_text else rows, before.columns)
     kept, moved = p.apply(name, rows, stats)
-    others = (
-        dropped.filter(pc.invert(pc.is_in(dropped["stage"], pa.array(before.stages, pa.string()))))
-        if dropped is not None
-        else DROPPED.empty_table()
-    )
-    tables = {"dropped": pa.concat_tables([others, moved]).sort_by("warc_offset"), "kept": kept}
+    tables = {"kept": kept}
+    if restoring or moved.num_rows:
+        dropped = _read(run_dir, marker, "dropped") if dropped is None else dropped
+        others = dropped.filter(pc.invert(pc.is_in(dropped["stage"], stages))) if dropped is not None else None
+        tables["dropped"] = pa.concat_tables([t for t in (others, moved) if t is not None]).sort_by("warc_offset")
     compression = None if out.compression == "none" else out.compression
     unedited = marker.get("unedited")
     originals = _keep_originals(rows, kept, _read(run_dir, marker, "unedited")) if p.edits_text else None
@@ -377,7 +381,7 @@ def _rewrite(name: str, run_dir: str, p: CorpusPass, before: Before, digest: str
         written = storage.write_parquet(uri, UNEDITED, [originals], compression, out.row_group_rows)
         unedited = {**file_entry(uri, run_dir, written), "rows": originals.num_rows}
     shards = dict(marker["shards"])
-    for kind in ("dropped", "kept"):
+    for kind in [k for k in ("dropped", "kept") if k in tables]:
         uri = shard_path(run_dir, kind, name)
         if tables[kind].num_rows:
             schema = KEPT if kind == "kept" else DROPPED  # the tables' own schemas, whatever a pass built
