@@ -158,7 +158,7 @@ class MinHasher:
 
     def __init__(self, num_perm: int, seed: int) -> None:
         # datasketch's package import loads every index it has and SciPy's integration (0.65 s): paid by the processes
-        # that hash or plan bands, not by every process that reads this module's names
+        # that hash, not by every process that reads this module's names
         from datasketch import MinHash
         from datasketch.minhash import _fmix
 
@@ -213,10 +213,23 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def lsh_params(
     threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float
 ) -> tuple[int, int]:
-    """(bands, rows) that minimize datasketch's weighted false-positive and false-negative areas at threshold."""
-    from datasketch.lsh import _optimal_param  # see MinHasher: its import costs 0.65 s
+    """(bands, rows) that minimize datasketch's weighted false-positive and false-negative areas at threshold: its
+    _optimal_param's search (every bands x rows <= num_perm, the first minimum), with each area integrated exactly
+    by Gauss-Legendre quadrature (the S-curve is a polynomial of degree bands x rows) instead of scipy's quad per
+    pair, which took 0.56 s of every run's corpus passes."""
+    x, w = np.polynomial.legendre.leggauss(num_perm // 2 + 1)  # exact up to degree num_perm + 1
+    bands, rows = (
+        np.array(v) for v in zip(*[(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
+    )
 
-    return tuple(_optimal_param(threshold, num_perm, false_positive_weight, false_negative_weight))
+    def area(lo: float, hi: float, positive: bool) -> np.ndarray:
+        s = lo + (hi - lo) * (x + 1) / 2
+        candidate = 1 - (1 - s[None, :] ** rows[:, None]) ** bands[:, None]
+        return (candidate if positive else 1 - candidate) @ w * (hi - lo) / 2
+
+    error = area(0.0, threshold, True) * false_positive_weight + area(threshold, 1.0, False) * false_negative_weight
+    best = int(np.argmin(error))
+    return int(bands[best]), int(rows[best])
 
 
 def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
