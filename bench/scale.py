@@ -260,6 +260,10 @@ class Usage:
 
     def __enter__(self) -> Usage:
         Path("/proc/self/clear_refs").write_text("5")  # resets this process's VmHWM, so the peak is this block's
+        for pid in self.trees:  # and a cluster's long-lived processes' (Dask workers live on from block to block)
+            with suppress(psutil.Error, OSError):
+                for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+                    Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
         self._tree_start = tree_cpu_s(self.trees)
         self._start = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak KiB)
@@ -411,7 +415,10 @@ def measure_run(
         "working": {name: folder_bytes(run_dir, name) for name in sorted(folders) if (run_dir / name).is_dir()},
         "launcher_peak_mib": round(max(u.launcher_peak_kib for u in phases.values()) / KIB),
         "beam_worker_peak_mib": round(max(u.peak_kib("beam worker") for u in phases.values()) / KIB),
-        "beam_worker_peak_mib_by_phase": {k: round(u.peak_kib("beam worker") / KIB) for k, u in phases.items()},
+        **{
+            f"{kind.replace(' ', '_')}_peak_mib_by_phase": {k: round(u.peak_kib(kind) / KIB) for k, u in phases.items()}
+            for kind in ("beam worker", "dask worker")
+        },
         "range_process_peak_mib": round(max(u.peak_kib("range process") for u in phases.values()) / KIB),
         "dask_worker_peak_mib": round(max(u.peak_kib("dask worker") for u in phases.values()) / KIB),
         "processes_started": job.started("beam worker") + job.started("range process"),
@@ -568,7 +575,8 @@ def growth(
 
 def print_growth(result: dict) -> None:
     keys = ["runner", "docs", "files", "wall_s", "launcher_cpu_s", "run_cpu_s", "launcher_peak_mib"]
-    keys += ["beam_worker_peak_mib", "dask_worker_peak_mib", "range_process_peak_mib", "beam_worker_peak_mib_by_phase"]
+    keys += ["beam_worker_peak_mib", "dask_worker_peak_mib", "range_process_peak_mib"]
+    keys += ["beam_worker_peak_mib_by_phase", "dask_worker_peak_mib_by_phase"]
     rows = [
         {k: round(run[k], 2) if isinstance(run[k], float) else run[k] for k in keys} for run in result["runs"].values()
     ]
