@@ -236,16 +236,21 @@ def _peak_kib(pid: int | str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def tree_cpu_s(pids: list[int]) -> float:
-    """CPU seconds so far of long-lived processes and everything below them, live or reaped by them."""
-    total = 0.0
+def _trees(pids: list[int]) -> Iterator[psutil.Process]:
+    """Long-lived processes and every live process below them."""
     for pid in pids:
         with suppress(psutil.Error):
             root = psutil.Process(pid)
-            for proc in [root, *root.children(recursive=True)]:
-                with suppress(psutil.Error):
-                    t = proc.cpu_times()
-                    total += t.user + t.system + t.children_user + t.children_system
+            yield from [root, *root.children(recursive=True)]
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds so far of long-lived processes and everything below them, live or reaped by them."""
+    total = 0.0
+    for proc in _trees(pids):
+        with suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
     return total
 
 
@@ -260,10 +265,9 @@ class Usage:
 
     def __enter__(self) -> Usage:
         Path("/proc/self/clear_refs").write_text("5")  # resets this process's VmHWM, so the peak is this block's
-        for pid in self.trees:  # and a cluster's long-lived processes' (Dask workers live on from block to block)
-            with suppress(psutil.Error, OSError):
-                for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-                    Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
+        for proc in _trees(self.trees):  # and a cluster's processes' (Dask workers live on from block to block)
+            with suppress(OSError):
+                Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
         self._tree_start = tree_cpu_s(self.trees)
         self._start = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
         self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (kind, peak KiB)

@@ -218,9 +218,8 @@ def lsh_params(
     by Gauss-Legendre quadrature (the S-curve is a polynomial of degree bands x rows) instead of scipy's quad per
     pair, which took 0.56 s of every run's corpus passes."""
     x, w = np.polynomial.legendre.leggauss(num_perm // 2 + 1)  # exact up to degree num_perm + 1
-    bands, rows = (
-        np.array(v) for v in zip(*[(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
-    )
+    grid = np.array([(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])  # datasketch's order
+    bands, rows = grid[:, 0], grid[:, 1]
 
     def area(lo: float, hi: float, positive: bool) -> np.ndarray:
         s = lo + (hi - lo) * (x + 1) / 2

@@ -216,11 +216,11 @@ def _candidates(
         yield ("exact" if kind == "exact" else "band"), pairs
 
 
-def _by_source(pairs: np.ndarray, column: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(source, its rows of pairs) for each source of the given column's nodes."""
-    sources = pairs[:, column] >> _SHIFT
+def _by_source(nodes: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(source, mask of its nodes) for each source the nodes belong to."""
+    sources = nodes >> _SHIFT
     for source in np.unique(sources).tolist():
-        yield source, pairs[sources == source]
+        yield source, sources == source
 
 
 def _first_signatures(
@@ -231,9 +231,8 @@ def _first_signatures(
     sa, arrays = group
     pairs = np.unique(np.concatenate(list(arrays)), axis=0)
     signatures = _signatures(sources[sa])[pairs[:, 0] & _ROW]
-    second = pairs[:, 1] >> _SHIFT
-    for sb in np.unique(second).tolist():
-        yield sb, (pairs[second == sb], signatures[second == sb])
+    for sb, mask in _by_source(pairs[:, 1]):
+        yield sb, (pairs[mask], signatures[mask])
 
 
 def _verify(
@@ -379,7 +378,7 @@ class Dedup:
             band = pairs | "Band" >> beam.Filter(lambda kv: kv[0] == "band") | "BandPairs" >> beam.Values()
             verified = (
                 band
-                | "ByFirstSource" >> beam.FlatMap(_by_source, 0)
+                | "ByFirstSource" >> beam.FlatMap(lambda a: ((sa, a[mask]) for sa, mask in _by_source(a[:, 0])))
                 | "GroupByFirstSource" >> beam.GroupByKey()
                 | "FirstSignatures" >> beam.FlatMap(_first_signatures, sources)
                 | "GroupBySecondSource" >> beam.GroupByKey()
