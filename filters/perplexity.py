@@ -136,9 +136,9 @@ def load_model(model_dir: str, lang: str) -> LanguageModel:
 
 class Perplexity:
     """Annotates the CCNet perplexity of the document's language model, its word order gain, its pair gain and its
-    repeat gain (filters/collocation.py); drops above an absolute perplexity, below a word order gain (word salad), or
-    where the word order gain is low and so is the pair gain, or on a long page the repeat gain and a weaker pair gain
-    (spun text), per language."""
+    repeat gain (filters/collocation.py); drops above an absolute perplexity, below a word order gain (word salad;
+    where salad_max_pair_gain is set, only with a pair gain under it too), or where the word order gain is low and so
+    is the pair gain, or on a long page the repeat gain and a weaker pair gain (spun text), per language."""
 
     stage = "perplexity"
 
@@ -176,13 +176,15 @@ class Perplexity:
         perplexity, gain = signals["perplexity"], signals.get("word_order_gain")  # rows written before it have none
         if thresholds.max_perplexity is not None and perplexity is not None and perplexity > thresholds.max_perplexity:
             return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {thresholds.max_perplexity:g}")
+        pair_gain, salad_pair = signals.get("pair_gain"), thresholds.salad_max_pair_gain
+        salad_pairs = None in (salad_pair, pair_gain) or pair_gain < salad_pair  # no everyday pair either
         if thresholds.min_word_order_gain is not None and gain is not None and gain < thresholds.min_word_order_gain:
-            return Drop(self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}")
-        pair_gain, max_pair, max_gain = (
-            signals.get("pair_gain"),
-            thresholds.spun_max_pair_gain,
-            thresholds.spun_max_word_order_gain,
-        )
+            if salad_pairs:
+                pairs = "" if None in (salad_pair, pair_gain) else f", pair gain {pair_gain:.3f} < {salad_pair:g}"
+                return Drop(
+                    self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}{pairs}"
+                )
+        max_pair, max_gain = thresholds.spun_max_pair_gain, thresholds.spun_max_word_order_gain
         if None in (gain, max_gain) or gain >= max_gain:
             return None
         if None not in (pair_gain, max_pair) and pair_gain < max_pair:

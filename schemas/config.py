@@ -88,6 +88,7 @@ class NormalizeConfig(_Strict):
 class PerplexityLanguageConfig(_Strict):
     max_perplexity: Annotated[float, Field(gt=0)] | None
     min_word_order_gain: Annotated[float, Field(gt=0)] | None
+    salad_max_pair_gain: float | None
     spun_max_pair_gain: float | None
     spun_max_word_order_gain: Annotated[float, Field(gt=0)] | None
     spun_max_repeat_gain: float | None

@@ -449,9 +449,10 @@ def test_default_chain_drops_spun_text_made_from_real_pages_and_no_clean_page(da
     drops = [drop for _, drop in verdicts(stages, spun)]
     by_spun = [d for d in drops if d and d.reason == "spun"]
     assert by_spun and by_spun[0].details.startswith("pair gain ")
-    # Here (short pages, a small vocabulary to swap from) en keeps 8 of 23, vi 5 of 12; on 40 spun pages per language
-    # made from the larger real sets, en keeps 10% and vi 37.5% (bench/quality.py).
-    assert sum(d is None for d in drops) <= 0.45 * len(spun), [d and d.reason for d in drops]
+    # Here (short pages, a small vocabulary to swap from) en keeps 8 of 23, vi 6 of 12 (5 before vi's pair cut went
+    # 0.12 -> 0.11 to keep an ordinary motorbike page); on 40 long spun pages per language made from the larger real
+    # sets, with the repeat rule, en keeps 10% and vi 0-10% (bench/quality.py).
+    assert sum(d is None for d in drops) <= 0.5 * len(spun), [d and d.reason for d in drops]
 
 
 def test_long_real_pages_repeat_their_phrases_and_spun_versions_break_them(data_dir):
@@ -485,3 +486,41 @@ def test_a_long_page_with_weak_word_order_and_few_repeats_is_spun_where_the_lang
         stage.decide(Document(warc_file="w", warc_offset=0, text="", language="en"), signals | {"word_order_gain": 1.3})
         is None
     )
+
+
+def test_a_salad_needs_no_everyday_pairs_either_where_the_language_sets_a_cut():
+    """vi: a low word order gain drops a page only when its pair gain is under salad_max_pair_gain too (a recipe the
+    software-help model does not know keeps its everyday pairs); en sets no cut, so the gain alone decides."""
+    stage = Perplexity(load_config())
+    low = {"perplexity": 400.0, "word_order_gain": 1.1, "pair_gain": 0.0, "repeat_gain": None}
+    vi = Document(warc_file="w", warc_offset=0, text="", language="vi")
+    drop = stage.decide(vi, low)
+    assert drop.reason == "min_word_order_gain" and drop.details == "1.100 < 1.3, pair gain 0.000 < 0.07"
+    assert stage.decide(vi, low | {"pair_gain": 0.175}) is None
+    assert stage.decide(vi, low | {"pair_gain": 0.09}).reason == "spun"  # weak pairs and weak order: spun rule
+    en = Document(warc_file="w", warc_offset=0, text="", language="en")
+    assert stage.decide(en, low | {"pair_gain": 0.3}).details == "1.100 < 1.2"
+
+
+# Ordinary pages the default chain loses, with the stage and why: each is a measured limit (docs/quality-thresholds.md)
+ORDINARY_LOST = {
+    # a recipe (boiled chicken): neither reference knows its words; word order gain 1.25, pair gain 0.081, as spun
+    # pages measure (its twin, a fish-soup recipe, keeps pair gain 0.175 and stays)
+    "vi/11-nau-an.txt": "perplexity/spun",
+}
+
+
+def test_ordinary_pages_written_after_the_thresholds_survive_the_default_chain(data_dir):
+    """tests/data/ordinary: everyday pages in both languages with words that lists and models misread (walnuts,
+    hibiscus, a rugby hooker, a dog breeder's bitch), written after the earlier rounds' thresholds were set. Each
+    is identified in its folder's language and kept, except the named losses."""
+    stages = after_extraction(load_config())
+    paths = sorted((data_dir / "ordinary").glob("*/*.txt"))
+    assert len(paths) == 34
+    lost = {}
+    for path, (doc, drop) in zip(paths, verdicts(stages, [p.read_text(encoding="utf-8") for p in paths])):
+        name = f"{path.parent.name}/{path.name}"
+        assert doc.language == path.parent.name, name
+        if drop is not None:
+            lost[name] = f"{drop.stage}/{drop.reason}"
+    assert lost == ORDINARY_LOST
