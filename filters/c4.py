@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from sieve.filters.base import PerLanguage
-from sieve.filters.textstats import SENTENCE_END
+from sieve.filters.textstats import SENTENCE_END, text_stats
 from sieve.schemas.config import C4Config, Config
 from sieve.schemas.document import Document, Drop
 
@@ -77,7 +77,8 @@ class C4:
         signals["lines_removed"] = sum(removed.values())
         signals["chars_removed"] = len(text) - len(doc.text or "")
         signals["lorem_ipsum"] = "lorem ipsum" in text.lower()
-        signals["sentences"] = len(SENTENCE_END.findall(doc.text or ""))
+        # a line of verse ends a sentence of its own (textstats.verse_lines: poems and lyrics punctuate no line)
+        signals["sentences"] = len(SENTENCE_END.findall(doc.text or "")) + len(text_stats(doc.text or "").verse)
         signals.update(code_lines(doc.text or ""))
         return signals
 

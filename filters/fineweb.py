@@ -32,9 +32,11 @@ class FineWeb:
         n = len(lines) or 1
         chars = len(text) - text.count("\n")
         ending = sum(line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION) for line in lines)
+        # lines of verse (textstats.verse_lines) end as sentences do and are short by their meter, not as menus are
+        verse = stats.verse
         return {
-            "line_punct_frac": round(ending / n, 4),
-            "short_line_frac": round(sum(len(line) <= short for line in lines) / n, 4),
+            "line_punct_frac": round((ending + len(verse)) / n, 4),
+            "short_line_frac": round(sum(len(line) <= short for i, line in enumerate(lines) if i not in verse) / n, 4),
             "dup_line_char_frac": round(duplicates(lines)[1] / chars if chars else 0.0, 4),
             "lines_per_word": round(len(lines) / len(stats.words) if stats.words else float(len(lines)), 4),
         }

@@ -11,7 +11,7 @@ from sieve.filters.base import run_filters
 from sieve.filters.c4 import C4
 from sieve.filters.fineweb import FineWeb
 from sieve.filters.gopher import GopherQuality, GopherRepetition
-from sieve.filters.textstats import text_stats
+from sieve.filters.textstats import text_stats, verse_lines
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.document import Document
 from sieve.transforms.stages import build_filters
@@ -353,3 +353,25 @@ def test_stages_run_after_language_id_in_cost_order():
     heuristics = [s for s in stages if s in ("gopher_quality", "c4", "fineweb", "gopher_repetition")]
     assert heuristics == ["gopher_quality", "c4", "fineweb", "gopher_repetition"]
     assert stages.index("normalize") < stages.index("gopher_quality")
+
+
+def test_verse_is_a_metered_run_of_word_lines_and_menus_tables_and_headlines_are_not():
+    """Verse lines end a sentence and are not short lines for C4 and FineWeb: lines of words in one meter (every
+    line, or lục bát's 6/8 every other line) for 4+ lines. Lists that look alike keep failing the rules."""
+    kieu = (TRAPS.parent / "ordinary" / "vi" / "27-truyen-kieu.txt").read_text(encoding="utf-8")
+    assert sorted(text_stats(kieu).verse) == list(range(2, 10))  # the eight lines of lục bát, not the prose around
+    verse = "Quê hương là gì hở mẹ\nMà cô giáo dạy phải yêu\nQuê hương là chùm khế ngọt\nCho con trèo hái mỗi ngày"
+    for stage in (C4(CFG), FineWeb(CFG)):
+        assert _run(stage, verse + "\nBài thơ của Đỗ Trung Quân.", "vi")[0] is None
+    not_verse = {
+        "a menu": "Trang chủ\nTin tức\nThể thao\nGiải trí\nLiên hệ",
+        "headlines": "Giá vàng hôm nay tăng mạnh\nNgân hàng giảm lãi suất cho vay mua nhà\nXăng dầu tăng giá"
+        "\nThời tiết Hà Nội chuyển rét\nĐội tuyển thắng đậm",
+        "a table": "\n".join(f"Sách nhỏ {n} trang: Loại {n},1,2" for n in (4, 8, 12, 16, 20)),
+        "commands": "\n".join(f"$ sudo apt install package{n} now" for n in range(5)),
+        "wrapped prose": "the lines of a paragraph cut\nat a fixed width begin with\nsmall letters and go on\nuntil the end",
+        "three lines": "Trăm năm trong cõi người ta\nChữ tài chữ mệnh khéo là ghét nhau\nTrải qua một cuộc bể dâu",
+    }
+    for name, text in not_verse.items():
+        assert not verse_lines(text.splitlines()), name
+    assert _run(C4(CFG), not_verse["headlines"], "vi")[0].reason == "sentences"
