@@ -20,13 +20,16 @@ class Format(NamedTuple):
 
 # Phones. Between digits: one optional space, dot, dash, underscore, slash or en dash (0912 345.678, 0912_345_678,
 # 0912–345–678), a ")" after an area code. Not inside a longer number, word, decimal or path, except right after a
-# label glued to the digits (SĐT0912345678, Tel.+84...).
+# label glued to the digits (SĐT0912345678, Tel.+84...) or a bare mobile glued to a lowercase word.
 _SEP = r"[ .\-_/–]?"
 _LABELS = ("đt", "dt", "tel", "phone", "hotline", "zalo", "viber", "mobile", "fax", "dđ")
 # (The lookahead first: a position that cannot start a number fails before the label lookbehinds are tried.)
 _START = (
     r"(?=[\d(+])(?:(?<![\w+.\-/–])|(?<![\w+])(?=\+)|"
     + "|".join(f"(?i:(?<={label})|(?<={label}\\.))" for label in _LABELS)
+    # a bare mobile number typed against the word before it ("của tôi là0912345678"): a lowercase letter, then
+    # exactly ten digits with a mobile prefix
+    + r"|(?<=[a-zà-ỹđ])(?=0[35789]\d{8}(?!\d))"
     + ")"
 )
 _END = r"(?![\w]|[.\-_/–]\d)"
@@ -70,11 +73,13 @@ PASSPORT = re.compile(
 VN_TAX_CODE = re.compile(
     r"\b(?i:mã số thuế|ma so thue|mst|tax code|tax id)\b[^\d\n]{0,20}?(?P<id>\d{10}(?:-\d{3})?)(?![\d\-])"
 )
-# Bank accounts: 6-19 digits, grouped by spaces or dashes, never by dots ("tổng số tài khoản 1.234.567" is a count).
+# Bank accounts: 6-19 digits, grouped by spaces or dashes, by dots only after the abbreviations STK / số TK ("tổng số
+# tài khoản 1.234.567" is a count; "STK: 0071.000.123.456" is an account).
 BANK_ACCOUNT = re.compile(
     r"\b(?i:stk|số tài khoản|so tai khoan|số tk|so tk|tài khoản số|tai khoan so|account number"
     r"|account no|acct|a/c)\b[^\d\n]{0,20}?(?P<id>\d(?:[ \-]?\d){5,18})(?![ .\-]?\d)"
 )
+BANK_ACCOUNT_DOTTED = re.compile(r"\b(?i:stk|số tk|so tk)\b[^\d\n]{0,20}?(?P<id>\d(?:[ .\-]?\d){5,18})(?![ .\-]?\d)")
 
 # user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
 _QUERY_KEYS = (
@@ -92,7 +97,7 @@ CREDENTIAL_URL = re.compile(
 
 # Keys and tokens: the formats of the big providers, private key blocks, bearer tokens, JWTs, and "name = value"
 # assignments to a secret-looking name whose value holds a digit (prose says "the password is case sensitive").
-_ASSIGN_KEY = r"(?i:api[_\-]?key|access[_\-]?key|secret|token|passw(?:or)?d|pwd)[\"']?\s*[:=]"
+_ASSIGN_KEY = r"(?i:api[_\-]?key|access[_\-]?key|secret|token|passw(?:or)?d|pwd|mật khẩu|mat khau)[\"']?\s*[:=]"
 _ASSIGN_VALUE = r"\s*[\"']?(?P<id>(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6,})"  # holds a digit
 SECRETS = [
     Format(re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), r"AKIA|ASIA"),  # AWS access key id
@@ -114,10 +119,11 @@ SECRETS = [
 
 # E-mails written to dodge harvesters: "name [at] host [dot] com", "name(at)host.org", "name @ host.vn". The domain
 # must end in a real public suffix (checked by tldextract), so "thanks @ john.smith" is not one.
-_AT = r"(?:\s?[\[({<]\s?(?i:at|@)\s?[\])}>]\s?|\s@\s?|@\s)"
-_DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.)"
+# Also the words in capitals between spaces: "hotro AT congty DOT vn" (lowercase "at" and "dot" are English words).
+_AT = r"(?:\s?[\[({<]\s?(?i:at|@)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"
+_DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.|\sDOT\s)"
 OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
-_AT_NEEDS = r"[\[({<]\s?(?i:at|@)\s?[\])}>]|\s@|@\s"
+_AT_NEEDS = r"[\[({<]\s?(?i:at|@)\s?[\])}>]|\s@|@\s|\sAT\s"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
 # "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
@@ -219,7 +225,11 @@ OURS = [
     Spec("vn_cmnd", "VN_CMND", [Format(VN_CMND, _SSN_NEEDS)]),
     Spec("passport", "PASSPORT", [Format(PASSPORT, r"\d{6}")]),
     Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d{10}")]),
-    Spec("bank_account", "BANK_ACCOUNT", [Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}")]),
+    Spec(
+        "bank_account",
+        "BANK_ACCOUNT",
+        [Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}"), Format(BANK_ACCOUNT_DOTTED, r"\d(?:[ .\-]?\d){5}")],
+    ),
     Spec("credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)]),
     Spec("secret", "SECRET", SECRETS),
     Spec(

@@ -227,9 +227,9 @@ _FORMATS = {
     ),
     "email_obfuscated": lambda r: (
         "lan.tran"
-        + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]"])
+        + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]", " AT ", "<at>"])
         + "gmail"
-        + r.choice([".", " [dot] ", "(dot)", "[.]"])
+        + r.choice([".", " [dot] ", "(dot)", "[.]", " DOT "])
         + r.choice(["com", "vn"]),
         "vi",
     ),
@@ -268,7 +268,8 @@ _FORMATS = {
         "vi",
     ),
     "phone_vn_national": lambda r: (
-        r.choice(["", "(", "ĐT:", "SĐT", "Tel.", "Zalo ", "hotline:", "dđ "]) + _grouped(r, "0" + _vn_national(r)),
+        r.choice(["", "(", "ĐT:", "SĐT", "Tel.", "Zalo ", "hotline:", "dđ ", "Zalo:", "là"])
+        + _grouped(r, "0" + _vn_national(r)),
         "vi",
     ),
     "phone_range": lambda r: ("09" + _digits(r, 8) + r.choice(["-", " - ", "/", "–"]) + "09" + _digits(r, 8), "vi"),
@@ -310,8 +311,8 @@ _FORMATS = {
         "vi",
     ),
     "bank_account": lambda r: (
-        r.choice(["STK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c "])
-        + _grouped(r, _digits(r, r.randint(6, 16)), [" ", "-", ""]),
+        r.choice(["STK ", "STK: ", "số TK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c "])
+        + _grouped(r, _digits(r, r.randint(6, 16)), [" ", "-", "", "."]),
         "vi",
     ),
     "credential_url": lambda r: (
@@ -338,7 +339,7 @@ _FORMATS = {
                 "-----BEGIN RSA PRIVATE KEY-----\nMIIEow" + _digits(r, 20),
                 "Bearer " + "abc" + _digits(r, 20),
                 "eyJhbGciOi1.eyJzdWIiOi2.sig" + _digits(r, 8),
-                r.choice(["api_key", "DB_PASSWORD", "secret", "X-Api-Key", "token", "pwd"])
+                r.choice(["api_key", "DB_PASSWORD", "secret", "X-Api-Key", "token", "pwd", "mật khẩu", "mat khau"])
                 + r.choice(["=", " = ", ": ", '":"'])
                 + "s3cr"
                 + _digits(r, 4),
