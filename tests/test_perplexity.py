@@ -507,6 +507,8 @@ ORDINARY_LOST = {
     # a recipe (boiled chicken): neither reference knows its words; word order gain 1.25, pair gain 0.081, as spun
     # pages measure (its twin, a fish-soup recipe, keeps pair gain 0.175 and stays)
     "vi/11-nau-an.txt": "perplexity/spun",
+    # song lyrics: unpunctuated lines of 3-7 words in no fixed meter read as a list of links (C4 one sentence)
+    "vi/33-loi-bai-hat.txt": "c4/sentences",
 }
 
 
@@ -517,7 +519,7 @@ def test_ordinary_pages_written_after_the_thresholds_survive_the_default_chain(d
     identified in its folder's language and kept, except the named losses."""
     stages = after_extraction(load_config())
     paths = sorted((data_dir / "ordinary").glob("*/*.txt"))
-    assert len(paths) == 43
+    assert len(paths) == 49
     lost = {}
     for path, (doc, drop) in zip(paths, verdicts(stages, [p.read_text(encoding="utf-8") for p in paths])):
         name = f"{path.parent.name}/{path.name}"
