@@ -110,3 +110,12 @@ def test_parquet_written_table_by_table_equals_one_write_of_all_rows(tmp_path):
     pq.write_table(pa.concat_tables(parts), whole, compression="zstd", row_group_size=3)
     assert (tmp_path / "x.parquet").read_bytes() == whole.getvalue()
     assert [pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(i).num_rows for i in range(4)] == [3, 3, 3, 3]
+
+
+@pytest.mark.parametrize("env, backend", [({}, "system"), ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "mimalloc")])
+def test_a_sieve_process_allocates_arrow_buffers_from_the_system_allocator_unless_told(env, backend):
+    """mimalloc keeps freed pages, so long-lived workers grew with the run (docs/scale.md); a user's choice wins."""
+    code = "import pyarrow as pa; from sieve.transforms import storage; print(pa.default_memory_pool().backend_name)"
+    clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == backend
