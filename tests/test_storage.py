@@ -115,7 +115,11 @@ def test_parquet_written_table_by_table_equals_one_write_of_all_rows(tmp_path):
 @pytest.mark.parametrize("env, backend", [({}, "system"), ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "mimalloc")])
 def test_a_sieve_process_allocates_arrow_buffers_from_the_system_allocator_unless_told(env, backend):
     """mimalloc keeps freed pages, so long-lived workers grew with the run (docs/scale.md); a user's choice wins."""
-    code = "import pyarrow as pa; from sieve.transforms import storage; print(pa.default_memory_pool().backend_name)"
+    child = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"  # a process sieve starts
+    code = (
+        "import subprocess, sys, pyarrow as pa; from sieve.transforms import storage; "
+        f"print(pa.default_memory_pool().backend_name); subprocess.run([sys.executable, '-c', {child!r}])"
+    )
     clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     out = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == backend
+    assert out.stdout.split() == [backend, backend]

@@ -33,8 +33,11 @@ import pyarrow.parquet as pq
 # pages of freed buffers for reuse, so a long-lived process that reads and writes many Parquet files (a Dask worker
 # running the corpus passes, a launcher) holds more memory the longer the run. On a Dask cluster (20,000 and 100,000
 # documents) a worker's peak went 504 -> 391 MiB and 583 -> 449 MiB; wall time and shards unchanged (docs/scale.md).
-# Every sieve process that touches Parquet imports this module; ARROW_DEFAULT_MEMORY_POOL, when set, decides instead.
-if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+# Arrow reads the variable once per process, at its first allocation: set here, it reaches every process started from
+# now on (Beam workers, range processes, a local Dask cluster); this process switches its default pool itself. A
+# value the user set decides instead. A Dask cluster started apart needs the variable in its workers' environment.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+if os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system":
     pa.set_memory_pool(pa.system_memory_pool())
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://")
