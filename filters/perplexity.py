@@ -177,13 +177,15 @@ class Perplexity:
         if thresholds.max_perplexity is not None and perplexity is not None and perplexity > thresholds.max_perplexity:
             return Drop(self.stage, "max_perplexity", f"{perplexity:.0f} > {thresholds.max_perplexity:g}")
         pair_gain, salad_pair = signals.get("pair_gain"), thresholds.salad_max_pair_gain
-        salad_pairs = None in (salad_pair, pair_gain) or pair_gain < salad_pair  # no everyday pair either
-        if thresholds.min_word_order_gain is not None and gain is not None and gain < thresholds.min_word_order_gain:
-            if salad_pairs:
-                pairs = "" if None in (salad_pair, pair_gain) else f", pair gain {pair_gain:.3f} < {salad_pair:g}"
-                return Drop(
-                    self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}{pairs}"
-                )
+        unpaired = None in (salad_pair, pair_gain)  # no pair cut, or no pair gain measured: the word order decides
+        if (
+            thresholds.min_word_order_gain is not None
+            and gain is not None
+            and gain < thresholds.min_word_order_gain
+            and (unpaired or pair_gain < salad_pair)  # a salad keeps no everyday pair either
+        ):
+            pairs = "" if unpaired else f", pair gain {pair_gain:.3f} < {salad_pair:g}"
+            return Drop(self.stage, "min_word_order_gain", f"{gain:.3f} < {thresholds.min_word_order_gain:g}{pairs}")
         max_pair, max_gain = thresholds.spun_max_pair_gain, thresholds.spun_max_word_order_gain
         if None in (gain, max_gain) or gain >= max_gain:
             return None

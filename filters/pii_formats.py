@@ -75,11 +75,19 @@ VN_TAX_CODE = re.compile(
 )
 # Bank accounts: 6-19 digits, grouped by spaces or dashes, by dots only after the abbreviations STK / số TK ("tổng số
 # tài khoản 1.234.567" is a count; "STK: 0071.000.123.456" is an account).
-BANK_ACCOUNT = re.compile(
-    r"\b(?i:stk|số tài khoản|so tai khoan|số tk|so tk|tài khoản số|tai khoan so|account number"
-    r"|account no|acct|a/c)\b[^\d\n]{0,20}?(?P<id>\d(?:[ \-]?\d){5,18})(?![ .\-]?\d)"
+_ACCOUNT_ABBREVIATIONS = "stk|số tk|so tk"
+
+
+def _account(labels: str, separators: str) -> re.Pattern:
+    """An account number of 6-19 digits after one of the labels, its digits grouped by one of the separators."""
+    return re.compile(rf"\b(?i:{labels})\b[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})(?![ .\-]?\d)")
+
+
+BANK_ACCOUNT = _account(
+    _ACCOUNT_ABBREVIATIONS + "|số tài khoản|so tai khoan|tài khoản số|tai khoan so|account number|account no|acct|a/c",
+    r" \-",
 )
-BANK_ACCOUNT_DOTTED = re.compile(r"\b(?i:stk|số tk|so tk)\b[^\d\n]{0,20}?(?P<id>\d(?:[ .\-]?\d){5,18})(?![ .\-]?\d)")
+BANK_ACCOUNT_DOTTED = _account(_ACCOUNT_ABBREVIATIONS, r" .\-")
 
 # user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
 _QUERY_KEYS = (
