@@ -20,6 +20,7 @@ from sieve.filters.textstats import SENTENCE_END
 
 _DIGIT = re.compile(r"\d")
 _NOT_WORD = re.compile(r"[\W_]+")  # punctuation, symbols and whitespace runs
+_WORD_RUN = re.compile(r"[^\W_]+")  # what _NOT_WORD leaves
 _COMBINING = re.compile(r"[\u0300-\u036f]+")  # the accents NFD splits off Latin letters
 # The reasons of a document removed for its duplicate cluster's keeper (transforms/dedup.py decides; the publish step
 # counts clusters from the rows with these reasons).
@@ -47,10 +48,15 @@ _MIX = np.array(
 def normalize(text: str, keep_accents: bool) -> str:
     """CCNet's normalization: lower case, digits to 0, punctuation and symbols dropped, spaces collapsed; accents
     are stripped unless kept (Vietnamese keeps them: tones tell words apart, "ma" "má" "mà" "mả" are four words)."""
+    return _NOT_WORD.sub(" ", _folded(text, keep_accents)).strip()
+
+
+def _folded(text: str, keep_accents: bool) -> str:
+    """Lower case, digits to 0, accents stripped unless kept: normalize before its punctuation and spaces."""
     text = text.lower()
     if not keep_accents:
         text = text if text.isascii() else _COMBINING.sub("", unicodedata.normalize("NFD", text))
-    return _NOT_WORD.sub(" ", _DIGIT.sub("0", text)).strip()
+    return _DIGIT.sub("0", text)
 
 
 def stable_hash(text: str) -> int:
@@ -148,6 +154,13 @@ def edit(
     return Edited(out, removed_lines, repeats, len(gone), len(text) - len(out), len(out.split())), spans
 
 
+def preload() -> None:
+    """Import datasketch ahead of the first MinHasher (0.6 s, most of it SciPy's integration, which its LSH module
+    loads): a local run's launcher calls it in a thread while its Beam job runs, so the corpus passes that follow
+    in the same process find it loaded."""
+    import datasketch  # noqa: F401
+
+
 class MinHasher:
     """MinHash signatures of word n-gram shingles with datasketch's hash family (its default "affine32" scheme).
 
@@ -171,7 +184,7 @@ class MinHasher:
         """32-bit hashes of the word n-grams (the whole text as one shingle when it has fewer than n words)."""
         if not words:
             return np.empty(0, np.uint32)
-        w = np.fromiter((zlib.crc32(word.encode("utf-8")) for word in words), np.uint64, len(words))
+        w = np.fromiter(map(zlib.crc32, map(str.encode, words)), np.uint64, len(words))  # UTF-8
         k = min(n, len(w))
         h = np.zeros(len(w) - k + 1, np.uint64)
         with np.errstate(over="ignore"):
@@ -191,8 +204,9 @@ class MinHasher:
 
 
 def words(text: str, keep_accents: bool) -> list[str]:
-    """The shingle words of a text: its normalized words (Vietnamese: syllables)."""
-    return normalize(text, keep_accents).split()
+    """The shingle words of a text: its normalized words (Vietnamese: syllables), normalize(text).split() found
+    directly as the runs between the characters normalize blanks."""
+    return _WORD_RUN.findall(_folded(text, keep_accents))
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:

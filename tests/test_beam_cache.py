@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+import weakref
+
 import apache_beam as beam
 from apache_beam.coders import VarIntCoder
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -27,6 +30,7 @@ class CountPerKey(beam.DoFn):
 
 def test_specs_are_beams_and_computed_once_per_dofn(monkeypatch):
     assert userstate.get_dofn_specs is beam_cache.get_dofn_specs
+    monkeypatch.setattr(beam_cache, "_specs", weakref.WeakKeyDictionary())  # what earlier tests' jobs left
     calls = []
     uncached = beam_cache._uncached_specs
     monkeypatch.setattr(beam_cache, "_uncached_specs", lambda dofn: calls.append(dofn) or uncached(dofn))
@@ -35,6 +39,22 @@ def test_specs_are_beams_and_computed_once_per_dofn(monkeypatch):
         assert userstate.get_dofn_specs(stateful) == uncached(stateful) == ({CountPerKey.SEEN}, set())
         assert userstate.is_stateful_dofn(stateful) and not userstate.is_stateful_dofn(plain)
     assert sorted(map(id, calls)) == sorted([id(stateful), id(plain)])  # once each, however often Beam asks
+
+
+def test_specs_are_kept_per_class_where_every_method_is_the_class_s(monkeypatch):
+    # a worker unpickles new DoFn objects for every bundle: they share their class's answer
+    monkeypatch.setattr(beam_cache, "_specs", weakref.WeakKeyDictionary())
+    calls = []
+    uncached = beam_cache._uncached_specs
+    monkeypatch.setattr(beam_cache, "_uncached_specs", lambda dofn: calls.append(dofn) or uncached(dofn))
+    copies = [pickle.loads(pickle.dumps(CountPerKey())) for _ in range(3)]
+    assert all(userstate.get_dofn_specs(c) == ({CountPerKey.SEEN}, set()) for c in copies) and len(calls) == 1
+    # a method of another object set on an instance has its own specs, whatever the class's are
+    borrowed = beam.DoFn()
+    borrowed.process = CountPerKey().process
+    assert userstate.get_dofn_specs(beam.DoFn()) == (set(), set())
+    assert userstate.get_dofn_specs(borrowed) == ({CountPerKey.SEEN}, set())
+    assert userstate.get_dofn_specs(beam.DoFn()) == (set(), set())
 
 
 def test_a_stateful_dofn_keeps_its_state_in_a_job():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -12,6 +13,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from sieve.filters.dedup import preload
 from sieve.schemas.config import Config
 from sieve.transforms import storage
 from sieve.transforms.beam_cache import cache_beam_answers
@@ -195,6 +197,8 @@ def run_job(
         spread = max(len(files), SPLITS_PER_WORKER * workers)
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, dask_partitions=spread))
         _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir, _here)
+    if runner == "DirectRunner":  # a local run's corpus passes follow in this process (transforms/corpus.py)
+        threading.Thread(target=preload, name="sieve-preload", daemon=True).start()
     with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
         result = p.run()
         result.wait_until_finish()
