@@ -59,6 +59,7 @@ _PUNCT = str.maketrans(
         "►": "-",
     }
 )
+SPACE_MARK = "\u2581"  # SentencePiece's mark for the space before a word
 _DIGIT = re.compile(r"\d")
 _NON_PRINTING = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -115,17 +116,50 @@ class LanguageModel:
         total, length = self.log_score(text)
         return round(10.0 ** (-total / length), 1) if length else None
 
-    def word_order_gain(self, text: str, perplexity: float) -> float:
-        """How much the text's word order lowers its perplexity: the perplexity of the same words shuffled within
-        each line over the text's own. About 1 for word salad, whatever the model's domain; fluent text measures
-        well above, because the model's n-grams fit it in order only (docs/quality-thresholds.md)."""
+    def scores(self, text: str) -> tuple[float | None, float | None]:
+        """(perplexity, word order gain) of a text; (None, None) without a line to score. The gain is how much the
+        text's word order lowers its perplexity: the perplexity of the same words shuffled within each line (a fixed
+        shuffle) over the text's own. About 1 for word salad, whatever the model's domain; fluent text measures well
+        above, because the model's n-grams fit it in order only (docs/quality-thresholds.md).
+
+        Each line is tokenized once: SentencePiece cuts no piece across a space, so the shuffled line's pieces are its
+        words' pieces in the shuffled order. A line whose words normalization joins or splits (a control character
+        between two, a dash turned into " - ") is normalized and tokenized again, shuffled."""
         rng = random.Random(0)  # a fixed shuffle: the same text always measures the same
-        shuffled = []
+        total = shuffled_total = 0.0
+        length = shuffled_length = 0
         for line in text.splitlines():
             words = line.split()
-            rng.shuffle(words)
-            shuffled.append(" ".join(words))
-        return round(self.perplexity("\n".join(shuffled)) / perplexity, 3)
+            order = list(range(len(words)))
+            rng.shuffle(order)  # the same draws as shuffling the words: a shuffle depends on the length alone
+            normal = normalize_line(line)
+            if not normal:
+                continue
+            pieces = self.sp.encode(normal, out_type=str)
+            total += self.lm.score(" ".join(pieces))  # with <s> and </s>, as CCNet scores
+            length += len(pieces) + 1
+            groups = _word_pieces(pieces)
+            if len(groups) == len(words):
+                shuffled = [piece for i in order for piece in groups[i]]
+            else:
+                shuffled = self.sp.encode(normalize_line(" ".join(words[i] for i in order)), out_type=str)
+            shuffled_total += self.lm.score(" ".join(shuffled))
+            shuffled_length += len(shuffled) + 1
+        if not length:
+            return None, None
+        perplexity = round(10.0 ** (-total / length), 1)
+        return perplexity, round(round(10.0 ** (-shuffled_total / shuffled_length), 1) / perplexity, 3)
+
+
+def _word_pieces(pieces: list[str]) -> list[list[str]]:
+    """SentencePiece pieces grouped by word: a word's first piece starts with the space mark."""
+    groups: list[list[str]] = []
+    for piece in pieces:
+        if piece.startswith(SPACE_MARK) or not groups:
+            groups.append([piece])
+        else:
+            groups[-1].append(piece)
+    return groups
 
 
 @cache
@@ -159,13 +193,12 @@ class Perplexity:
         model_dir = self.models.get(doc.language or "")
         if model_dir is None:
             return unscored | {"perplexity_missing": "no_model"}
-        model = load_model(model_dir, doc.language)
-        perplexity = model.perplexity(doc.text or "")
+        perplexity, gain = load_model(model_dir, doc.language).scores(doc.text or "")
         if perplexity is None:
             return unscored | {"perplexity_missing": "no_text"}
         return {
             "perplexity": perplexity,
-            "word_order_gain": model.word_order_gain(doc.text, perplexity),
+            "word_order_gain": gain,
             "pair_gain": pair_gain,
             "repeat_gain": repeats,
             "perplexity_missing": None,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from sieve.filters.base import run_filters
-from sieve.filters.collocation import MIN_REPEAT_PAIRS, PAIRS_DIR, load_table, repeat_gain
+from sieve.filters.collocation import MIN_REPEAT_PAIRS, PAIRS_DIR, PairTable, _repeated, load_table, repeat_gain
 from sieve.filters.language import identify
 from sieve.filters.perplexity import (
     SHIPPED,
@@ -89,6 +89,47 @@ def test_normalization_is_ccnet_but_keeps_vietnamese_tone_marks():
     assert normalize_line("  Giá XĂNG giảm 1.250 đồng，từ 15:00！ ") == "giá xăng giảm 0.000 đồng,từ 00:00!"
     assert normalize_line("“Quoted” – 2024…") == '"quoted" - 0000...'
     assert normalize_line("ma má mà mả mã mạ") == "ma má mà mả mã mạ"  # six different words stay six
+
+
+def shuffled_and_scored_again(model: LanguageModel, text: str) -> tuple[float | None, float | None]:
+    """The word order gain by its definition: the text's words shuffled within each line (random.Random(0), line by
+    line), normalized, tokenized and scored again, over the text's own perplexity."""
+    perplexity = model.perplexity(text)
+    if perplexity is None:
+        return None, None
+    rng, lines = random.Random(0), []
+    for line in text.splitlines():
+        words = line.split()
+        rng.shuffle(words)
+        lines.append(" ".join(words))
+    return perplexity, round(model.perplexity("\n".join(lines)) / perplexity, 3)
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_the_word_order_gain_from_each_line_s_pieces_is_the_gain_of_the_shuffled_text(data_dir, lang):
+    # scores() tokenizes each line once and reorders its words' pieces; lines whose words normalization joins or
+    # splits (control characters, dashes, marks, Unicode spaces) take the definition's path
+    model = load_model(SHIPPED, lang)
+    texts = [p.read_text() for p in sorted((data_dir / "ordinary").glob("*/*.txt"))]
+    odd = [
+        "a—b c d",
+        "x\x85y z w",
+        "\x01 a b",
+        "—",
+        "tab\there\u00a0nbsp\u3000ideo",
+        "zero\u200bwidth  two",
+        "\u0301start mark x",
+        "ΟΔΟΣ Σ x",
+        "1.234 ５６ (x) 「y」",
+        "a — b — c",
+        "\u2581odd \u2581marks x",
+        "Tiếng Việt   có dấu",
+        "\x1fsep\x1cx y",
+        "",
+        "\n\n",
+    ]
+    texts += odd + ["\n".join(odd), " ".join(odd)]
+    assert [model.scores(t) for t in texts] == [shuffled_and_scored_again(model, t) for t in texts]
 
 
 def test_training_writes_the_model_files_and_reference_figures(models):
@@ -433,6 +474,14 @@ def test_pair_gain_is_high_in_order_near_zero_for_salad_and_fixed(lang):
     assert table.pair_gain(page) > 0.15 > 0.05 > table.pair_gain(salad)
     assert table.pair_gain(page) == table.pair_gain(page)  # fixed shuffles: the same text measures the same
     assert table.pair_gain("a b c d") is None  # under MIN_PAIRS adjacent pairs: too little text to measure
+
+
+def test_pair_counts_per_row_of_sorted_keys(tmp_path):
+    # the counts _gains takes for the text in order and each shuffle, one row each
+    np.save(tmp_path / "t.npy", np.array([2, 4, 6], np.uint64))
+    rows = np.sort(np.array([[4, 1, 2, 2, 9], [6, 6, 7, 3, 3]], np.uint64), axis=1)
+    assert PairTable(tmp_path / "t.npy").hits(rows).tolist() == [3, 2]  # 4, 2, 2 / 6, 6
+    assert _repeated(rows).tolist() == [2, 4]  # 2, 2 / 6, 6, 3, 3
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
