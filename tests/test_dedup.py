@@ -24,7 +24,7 @@ from sieve.schemas.document import Document
 from sieve.schemas.tables import KEPT
 from sieve.transforms import corpus, storage
 from sieve.transforms.corpus import CorpusJobs, run_passes
-from sieve.transforms.dedup import CountHashes, Dedup
+from sieve.transforms.dedup import CountHashes, Dedup, _read_edges, _unsettled, _write_edges
 from sieve.transforms.parquet import done_marker, shard_path
 from sieve.transforms.passes import passes_for
 
@@ -502,3 +502,24 @@ def test_line_counts_fold_pending_hashes_whatever_the_order(monkeypatch):
     earlier = fn.add_input(fn.create_accumulator(), (np.array([4, 5]), 2))  # an earlier crawl's boilerplate lines
     merged = fn.merge_accumulators([merged, earlier])
     assert fn.extract_output(merged).tolist() == [2, 3, 4]  # 4: one holder here; 5: none
+
+
+@pytest.mark.parametrize(
+    "edges, rounds",
+    [
+        ([(1, 2), (2, 3), (3, 4), (4, 5), (10, 11), (10, 12)], None),  # a path: more than one round
+        ([(1, 2), (1, 3), (1, 4), (10, 11)], 1),  # stars already: the first round leaves them and stops
+    ],
+)
+def test_components_end_when_only_stars_are_left(tmp_path, edges, rounds):
+    dedup = Dedup(load_config(None))
+    dedup.params.partitions = 2
+    start = str(tmp_path / "edges")
+    _write_edges((0, edges), start)
+    final, done = dedup._components(start, str(tmp_path / "work"))
+    links = sorted(e for f in storage.list_files(final) for e in _read_edges(f.uri))
+    smallest = {2: 1, 3: 1, 4: 1, 5: 1, 11: 10, 12: 10}
+    assert links == sorted((n, m) for n, m in smallest.items() if any(n in e for e in edges))
+    assert done == rounds if rounds else done > 1
+    assert _unsettled((3, [("to", 1), ("to", 1)])) == 0 and _unsettled((1, [("from", 2), ("from", 3)])) == 0
+    assert _unsettled((3, [("to", 1), ("to", 2)])) == 1 and _unsettled((2, [("to", 1), ("from", 3)])) == 1

@@ -278,6 +278,15 @@ def _small_star(item: tuple[int, Iterable[int]]) -> Iterator[tuple[str, Any]]:
             yield "edge", (v, m)
 
 
+def _unsettled(item: tuple[int, Iterable[tuple[str, int]]]) -> int:
+    """1 for a node a further round would still move: one linked to two nodes, or linked to one and linked from
+    another; 0 for a component's smallest node (only linked from) or a node linked to it alone."""
+    _, ends = item
+    ends = list(ends)  # an edge can come twice (two nodes' small stars both link the node to the same one)
+    to = {n for kind, n in ends if kind == "to"}
+    return int(len(to) > 1 or (bool(to) and any(kind == "from" for kind, _ in ends)))
+
+
 def _read_edges(uri: str) -> Iterator[tuple[int, int]]:
     t = storage.read_parquet(uri)
     yield from zip(t["a"].to_pylist(), t["b"].to_pylist())
@@ -485,16 +494,18 @@ class Dedup:
         return parts, folders, lines
 
     def _components(self, edges: str, work: str) -> tuple[str, int]:
-        """Large-star then small-star, one Beam job per round, until a round changes nothing; returns the folder
-        of the final edges (each node -> the smallest node of its component) and the number of rounds."""
+        """Large-star then small-star, one Beam job per round, until a round changes nothing or leaves only stars
+        (each node -> the smallest node of its component: a round more would change nothing); returns the folder of
+        the final edges and the number of rounds."""
         rounds = 0
         while True:
             rounds += 1
             out = storage.join(work, "edges", f"round-{rounds}")
             changed = storage.join(work, "counts", f"round-{rounds}.json")
+            unsettled = storage.join(work, "counts", f"round-{rounds}-unsettled.json")
             parts = [f.uri for f in storage.list_files(edges)] if storage.exists(edges) else []
 
-            def one_round(p, parts=parts, out=out, changed=changed):
+            def one_round(p, parts=parts, out=out, changed=changed, unsettled=unsettled):
                 pairs = p | "Parts" >> beam.Create(parts) | "Read" >> beam.FlatMap(_read_edges)
                 large = (
                     pairs
@@ -509,11 +520,15 @@ class Dedup:
                     | "Smaller" >> beam.GroupByKey()
                     | "SmallStar" >> beam.FlatMap(_small_star)
                 )
+                edges = small | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "S" >> beam.Values()
+                edges | "Write" >> _WriteEdges(out, self.params.partitions)
                 (
-                    small
-                    | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge")
-                    | "S" >> beam.Values()
-                    | "Write" >> _WriteEdges(out, self.params.partitions)
+                    edges
+                    | "Ends" >> beam.FlatMap(lambda e: [(e[0], ("to", e[1])), (e[1], ("from", e[0]))])
+                    | "ByNode" >> beam.GroupByKey()
+                    | "Unsettled" >> beam.Map(_unsettled)
+                    | "SumUnsettled" >> beam.CombineGlobally(sum)
+                    | "WriteUnsettled" >> beam.Map(lambda n, u: write_json(u, n), unsettled)
                 )
                 (
                     (large, small)
@@ -528,7 +543,7 @@ class Dedup:
                 return edges, 0
             self._run(one_round, small=True)
             edges = out
-            if read_json(changed, 0) == 0:
+            if read_json(changed, 0) == 0 or read_json(unsettled, 0) == 0:
                 return edges, rounds
 
     def _clusters(self, edges: str, sources: list[str], names: list[str], work: str) -> dict[str, Any]:
