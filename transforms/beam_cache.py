@@ -30,12 +30,15 @@ _views: weakref.WeakKeyDictionary[PipelineOptions, dict[type, PipelineOptions]] 
 def get_dofn_specs(dofn: Any) -> tuple[set, set]:
     """userstate.get_dofn_specs(dofn), computed once per DoFn object, or once per DoFn class where every method of
     the object is its class's (fresh sets each call, as Beam's are)."""
-    key = type(dofn) if _class_methods_only(dofn) else dofn
     try:
-        states, timers = _specs[key]
+        states, timers = _specs[dofn]
     except KeyError:
-        states, timers = map(frozenset, _uncached_specs(dofn))
-        _specs[key] = states, timers
+        cls = type(dofn) if _class_methods_only(dofn) else None
+        if cls is None or (answer := _specs.get(cls)) is None:
+            answer = tuple(map(frozenset, _uncached_specs(dofn)))
+            if cls is not None:
+                _specs[cls] = answer
+        _specs[dofn] = states, timers = answer
     except TypeError:  # not weakly referable or not hashable: no cache
         return _uncached_specs(dofn)
     return set(states), set(timers)
