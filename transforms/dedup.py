@@ -346,9 +346,12 @@ class Dedup:
 
     def statistics(self, files: RunFiles) -> dict[str, Any]:
         work, names, params = files.workdir, files.names, self.params
-        # more documents, more partitions: a group of a shuffle holds about partition_documents documents' keys
+        # more documents, more partitions: a group of a shuffle holds about partition_documents documents' keys; and
+        # one per worker at least, so the grouped steps keep every worker busy
         params.partitions = max(
-            self.cfg.dedup.partitions, -(-files.jobs.documents // self.cfg.dedup.partition_documents)
+            self.cfg.dedup.partitions,
+            files.jobs.workers,
+            -(-files.jobs.documents // self.cfg.dedup.partition_documents),
         )
         start = time.perf_counter()
         self.jobs = files.jobs
