@@ -20,25 +20,33 @@ from sieve.schemas.document import Document, Drop
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
 # Shapes of a stripped line of code or markup, none of which a line of prose takes (docs/quality-thresholds.md
 # measures them on real articles and Vietnamese prose). Keywords are case-sensitive: prose lines start capitalized.
-_CODE_LINE = re.compile(
+# A line of code or markup: one of these at its start (matched there only: searched, an anchored alternative was
+# tried at every position of a long prose line, three times the time) ...
+_CODE_START = re.compile(
     r"""
-    \{\{ | \}\} | \{% | %\}                                    # template placeholders and tags: {{ x }}, {% for %}
-  | ^</?[a-z][a-z\d-]*[\s/>] | ^<[!?]                         # starts with a markup tag: <div, </p>, <!--, <?php
-  | (?:[{}\[(]|[}\]][;,]|\);)$                                 # opens or closes a block: {  }  };  ],  },  );
-  | ^(?:def|class|function|return|import|var|let|const|elif|else|try|except|finally|catch|switch|case|package|
+    </?[a-z][a-z\d-]*[\s/>] | <[!?]                           # a markup tag: <div, </p>, <!--, <?php
+  | (?:def|class|function|return|import|var|let|const|elif|else|try|except|finally|catch|switch|case|package|
         public|private|protected|static|void|int|char|double|float|using|namespace|echo|print)\b
         (?!\s+[a-z]+\s+[a-z])                                   # unless two lowercase words follow: "class sizes in"
-  | ^from\s+[\w.]+\s+import\b | ^(?:if|for|while|with)\b.*[:{]$    # Python import, block headers
-  | ^\#(?:include|define|if|endif|pragma|!/)                   # C preprocessor, shebang
-  | ^(?:SELECT|FROM|WHERE|GROUP\ BY|ORDER\ BY|INSERT|UPDATE|DELETE|CREATE|JOIN|HAVING|LIMIT)\s+[a-z_*'(\d]  # SQL
-  | ^[\w.$\[\]'"]+\s*(?:[-+*/%|&]?=|:=|=>)\s*\S                 # assignment: total = 0, x += 1
-  | ^[\w.$]+\(.*\)[;,]?$                                      # a call on its own: print(x), foo(a, b);
+  | from\s+[\w.]+\s+import\b | (?:if|for|while|with)\b.*[:{]$    # Python import, block headers
+  | \#(?:include|define|if|endif|pragma|!/)                    # C preprocessor, shebang
+  | (?:SELECT|FROM|WHERE|GROUP\ BY|ORDER\ BY|INSERT|UPDATE|DELETE|CREATE|JOIN|HAVING|LIMIT)\s+[a-z_*'(\d]  # SQL
+  | [\w.$\[\]'"]+\s*(?:[-+*/%|&]?=|:=|=>)\s*\S                  # assignment: total = 0, x += 1
+  | [\w.$]+\(.*\)[;,]?$                                       # a call on its own: print(x), foo(a, b);
+  | [a-z-]+:\s*[^;]+;$                                        # a CSS declaration: color: red;
+  | "[^"]*"\s*:                                               # a JSON member: "key": value
+  | (?://|/\*|\*/|\$\ |>>>\ )                                  # comment, shell or REPL prompt
+  | @(?:media|import|font-face|keyframes|supports)\b | @[\w.]+\(    # CSS at-rule, decorator call (not a @handle)
+  | (?:Traceback\ \(most|File\ ".*",\ line\ \d|at\ [\w$.]+\(.*\)$|[\w.]+(?:Error|Exception)\b:)  # stack trace
+""",
+    re.VERBOSE,
+)
+# ... or one of these anywhere in it.
+_CODE_ANYWHERE = re.compile(
+    r"""
+    \{\{ | \}\} | \{% | %\}                                    # template placeholders and tags: {{ x }}, {% for %}
+  | (?:[{}\[(]|[}\]][;,]|\);)$                                 # opens or closes a block: {  }  };  ],  },  );
   | (?:=|\w\().*;$                                              # a statement: ends in ";" after "=" or a call
-  | ^[a-z-]+:\s*[^;]+;$                                       # a CSS declaration: color: red;
-  | ^"[^"]*"\s*:                                              # a JSON member: "key": value
-  | ^(?://|/\*|\*/|\$\ |>>>\ )                                 # comment, shell or REPL prompt
-  | ^@(?:media|import|font-face|keyframes|supports)\b | ^@[\w.]+\(    # CSS at-rule, decorator call (not a @handle)
-  | ^(?:Traceback\ \(most|File\ ".*",\ line\ \d|at\ [\w$.]+\(.*\)$|[\w.]+(?:Error|Exception)\b:)  # stack trace
 """,
     re.VERBOSE,
 )
@@ -105,7 +113,7 @@ def code_lines(text: str) -> dict[str, Any]:
     for line in text.split("\n"):
         stripped = line.strip()
         total += len(stripped)
-        if stripped and (_CODE_LINE.search(stripped) or _INDENTED_CODE.match(line)):
+        if stripped and (_CODE_START.match(stripped) or _CODE_ANYWHERE.search(stripped) or _INDENTED_CODE.match(line)):
             code += len(stripped)
             n += 1
     return {"code_lines": n, "code_char_frac": round(code / total, 4) if total else 0.0}
