@@ -33,7 +33,10 @@ class ProfanityModel:
         n = len(sentences)
         scores = np.tile(self.intercept[:, None], n)
         if ids:
-            cells, counts = np.unique(np.array([rows, ids]), axis=1, return_counts=True)
+            # each (row, word) cell as one number, row-major: a flat unique is 5x faster than one along an axis
+            width = len(self.idf)
+            keys, counts = np.unique(np.array(rows, np.int64) * width + np.array(ids, np.int64), return_counts=True)
+            cells = np.stack([keys // width, keys % width])
             x = counts * self.idf[cells[1]]
             x /= np.sqrt(np.bincount(cells[0], x * x, n))[cells[0]]
             for k, coef in enumerate(self.coef):
