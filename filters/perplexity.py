@@ -114,7 +114,7 @@ class LanguageModel:
     def perplexity(self, text: str) -> float | None:
         """CCNet document perplexity 10 ** (-sum log10 p / (tokens + lines)); None for text without a line to score."""
         total, length = self.log_score(text)
-        return round(10.0 ** (-total / length), 1) if length else None
+        return _perplexity(total, length) if length else None
 
     def scores(self, text: str) -> tuple[float | None, float | None]:
         """(perplexity, word order gain) of a text; (None, None) without a line to score. The gain is how much the
@@ -147,8 +147,13 @@ class LanguageModel:
             shuffled_length += len(shuffled) + 1
         if not length:
             return None, None
-        perplexity = round(10.0 ** (-total / length), 1)
-        return perplexity, round(round(10.0 ** (-shuffled_total / shuffled_length), 1) / perplexity, 3)
+        perplexity = _perplexity(total, length)
+        return perplexity, round(_perplexity(shuffled_total, shuffled_length) / perplexity, 3)
+
+
+def _perplexity(total: float, length: int) -> float:
+    """CCNet's perplexity from a sum of log10 probabilities over tokens + sentence ends, to 0.1."""
+    return round(10.0 ** (-total / length), 1)
 
 
 def _word_pieces(pieces: list[str]) -> list[list[str]]:

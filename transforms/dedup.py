@@ -523,10 +523,10 @@ class Dedup:
                     | "Smaller" >> beam.GroupByKey()
                     | "SmallStar" >> beam.FlatMap(_small_star)
                 )
-                edges = small | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "S" >> beam.Values()
-                edges | "Write" >> _WriteEdges(out, self.params.partitions)
+                links = small | "SmallEdges" >> beam.Filter(lambda kv: kv[0] == "edge") | "S" >> beam.Values()
+                links | "Write" >> _WriteEdges(out, self.params.partitions)
                 (
-                    edges
+                    links
                     | "Ends" >> beam.FlatMap(lambda e: [(e[0], ("to", e[1])), (e[1], ("from", e[0]))])
                     | "ByNode" >> beam.GroupByKey()
                     | "Unsettled" >> beam.Map(_unsettled)
