@@ -18,7 +18,11 @@ from sieve.schemas.document import Document, Drop
 LISTS = Path(__file__).with_name("data") / "toxicity"
 SECTIONS = ("toxic", "ambiguous", "target", "allow", "identity", "negative")
 _TOKEN = re.compile(r"\w+")
-_SENTENCE = re.compile(r"(?<=[.!?…])\s+|\n+")
+# A word written with asterisks for some of its letters ("f***ing", "sh*t", "b****d"): letters, then stars, then
+# optionally letters. Writers mask only words they know are obscene, so a masked list term counts as toxic.
+_MASKED = re.compile(r"(?<![\w*])([^\W\d_]+)(\*+)([^\W\d_]*)(?![\w*])")
+_ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")  # a masked word may carry an ending its list term lacks
+_SENTENCE = re.compile(r"(?<=[.!?…])(?<!\b\w\.)\s+|\n+")  # not after an initial: "Philip K. Dick" is one name
 
 
 def read_lists(text: str, into: dict[str, set[tuple[str, ...]]]) -> None:
@@ -72,6 +76,7 @@ class Lexicon:
 
     terms: PhraseMatcher  # toxic and ambiguous terms together, so the longer of two overlapping terms counts, once
     ambiguous: frozenset[tuple[str, ...]]
+    words: frozenset[str]  # the one-word toxic and ambiguous terms with their endings: what a masked word may be
     target: PhraseMatcher
     allow: PhraseMatcher
     identity: PhraseMatcher
@@ -90,11 +95,33 @@ def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
             read_lists(text, terms)
         except ValueError as e:
             raise ValueError(f"quality.toxicity.extra_lists.{lang}: {uri}: {e}") from None
+    words = {t[0] + ending for t in terms["toxic"] | terms["ambiguous"] if len(t) == 1 for ending in _ENDINGS}
     return Lexicon(
         PhraseMatcher(terms["toxic"] | terms["ambiguous"]),
         frozenset(terms["ambiguous"] - terms["toxic"]),
+        frozenset(words),
         *(PhraseMatcher(terms[s]) for s in ("target", "allow", "identity", "negative")),
     )
+
+
+def masked_terms(lex: Lexicon, sentence: str) -> int:
+    """How many words of a (lowercased) sentence are list terms with letters masked by asterisks: the visible
+    letters begin and end a term (with an ending), at least one letter hidden, about one star a hidden letter. A
+    footnote star ("price*") hides none, "**bold**" is no word, a product of two Latin letters ("s*t") is too short to
+    say which word it hides, and stars after more than one letter are how sites mask names ("Ni** from Seoul")."""
+    if "*" not in sentence:
+        return 0
+    count = 0
+    for head, stars, tail in _MASKED.findall(sentence):
+        visible, written = len(head) + len(tail), len(head) + len(stars) + len(tail)
+        product = visible <= 2 and len(stars) < 2 and (head + tail).isascii()  # "s*t"; "đ*t" is no formula
+        if visible + len(stars) < 3 or product or (not tail and len(head) > 1):
+            continue
+        count += any(
+            len(w) > visible and abs(len(w) - written) <= 2 and w.startswith(head) and w.endswith(tail)
+            for w in lex.words
+        )
+    return count
 
 
 class Toxicity:
@@ -132,7 +159,7 @@ class Toxicity:
             named = lex.identity.covered(tokens)
             targets = (lex.target.covered(tokens) | named) - allowed
             unclear = [span for span in found if tuple(tokens[span.start : span.stop]) in lex.ambiguous]
-            toxic += len(found) - len(unclear)
+            toxic += len(found) - len(unclear) + masked_terms(lex, sentence)
             aimed = any(span.start - window <= t < span.stop + window for span in unclear for t in targets)
             ambiguous.append((len(unclear), aimed))
             if named:

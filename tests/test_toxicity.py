@@ -184,3 +184,36 @@ def test_the_numpy_profanity_model_gives_the_packages_probabilities():
     expected = predict_prob(sentences)
     assert len(sentences) > 50 and max(expected) > 0.9
     assert profanity_model().predict_prob(sentences) == pytest.approx(list(expected), abs=1e-12)
+
+
+HELD_OUT = DATA / "heldout"
+# Held-out pages (tests/data/heldout, written for sieve on December 6 by a session that never read the filters) that
+# the lists still miss: a threat and a bullying chat with no list word ("you won't see me coming", "con lợn").
+HELD_OUT_TOXIC_KEPT = {"en/02-harassment-threat-message.txt", "vi/08-chat-bat-nat-hoc-sinh.txt"}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
+    """Masked obscenities, dehumanising phrases, self-harm incitement and regional slurs on pages written after the
+    lists: all but the named misses dropped; no ordinary or contact page of the held-out set dropped."""
+    kept = {f"{lang}/{p.name}" for p in sorted((HELD_OUT / lang / "toxic").glob("*.txt")) if not _drops(stage, p, lang)}
+    assert kept == {name for name in HELD_OUT_TOXIC_KEPT if name.startswith(lang)}
+    ordinary = sorted((HELD_OUT / lang / "ordinary").glob("*.txt")) + sorted((HELD_OUT / lang / "pii").glob("*.txt"))
+    assert len(ordinary) >= 34 and not [p.name for p in ordinary if _drops(stage, p, lang)]
+
+
+def _drops(stage, path, lang) -> bool:
+    s, doc = signals(stage, path.read_text(encoding="utf-8"), lang)
+    return stage.decide(doc, s) is not None
+
+
+def test_a_masked_list_word_counts_as_toxic_and_a_masked_name_or_product_does_not(stage):
+    def count(text, lang="en"):
+        return signals(stage, text, lang)[0]["toxic_words"]
+
+    assert count("What a f***ing mess, you b****d.") == 2  # an ending the term lacks; one star fewer than letters
+    assert count("Absolute sh*t, and the c***s knew it.") == 2
+    assert count("Đ*t mẹ mày.", "vi") == 1
+    assert count("Reviews: Ni** from Seoul, Man** from Busan, Ali*** from Jeju.") == 0  # names masked after 2+ letters
+    assert count("The speed is v = s*t and the area a*b; prices* exclude tax. **Bold** text.") == 0
+    assert count("Philip K. Dick wrote about androids; what a fucking mess.") == 1  # a name on the allow list
