@@ -33,6 +33,7 @@ FAKERS = {
     "CREDENTIAL_URL": "url",
     "SECRET": "sha1",
     "ADDRESS": "street_address",
+    "VN_LICENSE_PLATE": "license_plate",
     "PERSON": "name",
 }
 

@@ -51,8 +51,14 @@ _VN_ONE = (
 )
 # A range or pair written without spaces ("0912345678-0987654321") is one match: each alone is inside a longer number.
 VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
-# US numbers need separators or parentheses: ten bare digits are more often an id than a phone.
-US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\-])[2-9]\d\d[ .\-]\d{4}" + _END)
+# US numbers need separators (spaces, dots, dashes, slashes: 415/555/0143) or parentheses: ten bare digits are more
+# often an id than a phone, unless a label says what they are (below).
+US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\-/])[2-9]\d\d[ .\-/]\d{4}" + _END)
+# Ten to twelve bare digits after a phone label ("Mob: 9845012345", "WhatsApp +919845012345"): any country's number.
+LABELLED_PHONE = re.compile(
+    r"(?i:\b(?:mob(?:ile)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone)?|whatsapp)\b\.?(?: ?no\.?)?)"
+    r"\s?[:\-]?\s?(?P<id>\+?\d{10,12})" + _END
+)
 # Other countries: "+" or "00" and 8-15 digits; phonenumbers checks that the number is valid for its country.
 INTL_PHONE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,5}\)?){2,6}" + _END)
 
@@ -83,8 +89,15 @@ def _account(labels: str, separators: str) -> re.Pattern:
     return re.compile(rf"\b(?i:{labels})\b[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})(?![ .\-]?\d)")
 
 
+# Vietnamese banks by the names payment pages write before an account number ("Techcombank: 19036512345018").
+_BANKS = (
+    "vietcombank|vcb|techcombank|bidv|vietinbank|agribank|mb ?bank|acb|vpbank|sacombank|tpbank|vib|shb|hdbank|ocb"
+    "|seabank|msb|eximbank|lienvietpostbank|lpbank|nam a bank|abbank|bac a bank|pvcombank|kienlongbank|vietbank"
+)
 BANK_ACCOUNT = _account(
-    _ACCOUNT_ABBREVIATIONS + "|số tài khoản|so tai khoan|tài khoản số|tai khoan so|account number|account no|acct|a/c",
+    _ACCOUNT_ABBREVIATIONS
+    + "|số tài khoản|so tai khoan|tài khoản số|tai khoan so|account number|account no|acct|a/c|"
+    + _BANKS,
     r" \-",
 )
 BANK_ACCOUNT_DOTTED = _account(_ACCOUNT_ABBREVIATIONS, r" .\-")
@@ -125,33 +138,47 @@ SECRETS = [
     Format(re.compile(_ASSIGN_KEY + _ASSIGN_VALUE), r"[:=]\s*[\"']?(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6}"),
 ]
 
-# E-mails written to dodge harvesters: "name [at] host [dot] com", "name(at)host.org", "name @ host.vn". The domain
+# E-mails written to dodge harvesters: "name [at] host [dot] com", "name(at)host.org", "name @ host.vn", "name (a)
+# gmail.com". The domain
 # must end in a real public suffix (checked by tldextract), so "thanks @ john.smith" is not one.
 # Also the words in capitals between spaces: "hotro AT congty DOT vn" (lowercase "at" and "dot" are English words).
-_AT = r"(?:\s?[\[({<]\s?(?i:at|@)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"
+_AT = r"(?:\s?[\[({<]\s?(?i:at|@|a)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"
 _DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.|\sDOT\s)"
 OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
-_AT_NEEDS = r"[\[({<]\s?(?i:at|@)\s?[\])}>]|\s@|@\s|\sAT\s"
+_AT_NEEDS = r"[\[({<]\s?(?i:at|@|a)\s?[\])}>]|\s@|@\s|\sAT\s"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
 # "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
 _STREETS = (
     r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Place|Pl\.?"
-    r"|Terrace|Parkway|Pkwy\.?|Highway|Hwy\.?|Way"
+    r"|Terrace|Parkway|Pkwy\.?|Highway|Hwy\.?|Way|Close|Crescent|Grove|Gardens|Mews|Square|Row"
 )
 EN_ADDRESS = re.compile(
     r"\b\d{1,6}[A-Z]?(?: (?:[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
     + _STREETS
     + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?"
 )
+# A UK postcode (TN12 8RL, SW1A 1AA: a street's few houses; the inward part never holds C, I, K, M, O or V, and
+# "X5 2GB" is a memory size), a PO box, and a French, Spanish or Italian street ("27 rue des Carmes"; not "via",
+# "route" or "bd", English words or a bedroom count).
+UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? \d(?!GB|TB|PB)[ABD-HJLNP-UW-Z]{2}\b")
+PO_BOX = re.compile(r"\bP\.? ?O\.? Box \d{1,6}\b")
+EU_ADDRESS = re.compile(
+    r"\b\d{1,5}(?: ?bis| ?ter)?,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza)"
+    r" (?:[a-zà-ÿ']+ ){0,3}[A-ZÀ-Ý][\w'\-]*"
+)
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
 _LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
+_WARDS = r"(?i:phường|p\.|xã|quận|q\.|thị trấn|tt\.)"
 VI_ADDRESS = re.compile(
     rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
-    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) {_VI_NAME}"  # "số 08 NQ-TW" (a resolution) is not one
+    # "số 08 NQ-TW" (a resolution) is not one; "đường số 7" is a street
+    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b)"
     rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
+    # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
+    rf"|\b\d{{1,5}}[A-Za-z]? {_VI_NAME}(?=, {_WARDS}\s)"
 )
 # A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
 # a slashed number before a capital.
@@ -160,7 +187,13 @@ _VI_ADDRESS_NEEDS = (
     + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES)
     + ")"
     + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
+    + rf"|, {_WARDS}\s"
 )
+
+# Vietnamese number plates: a province code (2 digits), a series letter and maybe a digit, then 4-5 digits, written
+# 51F-123.45, 30A-12345 or 59-X1 234.56. They name a vehicle's registered owner, and classifieds print them.
+# A dash or space after the series, or the dot in the number, is what tells one from a model number ("65UK6300").
+VN_PLATE = re.compile(r"(?<![\w.\-])\d\d-?[A-Z][A-Z\d]?(?:[\- ]\d{3}\.?\d{1,2}|\d{3}\.\d{2})" + _END)
 
 # 13-19 digits, grouped by spaces or dashes; Luhn decides (presidio's own card pattern misses the 2221-2720 range).
 CARD = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){12,18}(?![\w]|[.\-]\d)")
@@ -192,12 +225,15 @@ def card_number(number: str) -> bool:
 
 
 def _valid_intl(number: str) -> bool:
+    """A number valid for its country; written with a "+", one of a possible length is enough (a "+" and grouped
+    digits are rarely anything but a phone, and reserved or new ranges are not "valid": +44 7700 900123)."""
     import phonenumbers  # 0.3 s: imported by the first international number seen
 
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse("+" + number.removeprefix("+").removeprefix("00"), None))
+        parsed = phonenumbers.parse("+" + number.removeprefix("+").removeprefix("00"), None)
     except phonenumbers.NumberParseException:
         return False
+    return phonenumbers.is_valid_number(parsed) or (number.startswith("+") and phonenumbers.is_possible_number(parsed))
 
 
 def _public_suffix(written: str) -> bool:
@@ -221,7 +257,11 @@ class Spec(NamedTuple):
 
 
 OURS = [
-    Spec("vn_us_phone", "PHONE_NUMBER", [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS)]),
+    Spec(
+        "vn_us_phone",
+        "PHONE_NUMBER",
+        [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS), Format(LABELLED_PHONE, _PHONE_NEEDS)],
+    ),
     Spec(
         "intl_phone",
         "PHONE_NUMBER",
@@ -252,9 +292,13 @@ OURS = [
         [
             Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
+            Format(UK_POSTCODE, r"[A-Z\d] \d[A-Z]{2}"),
+            Format(PO_BOX, r"O\.? Box \d"),
+            Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
         ],
         score=0.6,
     ),
+    Spec("vn_plate", "VN_LICENSE_PLATE", [Format(VN_PLATE, r"\d\d-?[A-Z]")]),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -227,7 +228,7 @@ _FORMATS = {
     ),
     "email_obfuscated": lambda r: (
         "lan.tran"
-        + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]", " AT ", "<at>"])
+        + r.choice([" [at] ", "(at)", " (AT) ", "{at}", " @ ", " @", "@ ", "[@]", " AT ", "<at>", " (a) ", "[a]"])
         + "gmail"
         + r.choice([".", " [dot] ", "(dot)", "[.]", " DOT "])
         + r.choice(["com", "vn"]),
@@ -275,15 +276,21 @@ _FORMATS = {
     "phone_range": lambda r: ("09" + _digits(r, 8) + r.choice(["-", " - ", "/", "–"]) + "09" + _digits(r, 8), "vi"),
     "phone_us": lambda r: (
         r.choice(["", "+1 ", "1-"])
-        + r.choice(["(212) ", "212-", "212.", "212 "])
+        + r.choice(["(212) ", "212-", "212.", "212 ", "212/"])
         + "555"
-        + r.choice(["-", ".", " "])
+        + r.choice(["-", ".", " ", "/"])
         + _digits(r, 4),
+        "en",
+    ),
+    "phone_labelled": lambda r: (
+        r.choice(["Mob: ", "Mobile ", "Ph.", "Phone no. ", "Tel:", "WhatsApp +", "cell - "])
+        + r.choice("6789")
+        + _digits(r, r.choice([9, 10, 11])),
         "en",
     ),
     "phone_intl": lambda r: (
         r.choice(["+", "00", "+"])
-        + r.choice(["44 20 7946 0958", "33 1 42 68 53 00", "65 6123 4567", "49 (0)40 890 85-433"]),
+        + r.choice(["44 20 7946 0958", "33 1 42 68 53 00", "65 6123 4567", "49 (0)40 890 85-433", "44 7700 900123"]),
         "en",
     ),
     "cccd_cmnd": lambda r: (
@@ -311,7 +318,10 @@ _FORMATS = {
         "vi",
     ),
     "bank_account": lambda r: (
-        r.choice(["STK ", "STK: ", "số TK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c "])
+        r.choice(
+            ["STK ", "STK: ", "số TK ", "số tài khoản: ", "so tai khoan ", "account number ", "a/c ", "Techcombank: "]
+            + ["Vietcombank ", "MB Bank - "]
+        )
         + _grouped(r, _digits(r, r.randint(6, 16)), [" ", "-", "", "."]),
         "vi",
     ),
@@ -355,6 +365,23 @@ _FORMATS = {
         ),
         "en",
     ),
+    "address_other": lambda r: (
+        r.choice(
+            [
+                f"{r.randint(1, 99)} Orchard {r.choice(['Close', 'Crescent', 'Grove', 'Mews'])}",
+                f"Ashcombe {r.choice(['TN12 8RL', 'SW1A 1AA', 'M1 1AE', 'EC1A 1BB'])}",
+                f"P.O. Box {r.randint(1, 99999)}",
+                f"PO Box {r.randint(1, 999)}",
+                f"{r.randint(1, 300)} {r.choice(['rue des Carmes', 'avenue Victor Hugo', 'calle Mayor', 'viale Monza'])}",
+            ]
+        ),
+        "en",
+    ),
+    "plate_vi": lambda r: (
+        f"biển {r.randint(11, 99)}{r.choice(['F-', 'A-', '-X1 ', 'LD-', 'G '])}{_digits(r, 3)}{r.choice(['.', ''])}"
+        + _digits(r, 2),
+        "vi",
+    ),
     "address_vi": lambda r: (
         r.choice(["", "số ", "số nhà ", "ngõ ", "hẻm ", "kiệt "])
         + str(r.randint(1, 999))
@@ -363,7 +390,12 @@ _FORMATS = {
         + r.choice([", ", " "])
         + r.choice(["", "đường ", "phố "])
         + r.choice(_UPPER_VI)
-        + r.choice(["guyễn Trãi", "ê Lợi", "p Bắc", "uế", "ạch Đằng"]),
+        + r.choice(["guyễn Trãi", "ê Lợi", "p Bắc", "uế", "ạch Đằng"])
+        + r.choice(["", ", Phường Bến Thành", ", P.2", ", Q.5", ", xã Yên Thịnh"]),
+        "vi",
+    ),
+    "address_vi_numbered_street": lambda r: (
+        f"Lô {r.randint(1, 30)}, đường số {r.randint(1, 40)}, KCN Hòa Khánh",
         "vi",
     ),
 }
@@ -485,3 +517,35 @@ def test_the_prefilter_knows_the_entity_of_every_presidio_recognizer_it_runs():
 
     for name, (entity, _) in PRESIDIO_NEEDS.items():
         assert getattr(predefined_recognizers, name)().supported_entities == [entity], name
+
+
+HELD_OUT = DATA / "heldout"
+# Values of the held-out contact pages (tests/data/heldout/<lang>/pii, written without reading the recognizers) that
+# stay, on purpose or as known gaps: service numbers (1800/1900: a business's public line, as contacts.tsv's
+# negatives), presidio's own list of SSNs never issued (078-05-1120 was printed on a wallet insert in 1938), and
+# address styles no recognizer has yet: Indian "No. 45, 2nd Cross" and "Plot 17, Sector 62", a Vietnamese hamlet.
+HELD_OUT_KEPT = {
+    "1800 425 1234",
+    "1900 1234",
+    "1800 6789",
+    "1900 6868",
+    "078-05-1120",
+    "No. 45, 2nd Cross, 4th Block, Jayanagar, Bengaluru – 560011",
+    "Plot 17, Sector 62, Noida, Uttar Pradesh 201309",
+    "xóm 3, thôn Đông Thịnh, xã Yên Thịnh, huyện Yên Mô, tỉnh Ninh Bình",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_held_out_contact_pages_leak_no_listed_value(scrub, lang):
+    """Every phone, e-mail, id, card, account, key, plate and street address listed beside a held-out page is gone
+    from its scrubbed text, except the named ones (names and birth dates need an NER model: not listed here)."""
+    leaks, listed = [], 0
+    for page in sorted((HELD_OUT / lang / "pii").glob("*.txt")):
+        out = scrub(page.read_text(encoding="utf-8"), lang)[0]
+        for value in json.loads(page.with_suffix(".json").read_text(encoding="utf-8")):
+            if value["kind"] in ("person", "date_of_birth") or value["value"] in HELD_OUT_KEPT:
+                continue
+            listed += 1
+            leaks += [(page.name, value["value"])] if value["value"] in out else []
+    assert listed >= 60 and leaks == []
