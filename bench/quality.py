@@ -12,8 +12,9 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
   junk       junk kept and clean pages lost per language by the default chain after extraction (clean_text on),
              with the perplexity stage off (before: as with no model) and on (after: the shipped models and cutoffs).
              Clean: the real article pages identified as English, VLSP 2013 test documents (read from an
-             underthesea==9.5.0 wheel unpacked under /tmp/ut, as bench/pii.py reads them; measurement only) and the
-             hand-written pages of tests/data/junk/<lang>/clean-*.txt, VLSP cut into 5-sentence pages, and held-out
+             underthesea==9.5.0 wheel, fetched from PyPI into bench/results; measurement only) and the
+             hand-written pages of tests/data/junk/<lang>/clean-*.txt and tests/data/heldout (written apart from sieve's
+             code; its junk pages too), VLSP cut into 5-sentence pages, and held-out
              real text the shipped models never saw (HELD_OUT: Debian 12 documentation packages fetched with apt-get,
              cut into pages of 40-700 words). Junk, made here from the real texts (never by
              flows/synth), JUNK_PER_KIND per kind: word salad, words sampled by frequency, spun (every 2nd-4th word
@@ -70,6 +71,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -352,7 +354,8 @@ def stage_costs(path: Path, cfg: Config) -> tuple[list[dict], dict]:
 # --- part 2: junk and clean pages through the default chain, perplexity stage off and on --------------------
 
 JUNK_DATA = ROOT / "tests" / "data" / "junk"
-VLSP = Path("/tmp/ut/x/underthesea/pipeline/pos_tag/models/pos_crf_vlsp2013_20230303/test_output.txt")
+# VLSP 2013's POS test file, as the underthesea 9.5.0 wheel on PyPI ships it (fetched once by vlsp_file).
+VLSP_MEMBER = "underthesea/pipeline/pos_tag/models/pos_crf_vlsp2013_20230303/test_output.txt"
 JUNK_PER_KIND = 40  # generated junk pages per kind and language
 # Real text the shipped models were not trained on (filters/data/lm/README.md names what they were), to check the
 # cutoffs' margins on unseen real pages: (language, set) -> (Debian 12 package, version, its files, reader). Measurement
@@ -378,6 +381,22 @@ PAGE_WORDS = (40, 70, 100, 150, 250, 400, 700)  # held-out documents are cut int
 def hand_pages(lang: str, group: str) -> list[str]:
     """The hand-written pages of tests/data/junk/<lang>/: group "clean" or "junk", one page per file."""
     return [path.read_text(encoding="utf-8") for path in sorted((JUNK_DATA / lang).glob(f"{group}-*.txt"))]
+
+
+def heldout_pages(lang: str, *groups: str) -> list[str]:
+    """The pages of tests/data/heldout/<lang>/<group>/ (written apart from sieve's code), one page per file."""
+    folder = JUNK_DATA.parent / "heldout" / lang
+    return [p.read_text(encoding="utf-8") for g in groups for p in sorted((folder / g).glob("*.txt"))]
+
+
+def vlsp_file() -> Path:
+    """The VLSP 2013 test file from the underthesea wheel, downloaded with pip and unpacked once under RESULTS."""
+    folder = RESULTS / "underthesea"
+    if not (folder / VLSP_MEMBER).exists():
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "underthesea==9.5.0", "-d", str(folder)])
+        with zipfile.ZipFile(next(folder.glob("underthesea-9.5.0-*.whl"))) as wheel:
+            wheel.extract(VLSP_MEMBER, folder)
+    return folder / VLSP_MEMBER
 
 
 def vlsp_documents(path: Path) -> list[str]:
@@ -555,12 +574,15 @@ def junk_figures() -> dict:
     off.write_text("quality: {perplexity: {enabled: false}}\n")
     before = load_config(off)
     rng = random.Random(0)
-    clean = {"en": {"real articles": real_english_articles(before)}, "vi": {"real VLSP 2013": vlsp_documents(VLSP)}}
+    vlsp = vlsp_file()
+    clean = {"en": {"real articles": real_english_articles(before)}, "vi": {"real VLSP 2013": vlsp_documents(vlsp)}}
     junk = {lang: generated_junk(next(iter(sets.values())), rng) for lang, sets in clean.items()}
-    clean["vi"]["real VLSP 2013, 5-sentence pages"] = vlsp_short_pages(VLSP)
+    clean["vi"]["real VLSP 2013, 5-sentence pages"] = vlsp_short_pages(vlsp)
     for lang in LANGS:
         clean[lang]["hand-written"] = hand_pages(lang, "clean")
         junk[lang]["hand-written"] = hand_pages(lang, "junk")
+        clean[lang]["held-out pages (ordinary, contact)"] = heldout_pages(lang, "ordinary", "pii")
+        junk[lang]["held-out pages"] = heldout_pages(lang, "junk")
     for (lang, name), source in HELD_OUT.items():
         clean[lang][f"held-out {name}"] = pages(held_out_documents(*source, after), random.Random(name))
     results: dict = {}

@@ -19,6 +19,8 @@ _PUNCTUATION = string.punctuation + "«»“”‘’‚„‹›—–…•·�
 _PUNCTUATION += "。，、！？：；（）【】「」"  # CJK
 # A whitespace token with no letter: numbers, symbols ("2019", "3.5%", "--", "|").
 _NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])+(?!\S)")
+# A token that is only an operator or a bullet ("=", "+", "−", "≤", "→", "-"): a formula's glue, not a word.
+_OPERATOR_TOKEN = re.compile(r"(?<!\S)[=+\-−–—×÷±<>≤≥≠≈→/·*^]+(?!\S)")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends at a run of . ! ? (then maybe a closing quote or bracket) followed by whitespace or the end.
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
@@ -58,13 +60,14 @@ class TextStats:
 
     @cached_property
     def n_tokens(self) -> int:
-        """Whitespace-separated tokens, symbols and numbers included."""
-        return len(self.text.split())
+        """Whitespace-separated tokens, numbers and symbols included, operators and bullets not (a maths lesson's
+        "Δ = b² − 4ac" holds three words and a number, not six tokens of which two lack a letter)."""
+        return len(self.text.split()) - len(_OPERATOR_TOKEN.findall(self.text))
 
     @cached_property
     def n_alpha_tokens(self) -> int:
         """Whitespace-separated tokens that hold at least one letter."""
-        return self.n_tokens - len(_NON_ALPHA_TOKEN.findall(self.text))
+        return len(self.text.split()) - len(_NON_ALPHA_TOKEN.findall(self.text))
 
 
 # Verse: a run of unpunctuated lines in a fixed meter. Vietnamese poems and song lyrics punctuate no line ("Quê
