@@ -19,8 +19,9 @@ _PUNCTUATION = string.punctuation + "«»“”‘’‚„‹›—–…•·�
 _PUNCTUATION += "。，、！？：；（）【】「」"  # CJK
 # A whitespace token with no letter: numbers, symbols ("2019", "3.5%", "--", "|").
 _NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])+(?!\S)")
-# A token that is only an operator or a bullet ("=", "+", "−", "≤", "→", "-"): a formula's glue, not a word.
-_OPERATOR_TOKEN = re.compile(r"(?<!\S)[=+\-−–—×÷±<>≤≥≠≈→/·*^]+(?!\S)")
+# A token that is only an operator ("=", "+", "−", "≤", "→"), or a dash or dot bullet opening a line: a formula's
+# glue or a list mark, not a word. A dash inside a line stays a token ("Top stories - Page 2" is a link list).
+_OPERATOR_TOKEN = re.compile(r"(?<!\S)[=+−×÷±<>≤≥≠≈→/·*^]+(?!\S)|^[\-–—•·*](?=\s)", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends at a run of . ! ? (then maybe a closing quote or bracket) followed by whitespace or the end.
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")

@@ -17,7 +17,8 @@ ORDINARY_LOST = {
     "en/ordinary/11-song-lyrics.txt": "fineweb/line_punct_frac",
     "en/ordinary/22-car-forum-gear-knob.txt": "fineweb/line_punct_frac",
     "en/ordinary/23-bakery-facebook-comments.txt": "fineweb/line_punct_frac",
-    "vi/ordinary/06-ket-qua-v-league.txt": "fineweb/line_punct_frac",
+    "en/ordinary/27-bus-timetable-service-42.txt": "gopher_quality/alpha_words_frac",  # 0.690: stop times
+    "vi/ordinary/06-ket-qua-v-league.txt": "gopher_quality/alpha_words_frac",
     "vi/ordinary/20-lich-xe-buyt.txt": "fineweb/line_punct_frac",
 }
 # Abusive pages kept (no list word: a threat, "con lợn"), and junk pages kept: synonym-spun text, fluent keyword
