@@ -17,6 +17,9 @@ from sieve.filters.textstats import SENTENCE_END, text_stats
 from sieve.schemas.config import C4Config, Config
 from sieve.schemas.document import Document, Drop
 
+# Two sentences the extractor glued where a paragraph break was ("on Wednesday.The stabbing"): a word's last two
+# lowercase letters, the mark, then a capitalised word. Counted as an end too ("U.S.", "Ph.D" and "e.g.The" are not).
+_GLUED_END = re.compile(r"(?<=[^\W\d_A-Z]{2}[.!?])(?=[A-Z][^\W\d_A-Z])")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
 # Shapes of a stripped line of code or markup, none of which a line of prose takes (docs/quality-thresholds.md
 # measures them on real articles and Vietnamese prose). Keywords are case-sensitive: prose lines start capitalized.
@@ -86,7 +89,10 @@ class C4:
         signals["chars_removed"] = len(text) - len(doc.text or "")
         signals["lorem_ipsum"] = "lorem ipsum" in text.lower()
         # a line of verse ends a sentence of its own (textstats.verse_lines: poems and lyrics punctuate no line)
-        signals["sentences"] = len(SENTENCE_END.findall(doc.text or "")) + len(text_stats(doc.text or "").verse)
+        kept_text = doc.text or ""
+        signals["sentences"] = (
+            len(SENTENCE_END.findall(kept_text)) + len(_GLUED_END.findall(kept_text)) + len(text_stats(kept_text).verse)
+        )
         signals.update(code_lines(doc.text or ""))
         return signals
 

@@ -249,6 +249,14 @@ def test_c4_page_rules(text, lang, reason):
     assert (drop.stage, drop.reason) == ("c4", reason)
 
 
+def test_sentences_the_extractor_glued_count_as_sentences():
+    # a real page of articles.warc.gz (jpost.com) reads "...reported on Wednesday.The stabbing occurred...": three
+    # sentences, paragraph breaks lost; abbreviations and versions are no sentence end
+    glued = "The minister spoke on Wednesday.The plan was approved.Police arrested a man.\n"
+    assert _run(C4(CFG), glued, "en")[1]["sentences"] == 3
+    assert _run(C4(CFG), "A Ph.D from MIT, e.g.This and v2.The end", "en")[1]["sentences"] == 0
+
+
 # Hand-written pages (tests/data/README.md): code-keep-<lang>-* are tutorials and explanations with one or two
 # snippets inside prose (code, maths, set notation, formulas, templates); code-drop-<lang>-* are pages that are
 # mostly code, markup or template text.
