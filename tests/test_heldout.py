@@ -21,9 +21,9 @@ ORDINARY_LOST = {
     "vi/ordinary/06-ket-qua-v-league.txt": "gopher_quality/alpha_words_frac",
     "vi/ordinary/20-lich-xe-buyt.txt": "fineweb/line_punct_frac",
 }
-# Abusive pages kept (no list word: a threat, "con lợn"), and junk pages kept: synonym-spun text, fluent keyword
+# Abusive pages kept (no list word: "con lợn", "muốn ói"), and junk pages kept: synonym-spun text, fluent keyword
 # pages, filler and interleaved articles keep everyday word pairs and a fluent word order (docs/quality-thresholds.md).
-TOXIC_KEPT = {"en/toxic/02-harassment-threat-message.txt", "vi/toxic/08-chat-bat-nat-hoc-sinh.txt"}
+TOXIC_KEPT = {"vi/toxic/08-chat-bat-nat-hoc-sinh.txt"}
 JUNK_KEPT = {
     "en/junk/01-spinner-fitness-article.txt",
     "en/junk/02-word-salad-seo-insurance.txt",

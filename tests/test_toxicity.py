@@ -188,8 +188,8 @@ def test_the_numpy_profanity_model_gives_the_packages_probabilities():
 
 HELD_OUT = DATA / "heldout"
 # Held-out pages (tests/data/heldout, written for sieve on December 6 by a session that never read the filters) that
-# the lists still miss: a threat and a bullying chat with no list word ("you won't see me coming", "con lợn").
-HELD_OUT_TOXIC_KEPT = {"en/02-harassment-threat-message.txt", "vi/08-chat-bat-nat-hoc-sinh.txt"}
+# the lists still miss: a bullying chat with no list word ("con lợn", "muốn ói").
+HELD_OUT_TOXIC_KEPT = {"vi/08-chat-bat-nat-hoc-sinh.txt"}
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
