@@ -28,6 +28,8 @@ FAKERS = {
     "VN_CCCD": "numerify",
     "VN_CMND": "numerify",
     "PASSPORT": "passport_number",
+    "CA_SIN": "numerify",
+    "UK_NINO": "numerify",
     "VN_TAX_CODE": "numerify",
     "BANK_ACCOUNT": "numerify",
     "CREDENTIAL_URL": "url",

@@ -69,10 +69,19 @@ _ID_CONTEXT = (
 )
 VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
-# Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits).
+# Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits, or 9 digits: a US book).
 PASSPORT = re.compile(
     r"\b(?i:hộ chiếu|ho chieu|passport)(?:[^\w\n]{0,3}(?i:số|so|no|number))?[^\w\n]{0,3}"
-    r"(?P<id>[A-Z]{1,2}\d{6,8})\b"
+    r"(?P<id>[A-Z]{1,2}\d{6,8}|\d{9})\b"
+)
+# Other countries' personal numbers, after their name: a Canadian SIN (9 digits, 3-3-3, Luhn-valid) and a UK National
+# Insurance number (two letters, three pairs of digits, A-D; "QQ 12 34 56 C" is HMRC's own example form).
+CA_SIN = re.compile(
+    r"\b(?i:social insurance number|SIN(?: number| no\.?)?)\b[^\d\n]{0,20}?(?P<id>\d{3}[ \-]?\d{3}[ \-]?\d{3})(?![ \-]?\d)"
+)
+UK_NINO = re.compile(
+    r"\b(?i:national insurance(?: number| no\.?)?|NI (?:number|no\.?)|NINO)\b[^\w\n]{0,20}?"
+    r"(?P<id>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])\b"
 )
 # Mã số thuế: 10 digits, a branch adds -3 digits. Company codes are public, but a personal one is not and the two
 # look the same.
@@ -145,6 +154,8 @@ SECRETS = [
 _AT = r"(?:\s?[\[({<]\s?(?i:at|@|a)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"
 _DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.|\sDOT\s)"
 OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
+# Lowercase words only with both of them: "aoife at brennanstudio dot ie" ("meet at noon" has no " dot ").
+SPELLED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w at \w[\w\-]*(?: dot \w[\w\-]*)+\b")
 _AT_NEEDS = r"[\[({<]\s?(?i:at|@|a)\s?[\])}>]|\s@|@\s|\sAT\s"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
@@ -166,6 +177,12 @@ PO_BOX = re.compile(r"\bP\.? ?O\.? Box \d{1,6}\b")
 EU_ADDRESS = re.compile(
     r"\b\d{1,5}(?: ?bis| ?ter)?,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza)"
     r" (?:[a-zà-ÿ']+ ){0,3}[A-ZÀ-Ý][\w'\-]*"
+)
+# A street named first, its number after, as German, Dutch and Nordic pages write it, with the postcode that follows:
+# "Friedrichstraße 148, 10117 Berlin", "Keizersgracht 123, 1015 CJ Amsterdam".
+NAME_FIRST_ADDRESS = re.compile(
+    r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
+    r"|gade|gatan|vägen|veien) \d{1,4}[a-zA-Z]?, \d{4,5}(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
@@ -240,7 +257,7 @@ def _public_suffix(written: str) -> bool:
     """Whether a de-obfuscated e-mail's domain ends in a real public suffix (tldextract's bundled list, offline)."""
     import tldextract
 
-    domain = re.sub(_DOT, ".", re.split(_AT, written)[-1])
+    domain = re.sub(_DOT + "| dot ", ".", re.split(_AT + "| at ", written)[-1])
     parts = tldextract.extract(domain)
     return bool(parts.suffix and parts.domain)
 
@@ -272,6 +289,8 @@ OURS = [
     Spec("vn_cccd", "VN_CCCD", [Format(VN_CCCD, _SSN_NEEDS)]),  # 12 digits hold 9
     Spec("vn_cmnd", "VN_CMND", [Format(VN_CMND, _SSN_NEEDS)]),
     Spec("passport", "PASSPORT", [Format(PASSPORT, r"\d{6}")]),
+    Spec("ca_sin", "CA_SIN", [Format(CA_SIN, r"\d{3}[ \-]?\d{3}[ \-]?\d{3}")], validate=luhn),
+    Spec("uk_nino", "UK_NINO", [Format(UK_NINO, r"\d\d ?\d\d ?\d\d ?[A-D]")]),
     Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d{10}")]),
     Spec(
         "bank_account",
@@ -283,7 +302,7 @@ OURS = [
     Spec(
         "obfuscated_email",
         "EMAIL_ADDRESS",
-        [Format(OBFUSCATED_EMAIL, _AT_NEEDS)],
+        [Format(OBFUSCATED_EMAIL, _AT_NEEDS), Format(SPELLED_EMAIL, r" dot ")],
         validate=_public_suffix,
     ),
     Spec(
@@ -293,6 +312,7 @@ OURS = [
             Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
             Format(UK_POSTCODE, r"[A-Z\d] \d[A-Z]{2}"),
+            Format(NAME_FIRST_ADDRESS, r"\d[a-zA-Z]?, \d{4,5} "),
             Format(PO_BOX, r"O\.? Box \d"),
             Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
         ],

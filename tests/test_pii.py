@@ -313,6 +313,30 @@ _FORMATS = {
         r.choice(["hộ chiếu số ", "Passport No. ", "passport: ", "ho chieu "]) + r.choice("BCN") + _digits(r, 7),
         "vi",
     ),
+    "passport_digits": lambda r: (
+        r.choice(["US passport ", "passport no. ", "Passport: "]) + "5" + _digits(r, 8),
+        "en",
+    ),
+    "ca_sin": lambda r: (
+        r.choice(["SIN ", "Social Insurance Number: ", "SIN no. "])
+        + r.choice([" ", "-", ""]).join(["046", "454", "286"]),
+        "en",
+    ),
+    "uk_nino": lambda r: (
+        r.choice(["National Insurance number ", "NI number: ", "NINO "])
+        + r.choice(["QQ 12 34 56 C", "AB123456D", "JG 10 37 43 A"]),
+        "en",
+    ),
+    "email_spelled": lambda r: (
+        f"{r.choice(['aoife', 'j.doe', 'sales'])} at {r.choice(['brennanstudio', 'acme-co'])} dot "
+        + r.choice(["ie", "com", "co dot uk"]),
+        "en",
+    ),
+    "address_name_first": lambda r: (
+        f"{r.choice(['Friedrichstraße', 'Keizersgracht', 'Hauptstr.', 'Storgatan'])} {r.randint(1, 300)}"
+        f"{r.choice(['', 'a'])}, {r.choice(['10117 Berlin', '1015 CJ Amsterdam', '11455 Stockholm'])}",
+        "en",
+    ),
     "tax_code": lambda r: (
         r.choice(["Mã số thuế: ", "MST ", "ma so thue ", "tax code: "]) + _digits(r, 10) + r.choice(["", "-001"]),
         "vi",
