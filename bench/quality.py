@@ -13,8 +13,8 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
              with the perplexity stage off (before: as with no model) and on (after: the shipped models and cutoffs).
              Clean: the real article pages identified as English, VLSP 2013 test documents (read from an
              underthesea==9.5.0 wheel, fetched from PyPI into bench/results; measurement only) and the
-             hand-written pages of tests/data/junk/<lang>/clean-*.txt and tests/data/heldout (written apart from sieve's
-             code; its junk pages too), VLSP cut into 5-sentence pages, and held-out
+             hand-written pages of tests/data/junk/<lang>/clean-*.txt and tests/data/heldout and heldout2 (written apart
+             from sieve's code; their junk pages too), VLSP cut into 5-sentence pages, and held-out
              real text the shipped models never saw (HELD_OUT: Debian 12 documentation packages fetched with apt-get,
              cut into pages of 40-700 words). Junk, made here from the real texts (never by
              flows/synth), JUNK_PER_KIND per kind: word salad, words sampled by frequency, spun (every 2nd-4th word
@@ -384,9 +384,9 @@ def hand_pages(lang: str, group: str) -> list[str]:
 
 
 def heldout_pages(lang: str, *groups: str) -> list[str]:
-    """The pages of tests/data/heldout/<lang>/<group>/ (written apart from sieve's code), one page per file."""
-    folder = JUNK_DATA.parent / "heldout" / lang
-    return [p.read_text(encoding="utf-8") for g in groups for p in sorted((folder / g).glob("*.txt"))]
+    """The pages of tests/data/heldout*/<lang>/<group>/ (two rounds written apart from sieve's code), one per file."""
+    rounds = [JUNK_DATA.parent / name / lang for name in ("heldout", "heldout2")]
+    return [p.read_text(encoding="utf-8") for r in rounds for g in groups for p in sorted((r / g).glob("*.txt"))]
 
 
 def vlsp_file() -> Path:

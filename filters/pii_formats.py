@@ -67,7 +67,8 @@ _ID_CONTEXT = (
     r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
     r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))"
 )
-VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
+# CCCD's twelve digits may follow a name ("CCCD mang tên Phạm Thị Hoa, số 038.185.004.567"): a wider window.
+VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,50}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
 # Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits, or 9 digits: a US book).
 PASSPORT = re.compile(
@@ -189,6 +190,7 @@ _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
 _LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
 _WARDS = r"(?i:phường|p\.|xã|quận|q\.|thị trấn|tt\.)"
+_HAMLET_UP = r"(?i:thôn|xóm|ấp|khu phố|xã|phường|thị trấn)"
 VI_ADDRESS = re.compile(
     rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
     # "số 08 NQ-TW" (a resolution) is not one; "đường số 7" is a street
@@ -196,6 +198,8 @@ VI_ADDRESS = re.compile(
     rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
     # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
     rf"|\b\d{{1,5}}[A-Za-z]? {_VI_NAME}(?=, {_WARDS}\s)"
+    # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
+    rf"|\b(?i:xóm|thôn|tổ|ấp|khu phố|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
 )
 # A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
 # a slashed number before a capital.
@@ -204,7 +208,7 @@ _VI_ADDRESS_NEEDS = (
     + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES)
     + ")"
     + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
-    + rf"|, {_WARDS}\s"
+    + rf"|, {_WARDS}\s|\d[A-Z]?, {_HAMLET_UP}\s"
 )
 
 # Vietnamese number plates: a province code (2 digits), a series letter and maybe a digit, then 4-5 digits, written

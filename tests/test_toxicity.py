@@ -186,20 +186,29 @@ def test_the_numpy_profanity_model_gives_the_packages_probabilities():
     assert profanity_model().predict_prob(sentences) == pytest.approx(list(expected), abs=1e-12)
 
 
-HELD_OUT = DATA / "heldout"
-# Held-out pages (tests/data/heldout, written for sieve on December 6 by a session that never read the filters) that
-# the lists still miss: a bullying chat with no list word ("con lợn", "muốn ói").
-HELD_OUT_TOXIC_KEPT = {"vi/08-chat-bat-nat-hoc-sinh.txt"}
+HELD_OUT = [DATA / "heldout", DATA / "heldout2"]
+# Held-out pages (tests/data/heldout*: two rounds written for sieve on December 6 by sessions that never read the
+# filters; the first round's misses shaped today's lists, the second measured them) that the lists still miss: a
+# bullying chat and a debt collector's threats with no list word ("con lợn", "gặp ngoài đường là mày đi viện"), and
+# a misogynist rant in plain words ("đàn bà não ngắn").
+HELD_OUT_TOXIC_KEPT = {
+    "heldout/vi/08-chat-bat-nat-hoc-sinh.txt",
+    "heldout2/vi/03-tin-nhan-doa-con-no.txt",
+    "heldout2/vi/04-bai-viet-miet-thi-phu-nu.txt",
+}
 
 
 @pytest.mark.parametrize("lang", ["en", "vi"])
 def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
-    """Masked obscenities, dehumanising phrases, self-harm incitement and regional slurs on pages written after the
-    lists: all but the named misses dropped; no ordinary or contact page of the held-out set dropped."""
-    kept = {f"{lang}/{p.name}" for p in sorted((HELD_OUT / lang / "toxic").glob("*.txt")) if not _drops(stage, p, lang)}
-    assert kept == {name for name in HELD_OUT_TOXIC_KEPT if name.startswith(lang)}
-    ordinary = sorted((HELD_OUT / lang / "ordinary").glob("*.txt")) + sorted((HELD_OUT / lang / "pii").glob("*.txt"))
-    assert len(ordinary) >= 34 and not [p.name for p in ordinary if _drops(stage, p, lang)]
+    """Masked obscenities, dehumanising phrases, threats, self-harm incitement and slurs on pages written after the
+    lists: all but the named misses dropped; no ordinary or contact page of the held-out sets dropped."""
+    toxic = [p for root in HELD_OUT for p in sorted((root / lang / "toxic").glob("*.txt"))]
+    kept = {f"{p.parents[2].name}/{lang}/{p.name}" for p in toxic if not _drops(stage, p, lang)}
+    assert len(toxic) == 14 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
+    ordinary = [
+        p for root in HELD_OUT for group in ("ordinary", "pii") for p in sorted((root / lang / group).glob("*.txt"))
+    ]
+    assert len(ordinary) >= 60 and not [p.name for p in ordinary if _drops(stage, p, lang)]
 
 
 def _drops(stage, path, lang) -> bool:
