@@ -181,9 +181,10 @@ EU_ADDRESS = re.compile(
 )
 # A street named first, its number after, as German, Dutch and Nordic pages write it, with the postcode that follows:
 # "Friedrichstraße 148, 10117 Berlin", "Keizersgracht 123, 1015 CJ Amsterdam".
+_POSTCODE_NOT_YEAR = r"(?:\d{5}|(?!(?:19|20)\d\d)\d{4})"  # "Nov 19, 2019 The" is a date
 NAME_FIRST_ADDRESS = re.compile(
     r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
-    r"|gade|gatan|vägen|veien) \d{1,4}[a-zA-Z]?, \d{4,5}(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
+    r"|gade|gatan|vägen|veien) \d{1,4}[a-zA-Z]?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
@@ -197,7 +198,7 @@ VI_ADDRESS = re.compile(
     rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b)"
     rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
     # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
-    rf"|\b\d{{1,5}}[A-Za-z]? {_VI_NAME}(?=, {_WARDS}\s)"
+    rf"|\b\d{{1,5}}[A-Za-z]? (?>{_VI_NAME})(?=, {_WARDS}\s)"  # atomic: the name runs to the comma or fails
     # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
     rf"|\b(?i:xóm|thôn|tổ|ấp|khu phố|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
 )
@@ -208,7 +209,8 @@ _VI_ADDRESS_NEEDS = (
     + "|".join(f"(?<=(?i:{lane}) \\d)" for lane in _LANES)
     + ")"
     + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
-    + rf"|, {_WARDS}\s|\d[A-Z]?, {_HAMLET_UP}\s"
+    # the ward-led form digit-led too (its street holds no comma): a need led by ", " costs 3x the others together
+    + rf"|\d[A-Za-z]? [{_UPPER}][^\n,]*, {_WARDS}\s|\d[A-Z]?, {_HAMLET_UP}\s"
 )
 
 # Vietnamese number plates: a province code (2 digits), a series letter and maybe a digit, then 4-5 digits, written
@@ -315,14 +317,19 @@ OURS = [
         [
             Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
-            Format(UK_POSTCODE, r"[A-Z\d] \d[A-Z]{2}"),
-            Format(NAME_FIRST_ADDRESS, r"\d[a-zA-Z]?, \d{4,5} "),
-            Format(PO_BOX, r"O\.? Box \d"),
+            # every need of an entity digit-led: one letter-led alternative makes the joined search try every letter
+            Format(UK_POSTCODE, r"\d[A-Z]? \d[A-Z]{2}"),
+            Format(NAME_FIRST_ADDRESS, r"\d[a-zA-Z]?, " + _POSTCODE_NOT_YEAR + " "),
+            Format(PO_BOX, r"\d(?<=Box \d)"),
             Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
         ],
         score=0.6,
     ),
-    Spec("vn_plate", "VN_LICENSE_PLATE", [Format(VN_PLATE, r"\d\d-?[A-Z]")]),
+    Spec(
+        "vn_plate",
+        "VN_LICENSE_PLATE",
+        [Format(VN_PLATE, r"\d\d-?[A-Z][A-Z\d]?(?:[\- ]\d{3}|\d{3}\.\d)")],  # not "32GB": 7% of real pages
+    ),
 ]
 
 
@@ -330,7 +337,7 @@ def entity_needs() -> dict[str, str]:
     """Per entity, what any text one of its recognizers (sieve's or presidio's) finds something in contains."""
     needs: dict[str, set[str]] = {}
     for spec in OURS:
-        needs.setdefault(spec.entity, set()).add("|".join(f.needs for f in spec.formats))
+        needs.setdefault(spec.entity, set()).add("|".join(dict.fromkeys(f.needs for f in spec.formats)))
     for entity, need in PRESIDIO_NEEDS.values():
         needs.setdefault(entity, set()).add(need)
     return {entity: "|".join(sorted(alts)) for entity, alts in needs.items()}
