@@ -10,6 +10,8 @@ Prints tables and writes JSON to bench/results/pii.json. Texts (all on one core,
   traps       tests/data/traps/toxicity.json: hand-written ordinary pages whose words are on the toxicity lists in
               everyday meanings (trap en/vi: each drop is a false drop) and abusive pages (toxic hand en/vi: each
               keep is a miss);
+  held-out    tests/data/heldout*/<lang>/: two rounds of pages written apart from sieve's code: contact pages with
+              their values listed (leaks per round), ordinary and abusive pages (toxicity false drops and misses);
   contacts    tests/data/pii/contacts.tsv: hand-written contact lines in real-page style, each value that must go
               (by format class) and negatives that must stay unchanged (dates, prices, versions, hotlines...).
 PII rows: docs/s of sieve's scrubber with the prefilter on and off, and of presidio's default pattern recognizers
@@ -157,6 +159,30 @@ def contacts(scrubber: Scrubber) -> dict[str, dict]:
     return stats
 
 
+HELD_OUT = [ROOT / "tests" / "data" / name for name in ("heldout", "heldout2")]
+
+
+def held_out_contacts(scrubber: Scrubber) -> dict[str, dict]:
+    """Per held-out round and language (tests/data/heldout*/<lang>/pii, written apart from the recognizers): values
+    listed beside the pages (names and birth dates aside: they need an NER model) and those left in the scrubbed text."""
+    out = {}
+    for root in HELD_OUT:
+        for lang in ("en", "vi"):
+            listed, leaked = 0, []
+            for page in sorted((root / lang / "pii").glob("*.txt")):
+                text = scrubber.scrub(page.read_text(encoding="utf-8"), lang)[0]
+                for value in json.loads(page.with_suffix(".json").read_text(encoding="utf-8")):
+                    if value["kind"] not in ("person", "date_of_birth"):
+                        listed += 1
+                        leaked += [value["value"]] if value["value"] in text else []
+            out[f"{root.name} {lang}"] = {"values": listed, "leaked": len(leaked), "leaked_values": leaked}
+    return out
+
+
+def held_out_pages(lang: str, group: str) -> list[tuple[str, str]]:
+    return [(lang, p.read_text(encoding="utf-8")) for r in HELD_OUT for p in sorted((r / lang / group).glob("*.txt"))]
+
+
 def table(headers: list[str], rows: list[list]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     for r in [headers, ["-" * w for w in widths], *rows]:
@@ -260,6 +286,11 @@ def main() -> None:
         ["contacts.tsv class", "lines", "leaked / changed"],
         [[k, v["lines"], v["wrong"]] for k, v in result["contacts"].items()],
     )
+    result["held_out_contacts"] = held_out_contacts(on)
+    table(
+        ["held-out contact pages", "values", "leaked", "which"],
+        [[k, v["values"], v["leaked"], "; ".join(v["leaked_values"])] for k, v in result["held_out_contacts"].items()],
+    )
     result["recall"] = recall(on, synth)
     table(
         ["planted type", "planted", "removed", "recall"],
@@ -290,6 +321,8 @@ def main() -> None:
             f"synthetic toxic {lang}": (True, [(lg, t) for lg, t, _, toxic in synth if toxic and lg == lang])
             for lang in ("en", "vi")
         },
+        **{f"held-out ordinary {lang}": (False, held_out_pages(lang, "ordinary")) for lang in ("en", "vi")},
+        **{f"held-out abusive {lang}": (True, held_out_pages(lang, "toxic")) for lang in ("en", "vi")},
         "synthetic clean": (False, [(lang, t) for lang, t, _, toxic in synth if not toxic]),
         "real pages": (False, real),
         "vi real (VLSP)": (False, vi_docs),
