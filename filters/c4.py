@@ -93,7 +93,7 @@ class C4:
         signals["sentences"] = (
             len(SENTENCE_END.findall(kept_text)) + len(_GLUED_END.findall(kept_text)) + len(text_stats(kept_text).verse)
         )
-        signals.update(code_lines(doc.text or ""))
+        signals.update(code_lines(kept_text))
         return signals
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
