@@ -18,9 +18,10 @@ from sieve.schemas.document import Document, Drop
 LISTS = Path(__file__).with_name("data") / "toxicity"
 SECTIONS = ("toxic", "ambiguous", "target", "allow", "identity", "negative")
 _TOKEN = re.compile(r"\w+")
-# A word written with asterisks for some of its letters ("f***ing", "sh*t", "b****d"): letters, then stars, then
-# optionally letters. Writers mask only words they know are obscene, so a masked list term counts as toxic.
-_MASKED = re.compile(r"(?<![\w*])([^\W\d_]+)(\*+)([^\W\d_]*)(?![\w*])")
+# A word written with symbols for some of its letters ("f***ing", "sh!t", "a$$hole", "f@ck", "b****d"): letters, then
+# mask symbols, then optionally letters. Writers mask only words they know are obscene, so a masked list term counts
+# as toxic. Not before a colon: shops mask reviewers' names ("b***h: giao hàng nhanh").
+_MASKED = re.compile(r"(?<![\w*@#$!])([^\W\d_]+)([*@#$!]+)([^\W\d_]*)(?![\w*@#$!:])")
 _ENDINGS = ("", "s", "es", "ed", "ing", "er", "ers")  # a masked word may carry an ending its list term lacks
 _SENTENCE = re.compile(r"(?<=[.!?…])(?<!\b\w\.)\s+|\n+")  # not after an initial: "Philip K. Dick" is one name
 
@@ -105,11 +106,12 @@ def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
 
 
 def masked_terms(lex: Lexicon, sentence: str) -> int:
-    """How many words of a (lowercased) sentence are list terms with letters masked by asterisks: the visible
-    letters begin and end a term (with an ending), at least one letter hidden, about one star a hidden letter. A
-    footnote star ("price*") hides none, "**bold**" is no word, a product of two Latin letters ("s*t") is too short to
-    say which word it hides, and stars after more than one letter are how sites mask names ("Ni** from Seoul")."""
-    if "*" not in sentence:
+    """How many words of a (lowercased) sentence are list terms with letters masked by symbols: the visible letters
+    begin and end a term (with an ending), at least one letter hidden, about one symbol a hidden letter. A footnote
+    star ("price*") or "Yahoo!" hides none, "**bold**" is no word, a product of two Latin letters ("s*t", "a@b") is
+    too short to say which word it hides, and stars after more than one letter are how sites mask names ("Ni** from
+    Seoul"). An address ("info@acme") is no list term."""
+    if not any(mark in sentence for mark in "*@#$!"):
         return 0
     count = 0
     for head, stars, tail in _MASKED.findall(sentence):

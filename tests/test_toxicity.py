@@ -222,6 +222,9 @@ def test_a_masked_list_word_counts_as_toxic_and_a_masked_name_or_product_does_no
 
     assert count("What a f***ing mess, you b****d.") == 2  # an ending the term lacks; one star fewer than letters
     assert count("Absolute sh*t, and the c***s knew it.") == 2
+    assert count("What a load of sh!t, you a$$hole, f@ck off.") == 3
+    assert count("Mail info@acme.com or sales@shop; Yahoo! and Ke$ha are names; tickets $5!") == 0
+    assert count("★★★★★ b***h: Giao hàng nhanh, đóng gói cẩn thận.", "vi") == 0  # a shop masks its reviewers' names
     assert count("Đ*t mẹ mày.", "vi") == 1
     assert count("Reviews: Ni** from Seoul, Man** from Busan, Ali*** from Jeju.") == 0  # names masked after 2+ letters
     assert count("The speed is v = s*t and the area a*b; prices* exclude tax. **Bold** text.") == 0
