@@ -159,7 +159,7 @@ def contacts(scrubber: Scrubber) -> dict[str, dict]:
     return stats
 
 
-HELD_OUT = [ROOT / "tests" / "data" / name for name in ("heldout", "heldout2")]
+HELD_OUT = [ROOT / "tests" / "data" / name for name in ("heldout", "heldout2", "heldout3")]
 
 
 def held_out_contacts(scrubber: Scrubber) -> dict[str, dict]:

@@ -385,7 +385,7 @@ def hand_pages(lang: str, group: str) -> list[str]:
 
 def heldout_pages(lang: str, *groups: str) -> list[str]:
     """The pages of tests/data/heldout*/<lang>/<group>/ (two rounds written apart from sieve's code), one per file."""
-    rounds = [JUNK_DATA.parent / name / lang for name in ("heldout", "heldout2")]
+    rounds = [JUNK_DATA.parent / name / lang for name in ("heldout", "heldout2", "heldout3")]
     return [p.read_text(encoding="utf-8") for r in rounds for g in groups for p in sorted((r / g).glob("*.txt"))]
 
 

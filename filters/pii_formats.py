@@ -27,9 +27,9 @@ _LABELS = ("đt", "dt", "tel", "phone", "hotline", "zalo", "viber", "mobile", "f
 _START = (
     r"(?=[\d(+])(?:(?<![\w+.\-/–])|(?<![\w+])(?=\+)|"
     + "|".join(f"(?i:(?<={label})|(?<={label}\\.))" for label in _LABELS)
-    # a bare mobile number typed against the word before it ("của tôi là0912345678"): a lowercase letter, then
-    # exactly ten digits with a mobile prefix
-    + r"|(?<=[a-zà-ỹđ])(?=0[35789]\d{8}(?!\d))"
+    # a bare mobile number typed against the word before it ("của tôi là0912345678", "di động0979 001 246"): a
+    # lowercase letter, then exactly ten digits with a mobile prefix, maybe grouped
+    + r"|(?<=[a-zà-ỹđ])(?=0[35789](?:[ .\-]?\d){8}(?![ .\-]?\d))"
     + ")"
 )
 _END = r"(?![\w]|[.\-_/–]\d)"
@@ -70,10 +70,10 @@ _ID_CONTEXT = (
 # CCCD's twelve digits may follow a name ("CCCD mang tên Phạm Thị Hoa, số 038.185.004.567"): a wider window.
 VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,50}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
-# Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits, or 9 digits: a US book).
+# Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits, or 8-9 digits: US, Norway).
 PASSPORT = re.compile(
     r"\b(?i:hộ chiếu|ho chieu|passport)(?:[^\w\n]{0,3}(?i:số|so|no|number))?[^\w\n]{0,3}"
-    r"(?P<id>[A-Z]{1,2}\d{6,8}|\d{9})\b"
+    r"(?P<id>[A-Z]{1,2}\d{6,8}|\d{8,9})\b"
 )
 # Other countries' personal numbers, after their name: a Canadian SIN (9 digits, 3-3-3, Luhn-valid) and a UK National
 # Insurance number (two letters, three pairs of digits, A-D; "QQ 12 34 56 C" is HMRC's own example form).
@@ -111,6 +111,10 @@ BANK_ACCOUNT = _account(
     r" \-",
 )
 BANK_ACCOUNT_DOTTED = _account(_ACCOUNT_ABBREVIATIONS, r" .\-")
+# A UK sort code (80-22-60) after its name, and an account number right after the word "account" ("account
+# 30128845", "account: 30128845"; "account for 123,456" is a count).
+SORT_CODE = re.compile(r"\b(?i:sort code)\b[^\d\n]{0,10}?(?P<id>\d\d[ \-]\d\d[ \-]\d\d)(?![ \-]?\d)")
+ACCOUNT_WORD = re.compile(r"\b(?i:account)\b:? ?(?P<id>\d{6,19})(?![ .\-]?\d)")
 
 # user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
 _QUERY_KEYS = (
@@ -152,12 +156,12 @@ SECRETS = [
 # gmail.com". The domain
 # must end in a real public suffix (checked by tldextract), so "thanks @ john.smith" is not one.
 # Also the words in capitals between spaces: "hotro AT congty DOT vn" (lowercase "at" and "dot" are English words).
-_AT = r"(?:\s?[\[({<]\s?(?i:at|@|a)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"
-_DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.)\s?[\])}>]\s?|\.|\sDOT\s)"
+_AT = r"(?:\s?[\[({<]\s?(?i:at|@|a|a còng)\s?[\])}>]\s?|\s@\s?|@\s|\sAT\s)"  # "a còng": Vietnamese for @
+_DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.|chấm)\s?[\])}>]\s?|\.|\sDOT\s|\schấm\s)"  # "chấm": Vietnamese for dot
 OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
 # Lowercase words only with both of them: "aoife at brennanstudio dot ie" ("meet at noon" has no " dot ").
 SPELLED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w at \w[\w\-]*(?: dot \w[\w\-]*)+\b")
-_AT_NEEDS = r"[\[({<]\s?(?i:at|@|a)\s?[\])}>]|\s@|@\s|\sAT\s"
+_AT_NEEDS = r"[\[({<]\s?(?i:at|@|a|a còng)\s?[\])}>]|\s@|@\s|\sAT\s"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
 # "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
@@ -184,7 +188,7 @@ EU_ADDRESS = re.compile(
 _POSTCODE_NOT_YEAR = r"(?:\d{5}|(?!(?:19|20)\d\d)\d{4})"  # "Nov 19, 2019 The" is a date
 NAME_FIRST_ADDRESS = re.compile(
     r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
-    r"|gade|gatan|vägen|veien) \d{1,4}[a-zA-Z]?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
+    r"|gade|gatan|vägen|veien) \d{1,4}(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
@@ -192,13 +196,15 @@ _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
 _LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
 _WARDS = r"(?i:phường|p\.|xã|quận|q\.|thị trấn|tt\.)"
 _HAMLET_UP = r"(?i:thôn|xóm|ấp|khu phố|xã|phường|thị trấn)"
+# Where a ward-led street may also end: before a city ("165 Cầu Giấy, Hà Nội").
+_WARDS_OR_CITY = rf"(?:{_WARDS}\s|(?i:tp\.|thành phố|hà nội|tp\.? ?hcm|sài gòn|đà nẵng|hải phòng|cần thơ)\b)"
 VI_ADDRESS = re.compile(
     rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
     # "số 08 NQ-TW" (a resolution) is not one; "đường số 7" is a street
     rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b)"
     rf"|\b\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
     # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
-    rf"|\b\d{{1,5}}[A-Za-z]? (?>{_VI_NAME})(?=, {_WARDS}\s)"  # atomic: the name runs to the comma or fails
+    rf"|\b\d{{1,5}}[A-Za-z]? (?>{_VI_NAME})(?=, {_WARDS_OR_CITY})"  # atomic: the name runs to the comma or fails
     # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
     rf"|\b(?i:xóm|thôn|tổ|ấp|khu phố|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
 )
@@ -210,7 +216,7 @@ _VI_ADDRESS_NEEDS = (
     + ")"
     + rf"|\d[A-Za-z]?,? (?i:đường|phố) |\d[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? [{_UPPER}]"
     # the ward-led form digit-led too (its street holds no comma): a need led by ", " costs 3x the others together
-    + rf"|\d[A-Za-z]? [{_UPPER}][^\n,]*, {_WARDS}\s|\d[A-Z]?, {_HAMLET_UP}\s"
+    + rf"|\d[A-Za-z]? [{_UPPER}][^\n,]*, {_WARDS_OR_CITY}|\d[A-Z]?, {_HAMLET_UP}\s"
 )
 
 # Vietnamese number plates: a province code (2 digits), a series letter and maybe a digit, then 4-5 digits, written
@@ -301,7 +307,12 @@ OURS = [
     Spec(
         "bank_account",
         "BANK_ACCOUNT",
-        [Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}"), Format(BANK_ACCOUNT_DOTTED, r"\d(?:[ .\-]?\d){5}")],
+        [
+            Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}"),
+            Format(BANK_ACCOUNT_DOTTED, r"\d(?:[ .\-]?\d){5}"),
+            Format(SORT_CODE, r"\d(?:[ \-]?\d){5}"),
+            Format(ACCOUNT_WORD, r"\d(?:[ \-]?\d){5}"),
+        ],
     ),
     Spec("credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)]),
     Spec("secret", "SECRET", SECRETS),
@@ -319,7 +330,7 @@ OURS = [
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
             # every need of an entity digit-led: one letter-led alternative makes the joined search try every letter
             Format(UK_POSTCODE, r"\d[A-Z]? \d[A-Z]{2}"),
-            Format(NAME_FIRST_ADDRESS, r"\d[a-zA-Z]?, " + _POSTCODE_NOT_YEAR + " "),
+            Format(NAME_FIRST_ADDRESS, r"\d(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + " "),
             Format(PO_BOX, r"\d(?<=Box \d)"),
             Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
         ],

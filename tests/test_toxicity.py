@@ -186,7 +186,7 @@ def test_the_numpy_profanity_model_gives_the_packages_probabilities():
     assert profanity_model().predict_prob(sentences) == pytest.approx(list(expected), abs=1e-12)
 
 
-HELD_OUT = [DATA / "heldout", DATA / "heldout2"]
+HELD_OUT = [DATA / "heldout", DATA / "heldout2", DATA / "heldout3"]
 # Held-out pages (tests/data/heldout*: two rounds written for sieve on December 6 by sessions that never read the
 # filters; the first round's misses shaped today's lists, the second measured them) that the lists still miss: a
 # bullying chat and a debt collector's threats with no list word ("con lợn", "gặp ngoài đường là mày đi viện"), and
@@ -195,6 +195,12 @@ HELD_OUT_TOXIC_KEPT = {
     "heldout/vi/08-chat-bat-nat-hoc-sinh.txt",
     "heldout2/vi/03-tin-nhan-doa-con-no.txt",
     "heldout2/vi/04-bai-viet-miet-thi-phu-nu.txt",
+    # round 3, not fitted: threats against a neighbour, hate against migrants, a bullying chat, in plain words
+    "heldout3/en/02-neighbour-threat-comment.txt",
+    "heldout3/en/03-hate-blog-post.txt",
+    "heldout3/vi/02-de-doa-hang-xom.txt",
+    "heldout3/vi/03-ky-thi-dan-ngoai-tinh.txt",
+    "heldout3/vi/04-nhom-chat-bat-nat.txt",
 }
 
 
@@ -204,7 +210,7 @@ def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
     lists: all but the named misses dropped; no ordinary or contact page of the held-out sets dropped."""
     toxic = [p for root in HELD_OUT for p in sorted((root / lang / "toxic").glob("*.txt"))]
     kept = {f"{p.parents[2].name}/{lang}/{p.name}" for p in toxic if not _drops(stage, p, lang)}
-    assert len(toxic) == 14 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
+    assert len(toxic) == 18 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
     ordinary = [
         p for root in HELD_OUT for group in ("ordinary", "pii") for p in sorted((root / lang / group).glob("*.txt"))
     ]
