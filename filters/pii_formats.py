@@ -111,6 +111,7 @@ BANK_ACCOUNT = _account(
     r" \-",
 )
 BANK_ACCOUNT_DOTTED = _account(_ACCOUNT_ABBREVIATIONS, r" .\-")
+_ACCOUNT_NEEDS = r"\d(?:[ \-]?\d){5}"  # six digits, maybe grouped by spaces or dashes
 # A UK sort code (80-22-60) after its name, and an account number right after the word "account" ("account
 # 30128845", "account: 30128845"; "account for 123,456" is a count).
 SORT_CODE = re.compile(r"\b(?i:sort code)\b[^\d\n]{0,10}?(?P<id>\d\d[ \-]\d\d[ \-]\d\d)(?![ \-]?\d)")
@@ -308,10 +309,10 @@ OURS = [
         "bank_account",
         "BANK_ACCOUNT",
         [
-            Format(BANK_ACCOUNT, r"\d(?:[ \-]?\d){5}"),
+            Format(BANK_ACCOUNT, _ACCOUNT_NEEDS),
             Format(BANK_ACCOUNT_DOTTED, r"\d(?:[ .\-]?\d){5}"),
-            Format(SORT_CODE, r"\d(?:[ \-]?\d){5}"),
-            Format(ACCOUNT_WORD, r"\d(?:[ \-]?\d){5}"),
+            Format(SORT_CODE, _ACCOUNT_NEEDS),
+            Format(ACCOUNT_WORD, _ACCOUNT_NEEDS),
         ],
     ),
     Spec("credential_url", "CREDENTIAL_URL", [Format(CREDENTIAL_URL, _URL_LOGIN + "|" + _QUERY_KEYS)]),

@@ -60,15 +60,20 @@ class TextStats:
         return sum(map(len, self.words))
 
     @cached_property
+    def n_split(self) -> int:
+        """Whitespace-separated tokens, all of them."""
+        return len(self.text.split())
+
+    @cached_property
     def n_tokens(self) -> int:
         """Whitespace-separated tokens, numbers and symbols included, operators and bullets not (a maths lesson's
         "Δ = b² − 4ac" holds three words and a number, not six tokens of which two lack a letter)."""
-        return len(self.text.split()) - len(_OPERATOR_TOKEN.findall(self.text))
+        return self.n_split - len(_OPERATOR_TOKEN.findall(self.text))
 
     @cached_property
     def n_alpha_tokens(self) -> int:
         """Whitespace-separated tokens that hold at least one letter."""
-        return len(self.text.split()) - len(_NON_ALPHA_TOKEN.findall(self.text))
+        return self.n_split - len(_NON_ALPHA_TOKEN.findall(self.text))
 
 
 # Verse: a run of unpunctuated lines in a fixed meter. Vietnamese poems and song lyrics punctuate no line ("Quê

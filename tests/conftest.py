@@ -40,6 +40,8 @@ SHARED_PREFECT_HOME = "SIEVE_TESTS_PREFECT_HOME"
 os.environ["OMP_NUM_THREADS"] = "1"
 
 DATA = Path(__file__).parent / "data"
+# Pages written apart from sieve's code, one folder per round (tests/data/README.md): each <lang>/{ordinary,pii,toxic,junk}.
+HELD_OUT_ROUNDS = [DATA / "heldout", DATA / "heldout2", DATA / "heldout3"]
 # A light config for tests about files, not filters: ranges of 10 records, the fast extractor (resiliparse), no
 # URL list, language model or presidio to load; the quality stages and dedup as default.
 LIGHT_CONFIG = """

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 
 from sieve.schemas.config import load_config
-from tests.conftest import DATA
+from tests.conftest import DATA, HELD_OUT_ROUNDS
 from tests.test_perplexity import after_extraction, verdicts
 
-ROUNDS = [DATA / "heldout", DATA / "heldout2", DATA / "heldout3"]
 # Ordinary and contact pages the chain loses: Gopher's and FineWeb's own rules, which drop tables of figures and
 # pages whose lines end without punctuation (comment threads, lyrics, timetables) by design.
 ORDINARY_LOST = {
@@ -65,7 +64,7 @@ JUNK_KEPT = {
 @pytest.fixture(scope="module")
 def outcomes() -> dict[str, tuple[str | None, str | None]]:
     """page (round/lang/group/name) -> (language identified, stage/reason of its drop or None)."""
-    paths = sorted(p for root in ROUNDS for p in root.glob("*/*/*.txt"))
+    paths = sorted(p for root in HELD_OUT_ROUNDS for p in root.glob("*/*/*.txt"))
     found = verdicts(after_extraction(load_config()), [p.read_text(encoding="utf-8") for p in paths])
     return {
         str(p.relative_to(DATA)): (doc.language, drop and f"{drop.stage}/{drop.reason}")

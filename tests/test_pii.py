@@ -20,7 +20,7 @@ from sieve.schemas.config import load_config
 from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms.parquet import write_rows
-from tests.conftest import DATA
+from tests.conftest import DATA, HELD_OUT_ROUNDS
 
 PII = load_config().pii
 
@@ -566,7 +566,6 @@ def test_the_prefilter_knows_the_entity_of_every_presidio_recognizer_it_runs():
         assert getattr(predefined_recognizers, name)().supported_entities == [entity], name
 
 
-HELD_OUT = [DATA / "heldout", DATA / "heldout2", DATA / "heldout3"]  # rounds written apart from the recognizers
 # Values of the held-out contact pages (tests/data/heldout*/<lang>/pii) that stay, on purpose or as known gaps:
 # service numbers (1800/1900: a business's public line, as contacts.tsv's negatives), presidio's own list of SSNs
 # never issued (078-05-1120 was printed on a wallet insert in 1938), a district and city alone (not an address by
@@ -591,7 +590,7 @@ def test_held_out_contact_pages_leak_no_listed_value(scrub, lang):
     """Every phone, e-mail, id, card, account, key, plate and address listed beside a held-out page is gone from its
     scrubbed text, except the named ones (names, birth dates and bare years need an NER model: not checked here)."""
     leaks, listed = [], 0
-    for page in sorted(p for root in HELD_OUT for p in (root / lang / "pii").glob("*.txt")):
+    for page in sorted(p for root in HELD_OUT_ROUNDS for p in (root / lang / "pii").glob("*.txt")):
         out = scrub(page.read_text(encoding="utf-8"), lang)[0]
         for value in json.loads(page.with_suffix(".json").read_text(encoding="utf-8")):
             if value["kind"] in ("person", "date_of_birth") or value["value"] in HELD_OUT_KEPT:
