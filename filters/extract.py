@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import unicodedata
 from typing import Any
@@ -68,10 +69,19 @@ def extract_text(settings: ExtractConfig, html: str, main_chars: int | None = No
     return text
 
 
-def _trafilatura(settings: ExtractConfig, html: str, fallback: bool) -> str:
-    import trafilatura  # ~0.5 s to import: only where trafilatura is the extractor
+@functools.cache
+def _trafilatura_module() -> Any:
+    """trafilatura (~0.5 s to import: only where it is the extractor), its pruning XPaths answered in Python."""
+    import trafilatura
 
-    text = trafilatura.extract(
+    from sieve.filters.trafilatura_prune import install
+
+    install()
+    return trafilatura
+
+
+def _trafilatura(settings: ExtractConfig, html: str, fallback: bool) -> str:
+    text = _trafilatura_module().extract(
         html,
         favor_precision=settings.favor_precision,
         fast=not fallback,
