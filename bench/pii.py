@@ -10,7 +10,7 @@ Prints tables and writes JSON to bench/results/pii.json. Texts (all on one core,
   traps       tests/data/traps/toxicity.json: hand-written ordinary pages whose words are on the toxicity lists in
               everyday meanings (trap en/vi: each drop is a false drop) and abusive pages (toxic hand en/vi: each
               keep is a miss);
-  held-out    tests/data/heldout*/<lang>/: two rounds of pages written apart from sieve's code: contact pages with
+  held-out    tests/data/heldout*/<lang>/: rounds of pages written apart from sieve's code: contact pages with
               their values listed (leaks per round), ordinary and abusive pages (toxicity false drops and misses);
   contacts    tests/data/pii/contacts.tsv: hand-written contact lines in real-page style, each value that must go
               (by format class) and negatives that must stay unchanged (dates, prices, versions, hotlines...).
@@ -159,7 +159,7 @@ def contacts(scrubber: Scrubber) -> dict[str, dict]:
     return stats
 
 
-HELD_OUT = [ROOT / "tests" / "data" / name for name in ("heldout", "heldout2", "heldout3")]
+HELD_OUT = sorted((ROOT / "tests" / "data").glob("heldout*"))  # heldout, heldout2, ...: the rounds in order
 
 
 def held_out_contacts(scrubber: Scrubber) -> dict[str, dict]:

@@ -13,7 +13,7 @@ Prints tables and writes JSON to bench/results/quality.json. Three parts:
              with the perplexity stage off (before: as with no model) and on (after: the shipped models and cutoffs).
              Clean: the real article pages identified as English, VLSP 2013 test documents (read from an
              underthesea==9.5.0 wheel, fetched from PyPI into bench/results; measurement only) and the
-             hand-written pages of tests/data/junk/<lang>/clean-*.txt and tests/data/heldout and heldout2 (written apart
+             hand-written pages of tests/data/junk/<lang>/clean-*.txt and tests/data/heldout* (written apart
              from sieve's code; their junk pages too), VLSP cut into 5-sentence pages, and held-out
              real text the shipped models never saw (HELD_OUT: Debian 12 documentation packages fetched with apt-get,
              cut into pages of 40-700 words). Junk, made here from the real texts (never by
@@ -384,8 +384,8 @@ def hand_pages(lang: str, group: str) -> list[str]:
 
 
 def heldout_pages(lang: str, *groups: str) -> list[str]:
-    """The pages of tests/data/heldout*/<lang>/<group>/ (two rounds written apart from sieve's code), one per file."""
-    rounds = [JUNK_DATA.parent / name / lang for name in ("heldout", "heldout2", "heldout3")]
+    """The pages of tests/data/heldout*/<lang>/<group>/ (the rounds written apart from sieve's code), one per file."""
+    rounds = [folder / lang for folder in sorted(JUNK_DATA.parent.glob("heldout*"))]
     return [p.read_text(encoding="utf-8") for r in rounds for g in groups for p in sorted((r / g).glob("*.txt"))]
 
 

@@ -30,6 +30,8 @@ FAKERS = {
     "PASSPORT": "passport_number",
     "CA_SIN": "numerify",
     "UK_NINO": "numerify",
+    "IN_PAN": "numerify",
+    "IN_AADHAAR": "numerify",
     "VN_TAX_CODE": "numerify",
     "BANK_ACCOUNT": "numerify",
     "CREDENTIAL_URL": "url",

@@ -33,7 +33,7 @@ _START = (
     + ")"
 )
 _END = r"(?![\w]|[.\-_/–]\d)"
-_PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,2}\d){9}"  # every VN and US form below holds 10 digits or more
+_PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,3}\d){9}"  # every VN and US form below holds 10 digits or more
 
 # A day.month.year date followed by more digits ("05.12.2023 14 giờ") is not a phone.
 _NOT_DATE = r"(?!(?:0?[1-9]|[12]\d|3[01])[./\-](?:0?[1-9]|1[0-2])[./\-](?:19|20)\d\d)"
@@ -48,6 +48,11 @@ _VN_ONE = (
     + r"(?:\)?"
     + _SEP
     + r"\d){8,9}"
+)
+# A mobile number spelled out digit by digit against automated harvesting ("0 3 7 8 . 2 9 1 . 6 5 0").
+_SPACED = r" (?:[.\-] )?"  # a space between every two digits, maybe " . " or " - "
+VN_SPACED_MOBILE = re.compile(
+    r"(?<![\w+.\-/–])(?<!\d )0" + _SPACED + r"[35789](?:" + _SPACED + r"\d){8}(?! ?[.\-]? ?\d)"
 )
 # A range or pair written without spaces ("0912345678-0987654321") is one match: each alone is inside a longer number.
 VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
@@ -67,8 +72,9 @@ _ID_CONTEXT = (
     r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
     r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))"
 )
-# CCCD's twelve digits may follow a name ("CCCD mang tên Phạm Thị Hoa, số 038.185.004.567"): a wider window.
-VN_CCCD = re.compile(_ID_CONTEXT + r"[^\d\n]{0,50}?(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
+# CCCD's twelve digits may follow a name and a birth date ("CCCD mang tên Phạm Thị Hoa, sinh ngày 14/09/2003, số
+# 038.185.004.567"): a wider window, which may hold other numbers, and the first twelve digits standing alone in it.
+VN_CCCD = re.compile(_ID_CONTEXT + r"[^\n]{0,80}?(?<![\d.\-])(?P<id>\d(?:[ .\-]?\d){11})(?![ .\-]?\d)")
 VN_CMND = re.compile(_ID_CONTEXT + r"[^\d\n]{0,30}?(?P<id>\d(?:[ .\-]?\d){8})(?![ .\-]?\d)")
 # Passports (Vietnamese: a letter and 7 digits; others: 1-2 letters and 6-8 digits, or 8-9 digits: US, Norway).
 PASSPORT = re.compile(
@@ -84,6 +90,12 @@ UK_NINO = re.compile(
     r"\b(?i:national insurance(?: number| no\.?)?|NI (?:number|no\.?)|NINO)\b[^\w\n]{0,20}?"
     r"(?P<id>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])\b"
 )
+# India: a PAN (five letters, the fourth the holder's kind, P for a person; four digits; a letter) and an Aadhaar
+# number after its name (twelve digits, 4-4-4).
+IN_PAN = re.compile(r"\b[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z]\b")
+IN_AADHAAR = re.compile(
+    r"\b(?i:aadhaar|aadhar)\b(?i: no\.?| number| card)?[^\d\n]{0,20}?(?P<id>[2-9]\d{3} ?\d{4} ?\d{4})(?![ \-]?\d)"
+)
 # Mã số thuế: 10 digits, a branch adds -3 digits. Company codes are public, but a personal one is not and the two
 # look the same.
 VN_TAX_CODE = re.compile(
@@ -95,8 +107,11 @@ _ACCOUNT_ABBREVIATIONS = "stk|số tk|so tk"
 
 
 def _account(labels: str, separators: str) -> re.Pattern:
-    """An account number of 6-19 digits after one of the labels, its digits grouped by one of the separators."""
-    return re.compile(rf"\b(?i:{labels})\b[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})(?![ .\-]?\d)")
+    """An account number of 6-19 digits after one of the labels (maybe numbered: "STK 1:"), its digits grouped by one
+    of the separators."""
+    return re.compile(
+        rf"\b(?i:{labels})\b(?: ?\d:)?[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})(?![ .\-]?\d)"
+    )
 
 
 # Vietnamese banks by the names payment pages write before an account number ("Techcombank: 19036512345018").
@@ -191,6 +206,13 @@ NAME_FIRST_ADDRESS = re.compile(
     r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
     r"|gade|gatan|vägen|veien) \d{1,4}(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
+# An Indian address: a flat, house, plot or door number, up to six comma-separated parts, and the six-digit PIN code
+# ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram, Bengaluru – 560003").
+_IN_HOUSE = ("No.", "No. ", "Flat ", "House ", "Door ", "Plot ", "Shop ")
+IN_ADDRESS = re.compile(
+    r"\b(?:(?:Flat|House|Door|Plot|Shop)(?: No\.?)?|No\.) ?\d{1,5}[A-Z]?(?:/\d{1,5})?,(?:[^,\n]{1,40},){1,6}"
+    r"[^,\n\d]{0,40}?[1-9]\d{5}(?!\d)"
+)
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
@@ -209,6 +231,8 @@ VI_ADDRESS = re.compile(
     # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
     rf"|\b(?i:xóm|thôn|tổ|ấp|khu phố|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
 )
+# A flat in a block: "P.1206 tòa CT2", "căn hộ 1206 toà nhà B".
+VI_APARTMENT = re.compile(r"(?<!\w)(?i:p\.|phòng|căn hộ|căn) ?\d{2,4}[A-Z]?,? (?i:tòa|toà)(?: (?i:nhà))? [\w\-]+")
 # A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
 # a slashed number before a capital.
 _VI_ADDRESS_NEEDS = (
@@ -290,7 +314,12 @@ OURS = [
     Spec(
         "vn_us_phone",
         "PHONE_NUMBER",
-        [Format(VN_PHONE, _PHONE_NEEDS), Format(US_PHONE, _PHONE_NEEDS), Format(LABELLED_PHONE, _PHONE_NEEDS)],
+        [
+            Format(VN_PHONE, _PHONE_NEEDS),
+            Format(VN_SPACED_MOBILE, _PHONE_NEEDS),
+            Format(US_PHONE, _PHONE_NEEDS),
+            Format(LABELLED_PHONE, _PHONE_NEEDS),
+        ],
     ),
     Spec(
         "intl_phone",
@@ -304,6 +333,8 @@ OURS = [
     Spec("passport", "PASSPORT", [Format(PASSPORT, r"\d{6}")]),
     Spec("ca_sin", "CA_SIN", [Format(CA_SIN, r"\d{3}[ \-]?\d{3}[ \-]?\d{3}")], validate=luhn),
     Spec("uk_nino", "UK_NINO", [Format(UK_NINO, r"\d\d ?\d\d ?\d\d ?[A-D]")]),
+    Spec("in_pan", "IN_PAN", [Format(IN_PAN, r"\d{4}[A-Z](?<=[A-Z]\d{4}[A-Z])")]),
+    Spec("in_aadhaar", "IN_AADHAAR", [Format(IN_AADHAAR, r"\d{4} ?\d{4} ?\d{4}")]),
     Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d{10}")]),
     Spec(
         "bank_account",
@@ -334,6 +365,8 @@ OURS = [
             Format(NAME_FIRST_ADDRESS, r"\d(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + " "),
             Format(PO_BOX, r"\d(?<=Box \d)"),
             Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
+            Format(IN_ADDRESS, r"\d(?:" + "|".join(f"(?<={house}\\d)" for house in _IN_HOUSE) + ")"),
+            Format(VI_APARTMENT, r"\d[A-Z]?,? (?i:tòa|toà) "),
         ],
         score=0.6,
     ),

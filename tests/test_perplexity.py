@@ -553,9 +553,9 @@ def test_a_long_page_with_weak_word_order_and_few_repeats_is_spun_where_the_lang
     )
 
 
-def test_a_salad_needs_no_everyday_pairs_either_where_the_language_sets_a_cut():
-    """vi: a low word order gain drops a page only when its pair gain is under salad_max_pair_gain too (a recipe the
-    software-help model does not know keeps its everyday pairs); en sets no cut, so the gain alone decides."""
+def test_a_salad_needs_no_everyday_pairs_either(tmp_path):
+    """A low word order gain drops a page only when its pair gain is under salad_max_pair_gain too (a recipe the
+    software-help model does not know, a wine tasting note, keep their everyday pairs); null: the gain alone."""
     stage = Perplexity(load_config())
     low = {"perplexity": 400.0, "word_order_gain": 1.1, "pair_gain": 0.0, "repeat_gain": None}
     vi = Document(warc_file="w", warc_offset=0, text="", language="vi")
@@ -564,7 +564,10 @@ def test_a_salad_needs_no_everyday_pairs_either_where_the_language_sets_a_cut():
     assert stage.decide(vi, low | {"pair_gain": 0.175}) is None
     assert stage.decide(vi, low | {"pair_gain": 0.09}) is None  # the spun rule that took these is off by default
     en = Document(warc_file="w", warc_offset=0, text="", language="en")
-    assert stage.decide(en, low | {"pair_gain": 0.3}).details == "1.100 < 1.2"
+    assert stage.decide(en, low).details == "1.100 < 1.2, pair gain 0.000 < 0.07"
+    assert stage.decide(en, low | {"pair_gain": 0.1}) is None
+    unset = load_config(write_config(tmp_path / "c.yaml", "languages: {en: {perplexity: {salad_max_pair_gain: null}}}"))
+    assert Perplexity(unset).decide(en, low | {"pair_gain": 0.3}).details == "1.100 < 1.2"
 
 
 # Ordinary pages the default chain loses, with the stage and why: each is a measured limit (docs/quality-thresholds.md)

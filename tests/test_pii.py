@@ -341,6 +341,37 @@ _FORMATS = {
         + r.choice(["QQ 12 34 56 C", "AB123456D", "JG 10 37 43 A"]),
         "en",
     ),
+    "in_pan_aadhaar": lambda r: (
+        r.choice(["PAN ", "PAN: ", "pan card "]) + "AKL" + r.choice("PC") + "R" + _digits(r, 4) + "K"
+        if r.random() < 0.5
+        else r.choice(["Aadhaar no. ", "Aadhaar: ", "aadhar card "])
+        + r.choice("2489")
+        + r.choice([" ", ""]).join([_digits(r, 3), _digits(r, 4), _digits(r, 4)]),
+        "en",
+    ),
+    "address_in": lambda r: (
+        f"{r.choice(['Flat No. ', 'No. ', 'Plot ', 'House No.'])}{r.randint(1, 999)}, "
+        f"{r.choice(['2nd Main Road, ', 'Sai Krupa Apartments, 5th Cross, ', 'Sector 62, '])}"
+        f"{r.choice(['Malleshwaram, Bengaluru – ', 'Noida, Uttar Pradesh ', 'Jayanagar 4th Block, Bengaluru '])}"
+        + r.choice("1256")
+        + _digits(r, 5),
+        "en",
+    ),
+    "phone_vn_spaced": lambda r: (
+        r.choice(["sđt ", "số ", "gọi "]) + r.choice([" ", " . ", " - "]).join("0" + r.choice("3789") + _digits(r, 8)),
+        "vi",
+    ),
+    "apartment_vi": lambda r: (
+        f"{r.choice(['P.', 'phòng ', 'căn hộ '])}{r.randint(101, 2512)} {r.choice(['tòa', 'toà nhà', 'Tòa'])} "
+        + r.choice(["CT2", "B", "HH1A"]),
+        "vi",
+    ),
+    "cccd_after_birth_date": lambda r: (
+        f"CCCD mang tên Trần Văn An, sinh ngày {r.randint(1, 28)}/0{r.randint(1, 9)}/19{r.randint(50, 99)}, số "
+        + "0"
+        + _digits(r, 11),
+        "vi",
+    ),
     "email_spelled": lambda r: (
         f"{r.choice(['aoife', 'j.doe', 'sales'])} at {r.choice(['brennanstudio', 'acme-co'])} dot "
         + r.choice(["ie", "com", "co dot uk"]),
@@ -580,6 +611,10 @@ HELD_OUT_KEPT = {
     "Đông Anh, Hà Nội",
     "No. 45, 2nd Cross, 4th Block, Jayanagar, Bengaluru – 560011",
     "Plot 17, Sector 62, Noida, Uttar Pradesh 201309",
+    "xã Tân Phú Trung, huyện Củ Chi",  # a commune and district alone, as "Đông Anh, Hà Nội"
+    "xóm Đồng Quang, xã Phượng Sơn, huyện Lục Ngạn, Bắc Giang",  # a named hamlet: no digit to lead a cheap need
+    "533817264",  # "(it's 533817264, UK passport)": the word after the number
+    "1843327A-01",  # an Australian Working With Children Check
     "NXR4K71P2",  # a Dutch passport's letters and digits mixed: no need short of the word "passport" finds it cheaply
     "4539 7120 3316 4417",  # not Luhn-valid: no card
 }

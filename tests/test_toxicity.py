@@ -14,7 +14,7 @@ from sieve.schemas.config import load_config
 from sieve.schemas.document import Document
 from sieve.transforms.stages import build_filters, toxicity_stage
 from sieve.transforms.warc import read_warc
-from tests.conftest import DATA, HELD_OUT_ROUNDS, write_config
+from tests.conftest import DATA, FIFTH_ROUND_ABUSE, HELD_OUT_ROUNDS, write_config
 
 NORMAL_VI = "Hội đồng nhân dân thành phố đã thông qua kế hoạch mở rộng tuyến xe buýt. " * 6
 NORMAL_EN = "The council approved the budget on Tuesday after a long debate. " * 15
@@ -200,6 +200,13 @@ HELD_OUT_TOXIC_KEPT = {
     "heldout3/vi/02-de-doa-hang-xom.txt",
     "heldout3/vi/03-ky-thi-dan-ngoai-tinh.txt",
     "heldout3/vi/04-nhom-chat-bat-nat.txt",
+    # round 4: a threatening letter, hate against refugees, a debt collector's messages, hate against a province
+    "heldout4/en/02-threatening-letter.txt",
+    "heldout4/en/03-hateful-post.txt",
+    "heldout4/vi/02-tin-nhan-doi-no.txt",
+    "heldout4/vi/03-ky-thi-vung-mien.txt",
+    # round 5: 14 pages of threats, group hate, misogyny and harassment without swear words or slurs, none caught
+    *(f"heldout5/{page.replace('/toxic/', '/')}" for page in FIFTH_ROUND_ABUSE),
 }
 
 
@@ -209,7 +216,7 @@ def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
     lists: all but the named misses dropped; no ordinary or contact page of the held-out sets dropped."""
     toxic = [p for root in HELD_OUT_ROUNDS for p in sorted((root / lang / "toxic").glob("*.txt"))]
     kept = {f"{p.parents[2].name}/{lang}/{p.name}" for p in toxic if not _drops(stage, p, lang)}
-    assert len(toxic) == 18 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
+    assert len(toxic) == 30 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
     ordinary = [
         p
         for root in HELD_OUT_ROUNDS
