@@ -181,18 +181,21 @@ def _documents(
 
 
 def _hashes(source: int, table: pa.Table, params: _Params) -> Iterator[tuple[tuple, Any]]:
-    """A document table's exact hashes and band keys, split by partition (documents without words have none)."""
+    """A document table's exact hashes and band keys, split by partition (documents without words have none); each
+    key's nodes go with their exact hashes, so that a band holds one copy of an exact duplicate (see _candidates)."""
     nodes = _node(source, np.arange(table.num_rows))
+    exact = table["exact_hash"].to_numpy()
     has_words = table["words"].to_numpy() > 0
     groups = []
     if params.exact:
-        groups.append(("exact", table["exact_hash"].to_numpy()))
+        groups.append(("exact", exact))
     if params.near and table.num_rows:
         bands = table["bands"].combine_chunks().values.to_numpy().reshape(table.num_rows, -1)
         groups += [(band, bands[:, band]) for band in range(bands.shape[1])]
+    values = np.stack([nodes, exact], axis=1)[has_words]
     for kind, keys in groups:
-        for part, arrays in _partitioned(keys[has_words], nodes[has_words], params.partitions):
-            yield (kind, part), arrays
+        for part, (found, both) in _partitioned(keys[has_words], values, params.partitions):
+            yield (kind, part), (found, both[:, 0], both[:, 1])
 
 
 def _index_hashes(task: tuple[int, str], params: _Params) -> Iterator[tuple[tuple, Any]]:
@@ -208,8 +211,18 @@ def _candidates(
     in each of its 15 keys, and Beam's per-element cost was most of the documents job."""
     (kind, _), arrays = group
     arrays = list(arrays)
-    keys = np.concatenate([k for k, _ in arrays])
-    nodes = np.concatenate([n for _, n in arrays])
+    keys = np.concatenate([k for k, _, _ in arrays])
+    nodes = np.concatenate([n for _, n, _ in arrays])
+    if kind != "exact" and params.exact:
+        # Exact copies share every band key and are linked by their exact pairs already: a band keeps the first copy
+        # (the smallest node) of each text, so a page copied 20 times costs one candidate per near duplicate, not 190
+        # pairs in each band. The components are the same; fewer candidates are verified.
+        exact = np.concatenate([e for _, _, e in arrays])
+        order = np.lexsort((nodes, exact, keys))
+        keys, nodes, exact = keys[order], nodes[order], exact[order]
+        first = np.ones(len(keys), bool)
+        first[1:] = (keys[1:] != keys[:-1]) | (exact[1:] != exact[:-1])
+        keys, nodes = keys[first], nodes[first]
     pairs = np.array(list(d.pairs_in_runs(keys, nodes, params.max_run)), np.int64).reshape(-1, 2)
     pairs = pairs[(pairs >> _SHIFT).min(axis=1) < earlier]
     if len(pairs):
