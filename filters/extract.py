@@ -74,7 +74,7 @@ def _trafilatura_module() -> Any:
     """trafilatura (~0.5 s to import: only where it is the extractor), its pruning XPaths answered in Python."""
     import trafilatura
 
-    from sieve.filters.trafilatura_prune import install
+    from sieve.filters.trafilatura_fast import install
 
     install()
     return trafilatura

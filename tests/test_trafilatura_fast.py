@@ -1,5 +1,6 @@
-"""trafilatura's pruning XPaths answered in Python (filters/trafilatura_prune.py): the same elements, in the same
-order, as the XPaths they replace, on real pages and on random trees built to hit every branch."""
+"""trafilatura without Python callbacks (filters/trafilatura_fast.py): each matcher finds the same elements, in the same
+order, as the XPath it replaces, on real pages and on random trees built to hit every branch; and the extracted text
+is the same as with trafilatura's own XPaths and lxml.html's Python class lookup."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import random
 
 import pytest
 from lxml import etree
-from lxml.html import fromstring
+from lxml.html import HtmlElementClassLookup, fromstring
+from trafilatura import utils as U
 from trafilatura import xpaths as X
 
-from sieve.filters import trafilatura_prune as P
+from sieve.filters import trafilatura_fast as P
 from sieve.filters.extract import decode_html, extract_text
 from sieve.schemas.config import load_config
 from sieve.transforms.warc import read_warc
@@ -30,7 +32,44 @@ def test_an_expression_other_than_the_pinned_one_keeps_its_xpath(replaced, monke
     assert X.TEASER_DISCARD_XPATH == [other]
 
 
-def test_matchers_answer_what_their_xpaths_do_while_trafilatura_extracts_real_pages(replaced, data_dir):
+@pytest.fixture(scope="module")
+def pages(data_dir) -> list[str]:
+    """The 57 real pages of tests/data (several languages, articles, forums, listings), decoded."""
+    cfg = load_config()
+    return [
+        decode_html(item.doc.payload, item.doc.http_charset)
+        for name in ("articles-sample.warc.gz", "clueweb-quirk.warc.gz", "warcfile.warc.gz")
+        for item in read_warc(str(data_dir / name), cfg.read.max_payload_bytes)
+        if item.doc and (item.doc.content_type or "").startswith("text/html") and item.doc.payload
+    ]
+
+
+def _texts(pages: list[str]) -> list[str]:
+    """Each page's text with and without trafilatura's fallback (which prunes the raw tree again)."""
+    cfg = load_config()
+    return [
+        extract_text(cfg.extract.model_copy(update={"fallback": mode}), html)
+        for mode in ("always", "never")
+        for html in pages
+    ]
+
+
+def test_text_is_the_same_as_with_trafilaturas_own_xpaths_and_class_lookup(replaced, pages):
+    fast = _texts(pages)
+    matchers = {key: getattr(X, key[0])[key[1]] for key in replaced}
+    try:
+        for (name, index), xpath in replaced.items():
+            getattr(X, name)[index] = xpath
+        U.HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
+        assert _texts(pages) == fast
+    finally:
+        for (name, index), matcher in matchers.items():
+            getattr(X, name)[index] = matcher
+        U.HTML_PARSER.set_element_class_lookup(P.C_LOOKUP)
+    assert len(pages) == 57 and sum(map(bool, fast)) > 100
+
+
+def test_matchers_answer_what_their_xpaths_do_while_trafilatura_extracts_real_pages(replaced, pages):
     """Checked at the point trafilatura asks (raw tree, cleaned tree, converted tags), with and without its fallback
     (which prunes the raw tree again), on the 57 real pages of tests/data."""
     asked: dict[tuple[str, int], int] = {}
@@ -46,20 +85,11 @@ def test_matchers_answer_what_their_xpaths_do_while_trafilatura_extracts_real_pa
 
         return answer
 
-    cfg = load_config()
-    pages = [
-        decode_html(item.doc.payload, item.doc.http_charset)
-        for name in ("articles-sample.warc.gz", "clueweb-quirk.warc.gz", "warcfile.warc.gz")
-        for item in read_warc(str(data_dir / name), cfg.read.max_payload_bytes)
-        if item.doc and (item.doc.content_type or "").startswith("text/html") and item.doc.payload
-    ]
     matchers = {key: getattr(X, key[0])[key[1]] for key in replaced}
     try:  # trafilatura's modules import the lists themselves: swap their items, then put the matchers back
         for (name, index), xpath in replaced.items():
             getattr(X, name)[index] = checked((name, index), matchers[name, index], xpath)
-        for mode in ("always", "never"):
-            for html in pages:
-                extract_text(cfg.extract.model_copy(update={"fallback": mode}), html)
+        _texts(pages)
     finally:
         for (name, index), matcher in matchers.items():
             getattr(X, name)[index] = matcher
