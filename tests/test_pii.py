@@ -609,8 +609,6 @@ HELD_OUT_KEPT = {
     "1900 6868",
     "078-05-1120",
     "Đông Anh, Hà Nội",
-    "No. 45, 2nd Cross, 4th Block, Jayanagar, Bengaluru – 560011",
-    "Plot 17, Sector 62, Noida, Uttar Pradesh 201309",
     "xã Tân Phú Trung, huyện Củ Chi",  # a commune and district alone, as "Đông Anh, Hà Nội"
     "xóm Đồng Quang, xã Phượng Sơn, huyện Lục Ngạn, Bắc Giang",  # a named hamlet: no digit to lead a cheap need
     "533817264",  # "(it's 533817264, UK passport)": the word after the number
