@@ -208,10 +208,15 @@ NAME_FIRST_ADDRESS = re.compile(
 )
 # An Indian address: a flat, house, plot or door number, up to six comma-separated parts, and the six-digit PIN code
 # ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram, Bengaluru – 560003").
-_IN_HOUSE = ("No.", "No. ", "Flat ", "House ", "Door ", "Plot ", "Shop ")
+_IN_HOUSE = ("Flat", "House", "Door", "Plot", "Shop")
 IN_ADDRESS = re.compile(
-    r"\b(?:(?:Flat|House|Door|Plot|Shop)(?: No\.?)?|No\.) ?\d{1,5}[A-Z]?(?:/\d{1,5})?,(?:[^,\n]{1,40},){1,6}"
+    rf"\b(?:(?:{'|'.join(_IN_HOUSE)})(?: No\.?)?|No\.) ?\d{{1,5}}[A-Z]?(?:/\d{{1,5}})?,(?:[^,\n]{{1,40}},){{1,6}}"
     r"[^,\n\d]{0,40}?[1-9]\d{5}(?!\d)"
+)
+# Its number's first digit after every word that may come right before it, with or without a space ("Flat3", "House
+# No5", "No. 45"): fixed-width lookbehinds, so the need stays digit-led.
+_IN_ADDRESS_NEEDS = (
+    r"\d(?:" + "|".join(rf"(?<={re.escape(w)}{s}\d)" for w in (*_IN_HOUSE, "No", "No.") for s in ("", " ")) + ")"
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
@@ -365,7 +370,7 @@ OURS = [
             Format(NAME_FIRST_ADDRESS, r"\d(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + " "),
             Format(PO_BOX, r"\d(?<=Box \d)"),
             Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
-            Format(IN_ADDRESS, r"\d(?:" + "|".join(f"(?<={house}\\d)" for house in _IN_HOUSE) + ")"),
+            Format(IN_ADDRESS, _IN_ADDRESS_NEEDS),
             Format(VI_APARTMENT, r"\d[A-Z]?,? (?i:tòa|toà) "),
         ],
         score=0.6,
