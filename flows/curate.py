@@ -31,6 +31,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 from sieve.transforms.summary import summarize
+from sieve.transforms.supervise import close_idle
 
 
 @task(name="plan-inputs", cache_policy=NONE)
@@ -50,7 +51,9 @@ def beam_task(
     """Run the Beam job on one batch of files; returns how it ran and its counters."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     start = time.perf_counter()
-    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers, run_bytes=run_bytes)
+    counters = run_job(
+        [f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers, run_bytes=run_bytes, keep_warm=True
+    )
     return {"files": len(files), "seconds": round(time.perf_counter() - start, 3), "beam_counters": counters}
 
 
@@ -59,8 +62,11 @@ def passes_task(run_dir: str, files: list[InputFile], cfg: Config, runner: str, 
     """Decisions that need the whole run (duplicates, perplexity percentiles), applied to every committed file's
     shards; their statistics and rewrites run as Beam jobs on the same runner."""
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    jobs = CorpusJobs.of(cfg, runner, workers)
-    return run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, jobs)
+    try:
+        jobs = CorpusJobs.of(cfg, runner, workers, run_dir)  # with the range processes the Beam jobs left warm
+        return run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, jobs)
+    finally:
+        close_idle()
 
 
 @task(name="publish", cache_policy=NONE)

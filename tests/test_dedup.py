@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
@@ -22,7 +23,7 @@ from sieve.flows.tools.dedup_eval import read_pairs, score
 from sieve.schemas.config import Config, load_config
 from sieve.schemas.document import Document
 from sieve.schemas.tables import KEPT
-from sieve.transforms import corpus, storage
+from sieve.transforms import corpus, storage, supervise
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.dedup import CountHashes, Dedup, _read_edges, _unsettled, _write_edges
 from sieve.transforms.parquet import done_marker, shard_path
@@ -256,6 +257,44 @@ def test_same_output_with_one_or_two_workers(tmp_path, hand_made, hand_made_run,
         for kind, shard in markers1[name]["shards"].items():
             one = Path(run1, shard["path"]).read_bytes()
             assert one == Path(run2, markers2[name]["shards"][kind]["path"]).read_bytes()
+
+
+def _without_run(table: pa.Table) -> pa.Table:
+    return table.drop_columns(["run"]) if "run" in table.column_names else table
+
+
+def test_same_output_when_the_range_processes_do_the_file_work(tmp_path, hand_made, hand_made_run, monkeypatch):
+    """A local run's Beam job leaves its range processes warm: the passes' steps on files run in them (two at once),
+    the launcher's job only waits, and every shard and index part is the same as the in-process run's."""
+    first, second, _ = hand_made
+    files = {"a.warc.gz": first, "b.warc.gz": second}
+    run1, markers1, _ = hand_made_run
+    cfg = load_config()
+    run2 = str(tmp_path / "runs" / "r")
+    markers2 = {name: _commit(run2, name, docs) for name, docs in files.items()}
+    called: list[str] = []
+    uncalled = supervise.RangeSupervisor.call
+    monkeypatch.setattr(
+        supervise.RangeSupervisor, "call", lambda s, fn, *a: called.append(a[0].__name__) or uncalled(s, fn, *a)
+    )
+    supervise.warm_up(cfg, run2, 2)  # as run_job(keep_warm=True) leaves them
+    try:
+        jobs = CorpusJobs.of(cfg, "DirectRunner", 2, run2)
+        assert jobs.call is not None
+        run_passes(run2, markers2, [Dedup(cfg)], cfg.output, jobs)
+    finally:
+        supervise.close_idle()
+    for step in ("_documents", "_line_hashes", "_span_hashes", "_write_index_part", "_rewrite"):
+        assert called.count(step) == len(files), step
+    for name in files:
+        assert markers1[name]["shards"].keys() == markers2[name]["shards"].keys()
+        for kind, shard in markers1[name]["shards"].items():
+            one = Path(run1, shard["path"]).read_bytes()
+            assert one == Path(run2, markers2[name]["shards"][kind]["path"]).read_bytes()
+    # the index parts too, but for the run they name (each run's own folder)
+    parts = [sorted(Path(r, "dedup_index").rglob("part-*.parquet")) for r in (run1, run2)]
+    tables = [[_without_run(pq.read_table(p)) for p in run_parts] for run_parts in parts]
+    assert len(tables[0]) == 5 and all(a.equals(b) for a, b in zip(*tables, strict=True))  # 2 docs, 2 spans, 1 lines
 
 
 def test_partitions_grow_with_the_run_and_change_no_output(tmp_path, hand_made, hand_made_run):

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import lru_cache, partial, wraps
 from typing import Any, Protocol
 
 import apache_beam as beam
@@ -39,6 +39,7 @@ from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
 from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.pipeline import pipeline_options
+from sieve.transforms.supervise import in_range_process, range_processes
 
 log = logging.getLogger("sieve")
 SMALL_RUN_DOCUMENTS = 20_000  # below this many documents, a DirectRunner runs the corpus jobs in this process
@@ -46,27 +47,57 @@ SMALL_RUN_DOCUMENTS = 20_000  # below this many documents, a DirectRunner runs t
 
 @dataclass(frozen=True)
 class CorpusJobs:
-    """Where a run's corpus jobs run: its Beam runner and workers, the config's extra Beam options, and the
-    documents the passes see (run_passes counts them)."""
+    """Where a run's corpus jobs run: its Beam runner and workers, the config's extra Beam options, the documents
+    the passes see (run_passes counts them), and how a local run reaches the range processes its Beam job left warm."""
 
     runner: str = "DirectRunner"
     workers: int = 1
     options: tuple[str, ...] = ()
     documents: int = 0
+    call: Callable[..., Any] | None = None  # call(fn, *args): fn(*args) in an idle warm range process of the run
 
     @classmethod
-    def of(cls, cfg: Config, runner: str = "DirectRunner", workers: int = 1) -> CorpusJobs:
-        """The corpus jobs of a run of cfg on runner with workers."""
-        return cls(runner, workers, tuple(cfg.beam.options))
+    def of(cls, cfg: Config, runner: str = "DirectRunner", workers: int = 1, run_dir: str | None = None) -> CorpusJobs:
+        """The corpus jobs of a run of cfg on runner with workers; into run_dir, they use the range processes its
+        local Beam job kept warm (run_job's keep_warm), if any."""
+        warm = run_dir is not None and runner == "DirectRunner" and range_processes(cfg, run_dir) > 0
+        return cls(
+            runner, workers, tuple(cfg.beam.options), call=partial(in_range_process, cfg, run_dir) if warm else None
+        )
+
+    def _local(self, small: bool) -> bool:
+        return self.runner == "DirectRunner" and (small or self.documents < SMALL_RUN_DOCUMENTS)
 
     def run(self, build: Callable[[beam.Pipeline], Any], small: bool = False) -> None:
         """Build one Beam job and run it to completion. On Beam's local DirectRunner a small job (small, or a run
-        under SMALL_RUN_DOCUMENTS documents) runs in this process, same code on the in-memory runner with one
-        worker: starting worker processes costs about 5 s a job, more than such a job's work."""
-        local = self.runner == "DirectRunner" and (small or self.documents < SMALL_RUN_DOCUMENTS)
-        p = beam.Pipeline(options=pipeline_options(self.runner, 1 if local else self.workers, list(self.options)))
+        under SMALL_RUN_DOCUMENTS documents) runs in this process: starting worker processes costs about 5 s a job,
+        more than such a job's work. With warm range processes a job over the files has threads for workers, which
+        hand each file's work to one (see each); else the in-memory runner with one worker."""
+        local = self._local(small)
+        threads = local and not small and self.call is not None
+        workers = self.workers if threads or not local else 1
+        p = beam.Pipeline(options=pipeline_options(self.runner, workers, list(self.options), threads=threads))
         build(p)
         p.run().wait_until_finish()
+
+    def each(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """fn, for a job's step that works on one file: in a local run with warm range processes it runs in one
+        of them, so a run's two cores share the per-file work (a generator comes back as a list); else as it is."""
+        if self.call is None or not self._local(False):
+            return fn
+        call = self.call
+
+        @wraps(fn)
+        def in_range_process(*args: Any) -> Any:  # a function, not a partial: Beam passes the job's arguments to one
+            return call(_listed, fn, *args)
+
+        return in_range_process
+
+
+def _listed(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), a generator's items as a list (what crosses a process boundary)."""
+    out = fn(*args)
+    return list(out) if isinstance(out, Iterator) else out
 
 
 @dataclass(frozen=True)
@@ -135,7 +166,7 @@ class PerplexityBuckets:
                 p
                 | "Files" >> beam.Create(files.names)
                 | "Spread" >> beam.Reshuffle()
-                | "Perplexities" >> beam.FlatMap(_perplexities, files.run_dir, files.before)
+                | "Perplexities" >> beam.FlatMap(files.jobs.each(_perplexities), files.run_dir, files.before)
                 | "CountValues" >> beam.CombinePerKey(CountValues())
                 | "Cutoffs" >> beam.Map(_cutoffs, [self.head, self.tail])
                 | "AllLanguages" >> beam.combiners.ToList()
@@ -409,6 +440,7 @@ def _rewrite(name: str, run_dir: str, p: CorpusPass, before: Before, digest: str
 
 def _rewrites(
     pipeline: beam.Pipeline,
+    jobs: CorpusJobs,
     todo: list[str],
     run_dir: str,
     p: CorpusPass,
@@ -421,7 +453,7 @@ def _rewrites(
         pipeline
         | "Files" >> beam.Create(todo)
         | "Spread" >> beam.Reshuffle()
-        | "Rewrite" >> beam.Map(_rewrite, run_dir, p, before, digest, out)
+        | "Rewrite" >> beam.Map(jobs.each(_rewrite), run_dir, p, before, digest, out)
     )
 
 
@@ -453,7 +485,9 @@ def run_passes(
         todo = [n for n in names if markers[n].get("passes", {}).get(p.name) != digest]
         log.info("corpus pass %s: rewriting %d of %d files", p.name, len(todo), len(names))
         if todo:
-            jobs.run(partial(_rewrites, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out))
+            jobs.run(
+                partial(_rewrites, jobs=jobs, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out)
+            )
             with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
                 markers.update(zip(todo, pool.map(partial(read_marker, run_dir), todo)))
         results[p.name] = {k: v for k, v in stored.items() if k != "files"}

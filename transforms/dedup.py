@@ -384,7 +384,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "Documents" >> beam.FlatMap(_documents, params, files.before)
+                | "Documents" >> beam.FlatMap(files.jobs.each(_documents), params, files.before)
             )
             if index:
                 earlier = (
@@ -617,7 +617,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "LineHashes" >> beam.FlatMap(_line_hashes, params, work, files.before)
+                | "LineHashes" >> beam.FlatMap(files.jobs.each(_line_hashes), params, work, files.before)
             )
             if earlier:  # each earlier boilerplate line counts as max_documents documents in every group
                 groups = sorted({params.line_group(t[0]) for t in tasks})
@@ -651,7 +651,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work, files.before)
+                | "SpanHashes" >> beam.FlatMap(files.jobs.each(_span_hashes), self.params, work, files.before)
             )
             if index:
                 earlier = (
@@ -697,7 +697,7 @@ class Dedup:
                 p
                 | "Parts" >> beam.Create(list(enumerate(parts)))
                 | "Spread" >> beam.Reshuffle()
-                | "WritePart" >> beam.Map(_write_index_part, files.workdir, folder, run)
+                | "WritePart" >> beam.Map(files.jobs.each(_write_index_part), files.workdir, folder, run)
             )
             if self.params.lines:
                 (

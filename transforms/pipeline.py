@@ -181,12 +181,15 @@ def run_job(
     runner: str = "DirectRunner",
     workers: int = 2,
     run_bytes: int | None = None,
+    keep_warm: bool = False,
 ) -> dict[str, int]:
-    """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters."""
+    """Run the Beam job to completion, writing shards and commit markers under run_dir; returns its sieve counters.
+    keep_warm: leave a local job's range processes running for the run's corpus jobs (CorpusJobs.of finds them;
+    the caller ends them with supervise.close_idle); a failed job ends them at once."""
+    supervised = cfg.guard.document_timeout_seconds > 0
     if _redistributes(runner):
         # Supervised ranges run in range processes: a local Beam worker only waits on its own, so it can be a thread
         # of this process instead of a process that imports Beam and sieve again (2-3 CPU-s each, a second to exit).
-        supervised = cfg.guard.document_timeout_seconds > 0
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, threads=supervised))
         build_pipeline(p, files, cfg, run_dir, workers, run_bytes, runner)
     else:
@@ -197,12 +200,19 @@ def run_job(
         spread = max(len(files), SPLITS_PER_WORKER * workers)
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, dask_partitions=spread))
         _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir, _here)
-    if runner == "DirectRunner":  # a local run's corpus passes follow in this process (transforms/corpus.py)
+    if runner == "DirectRunner" and not (keep_warm and supervised):
+        # a local run's corpus passes follow in this process (transforms/corpus.py), or in the range processes kept
+        # warm for them, which prepare themselves (supervise.serve)
         threading.Thread(target=preload, name="sieve-preload", daemon=True).start()
-    with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
-        result = p.run()
-        result.wait_until_finish()
-    close_idle()  # range processes a local job left warm in this process: the corpus passes do not need them
+    try:
+        with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
+            result = p.run()
+            result.wait_until_finish()
+    except BaseException:
+        close_idle()
+        raise
+    if not keep_warm:
+        close_idle()  # range processes a local job left warm in this process
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace("sieve"))["counters"]
     except NotImplementedError:  # Beam's DaskRunner reports no metrics; the written tables still carry every count

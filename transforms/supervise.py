@@ -40,6 +40,8 @@ from sieve.transforms.ranges import IDLE, READING, Beacon, process_range
 # import torch when it is installed (the trainer's dependency), 2 s of every worker's start; pyarrow imports pandas
 # (Beam's dependency) on its first array to check for pandas objects, 0.5 s.
 WORKER_HIDES = ("torch", "pandas")
+# A range process with nothing to do for this long after a range prepares for the corpus passes (see serve).
+IDLE_SECONDS = 0.2
 
 
 class _Hidden(importlib.abc.MetaPathFinder):
@@ -80,6 +82,7 @@ def serve() -> None:
     # A terminal's Ctrl-C reaches the whole process group; this process ends with its supervisor instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the stages and presidio load in the child only; the supervising parent never runs them
+    from sieve.filters.dedup import preload
     from sieve.filters.pii import scrubber
     from sieve.transforms.stages import build_filters
 
@@ -94,7 +97,18 @@ def serve() -> None:
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
-    while (job := _next(requests)) is not None:
+    ranges = 0
+    while True:
+        if ranges == 1 and not requests.poll(IDLE_SECONDS):
+            # Idle after a range: import what the corpus passes' steps on files need here (they may follow: see
+            # CorpusJobs.each), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than on
+            # the first step of each process while the launcher waits for it.
+            import apache_beam  # noqa: F401
+
+            preload()
+            ranges += 1
+        if (job := _next(requests)) is None:
+            break
         kind, *args = job
         if kind == "call":  # in_range_process: its result, or its error as the caller would have raised it
             fn, fn_args = args
@@ -106,6 +120,7 @@ def serve() -> None:
         try:
             reply.send((True, process_range(cfg, filters, run_dir, *args, beacon=beacon, timing=timing)))
             timing = {"worker": worker}
+            ranges = max(ranges, 1)
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
             reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
     # Every range's files are written and its reply sent: end now, without tearing the models down one object at a
@@ -315,6 +330,13 @@ def in_range_process(cfg: Config, run_dir: str, fn: Callable[..., T], *args: Any
             finally:
                 supervisor.busy.release()
     return fn(*args)
+
+
+def range_processes(cfg: Config, run_dir: str) -> int:
+    """How many started range processes of cfg's run into run_dir this process holds (busy or idle)."""
+    key = _key(cfg, run_dir)
+    with _lock:
+        return sum(1 for s in _live if s.key == key and s.started)
 
 
 def warm_up(cfg: Config, run_dir: str, count: int) -> None:
