@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache, partial, wraps
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import apache_beam as beam
 import numpy as np
@@ -70,28 +70,42 @@ class CorpusJobs:
 
     def run(self, build: Callable[[beam.Pipeline], Any], small: bool = False) -> None:
         """Build one Beam job and run it to completion. On Beam's local DirectRunner a small job (small, or a run
-        under SMALL_RUN_DOCUMENTS documents) runs in this process: starting worker processes costs about 5 s a job,
-        more than such a job's work. With warm range processes a job over the files has threads for workers, which
-        hand each file's work to one (see each); else the in-memory runner with one worker."""
+        under SMALL_RUN_DOCUMENTS documents) runs in this process, same code on the in-memory runner with one
+        worker: starting worker processes costs about 5 s a job, more than such a job's work."""
         local = self._local(small)
-        threads = local and not small and self.call is not None
-        workers = self.workers if threads or not local else 1
+        self._pipeline(build, 1 if local else self.workers, threads=False)
+
+    def run_on_files(self, build: Callable[[beam.Pipeline, Callable[[F], F]], Any]) -> None:
+        """Run a job whose bulk is a step on each file, which build(p, each) wraps with each. Where a small local run
+        has warm range processes, the job's workers are threads and each hands the step to an idle range process:
+        the run's cores share the work (worth it for dedup's documents and rewrite jobs; a job whose steps are light
+        loses more to the threads' own cost). Else each leaves the step as it is, and the job runs as run does."""
+        if self.call is None or not self._local(False):
+            self.run(partial(build, each=_as_it_is))
+        else:
+            self._pipeline(partial(build, each=partial(_in_range_process, self.call)), self.workers, threads=True)
+
+    def _pipeline(self, build: Callable[[beam.Pipeline], Any], workers: int, threads: bool) -> None:
         p = beam.Pipeline(options=pipeline_options(self.runner, workers, list(self.options), threads=threads))
         build(p)
         p.run().wait_until_finish()
 
-    def each(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """fn, for a job's step that works on one file: in a local run with warm range processes it runs in one
-        of them, so a run's two cores share the per-file work (a generator comes back as a list); else as it is."""
-        if self.call is None or not self._local(False):
-            return fn
-        call = self.call
 
-        @wraps(fn)
-        def in_range_process(*args: Any) -> Any:  # a function, not a partial: Beam passes the job's arguments to one
-            return call(_listed, fn, *args)
+F = TypeVar("F", bound=Callable[..., Any])
 
-        return in_range_process
+
+def _as_it_is(fn: F) -> F:
+    return fn
+
+
+def _in_range_process(call: Callable[..., Any], fn: F) -> F:
+    """fn, run by call in an idle range process; a generator's items come back as a list."""
+
+    @wraps(fn)
+    def in_range_process(*args: Any) -> Any:  # a function, not a partial: Beam passes the job's arguments to one
+        return call(_listed, fn, *args)
+
+    return in_range_process  # type: ignore[return-value]
 
 
 def _listed(fn: Callable[..., Any], *args: Any) -> Any:
@@ -166,7 +180,7 @@ class PerplexityBuckets:
                 p
                 | "Files" >> beam.Create(files.names)
                 | "Spread" >> beam.Reshuffle()
-                | "Perplexities" >> beam.FlatMap(files.jobs.each(_perplexities), files.run_dir, files.before)
+                | "Perplexities" >> beam.FlatMap(_perplexities, files.run_dir, files.before)
                 | "CountValues" >> beam.CombinePerKey(CountValues())
                 | "Cutoffs" >> beam.Map(_cutoffs, [self.head, self.tail])
                 | "AllLanguages" >> beam.combiners.ToList()
@@ -440,20 +454,20 @@ def _rewrite(name: str, run_dir: str, p: CorpusPass, before: Before, digest: str
 
 def _rewrites(
     pipeline: beam.Pipeline,
-    jobs: CorpusJobs,
     todo: list[str],
     run_dir: str,
     p: CorpusPass,
     before: Before,
     digest: str,
     out: OutputConfig,
+    each: Callable[[F], F],
 ) -> None:
     """The rewrite job: each file's shards and marker rewritten on a worker."""
     (
         pipeline
         | "Files" >> beam.Create(todo)
         | "Spread" >> beam.Reshuffle()
-        | "Rewrite" >> beam.Map(jobs.each(_rewrite), run_dir, p, before, digest, out)
+        | "Rewrite" >> beam.Map(each(_rewrite), run_dir, p, before, digest, out)
     )
 
 
@@ -485,8 +499,8 @@ def run_passes(
         todo = [n for n in names if markers[n].get("passes", {}).get(p.name) != digest]
         log.info("corpus pass %s: rewriting %d of %d files", p.name, len(todo), len(names))
         if todo:
-            jobs.run(
-                partial(_rewrites, jobs=jobs, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out)
+            jobs.run_on_files(
+                partial(_rewrites, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out)
             )
             with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
                 markers.update(zip(todo, pool.map(partial(read_marker, run_dir), todo)))

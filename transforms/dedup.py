@@ -379,12 +379,12 @@ class Dedup:
         edges0 = storage.join(work, "edges", "round-0")
         counts = storage.join(work, "counts")
 
-        def documents(p):
+        def documents(p, each):
             hashes = (
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "Documents" >> beam.FlatMap(files.jobs.each(_documents), params, files.before)
+                | "Documents" >> beam.FlatMap(each(_documents), params, files.before)
             )
             if index:
                 earlier = (
@@ -426,7 +426,7 @@ class Dedup:
                 | "WriteEdges" >> _WriteEdges(edges0, params.partitions)
             )
 
-        self._run(documents)
+        self.jobs.run_on_files(documents)
         seconds["documents"] = time.perf_counter() - start
         pair_counts = dict.fromkeys(PAIR_COUNTS, 0) | read_json(storage.join(counts, "pairs.json"), {})
         t = time.perf_counter()
@@ -617,7 +617,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "LineHashes" >> beam.FlatMap(files.jobs.each(_line_hashes), params, work, files.before)
+                | "LineHashes" >> beam.FlatMap(_line_hashes, params, work, files.before)
             )
             if earlier:  # each earlier boilerplate line counts as max_documents documents in every group
                 groups = sorted({params.line_group(t[0]) for t in tasks})
@@ -651,7 +651,7 @@ class Dedup:
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "SpanHashes" >> beam.FlatMap(files.jobs.each(_span_hashes), self.params, work, files.before)
+                | "SpanHashes" >> beam.FlatMap(_span_hashes, self.params, work, files.before)
             )
             if index:
                 earlier = (
@@ -697,7 +697,7 @@ class Dedup:
                 p
                 | "Parts" >> beam.Create(list(enumerate(parts)))
                 | "Spread" >> beam.Reshuffle()
-                | "WritePart" >> beam.Map(files.jobs.each(_write_index_part), files.workdir, folder, run)
+                | "WritePart" >> beam.Map(_write_index_part, files.workdir, folder, run)
             )
             if self.params.lines:
                 (
