@@ -21,7 +21,7 @@ from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.sinks import MergeShards
-from sieve.transforms.supervise import close_idle, in_range_process
+from sieve.transforms.supervise import close_idle, in_range_process, passes_follow
 from sieve.transforms.warc import record_ranges
 
 cache_beam_answers()  # a third of a small run's corpus passes went to answers Beam computes again and again
@@ -187,6 +187,8 @@ def run_job(
     keep_warm: leave a local job's range processes running for the run's corpus jobs (CorpusJobs.of finds them;
     the caller ends them with supervise.close_idle); a failed job ends them at once."""
     supervised = cfg.guard.document_timeout_seconds > 0
+    if keep_warm and supervised:
+        passes_follow(cfg, run_dir)
     if _redistributes(runner):
         # Supervised ranges run in range processes: a local Beam worker only waits on its own, so it can be a thread
         # of this process instead of a process that imports Beam and sieve again (2-3 CPU-s each, a second to exit).

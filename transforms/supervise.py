@@ -97,16 +97,16 @@ def serve() -> None:
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
-    ranges = 0
+    prepare = False  # whether corpus passes will follow, once a range has said so; False again once prepared
     while True:
-        if ranges == 1 and not requests.poll(IDLE_SECONDS):
-            # Idle after a range: import what the corpus passes' steps on files need here (they may follow: see
-            # CorpusJobs.each), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than on
-            # the first step of each process while the launcher waits for it.
+        if prepare and not requests.poll(IDLE_SECONDS):
+            # Idle after a range of a run whose passes follow: import what their steps on files need here (see
+            # CorpusJobs.run_on_files), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than
+            # on the first step while the launcher waits for it.
             import apache_beam  # noqa: F401
 
             preload()
-            ranges += 1
+            prepare = None
         if (job := _next(requests)) is None:
             break
         kind, *args = job
@@ -117,10 +117,11 @@ def serve() -> None:
             except Exception as e:
                 reply.send((False, _portable(e)))
             continue
+        *args, passes_follow = args
         try:
             reply.send((True, process_range(cfg, filters, run_dir, *args, beacon=beacon, timing=timing)))
             timing = {"worker": worker}
-            ranges = max(ranges, 1)
+            prepare = passes_follow if prepare is False else prepare
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
             reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
     # Every range's files are written and its reply sent: end now, without tearing the models down one object at a
@@ -201,7 +202,7 @@ class RangeSupervisor:
                     self._start()
                 self._ready()
                 self._beacon.set(IDLE, IDLE)
-                self._send.send(("range", source, first, end, given_up))
+                self._send.send(("range", source, first, end, given_up, self.key in _passes_follow))
                 outcome = self._wait()
                 if isinstance(outcome, dict):
                     outcome["retries"] = len(given_up)
@@ -292,6 +293,7 @@ _idle: dict[tuple[str, str], list[RangeSupervisor]] = {}
 _lock = threading.Lock()  # guards _idle and _live: local Beam workers may be threads of one process
 _serials = itertools.count(1)  # supervisors made in this process
 _live: weakref.WeakSet[RangeSupervisor] = weakref.WeakSet()  # every supervisor of this process not yet closed
+_passes_follow: set[tuple[str, str]] = set()  # the runs whose range processes the corpus passes will use (keep_warm)
 T = TypeVar("T")
 
 
@@ -339,6 +341,13 @@ def range_processes(cfg: Config, run_dir: str) -> int:
         return sum(1 for s in _live if s.key == key and s.started)
 
 
+def passes_follow(cfg: Config, run_dir: str) -> None:
+    """Tell the range processes of cfg's run into run_dir, with their next range, that the run's corpus passes will
+    use them once its Beam job is done (run_job's keep_warm): they prepare when they go idle (serve)."""
+    with _lock:
+        _passes_follow.add(_key(cfg, run_dir))
+
+
 def warm_up(cfg: Config, run_dir: str, count: int) -> None:
     """Start count supervisors' children now, for a local job about to run cfg into run_dir: their imports and model
     loads overlap the launcher's own start instead of following it. The job's Beam workers take them (take_supervisor);
@@ -355,5 +364,6 @@ def close_idle() -> None:
     with _lock:
         supervisors = [s for group in _idle.values() for s in group]
         _idle.clear()
+        _passes_follow.clear()
     for supervisor in supervisors:
         supervisor.close()
