@@ -15,7 +15,8 @@ again from it; that folder is part of the run. Likewise a pass starts from the r
 
 Both steps are Beam jobs on the run's runner (CorpusJobs), one element per file: the launching process plans
 them, waits, and reads back the commit markers the workers wrote. A small run on Beam's local DirectRunner runs
-the same jobs in this process (Beam's in-memory runner, one worker).
+the same jobs in this process (Beam's in-memory runner, one worker); where its Beam job left its range processes
+warm, dedup's documents job and the rewrites hand each file's step to them, two at once (CorpusJobs.run_on_files).
 """
 
 from __future__ import annotations
