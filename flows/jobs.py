@@ -13,7 +13,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 from sieve.transforms.summary import summarize
-from sieve.transforms.supervise import close_idle
+from sieve.transforms.supervise import close_idle, warm_up
 
 
 def run_files(
@@ -22,16 +22,18 @@ def run_files(
     """Plan specs, run the job and the corpus passes into run_dir, and return (Beam counters, the summary read back
     from the shards, with "phases": where the time went, as a run's manifest records it, the summary job included)."""
     start = time.time()
-    files = plan_inputs(specs)
-    steps = {"plan": (start, time.time())}
-    counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers, keep_warm=True)
-    steps["beam_job"] = (steps["plan"][1], time.time())
-    worker_phases = phases.workers([m for m, _, _ in finished_ranges(run_dir, files)], steps["beam_job"][0])
     try:
+        if runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0:
+            warm_up(cfg, run_dir, workers)  # as `sieve run` does: the range processes load their models meanwhile
+        files = plan_inputs(specs)
+        steps = {"plan": (start, time.time())}
+        counters = run_job([f.as_dict() for f in files], cfg, run_dir, runner=runner, workers=workers, keep_warm=True)
+        steps["beam_job"] = (steps["plan"][1], time.time())
+        worker_phases = phases.workers([m for m, _, _ in finished_ranges(run_dir, files)], steps["beam_job"][0])
         jobs = CorpusJobs.of(cfg, runner, workers, run_dir)
         run_passes(run_dir, committed(run_dir, files), passes_for(cfg), cfg.output, jobs)
     finally:
-        close_idle()  # the range processes the job left warm for the passes
+        close_idle()  # the range processes warmed up for the job and kept warm for the passes
     steps["passes"] = (steps["beam_job"][1], time.time())
     summary = summarize(run_dir, files, committed(run_dir, files))
     steps["summary"] = (steps["passes"][1], time.time())

@@ -118,9 +118,11 @@ def test_the_range_worker_builds_and_runs_every_stage_without_torch_or_pandas(tm
 
 
 def test_range_processes_warmed_before_the_job_are_the_ones_it_runs_its_ranges_in(tmp_path, monkeypatch):
-    """`sieve run` starts the local job's range processes before its own imports (warm_up): the job's Beam workers
-    take those and start none of their own, and none is left once the job ends."""
+    """`sieve run` (and run_files) start the local job's range processes before their own imports (warm_up): the
+    job's Beam workers take those and start none of their own, and none is left once the job ends."""
+    from sieve.flows.plan import plan_inputs
     from sieve.transforms import supervise
+    from sieve.transforms.pipeline import run_job
 
     cfg = load_config(write_config(tmp_path / "light.yaml", LIGHT_CONFIG))
     run_dir = str(tmp_path / "run")
@@ -130,8 +132,8 @@ def test_range_processes_warmed_before_the_job_are_the_ones_it_runs_its_ranges_i
     started = []
     start = RangeSupervisor._start
     monkeypatch.setattr(RangeSupervisor, "_start", lambda self: started.append(self) or start(self))
-    _, summary = run_beam([DATA / "articles-sample.warc.gz"], run_dir, cfg, workers=2)
-    assert summary["counts"]["read"] == 12 and not started  # every range ran in a warmed process
+    counters = run_job([f.as_dict() for f in plan_inputs([str(DATA / "articles-sample.warc.gz")])], cfg, run_dir)
+    assert counters["read"] == 12 and not started  # every range ran in a warmed process
     assert all(p.poll() is not None for p in warmed) and not supervise._idle  # stopped with the job
 
 
