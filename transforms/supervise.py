@@ -97,7 +97,7 @@ def serve() -> None:
     reply.send([f.stage for f in filters])
     # the first range after a (re)start carries this process's start-up, for the run's phases
     timing = {"worker": worker, "warmup": round(time.time() - spawned, 3)}
-    prepare = False  # whether corpus passes will follow, once a range has said so; False again once prepared
+    prepare: bool | None = False  # corpus passes follow, once a range has said so; None once prepared
     while True:
         if prepare and not requests.poll(IDLE_SECONDS):
             # Idle after a range of a run whose passes follow: import what their steps on files need here (see
@@ -117,11 +117,11 @@ def serve() -> None:
             except Exception as e:
                 reply.send((False, _portable(e)))
             continue
-        *args, passes_follow = args
+        *args, follow = args
         try:
             reply.send((True, process_range(cfg, filters, run_dir, *args, beacon=beacon, timing=timing)))
             timing = {"worker": worker}
-            prepare = passes_follow if prepare is False else prepare
+            prepare = follow if prepare is False else prepare
         except Exception:  # a bug, not a bad document: the supervisor fails the range loudly, its text scrubbed
             reply.send((False, scrubber(cfg.pii).scrub(traceback.format_exc(), None)[0]))
     # Every range's files are written and its reply sent: end now, without tearing the models down one object at a
