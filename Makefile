@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python bench/fixed_cost.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/passes.py
 	$(BIN)/python bench/pii.py
 	$(BIN)/python bench/trainer.py
 	$(BIN)/python bench/bad_volume.py
