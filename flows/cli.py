@@ -26,7 +26,9 @@ from sieve.transforms.lifecycle import Stopped, stopped_by_signals
 def _run(args: argparse.Namespace) -> int:
     from sieve.flows.publish import check_unchanged, config_identity, run_folder, up_to_date
     from sieve.flows.server import PrefectServer
-    from sieve.transforms.supervise import warm_up  # imported after _leave is registered: its close runs first
+
+    # imported after _leave is registered: its close runs first
+    from sieve.transforms.supervise import has_range_processes, warm_up
 
     # Started first, so its seconds of start-up overlap the checks and imports; stopped when the command ends.
     with PrefectServer() as server:
@@ -43,8 +45,9 @@ def _run(args: argparse.Namespace) -> int:
             if not args.force:  # likewise an input changed under a resumed run; the flow checks again (deployments)
                 run_dir = run_folder(location, identity)
                 check_unchanged(run_dir, files)
-                local = args.runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0
-                if local and not up_to_date(location, files, identity, check_shards=False):
+                if has_range_processes(cfg, args.runner) and not up_to_date(
+                    location, files, identity, check_shards=False
+                ):
                     # the local job's range processes start now, beside the imports below (about 1.4 s each); not
                     # for a run already published, which the flow skips
                     warm_up(cfg, run_dir, args.workers)

@@ -13,7 +13,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.passes import passes_for
 from sieve.transforms.pipeline import run_job
 from sieve.transforms.summary import summarize
-from sieve.transforms.supervise import close_idle, warm_up
+from sieve.transforms.supervise import close_idle, has_range_processes, warm_up
 
 
 def run_files(
@@ -23,7 +23,7 @@ def run_files(
     from the shards, with "phases": where the time went, as a run's manifest records it, the summary job included)."""
     start = time.time()
     try:
-        if runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0:
+        if has_range_processes(cfg, runner):
             warm_up(cfg, run_dir, workers)  # as `sieve run` does: the range processes load their models meanwhile
         files = plan_inputs(specs)
         steps = {"plan": (start, time.time())}

@@ -21,7 +21,7 @@ from sieve.transforms.documents import ProcessWarcRange
 from sieve.transforms.lifecycle import workers_end_first
 from sieve.transforms.parquet import shard_stem
 from sieve.transforms.sinks import MergeShards
-from sieve.transforms.supervise import close_idle, in_range_process, passes_follow
+from sieve.transforms.supervise import close_idle, has_range_processes, in_range_process, passes_follow
 from sieve.transforms.warc import record_ranges
 
 cache_beam_answers()  # a third of a small run's corpus passes went to answers Beam computes again and again
@@ -46,7 +46,7 @@ def _caller(cfg: Config, run_dir: str, runner: str) -> Callable[..., Any]:
     """How a worker runs its work besides the ranges (cutting files, merging shards): on a local runner with range
     processes the workers are the launching process (threads of it, or its in-memory worker), which should only
     wait, so in an idle range process (supervise.in_range_process); elsewhere in the worker itself."""
-    if runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0:
+    if has_range_processes(cfg, runner):
         return partial(in_range_process, cfg, run_dir)
     return _here
 

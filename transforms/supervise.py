@@ -334,6 +334,12 @@ def in_range_process(cfg: Config, run_dir: str, fn: Callable[..., T], *args: Any
     return fn(*args)
 
 
+def has_range_processes(cfg: Config, runner: str) -> bool:
+    """Whether a job of cfg on runner runs its ranges in range processes of the launching process: a local job
+    (Beam's DirectRunner) with the per-document time limit on."""
+    return runner == "DirectRunner" and cfg.guard.document_timeout_seconds > 0
+
+
 def range_processes(cfg: Config, run_dir: str) -> int:
     """How many started range processes of cfg's run into run_dir this process holds (busy or idle)."""
     key = _key(cfg, run_dir)
