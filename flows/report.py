@@ -86,14 +86,14 @@ def _dedup(dd: dict[str, Any] | None, dropped: dict[str, int]) -> list[str]:
         ],
     ]
     sizes = sorted(clusters["size_histogram"].items(), key=lambda kv: int(kv[0]))
+    # components in Beam rounds on a distributed runner; none where the launcher found them (DirectRunner)
+    rounds = f" after {dd['component_rounds']} connected-component rounds" if dd["component_rounds"] else ""
     return [
         "",
         "## Deduplication",
         "",
-        f"{clusters['count']} clusters of {clusters['documents']} documents, {clusters['removed']} removed, after "
-        f"{dd['component_rounds']} connected-component rounds; {dd['params']['bands']} bands x "
-        f"{dd['params']['rows']} rows, "
-        f"threshold {dd['params']['threshold']}",
+        f"{clusters['count']} clusters of {clusters['documents']} documents, {clusters['removed']} removed{rounds}; "
+        f"{dd['params']['bands']} bands x {dd['params']['rows']} rows, threshold {dd['params']['threshold']}",
         "",
         *markdown_table(["level", "found", "documents dropped"], rows),
         "",

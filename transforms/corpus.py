@@ -66,14 +66,16 @@ class CorpusJobs:
             runner, workers, tuple(cfg.beam.options), call=partial(in_range_process, cfg, run_dir) if warm else None
         )
 
-    def _local(self, small: bool) -> bool:
+    def local(self, small: bool = False) -> bool:
+        """Whether a job (small: one over edges or counts only) runs in this process: on Beam's local DirectRunner,
+        a small job always, any job of a run under SMALL_RUN_DOCUMENTS documents."""
         return self.runner == "DirectRunner" and (small or self.documents < SMALL_RUN_DOCUMENTS)
 
     def run(self, build: Callable[[beam.Pipeline], Any], small: bool = False) -> None:
         """Build one Beam job and run it to completion. On Beam's local DirectRunner a small job (small, or a run
         under SMALL_RUN_DOCUMENTS documents) runs in this process, same code on the in-memory runner with one
         worker: starting worker processes costs about 5 s a job, more than such a job's work."""
-        local = self._local(small)
+        local = self.local(small)
         self._pipeline(build, 1 if local else self.workers, threads=False)
 
     def run_on_files(self, build: Callable[[beam.Pipeline, Callable[[F], F]], Any]) -> None:
@@ -81,7 +83,7 @@ class CorpusJobs:
         has warm range processes, the job's workers are threads and each hands the step to an idle range process:
         the run's cores share the work (worth it for dedup's documents and rewrite jobs; a job whose steps are light
         loses more to the threads' own cost). Else each leaves the step as it is, and the job runs as run does."""
-        if self.call is None or not self._local(False):
+        if self.call is None or not self.local():
             self.run(partial(build, each=_as_it_is))
         else:
             self._pipeline(partial(build, each=partial(_in_range_process, self.call)), self.workers, threads=True)

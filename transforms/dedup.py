@@ -11,7 +11,8 @@ place: (source << 32) | row, where a source is a committed file's document table
 
     documents   per file: exact hash, MinHash signature, band keys -> passes/dedup/docs/<i>.parquet;
                 equal hashes and band keys grouped per partition -> candidate pairs -> verified -> edges
-    components  connected components of the edges, large-star / small-star rounds until nothing changes
+    components  connected components of the edges, large-star / small-star rounds until nothing changes (or
+                numpy label propagation, where the launcher does it)
     clusters    per component: the document kept (earlier run, then quality score, crawl date, doc_id)
     lines       per partition, a combiner counts the documents holding each normalized line -> frequent lines
     spans       per partition, documents holding each span of consecutive sentences; all but the first lose it
@@ -20,8 +21,9 @@ place: (source << 32) | row, where a source is a committed file's document table
                 worker), so the perplexity buckets, computed after this pass, see the text that is kept
 
 Every step is a Beam job on the run's runner. A small run (under corpus.SMALL_RUN_DOCUMENTS documents) on Beam's
-local DirectRunner runs the same jobs in this process, on the in-memory runner with one worker; edges-only jobs
-(components, clusters) always do there: starting worker processes costs more than their work.
+local DirectRunner runs the same jobs in this process, on the in-memory runner with one worker. The edges-only steps
+(components, clusters) always run in this process there, and without Beam: Beam's fixed cost (0.2-0.3 s a job) was
+most of their time, so numpy finds the components and the clusters job's own functions run grouped by dicts.
 """
 
 from __future__ import annotations
@@ -316,6 +318,65 @@ def _write_edges(item: tuple[int, Iterable[tuple[int, int]]], folder: str) -> st
     return uri
 
 
+def _partition(edge: tuple[int, int], partitions: int) -> int:
+    return hash(edge) % partitions  # a tuple of ints: the same in every process
+
+
+def _star_edges(parts: list[str]) -> list[tuple[int, int]]:
+    """The edges of the parts' graph as (node, the smallest node of its component), for every node but those
+    smallest: what large-star / small-star rounds end with. Labels move to the smaller end of each edge and then
+    to their own label's label (pointer jumping) until nothing moves; the smallest node of a component keeps its
+    own label throughout, so the one label left in a component is its smallest node."""
+    tables = [storage.read_parquet(u) for u in parts]
+    ends = [np.concatenate([t[c].to_numpy() for t in tables]) if tables else np.empty(0, np.int64) for c in "ab"]
+    nodes, index = np.unique(np.concatenate(ends), return_inverse=True)  # sorted: a smaller index, a smaller node
+    a, b = index[: len(ends[0])], index[len(ends[0]) :]
+    label = np.arange(len(nodes))
+    while True:
+        pulled = label.copy()
+        smaller = np.minimum(label[a], label[b])
+        np.minimum.at(pulled, a, smaller)
+        np.minimum.at(pulled, b, smaller)
+        pulled = pulled[pulled]
+        if np.array_equal(pulled, label):
+            break
+        label = pulled
+    moved = label != np.arange(len(nodes))
+    return list(zip(nodes[moved].tolist(), nodes[label[moved]].tolist()))
+
+
+def _write_edge_parts(edges: list[tuple[int, int]], folder: str, partitions: int) -> None:
+    """edges as _WriteEdges writes them: one part per hash partition that holds any."""
+    by_part: dict[int, list[tuple[int, int]]] = {}
+    for e in edges:
+        by_part.setdefault(_partition(e, partitions), []).append(e)
+    for item in by_part.items():
+        _write_edges(item, folder)
+
+
+def _clusters_here(parts: list[str], sources: list[str], folder: str, sizes_uri: str, current: int) -> None:
+    """Dedup._clusters' job as plain steps in this process: the same functions, grouped by dicts."""
+    by_source: dict[int, list[tuple[int, int]]] = {}
+    for u, v in (e for uri in parts for e in _read_edges(uri)):
+        by_source.setdefault(_source(u), []).append((u, v))
+        by_source.setdefault(_source(v), []).append((v, v))
+    by_component: dict[int, list[tuple]] = {}
+    for item in sorted(by_source.items()):
+        for component, member in _ranked(item, sources):
+            by_component.setdefault(component, []).append(member)
+    members: dict[int, list[tuple]] = {}
+    sizes: dict[int, int] = {}
+    for item in by_component.items():
+        for kind, value in _keep(item):
+            if kind == "size":
+                sizes[value] = sizes.get(value, 0) + 1
+            else:
+                members.setdefault(value[0], []).append(value[1])
+    for item in members.items():
+        _write_clusters(item, folder, current)
+    write_json(sizes_uri, sorted(sizes.items()))
+
+
 class _WriteEdges(beam.PTransform):
     """Edges, deduplicated, to folder/part-N.parquet (one part per hash partition); yields the part paths."""
 
@@ -326,7 +387,7 @@ class _WriteEdges(beam.PTransform):
     def expand(self, edges):
         return (
             edges
-            | "KeyByPartition" >> beam.Map(lambda e, n: (hash(e) % n, e), self.partitions)
+            | "KeyByPartition" >> beam.Map(lambda e, n: (_partition(e, n), e), self.partitions)
             | "GroupByPartition" >> beam.GroupByKey()
             | "WritePart" >> beam.Map(_write_edges, self.folder)
         )
@@ -510,9 +571,16 @@ class Dedup:
         return parts, folders, lines
 
     def _components(self, edges: str, work: str) -> tuple[str, int]:
-        """Large-star then small-star, one Beam job per round, until a round changes nothing or leaves only stars
-        (each node -> the smallest node of its component: a round more would change nothing); returns the folder of
-        the final edges and the number of rounds."""
+        """Every node linked to the smallest node of its component: the folder of those edges and the Beam rounds
+        it took. Where the edges-only jobs would run in this process (Beam's DirectRunner), numpy does it here
+        (_smallest_of_components, no round), as Beam's fixed cost per job is most of such a job's time; on
+        another runner, large-star then small-star, one Beam job per round, until a round changes nothing or leaves
+        only stars (a round more would change nothing)."""
+        if self.jobs.local(small=True):
+            out = storage.join(work, "edges", "components")
+            parts = [f.uri for f in storage.list_files(edges)] if storage.exists(edges) else []
+            _write_edge_parts(_star_edges(parts), out, self.params.partitions)
+            return out, 0
         rounds = 0
         while True:
             rounds += 1
@@ -594,7 +662,9 @@ class Dedup:
                 | "WriteSizes" >> beam.Map(lambda s, u: write_json(u, sorted(s)), sizes_uri)
             )
 
-        if parts:
+        if parts and self.jobs.local(small=True):  # as _components: the same steps, here, without Beam
+            _clusters_here(parts, sources, folder, sizes_uri, len(names))
+        elif parts:
             self._run(build, small=True)
         sizes = {str(size): n for size, n in read_json(sizes_uri, [])}
         return {
