@@ -91,7 +91,7 @@ def write_run_dir(run: Path, docs: dict[str, list[str]]) -> str:
         for lang, texts in docs.items()
         for i, text in enumerate(texts)
     ]
-    pii = load_config().pii.model_copy(update={"enabled": False})  # the rows as a run keeps them; PII is not tested here
+    pii = load_config().pii.model_copy(update={"enabled": False})  # PII is not what these tests are about
     write_rows(rows, KEPT, str(run / "kept" / "crawl-0000.parquet"), pii)
     return str(run)
 

@@ -93,6 +93,26 @@ def test_buckets_follow_the_runs_percentiles_per_language(tmp_path):
     )
 
 
+def test_the_cutoffs_found_here_are_the_beam_jobs(tmp_path, monkeypatch):
+    """A small local run finds the percentiles in this process without Beam: the same statistics as the Beam job
+    of a run elsewhere, values, documents and languages without a model alike."""
+    stats = []
+    for way in ("here", "beam"):
+        if way == "beam":
+            monkeypatch.setattr(CorpusJobs, "local", lambda self, small=False: False)
+        run = str(tmp_path / way)
+        markers = {
+            "a.warc.gz": _commit(run, "a.warc.gz", [10, 20.5, 30, 30, 40, 50]),
+            "b.warc.gz": _commit(run, "b.warc.gz", [60, 70, 80, 90.25, 100, None]),
+            "c.warc.gz": _commit(run, "c.warc.gz", [1000, 2000, 3000], lang="vi"),
+            "d.warc.gz": _commit(run, "d.warc.gz", [None, None], lang="de"),
+        }
+        stats.append(run_passes(run, markers, [PerplexityBuckets(17, 83, drop_tail=True)], load_config().output))
+    assert stats[0] == stats[1]
+    assert set(stats[0]["perplexity"]["cutoffs"]) == {"en", "vi"}
+    assert stats[0]["perplexity"]["without_perplexity"] == {"de": 2, "en": 1}
+
+
 def test_tail_drop_conserves_rows_and_reruns_give_the_same_shards(tmp_path):
     run = str(tmp_path)
     markers = {

@@ -175,8 +175,9 @@ class PerplexityBuckets:
 
     def statistics(self, files: RunFiles) -> dict[str, Any]:
         """Per language, the head and tail percentiles of the run's perplexities: a Beam job counts each distinct
-        value (exact: the same cut-offs as np.percentile over every value)."""
-        out = storage.join(files.workdir, "languages.json")
+        value (exact: the same cut-offs as np.percentile over every value). Where the job would run in this process
+        (a small run on the DirectRunner), its steps run here without Beam, whose fixed cost is most of the job."""
+        percents, out = [self.head, self.tail], storage.join(files.workdir, "languages.json")
 
         def build(p):
             (
@@ -185,15 +186,18 @@ class PerplexityBuckets:
                 | "Spread" >> beam.Reshuffle()
                 | "Perplexities" >> beam.FlatMap(_perplexities, files.run_dir, files.before)
                 | "CountValues" >> beam.CombinePerKey(CountValues())
-                | "Cutoffs" >> beam.Map(_cutoffs, [self.head, self.tail])
+                | "Cutoffs" >> beam.Map(_cutoffs, percents)
                 | "AllLanguages" >> beam.combiners.ToList()
                 | "Write" >> beam.Map(lambda rows, uri: write_json(uri, sorted(rows)), out)
             )
 
-        if storage.exists(out):  # an interrupted pass's: a run without documents writes none
-            storage.delete(out)
-        files.jobs.run(build)
-        languages = read_json(out, [])
+        if files.jobs.local():
+            languages = _cutoffs_here(files, percents)
+        else:
+            if storage.exists(out):  # an interrupted pass's: a run without documents writes none
+                storage.delete(out)
+            files.jobs.run(build)
+            languages = read_json(out, [])
         return {
             "head_percentile": self.head,
             "tail_percentile": self.tail,
@@ -240,6 +244,16 @@ def _perplexities(name: str, run_dir: str, before: Before) -> Iterator[tuple[str
         values = rows.filter(pc.equal(rows["language"], lang))["perplexity"]
         distinct, counts = np.unique(values.drop_null().to_numpy(), return_counts=True)
         yield lang, (distinct, counts.astype(np.int64), values.null_count)
+
+
+def _cutoffs_here(files: RunFiles, percents: list[float]) -> list[tuple]:
+    """PerplexityBuckets.statistics' job as plain steps in this process: the same functions, a CountValues
+    accumulator per language."""
+    combine, accumulators = CountValues(), {}
+    for name in files.names:
+        for lang, value in _perplexities(name, files.run_dir, files.before):
+            accumulators[lang] = combine.add_input(accumulators.get(lang) or combine.create_accumulator(), value)
+    return sorted(_cutoffs((lang, combine.extract_output(acc)), percents) for lang, acc in accumulators.items())
 
 
 def _merged(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
