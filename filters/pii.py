@@ -32,6 +32,11 @@ FAKERS = {
     "UK_NINO": "numerify",
     "IN_PAN": "numerify",
     "IN_AADHAAR": "numerify",
+    "AU_TFN": "numerify",
+    "IE_PPSN": "numerify",
+    "ZA_ID": "numerify",
+    "SG_NRIC": "numerify",
+    "DRIVER_LICENSE": "numerify",
     "VN_TAX_CODE": "numerify",
     "BANK_ACCOUNT": "numerify",
     "CREDENTIAL_URL": "url",
@@ -91,7 +96,7 @@ class Scrubber:
     def __init__(self, pii: PiiConfig) -> None:
         self.pii = pii
         # The prefilter: per entity, what any text one of its recognizers finds something in contains.
-        self.needs = {entity: re.compile(alts) for entity, alts in entity_needs().items()}
+        self.needs = {entity: [re.compile(a) for a in alts] for entity, alts in entity_needs().items()}
         self._presidio: _Presidio | None = None
         self._building = threading.Lock()  # Beam worker threads of one process share the scrubber
         self._fakers: dict[str, Any] = {}
@@ -132,7 +137,7 @@ class Scrubber:
     def candidates(self, text: str, entities: list[str]) -> list[str]:
         """The entities some recognizer could find in text (its needs match): presidio runs for these only, which
         changes cost, never results. An entity no recognizer finds (PERSON without an NER model) is left out."""
-        return [e for e in entities if e in self.needs and self.needs[e].search(text)]
+        return [e for e in entities if any(need.search(text) for need in self.needs.get(e, ()))]
 
     def _faker(self, entity: str, lang: str | None) -> Any:
         """A replacement function giving the same fake value for the same original (seeded by its hash)."""
