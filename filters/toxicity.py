@@ -105,6 +105,16 @@ def lexicon(lang: str, extra: tuple[tuple[str, str], ...]) -> Lexicon:
     )
 
 
+# A word spelled letter by letter with dots or dashes between ("v.c.l", "f-u-c-k"), as writers dodge filters: three
+# letters or more (two are initials: "D.M. Thomas"), joined, count when they are a list term.
+_SPELLED = re.compile(r"(?<![\w.\-])[^\W\d_](?:[.\-][^\W\d_]){2,}(?![\w]|[.\-][^\W\d_])")
+
+
+def spelled_terms(lex: Lexicon, sentence: str) -> int:
+    """How many words of a (lowercased) sentence are list terms spelled with a dot or dash between their letters."""
+    return sum(re.sub(r"[.\-]", "", spelled) in lex.words for spelled in _SPELLED.findall(sentence))
+
+
 def masked_terms(lex: Lexicon, sentence: str) -> int:
     """How many words of a (lowercased) sentence are list terms with letters masked by symbols: the visible letters
     begin and end a term (with an ending), at least one letter hidden, about one symbol a hidden letter. A footnote
@@ -161,7 +171,7 @@ class Toxicity:
             named = lex.identity.covered(tokens)
             targets = (lex.target.covered(tokens) | named) - allowed
             unclear = [span for span in found if tuple(tokens[span.start : span.stop]) in lex.ambiguous]
-            toxic += len(found) - len(unclear) + masked_terms(lex, sentence)
+            toxic += len(found) - len(unclear) + masked_terms(lex, sentence) + spelled_terms(lex, sentence)
             aimed = any(span.start - window <= t < span.stop + window for span in unclear for t in targets)
             ambiguous.append((len(unclear), aimed))
             if named:

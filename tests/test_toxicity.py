@@ -207,6 +207,12 @@ HELD_OUT_TOXIC_KEPT = {
     "heldout4/vi/03-ky-thi-vung-mien.txt",
     # round 5: 14 pages of threats, group hate, misogyny and harassment without swear words or slurs, none caught
     *(f"heldout5/{page.replace('/toxic/', '/')}" for page in FIFTH_ROUND_ABUSE),
+    # round 6 (after it the lists gained more slurs and letter-by-letter spellings like "v.c.l"): a stalker's letter
+    # and a debt collector's threats with no list word, and a homophobic tract of "plague", "filth" and one "f*gs";
+    # the racist rant ("p*kis") and the misogynist post ("v.c.l") are dropped since
+    "heldout6/en/03-harassment-threat.txt",
+    "heldout6/en/05-homophobic-tirade.txt",
+    "heldout6/vi/03-doi-no-de-doa.txt",
 }
 
 
@@ -216,7 +222,7 @@ def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
     lists: all but the named misses dropped; no ordinary or contact page of the held-out sets dropped."""
     toxic = [p for root in HELD_OUT_ROUNDS for p in sorted((root / lang / "toxic").glob("*.txt"))]
     kept = {f"{p.parents[2].name}/{lang}/{p.name}" for p in toxic if not _drops(stage, p, lang)}
-    assert len(toxic) == 30 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
+    assert len(toxic) == 36 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
     ordinary = [
         p
         for root in HELD_OUT_ROUNDS
@@ -229,6 +235,16 @@ def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
 def _drops(stage, path, lang) -> bool:
     s, doc = signals(stage, path.read_text(encoding="utf-8"), lang)
     return stage.decide(doc, s) is not None
+
+
+def test_a_list_word_spelled_letter_by_letter_counts_and_initials_do_not(stage):
+    def count(text, lang="en"):
+        return signals(stage, text, lang)[0]["toxic_words"]
+
+    assert count("v.c.l thằng nào rước về", "vi") == 1
+    assert count("What the f-u-c-k, s.h.i.t happens.") == 2
+    assert count("D.M. Thomas and J.R.R. Tolkien met in the U.S.A. at 9 a.m.; see e.g. p.h.d. notes.") == 0
+    assert count("Trận đấu kết thúc lúc 9 g.m.t, đ.m là viết tắt của động mạch.", "vi") == 0
 
 
 def test_a_masked_list_word_counts_as_toxic_and_a_masked_name_or_product_does_not(stage):
