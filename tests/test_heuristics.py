@@ -194,6 +194,19 @@ def test_gopher_quality_vietnamese_word_length_bounds_are_for_syllables():
     assert signals["stop_words"] >= 5
 
 
+def test_an_ellipsis_is_a_run_of_dots_once_and_a_leader_to_a_figure_is_none():
+    """A price list's dot leaders ("Phở tái ........ 50.000đ") were counted eight ellipses each and dropped it; an
+    ellipsis of any length counts once, a leader of four dots or more before a figure none."""
+    menu = "Thực đơn và bảng giá của quán phở bò gia truyền, áp dụng từ tháng ba.\n" + "\n".join(
+        f"Phở {name} ........................ {price}.000đ"
+        for name, price in [("tái", 50), ("chín", 50), ("nạm", 55), ("gầu", 60), ("gân", 55), ("bò viên", 50)]
+    )
+    _, signals, _ = _run(GopherQuality(CFG), menu, "vi")
+    assert signals["ellipsis_word_ratio"] == 0
+    _, signals, _ = _run(GopherQuality(CFG), "Buồn quá...... Thôi... Chapter 3 ...... 41 and so.... on … end", "vi")
+    assert signals["ellipsis_word_ratio"] == round(4 / signals["n_words"], 4)  # "......", "...", "....", "…"
+
+
 def test_gopher_repetition_drops_repeated_paragraphs_and_stuffing():
     paragraphs = VI_NEWS.split("\n\n")
     repeated = VI_NEWS + "\n\n" + "\n\n".join(paragraphs[1:3])
