@@ -598,9 +598,9 @@ def test_numpy_components_write_the_files_the_beam_rounds_write(tmp_path, monkey
         assert written[0] == written[1] and written[0], g
 
 
-def test_same_output_when_components_and_clusters_are_beam_jobs(tmp_path, hand_made, hand_made_run, monkeypatch):
-    """The hand-made files' pass with the edges-only steps as Beam jobs, as on Dask or Dataflow: every shard is the
-    one the launcher's numpy and plain steps wrote."""
+def test_same_output_when_the_small_steps_are_beam_jobs(tmp_path, hand_made, hand_made_run, monkeypatch):
+    """The hand-made files' pass with the steps a small local run does in the launcher (components, clusters, the
+    index) as Beam jobs, as on Dask or Dataflow: every shard and index part is the one the launcher wrote."""
     first, second, _ = hand_made
     run1, markers1, stats1 = hand_made_run
     _beam_rounds(monkeypatch)
@@ -612,3 +612,6 @@ def test_same_output_when_components_and_clusters_are_beam_jobs(tmp_path, hand_m
         for kind, shard in marker["shards"].items():
             other = markers2[name]["shards"][kind]["path"]
             assert Path(run1, shard["path"]).read_bytes() == Path(run2, other).read_bytes()
+    parts = [sorted(Path(r, "dedup_index").rglob("*.parquet")) for r in (run1, run2)]
+    tables = [[_without_run(pq.read_table(p)) for p in run_parts] for run_parts in parts]
+    assert len(tables[0]) == 5 and all(a.equals(b) for a, b in zip(*tables, strict=True))

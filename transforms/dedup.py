@@ -756,7 +756,8 @@ class Dedup:
     def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
         """This run's kept documents' hashes, signatures, band keys and sentence spans, and its boilerplate lines,
         under <run>/dedup_index/ for later runs, with the index folders this run was deduplicated against (a later
-        run reads those too: the index is cumulative)."""
+        run reads those too: the index is cumulative). A Beam job writes the parts on the workers, so the launcher
+        reads no document table; a small local run writes them here."""
         folder = storage.join(files.run_dir, INDEX)
         run = storage.absolute(files.run_dir).rsplit("/", 2)[0]  # the output: <output>/runs/<config hash>
         parts = [f"part-{i:06d}.parquet" for i in range(len(stats["names"]))]
@@ -777,7 +778,13 @@ class Dedup:
                     | "WriteLines" >> beam.Map(_write_index_lines, groups, files.workdir, folder)
                 )
 
-        self._run(build)
+        if self.jobs.local():  # a small local run: the same steps here, Beam's fixed cost being most of the job
+            for item in enumerate(parts):
+                _write_index_part(item, files.workdir, folder, run)
+            for part in range(self.params.partitions) if self.params.lines else ():
+                _write_index_lines(part, groups, files.workdir, folder)
+        else:
+            self._run(build)
         lines = [storage.relative(f.uri, folder) for f in storage.list_files(storage.join(folder, "lines"))]
         meta = {"identity": self.params.index_identity(), "parts": parts, "lines": lines, "run": run}
         write_json(storage.join(folder, INDEX_META), meta | {"earlier": stats["earlier_index_folders"]})
