@@ -36,7 +36,9 @@ FAKERS = {
     "IE_PPSN": "numerify",
     "ZA_ID": "numerify",
     "SG_NRIC": "numerify",
+    "MY_NRIC": "numerify",
     "DRIVER_LICENSE": "numerify",
+    "PERSONAL_ID": "numerify",
     "VN_TAX_CODE": "numerify",
     "BANK_ACCOUNT": "numerify",
     "CREDENTIAL_URL": "url",
@@ -96,7 +98,7 @@ class Scrubber:
     def __init__(self, pii: PiiConfig) -> None:
         self.pii = pii
         # The prefilter: per entity, what any text one of its recognizers finds something in contains.
-        self.needs = {entity: [re.compile(a) for a in alts] for entity, alts in entity_needs().items()}
+        self.needs = {e: [(re.compile(a), lowered) for a, lowered in alts] for e, alts in entity_needs().items()}
         self._presidio: _Presidio | None = None
         self._building = threading.Lock()  # Beam worker threads of one process share the scrubber
         self._fakers: dict[str, Any] = {}
@@ -137,7 +139,10 @@ class Scrubber:
     def candidates(self, text: str, entities: list[str]) -> list[str]:
         """The entities some recognizer could find in text (its needs match): presidio runs for these only, which
         changes cost, never results. An entity no recognizer finds (PERSON without an NER model) is left out."""
-        return [e for e in entities if any(need.search(text) for need in self.needs.get(e, ()))]
+        lowered = text.lower()
+        return [
+            e for e in entities if any(need.search(lowered if low else text) for need, low in self.needs.get(e, ()))
+        ]
 
     def _faker(self, entity: str, lang: str | None) -> Any:
         """A replacement function giving the same fake value for the same original (seeded by its hash)."""

@@ -12,10 +12,13 @@ from typing import NamedTuple
 class Format(NamedTuple):
     """One written form of an entity: the regex that finds it (the span of its group "id" when it has one) and
     `needs`, a cheap regex every text the first one matches also matches. Cheap means led by a digit or a rare
-    character: a case-insensitive word list tried at every position costs more than presidio saves."""
+    character: a case-insensitive word list tried at every position costs more than presidio saves. A format found
+    after a case-insensitive label may instead need a lowercase keyword of the label in the lowercased text
+    (`lowered`): a plain word list skips ahead there several times faster than its case-insensitive twin."""
 
     regex: re.Pattern
     needs: str
+    lowered: bool = False
 
 
 # Phones. Between digits: one optional space, dot, dash, underscore, slash or en dash (0912 345.678, 0912_345_678,
@@ -33,18 +36,24 @@ _START = (
     + ")"
 )
 _END = r"(?![\w]|[.\-_/–]\d)"
-# Every VN and US form below holds 10 digits or more; a labelled local number 8. (A need led by one "\d", not
-# "\d{n}": Python's re then skips ahead to a digit fast, half the time of the same need written "\d{8}".)
-_PHONE_NEEDS = r"\d(?:(?:[ .\-_/–()]{0,3}\d){9}|\d{3} ?\d{4})"
+# Every VN and US form below holds 10 digits or more. (A need led by one "\d", not "\d{n}": Python's re then skips
+# ahead to a digit fast, half the time of the same need written "\d{10}".)
+_PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,3}\d){9}"
 
 # A day.month.year date followed by more digits ("05.12.2023 14 giờ") is not a phone.
 _NOT_DATE = r"(?!(?:0?[1-9]|[12]\d|3[01])[./\-](?:0?[1-9]|1[0-2])[./\-](?:19|20)\d\d)"
 # Vietnamese numbers, 10 or 11 digits with the 0: mobiles (09x; 01xx before the 2018 renumbering), landlines with new
 # (024, 0236) and old (04, 08, 0511) area codes. With the country code: +84, 0084, or 84 without its plus (not 84
 # and a dot: "84.912.345.678 đồng" is a price).
+# No Vietnamese number is 01 and eight digits (old 01xx mobiles had eleven, landlines begin 02 or, before 2017, 03-08):
+# ten bare digits from 01 are a company's tax code ("mã số doanh nghiệp 0101234567"). Grouped, they may be a Malaysian
+# mobile ("012-738 4419").
+_NOT_TAX_CODE = r"(?!1\d{8}(?![ .\-_/–]?\d))"
 _VN_ONE = (
     _NOT_DATE
-    + r"(?:\(?0[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
+    + r"(?:\(?0"
+    + _NOT_TAX_CODE
+    + r"[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
     + _SEP
     + r"[1-9])"
     + r"(?:\)?"
@@ -66,13 +75,38 @@ US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\
 _ASIDE = r"(?: ?\([^()\n]{0,60}\))?"
 _AFTER_LABEL = r"(?:[^\d\n]{0,20}?|[^\n]{0,100}?: ?)"
 # Ten to twelve bare digits after a phone label ("Mob: 9845012345", "WhatsApp +919845012345"): any country's number;
-# or eight, maybe 4-4, the length of a local number in Singapore, Hong Kong or Denmark ("mobile: 8234 7719").
+# or eight and more in any grouping, as local numbers are written ("mobile: 8234 7719", "her cell was 021 447 8812",
+# German "Mobil 0176 / 2841 9935").
 LABELLED_PHONE = re.compile(
-    r"(?i:\b(?:mob(?:ile)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone)?|whatsapp)\b\.?(?: ?no\.?)?)"
+    r"(?i:\b(?:mob(?:ile?)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone|efon)?|handy|whatsapp)\b\.?(?: ?no\.?)?)"
     + _ASIDE
-    + r"\s?[:\-]?\s?(?P<id>\+?\d{10,12}|\d{4} ?\d{4})"
+    + r"(?: (?i:is|was|number|on)\b){0,3}\s?[:\-]?\s?(?P<id>\+?\d(?:(?: / |[ /\-])?\d){7,13})"
     + _END
 )
+# A mobile spelled in words, whole or after its first digits, against harvesting ("không chín tám ba – bốn bốn hai
+# – không bảy sáu", "077 hai lăm tám, chín một bốn sáu", "07956 seven seven one two oh three"): 10 or 11 digits in
+# all, three words at least (checked by spelled_phone).
+_DIGIT_WORDS = {
+    "vi": "không|một|mốt|hai|ba|bốn|tư|năm|lăm|nhăm|sáu|bảy|bẩy|tám|chín",
+    "en": "zero|oh|one|two|three|four|five|six|seven|eight|nine",
+}
+
+
+_DIGIT_SEP = r"(?: ?[,.\-–] ?| )"
+
+
+def _spelled_phone(words: str) -> list[Format]:
+    """The formats of a phone spelled in a language's digit words: a 0 and up to four digits, or the word for 0, then
+    two digit words at least (what the needs ask, one led by the digit and one by the word), then more words or digits."""
+    word = rf"(?i:{words})"
+    zero = rf"(?i:{words.split('|')[0]})"
+    head = rf"(?:0\d{{0,4}}|{zero})(?:{_DIGIT_SEP}{word}){{2}}"
+    regex = re.compile(rf"(?<![\w+]){head}(?:{_DIGIT_SEP}(?:\d{{1,5}}|{word})){{1,8}}(?!\w)")
+    tail = rf"(?:{_DIGIT_SEP}{word}){{2}}"
+    return [Format(regex, r"\d(?<=0)\d{0,4}" + tail), Format(regex, zero + tail)]
+
+
+WORD_PHONES = [f for words in _DIGIT_WORDS.values() for f in _spelled_phone(words)]
 # Other countries: "+" or "00" and 8-15 digits; phonenumbers checks that the number is valid for its country.
 INTL_PHONE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,5}\)?){2,6}" + _END)
 
@@ -103,7 +137,8 @@ UK_NINO = re.compile(
 )
 # Australia's tax file number (8 or 9 digits, its own checksum), Ireland's PPS number (7 digits and a letter, maybe a
 # second one) and South Africa's identity number (13 digits: a birth date, the citizenship digit, Luhn), each after its
-# name; Singapore's NRIC and FIN (a letter, 7 digits, a check letter) after its name, or anywhere its check letter
+# name; Malaysia's MyKad (a birth date, a place code, 4 digits: 901123-10-5273) anywhere, its date checked;
+# Singapore's NRIC and FIN (a letter, 7 digits, a check letter) after its name, or anywhere its check letter
 # is right.
 AU_TFN = re.compile(r"\b(?i:tax file number|TFN)\b" + _AFTER_LABEL + r"(?P<id>\d{3} ?\d{3} ?\d{2,3})(?![ \-]?\d)")
 IE_PPSN = re.compile(
@@ -111,12 +146,36 @@ IE_PPSN = re.compile(
 )
 ZA_ID = re.compile(r"\b(?i:ID|identity)(?i: number| no\.?| document)?\b" + _AFTER_LABEL + r"(?P<id>\d{13})(?!\d)")
 SG_NRIC = re.compile(r"\b[STFGM]\d{7}[A-Z]\b")
+MY_NRIC = re.compile(r"(?<![\w\-])\d{6}-\d\d-\d{4}(?![\w\-])")
 SG_NRIC_NAMED = re.compile(r"\b(?:NRIC|FIN)\b" + _AFTER_LABEL + r"(?P<id>[STFGM]\d{7}[A-Z])\b")
+# Any other personal id after a label that names one: a student, member or patient ID, a national ID card, a health
+# or tax number of one of many countries (Medicare, NHS, IRD, SSS, NIN, MyKad, Steuer-ID, Personalausweis; BHXH,
+# BHYT, MSSV). The value: capitals and digits, groups joined by a dash, slash or space (a group after a space holds a
+# digit), 6-24 characters, 4 digits or more, not a date (checked by personal_id).
+_PERSONAL_ID_LABELS = (
+    r"(?:student|member|patient|employee|staff|national|citizen|voter|personal|health|insurance) (?:id|identification)"
+    r"(?: number| no\.?| card)?|id (?:no\.?|number|#)|(?:national )?id card|identity card"
+    r"|medicare(?: number| no\.?| card)?|nhs(?: number| no\.?)|ird(?: number| no\.?)?|sss(?: number| no\.?)?|nin"
+    r"|mykad|ic (?:number|no\.?)|nric|tax (?:id|number|identification number)|steuer-?id|steuernummer"
+    r"|personalausweis(?:-nr\.?| nr\.?)?|ausweis-?nr\.?"
+    r"|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh"
+)
+_PERSONAL_ID_LABEL = rf"\b(?i:{_PERSONAL_ID_LABELS})(?![\w\-])"
+# a word of every label above, lowercase: the need, searched in the lowercased text
+_PERSONAL_ID_KEYWORDS = (
+    r"\b(?:id|identification|identity card|tax number|medicare|nhs|ird|sss|nin|mykad|ic|nric|steuer-?id|steuernummer"
+    r"|personalausweis|ausweis|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh)\b"
+)
+PERSONAL_ID = re.compile(
+    _PERSONAL_ID_LABEL
+    + _AFTER_LABEL
+    + r"(?<![\w\-/])(?P<id>(?=[A-Z]*\d)[A-Z\d]+(?:(?:[\-/]|\s(?=[A-Z]*\d))[A-Z\d]+)*)(?![\w\-/]|[.,]\d)"
+)
 # A driving licence's number after its name (US states mix letters and digits: "OH DL# SL482917"; a Vietnamese
 # giấy phép lái xe has 12 digits): a word of 5-18 capitals and digits, four digits at least.
 DRIVER_LICENSE = re.compile(
-    r"(?:\b(?i:driver'?s licen[cs]e|driving licen[cs]e|licen[cs]e (?:no\.?|number)|giấy phép lái xe|bằng lái(?: xe)?"
-    r"|gplx)|\bDL\b ?#?)"
+    r"(?:\b(?i:driver'?s? licen[cs]e|driving licen[cs]e|licen[cs]e (?:no\.?|number)|giấy phép lái xe|bằng lái(?: xe)?"
+    r"|gplx)|\b[A-Z]{2,3} (?i:driver )?(?i:licen[cs]e)\b|\bDL\b ?#?)"
     r"[^\n]{0,20}?(?<![\w\-])(?P<id>(?=[A-Z\d]*\d(?:[A-Z]*\d){3})[A-Z\d]{5,18})\b"
 )
 # India: a PAN (five letters, the fourth the holder's kind, P for a person; four digits; a letter) and an Aadhaar
@@ -152,11 +211,13 @@ _BANKS = (
 )
 BANK_ACCOUNT = _account(
     _ACCOUNT_ABBREVIATIONS
-    + "|số tài khoản|so tai khoan|tài khoản số|tai khoan so|account number|account no|acct|a/c|"
+    + "|số tài khoản|so tai khoan|tài khoản số|tai khoan so|tài khoản|tai khoan|account number|account no|acct|acc|a/c|"
     + _BANKS,
     r" \-",
 )
 BANK_ACCOUNT_DOTTED = _account(_ACCOUNT_ABBREVIATIONS, r" .\-")
+# An account number before its bank's name, as wedding and donation pages list them ("19036628451017 – Techcombank").
+ACCOUNT_BEFORE_BANK = re.compile(r"(?<![\w.\-])(?P<id>\d(?:[ \-]?\d){5,18})(?= ?[–\-|:,(] ?(?i:" + _BANKS + r")\b)")
 _ACCOUNT_NEEDS = r"\d(?:[ \-]?\d){5}"  # six digits, maybe grouped by spaces or dashes
 # A UK sort code (80-22-60) after its name, and an account number right after the word "account" ("account
 # 30128845", "account: 30128845"; "account for 123,456" is a count).
@@ -221,7 +282,7 @@ _STREETS = (
     r"|Circuit|Quay|Promenade"
 )
 EN_ADDRESS = re.compile(
-    r"\b\d{1,6}[A-Z]?(?: (?:[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
+    r"\b\d{1,6}[A-Z]?(?: (?:[NS][EW]|[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
     + _STREETS
     + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?"
 )
@@ -236,7 +297,7 @@ EIRCODE = re.compile(
     r"(?P<id>(?:[AC-FHKNPRTV-Y]\d\d|D6W) ?[0-9AC-FHKNPRTV-Y]{4})\b"
 )
 EU_ADDRESS = re.compile(
-    r"\b\d{1,5}(?: ?bis| ?ter)?,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza)"
+    r"\b\d{1,5}(?: ?bis| ?ter)?,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza|jalan|lorong)"
     r" (?:[a-zà-ÿ']+ ){0,3}[A-ZÀ-Ý][\w'\-]*"
 )
 # A street named first, its number after, as German, Dutch and Nordic pages write it, with the postcode that follows:
@@ -246,36 +307,41 @@ NAME_FIRST_ADDRESS = re.compile(
     r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
     r"|gade|gatan|vägen|veien) \d{1,4}(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
-# An Indian address: a flat, house, plot or door number, up to six comma-separated parts, and the six-digit PIN code
-# ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram, Bengaluru – 560003").
+# An Indian address: a flat, house, plot or door number (or a block's letter and the flat: "B-704"), up to six
+# comma-separated parts, and the six-digit PIN code ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram,
+# Bengaluru – 560003").
 _IN_HOUSE = ("Flat", "House", "Door", "Plot", "Shop")
 IN_ADDRESS = re.compile(
-    rf"\b(?:(?:{'|'.join(_IN_HOUSE)})(?: No\.?)?|No\.) ?\d{{1,5}}[A-Z]?(?:/\d{{1,5}})?,(?:[^,\n]{{1,40}},){{1,6}}"
+    rf"\b(?:(?:{'|'.join(_IN_HOUSE)})(?: No\.?)?|No\.|[A-Z]-(?=\d)) ?\d{{1,5}}[A-Z]?(?:/\d{{1,5}})?,(?:[^,\n]{{1,40}},){{1,6}}"
     r"[^,\n\d]{0,40}?[1-9]\d{5}(?!\d)"
 )
 # Its number's first digit after every word that may come right before it, with or without a space ("Flat3", "House
 # No5", "No. 45"): fixed-width lookbehinds, so the need stays digit-led.
 _IN_ADDRESS_NEEDS = (
-    r"\d(?:" + "|".join(rf"(?<={re.escape(w)}{s}\d)" for w in (*_IN_HOUSE, "No", "No.") for s in ("", " ")) + ")"
+    r"\d(?:"
+    + "|".join(rf"(?<={re.escape(w)}{s}\d)" for w in (*_IN_HOUSE, "No", "No.") for s in ("", " "))
+    + r"|(?<=\b[A-Z]-\d)\d{0,4}[A-Z]?(?:/\d{1,5})?,)"  # a block's letter: "B-704," ("COVID-19" is no flat)
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,5}[A-Za-z]?)*,? "
 _LANES = ("số nhà", "nhà số", "ngõ", "ngách", "hẻm", "kiệt")
 _WARDS = r"(?i:phường|p\.|xã|quận|q\.|thị trấn|tt\.)"
-_HAMLET_UP = r"(?i:thôn|xóm|ấp|khu phố|xã|phường|thị trấn)"
+_HAMLET_UP = r"(?i:thôn|xóm|ấp|khu phố|xã|phường|thị trấn|p\.|x\.)"
 # Where a ward-led street may also end: before a city ("165 Cầu Giấy, Hà Nội").
-_WARDS_OR_CITY = rf"(?:{_WARDS}\s|(?i:tp\.|thành phố|hà nội|tp\.? ?hcm|sài gòn|đà nẵng|hải phòng|cần thơ)\b)"
+_WARDS_OR_CITY = (
+    rf"(?:{_WARDS}(?:\s|(?<=\.)\d)|(?i:tp\.|thành phố|hà nội|tp\.? ?hcm|sài gòn|đà nẵng|hải phòng|cần thơ)\b)"
+)
 VI_ADDRESS = re.compile(
     rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
     # "số 08 NQ-TW" (a resolution) is not one; "đường số 7" is a street
-    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b)"
+    rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b|\d\d? (?i:tháng) \d\d?\b)"
     # (not a date: "ngày 12/4, TAND huyện", "8/10/2023, T. điều khiển")
     rf"|\b(?<!/)(?<!(?i:ngày) )(?!\d\d?/\d\d?/(?:19|20)\d\d\b)\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
     # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
     rf"|\b\d{{1,5}}[A-Za-z]? (?>{_VI_NAME})(?=, {_WARDS_OR_CITY})"  # atomic: the name runs to the comma or fails
     # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
-    rf"|\b(?i:xóm|thôn|tổ|ấp|khu phố|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
+    rf"|\b(?i:xóm|thôn|tổ dân phố|tổ|ấp|khu phố|khu vực|khối|bản) \d{{1,3}}[A-Z]?(?=, {_HAMLET_UP}\s)"
 )
 # A named hamlet before its commune ("Thôn Đồng Xuân, xã Đại Đồng"): a village's few hundred houses, as a numbered
 # one; only the hamlet goes. Its own format, so its need (led by "xã", not a digit) stays out of VI_ADDRESS's.
@@ -347,6 +413,27 @@ def za_id(number: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31 and number[10] in "012" and luhn(number)
 
 
+_DATE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}")
+
+
+def personal_id(value: str) -> bool:
+    """An id after a personal-id label: 6-24 characters, 4 digits or more, not a date."""
+    return 6 <= len(value) <= 24 and sum(c.isdigit() for c in value) >= 4 and not _DATE.fullmatch(value)
+
+
+def my_nric(number: str) -> bool:
+    """A MyKad number: a birth date (YYMMDD) first."""
+    month, day = int(number[2:4]), int(number[4:6])
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def spelled_phone(written: str) -> bool:
+    """10 or 11 digits, three or more of them words (a digit word is one digit)."""
+    tokens = re.findall(r"\d+|[^\W\d_]+", written)
+    words = [t for t in tokens if not t.isdigit()]
+    return len(words) >= 3 and sum(len(t) if t.isdigit() else 1 for t in tokens) in (10, 11)
+
+
 def sg_nric(number: str) -> bool:
     """A Singapore NRIC or FIN's check letter: its digits times 2, 7, 6, 5, 4, 3, 2 (plus 4 for T and G, 3 for M),
     modulo 11, in its series' table."""
@@ -397,8 +484,21 @@ OURS = [
             Format(VN_PHONE, _PHONE_NEEDS),
             Format(VN_SPACED_MOBILE, _PHONE_NEEDS),
             Format(US_PHONE, _PHONE_NEEDS),
-            Format(LABELLED_PHONE, _PHONE_NEEDS),
+            # its label, lowercase: eight grouped digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998")
+            # its label and a digit within the 90 characters a remark and a verb may take, lowercase: eight grouped
+            # digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998"), and "phone" alone is a word
+            Format(
+                LABELLED_PHONE,
+                r"\b(?:mob|mobil|mobile|cell|cellphone|ph|phone|tel|telephone|telefon|handy|whatsapp)\b[^\n]{0,90}?\d",
+                lowered=True,
+            ),
         ],
+    ),
+    Spec(
+        "spelled_phone",
+        "PHONE_NUMBER",
+        WORD_PHONES,
+        validate=spelled_phone,
     ),
     Spec(
         "intl_phone",
@@ -419,7 +519,15 @@ OURS = [
     Spec("za_id", "ZA_ID", [Format(ZA_ID, r"\d\d{12}")], validate=za_id),
     Spec("sg_nric", "SG_NRIC", [Format(SG_NRIC, _NRIC_NEEDS)], validate=sg_nric),
     Spec("sg_nric_named", "SG_NRIC", [Format(SG_NRIC_NAMED, _NRIC_NEEDS)]),
-    Spec("driver_license", "DRIVER_LICENSE", [Format(DRIVER_LICENSE, r"\d(?:[A-Z]*\d){3}")]),
+    Spec(
+        "personal_id", "PERSONAL_ID", [Format(PERSONAL_ID, _PERSONAL_ID_KEYWORDS, lowered=True)], validate=personal_id
+    ),
+    Spec("my_nric", "MY_NRIC", [Format(MY_NRIC, r"\d(?:\d{5}-\d\d-\d{4})")], validate=my_nric),
+    Spec(
+        "driver_license",
+        "DRIVER_LICENSE",
+        [Format(DRIVER_LICENSE, r"licen[cs]e|giấy phép lái xe|bằng lái|gplx|\bdl\b", lowered=True)],
+    ),
     Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d\d{9}")]),
     Spec(
         "bank_account",
@@ -427,6 +535,7 @@ OURS = [
         [
             Format(BANK_ACCOUNT, _ACCOUNT_NEEDS),
             Format(BANK_ACCOUNT_DOTTED, r"\d(?:[ .\-]?\d){5}"),
+            Format(ACCOUNT_BEFORE_BANK, _ACCOUNT_NEEDS),
             Format(SORT_CODE, _ACCOUNT_NEEDS),
             Format(ACCOUNT_WORD, _ACCOUNT_NEEDS),
         ],
@@ -449,11 +558,15 @@ OURS = [
             Format(UK_POSTCODE, r"\d[A-Z]? \d[A-Z]{2}"),
             Format(NAME_FIRST_ADDRESS, r"\d(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + " "),
             Format(PO_BOX, r"\d(?<=Box \d)"),
-            Format(EIRCODE, r"\d[\dW] ?[0-9AC-FHKNPRTV-Y]{4}\b"),
-            Format(EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza) "),
+            Format(
+                EIRCODE, r"Co\. [A-Z]|County [A-Z]|Dublin|(?i:eircode)"
+            ),  # its place: four-character groups are common
+            Format(
+                EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza|jalan|lorong) "
+            ),
             Format(IN_ADDRESS, _IN_ADDRESS_NEEDS),
             Format(VI_APARTMENT, r"\d[A-Z]?,? (?i:tòa|toà) "),
-            Format(VI_HAMLET, rf"ã(?<=[xX]ã) [{_UPPER}]"),  # led by "ã", rare enough: by x, 6x the need's time
+            Format(VI_HAMLET, rf", (?i:xã) [{_UPPER}]"),  # searched alone: joined to the digit-led needs, 6x their time
         ],
         score=0.6,
     ),
@@ -465,19 +578,21 @@ OURS = [
 ]
 
 
-def entity_needs() -> dict[str, list[str]]:
-    """Per entity, what any text one of its recognizers (sieve's or presidio's) finds something in contains: the needs
-    led by a digit joined into one regex, each other need a regex of its own. A search for a literal or a rare first
-    character ("hooks.slack", "ã") skips ahead fast alone, but joined to digit-led alternatives it makes the search
-    try them at every character (an address need led by "ã" cost 6x the digit-led ones together)."""
-    needs: dict[str, list[str]] = {}
+def entity_needs() -> dict[str, list[tuple[str, bool]]]:
+    """Per entity, what any text one of its recognizers (sieve's or presidio's) finds something in contains, as
+    (regex, whether it is searched in the lowercased text): the needs led by a digit joined into one regex, each
+    other need a regex of its own. A search for a literal or a rare first character ("hooks.slack", ", xã") skips ahead
+    fast alone, but joined to digit-led alternatives it makes the search try them at every character (an address need
+    led by "ã" cost 6x the digit-led ones together)."""
+    needs: dict[str, list[tuple[str, bool]]] = {}
     for spec in OURS:
-        needs.setdefault(spec.entity, []).extend(f.needs for f in spec.formats)
+        needs.setdefault(spec.entity, []).extend((f.needs, f.lowered) for f in spec.formats)
     for entity, need in PRESIDIO_NEEDS.values():
-        needs.setdefault(entity, []).append(need)
+        needs.setdefault(entity, []).append((need, False))
     out = {}
     for entity, alts in needs.items():
         alts = sorted(set(alts))
-        digit_led = [a for a in alts if a.startswith(r"\d")]
-        out[entity] = (["|".join(digit_led)] if digit_led else []) + [a for a in alts if not a.startswith(r"\d")]
+        digit_led = [a for a, lowered in alts if a.startswith(r"\d") and not lowered]
+        others = [(a, lowered) for a, lowered in alts if lowered or not a.startswith(r"\d")]
+        out[entity] = ([("|".join(digit_led), False)] if digit_led else []) + others
     return out

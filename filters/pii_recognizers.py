@@ -35,7 +35,7 @@ class RegexRecognizer(LocalRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         results = []
-        for regex, _ in self.formats:
+        for regex, *_ in self.formats:
             group = "id" if "id" in regex.groupindex else 0
             for m in regex.finditer(text):
                 if self.validate is None or self.validate(m.group(group)):

@@ -424,6 +424,36 @@ _FORMATS = {
         "en",
     ),
     "napas_card": lambda r: (_napas(r), "vi"),
+    "personal_id": lambda r: (
+        r.choice(["Student ID: ", "Member ID ", "my Medicare ", "IRD number (", "Số sổ BHXH: ", "MSSV ", "ID No. "])
+        + r.choice([_digits(r, 8), "PHP" + _digits(r, 10), _grouped(r, _digits(r, 10), [" ", "-"]), "CF7G4NRK24"]),
+        "en",
+    ),
+    "my_nric": lambda r: (
+        f"{r.randint(50, 99)}{r.randint(1, 12):02d}{r.randint(1, 28):02d}-{_digits(r, 2)}-{_digits(r, 4)}",
+        "en",
+    ),
+    "spelled_phone": lambda r: (
+        r.choice(["không chín tám ba – bốn bốn hai – không bảy sáu", "077 hai lăm tám, chín một bốn sáu"])
+        if r.random() < 0.5
+        else "07956 seven seven one two oh three",
+        "vi",
+    ),
+    "account_before_bank": lambda r: (
+        _grouped(r, _digits(r, r.randint(8, 14)), [" ", ""]) + r.choice([" – Techcombank", " - VietinBank", " (ACB)"]),
+        "vi",
+    ),
+    "address_vi_more": lambda r: (
+        r.choice(
+            [
+                f"{r.randint(1, 99)} Bis Kỳ Đồng, P.{r.randint(1, 15)}, Q.3",
+                f"hẻm {r.randint(1, 99)}, đường 3 Tháng 2, khu vực 4",
+                f"tổ dân phố {r.randint(1, 20)}, P. Nghi Thủy",
+                f"B-{r.randint(100, 999)}, Kalpataru Heights, Baner Road, Pune 4110{r.randint(10, 99)}",
+            ]
+        ),
+        "vi",
+    ),
     "address_in": lambda r: (
         f"{r.choice(['Flat No. ', 'No. ', 'Plot ', 'House No.', 'Flat', 'House No', 'Door No '])}{r.randint(1, 999)}, "
         f"{r.choice(['2nd Main Road, ', 'Sai Krupa Apartments, 5th Cross, ', 'Sector 62, '])}"
@@ -689,6 +719,15 @@ HELD_OUT_KEPT = {
     "1843327A-01",  # an Australian Working With Children Check
     "NXR4K71P2",  # a Dutch passport's letters and digits mixed: no need short of the word "passport" finds it cheaply
     "4539 7120 3316 4417",  # not Luhn-valid: no card
+    # round 7: an Irish mobile glued to "m." ("m.085 339 6120"), a Singapore number in a table with no label, a
+    # Malaysian flat with no street number, a German landline "0 30 / 847 29 13", a New Zealand account after "into",
+    # a webhook of a host no list names
+    "085 339 6120",
+    "8127 5530",
+    "Unit A-12-3, Residensi Vista, Jalan Kuching, 51200 Kuala Lumpur",
+    "0 30 / 847 29 13",
+    "12-3141-0284756-00",
+    "xJ8kLq2vR5tN9wY3zB6cF1dH",
 }
 
 
