@@ -336,8 +336,8 @@ VI_ADDRESS = re.compile(
     rf"\b(?i:{'|'.join(_LANES)}) {_HOUSE}(?:(?i:đường|phố) )?{_VI_NAME}"
     # "số 08 NQ-TW" (a resolution) is not one; "đường số 7" is a street
     rf"|(?i:\bsố )?{_HOUSE}(?i:đường|phố) (?:{_VI_NAME}|(?i:số) \d{{1,3}}[A-Z]?\b|\d\d? (?i:tháng) \d\d?\b)"
-    # (not a date: "ngày 12/4, TAND huyện", "8/10/2023, T. điều khiển")
-    rf"|\b(?<!/)(?<!(?i:ngày) )(?!\d\d?/\d\d?/(?:19|20)\d\d\b)\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
+    # (not a date: "ngày 12/4, TAND huyện", "8/10/2023, T. điều khiển", "tháng 12/1953, Bộ Chính trị")
+    rf"|\b(?<!/)(?<!(?i:ngày) )(?!(?:\d\d?/)?\d\d?/(?:19|20)\d\d\b)\d{{1,5}}[A-Za-z]?/\d{{1,5}}[A-Za-z]?(?:/\d{{1,5}})*,? {_VI_NAME}"
     # a number and a street name without đường, before its ward or district: "142 Nam Kỳ Khởi Nghĩa, Phường Bến Thành"
     rf"|\b\d{{1,5}}[A-Za-z]? (?>{_VI_NAME})(?=, {_WARDS_OR_CITY})"  # atomic: the name runs to the comma or fails
     # a numbered hamlet or residents' group before the unit above it: "xóm 3, xã Quảng Hòa", "Tổ 5, khu phố 2"
