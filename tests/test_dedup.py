@@ -28,6 +28,7 @@ from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.dedup import CountHashes, Dedup, _read_edges, _unsettled, _write_edges
 from sieve.transforms.parquet import done_marker, shard_path
 from sieve.transforms.passes import passes_for
+from sieve.transforms.summary import read_back
 
 DATA = Path(__file__).parent / "data"
 DISCLAIMER = "The views expressed in this article are the author's own and do not reflect the editorial policy."
@@ -297,6 +298,15 @@ def test_same_output_when_the_range_processes_do_the_file_work(tmp_path, hand_ma
     assert len(tables[0]) == 5 and all(a.equals(b) for a, b in zip(*tables, strict=True))  # 2 docs, 2 spans, 1 lines
 
 
+def test_the_summary_read_back_here_is_the_beam_jobs(hand_made_run, monkeypatch):
+    """A small local run reads its figures back without a Beam job: the same files, clusters and ids as the job's."""
+    run, markers, _ = hand_made_run
+    here = read_back(run, sorted(markers), markers)
+    _as_beam_jobs(monkeypatch)
+    assert read_back(run, sorted(markers), markers) == here
+    assert here["clusters"]["count"] > 3 and here["shared_ids"]["count"] == 0 and len(here["files"]) == 2
+
+
 def test_partitions_grow_with_the_run_and_change_no_output(tmp_path, hand_made, hand_made_run):
     """One partition per 2 documents instead of the minimum (4): more, smaller groups in every shuffle, the same
     shards byte for byte."""
@@ -543,9 +553,9 @@ def test_line_counts_fold_pending_hashes_whatever_the_order(monkeypatch):
     assert fn.extract_output(merged).tolist() == [2, 3, 4]  # 4: one holder here; 5: none
 
 
-def _beam_rounds(monkeypatch) -> None:
-    """Make the edges-only steps Beam jobs, as on a runner other than the DirectRunner (in this process, with the
-    in-memory runner)."""
+def _as_beam_jobs(monkeypatch) -> None:
+    """Make the steps a small local run does in the launcher without Beam (components, clusters, the index, the
+    summary) Beam jobs, as on a runner other than the DirectRunner (here on the in-memory runner)."""
     monkeypatch.setattr(CorpusJobs, "local", lambda self, small=False: False)
 
 
@@ -559,7 +569,7 @@ def _beam_rounds(monkeypatch) -> None:
 )
 def test_components_end_when_only_stars_are_left(tmp_path, edges, rounds, way, monkeypatch):
     if way == "beam rounds":
-        _beam_rounds(monkeypatch)
+        _as_beam_jobs(monkeypatch)
     dedup = Dedup(load_config(None))
     dedup.params.partitions = 2
     start = str(tmp_path / "edges")
@@ -589,7 +599,7 @@ def test_numpy_components_write_the_files_the_beam_rounds_write(tmp_path, monkey
         written = []
         for way in ("numpy here", "beam rounds"):
             if way == "beam rounds":
-                _beam_rounds(monkeypatch)
+                _as_beam_jobs(monkeypatch)
             dedup = Dedup(load_config(None))
             dedup.params.partitions = 3
             final, _ = dedup._components(start, str(tmp_path / f"g{g}" / way))
@@ -603,7 +613,7 @@ def test_same_output_when_the_small_steps_are_beam_jobs(tmp_path, hand_made, han
     index) as Beam jobs, as on Dask or Dataflow: every shard and index part is the one the launcher wrote."""
     first, second, _ = hand_made
     run1, markers1, stats1 = hand_made_run
-    _beam_rounds(monkeypatch)
+    _as_beam_jobs(monkeypatch)
     run2, markers2, stats2 = _run(tmp_path, {"a.warc.gz": first, "b.warc.gz": second})
     assert stats1["component_rounds"] == 0 < stats2["component_rounds"]
     assert stats1["clusters"] == stats2["clusters"] and stats1["clusters"]["count"] > 3

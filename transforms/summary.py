@@ -1,4 +1,5 @@
-"""A run's figures read back from its committed shards, as one Beam job on the run's runner (CorpusJobs).
+"""A run's figures read back from its committed shards, as one Beam job on the run's runner (CorpusJobs); a small
+local run does the job's steps in the launcher without Beam (corpus.CorpusJobs.local).
 
 Per file: its counts checked against its commit marker, drops by stage and reason, kept documents by language. Across
 the run: the doc_ids that name more than one row, and the duplicate clusters dedup removed documents from. Row-level
@@ -9,6 +10,7 @@ marker, an unreadable shard, counts that disagree) is returned as data for the p
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -144,6 +146,18 @@ def _cluster_figures(item: tuple[int, list[pa.Table]]) -> dict[str, Any]:
     return {"count": len(sizes), "documents": sum(sizes.values()), "removed": table.num_rows, "sizes": dict(histogram)}
 
 
+def _figures_here(tasks: list[Task], partitions: int) -> list[tuple[str, Any]]:
+    """_write_figures' steps as plain loops, each partition's tables grouped by a dict."""
+    values: list[tuple[str, Any]] = [("files", _file_figures(task)) for task in tasks]
+    for name, parts, figures in (("ids", _id_parts, _shared_ids), ("clusters", _cluster_parts, _cluster_figures)):
+        groups: dict[int, list[pa.Table]] = {}
+        for task in tasks:
+            for part, table in parts(task, partitions):
+                groups.setdefault(part, []).append(table)
+        values += [(name, figures(item)) for item in sorted(groups.items())]
+    return values
+
+
 def _write_figures(p: beam.Pipeline, tasks: list[Task], partitions: int, out: str) -> None:
     files = p | "Files" >> beam.Create(tasks) | "Spread" >> beam.Reshuffle()
     streams = {"files": files | "FileFigures" >> beam.Map(_file_figures)}
@@ -178,9 +192,14 @@ def read_back(
     tasks = [(i, run_dir, name, markers.get(name)) for i, name in enumerate(names)]
     rows = sum(m["read"] for m in markers.values())
     partitions = max(MIN_PARTITIONS, -(-rows // PARTITION_ROWS))
-    replace(jobs or CorpusJobs(), documents=rows).run(lambda p: _write_figures(p, tasks, partitions, out))
+    jobs = replace(jobs or CorpusJobs(), documents=rows)
+    if jobs.local():  # a small local run: the job's steps here, Beam's fixed cost being most of the job
+        values = json.loads(json.dumps(_figures_here(tasks, partitions)))  # as the job's JSON hands them over
+    else:
+        jobs.run(lambda p: _write_figures(p, tasks, partitions, out))
+        values = read_json(out, [])
     found: dict[str, list] = {"files": [], "ids": [], "clusters": []}
-    for name, value in read_json(out, []):
+    for name, value in values:
         found[name].append(value)
     files = sorted(found["files"], key=lambda f: f["index"])
     ids, parts = [v for v in found["ids"] if v["shared"]], found["clusters"]
