@@ -131,6 +131,8 @@ CA_SIN = re.compile(
     + _AFTER_LABEL
     + r"(?P<id>\d{3}[ \-]?\d{3}[ \-]?\d{3})(?![ \-]?\d)"
 )
+# HMRC's spaced form alone is distinctive: its prefix letters (no D, F, I, Q, U, V; no O second), pairs, a suffix A-D.
+UK_NINO_SPACED = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] \d\d \d\d \d\d [A-D]\b")
 UK_NINO = re.compile(
     r"\b(?i:national insurance(?: number| no\.?)?|NI (?:number|no\.?)|NINO)\b(?:[^\w\n]{0,20}?|[^\n]{0,100}?: ?)"
     r"(?P<id>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])\b"
@@ -150,26 +152,25 @@ MY_NRIC = re.compile(r"(?<![\w\-])\d{6}-\d\d-\d{4}(?![\w\-])")
 SG_NRIC_NAMED = re.compile(r"\b(?:NRIC|FIN)\b" + _AFTER_LABEL + r"(?P<id>[STFGM]\d{7}[A-Z])\b")
 # Any other personal id after a label that names one: a student, member or patient ID, a national ID card, a health
 # or tax number of one of many countries (Medicare, NHS, IRD, SSS, NIN, MyKad, Steuer-ID, Personalausweis; BHXH,
-# BHYT, MSSV). The value: capitals and digits, groups joined by a dash, slash or space (a group after a space holds a
-# digit), 6-24 characters, 4 digits or more, not a date (checked by personal_id).
+# BHYT, MSSV). The value: capitals and digits, groups joined by a dash, slash, dot or space (a group after a space
+# holds a digit), 6-24 characters, 4 digits or more, not a date (checked by personal_id).
 _PERSONAL_ID_LABELS = (
-    r"(?:student|member|patient|employee|staff|national|citizen|voter|personal|health|insurance) (?:id|identification)"
-    r"(?: number| no\.?| card)?|id (?:no\.?|number|#)|(?:national )?id card|identity card"
+    r"(?:student|member|membership|patient|employee|staff|national|citizen|voter|personal|health|insurance|college"
+    r"|recipient|subscriber|customer|pupil) (?:id|identification|no\.?|number|#)(?: number| no\.?| card)?"
+    r"|id (?:no\.?|number|#)|(?:national )?id card|identity card"
     r"|medicare(?: number| no\.?| card)?|nhs(?: number| no\.?)|ird(?: number| no\.?)?|sss(?: number| no\.?)?|nin"
     r"|mykad|ic (?:number|no\.?)|nric|tax (?:id|number|identification number)|steuer-?id|steuernummer"
-    r"|personalausweis(?:-nr\.?| nr\.?)?|ausweis-?nr\.?"
-    r"|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh"
+    r"|personalausweis(?:-nr\.?| nr\.?)?|ausweis-?nr\.?|reisepass(?:-nr\.?| nr\.?)?|bsn|dni|nie|codice fiscale|pesel"
+    r"|personnummer|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh|mã định danh"
+    r"|mã hv|mã học viên|mã hội viên|mã người bệnh|mã bệnh nhân|mã khách hàng"
 )
+# the need: the labels themselves, searched in the lowercased text (a case-insensitive search for them cost 7x)
+_PERSONAL_ID_LABEL_LOWER = rf"\b(?:{_PERSONAL_ID_LABELS})(?![\w\-])"
 _PERSONAL_ID_LABEL = rf"\b(?i:{_PERSONAL_ID_LABELS})(?![\w\-])"
-# a word of every label above, lowercase: the need, searched in the lowercased text
-_PERSONAL_ID_KEYWORDS = (
-    r"\b(?:id|identification|identity card|tax number|medicare|nhs|ird|sss|nin|mykad|ic|nric|steuer-?id|steuernummer"
-    r"|personalausweis|ausweis|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh)\b"
-)
 PERSONAL_ID = re.compile(
     _PERSONAL_ID_LABEL
     + _AFTER_LABEL
-    + r"(?<![\w\-/])(?P<id>(?=[A-Z]*\d)[A-Z\d]+(?:(?:[\-/]|\s(?=[A-Z]*\d))[A-Z\d]+)*)(?![\w\-/]|[.,]\d)"
+    + r"(?<![\w\-/.])(?P<id>(?=[A-Z\d\-/.]*\d)[A-Z\d]+(?:(?:[\-/.]|\s(?=[A-Z]*\d))[A-Z\d]+)*)(?![\w\-/]|[.,]\d)"
 )
 # A driving licence's number after its name (US states mix letters and digits: "OH DL# SL482917"; a Vietnamese
 # giấy phép lái xe has 12 digits): a word of 5-18 capitals and digits, four digits at least.
@@ -511,7 +512,11 @@ OURS = [
     Spec("vn_cmnd", "VN_CMND", [Format(VN_CMND, _SSN_NEEDS)]),
     Spec("passport", "PASSPORT", [Format(PASSPORT, r"\d\d{5}")]),
     Spec("ca_sin", "CA_SIN", [Format(CA_SIN, r"\d(?:\d\d[ \-]?\d{3}[ \-]?\d{3})")], validate=luhn),
-    Spec("uk_nino", "UK_NINO", [Format(UK_NINO, r"\d\d ?\d\d ?\d\d ?[A-D]")]),
+    Spec(
+        "uk_nino",
+        "UK_NINO",
+        [Format(UK_NINO, r"\d\d ?\d\d ?\d\d ?[A-D]"), Format(UK_NINO_SPACED, r"\d\d ?\d\d ?\d\d ?[A-D]")],
+    ),
     Spec("in_pan", "IN_PAN", [Format(IN_PAN, r"\d(?:\d{3}[A-Z])(?<=[A-Z]\d{4}[A-Z])")]),
     Spec("in_aadhaar", "IN_AADHAAR", [Format(IN_AADHAAR, r"\d(?:\d{3} ?\d{4} ?\d{4})")]),
     Spec("au_tfn", "AU_TFN", [Format(AU_TFN, r"\d(?:\d\d ?\d{3} ?\d\d)")], validate=au_tfn),
@@ -520,7 +525,10 @@ OURS = [
     Spec("sg_nric", "SG_NRIC", [Format(SG_NRIC, _NRIC_NEEDS)], validate=sg_nric),
     Spec("sg_nric_named", "SG_NRIC", [Format(SG_NRIC_NAMED, _NRIC_NEEDS)]),
     Spec(
-        "personal_id", "PERSONAL_ID", [Format(PERSONAL_ID, _PERSONAL_ID_KEYWORDS, lowered=True)], validate=personal_id
+        "personal_id",
+        "PERSONAL_ID",
+        [Format(PERSONAL_ID, _PERSONAL_ID_LABEL_LOWER, lowered=True)],
+        validate=personal_id,
     ),
     Spec("my_nric", "MY_NRIC", [Format(MY_NRIC, r"\d(?:\d{5}-\d\d-\d{4})")], validate=my_nric),
     Spec(

@@ -425,8 +425,27 @@ _FORMATS = {
     ),
     "napas_card": lambda r: (_napas(r), "vi"),
     "personal_id": lambda r: (
-        r.choice(["Student ID: ", "Member ID ", "my Medicare ", "IRD number (", "Số sổ BHXH: ", "MSSV ", "ID No. "])
-        + r.choice([_digits(r, 8), "PHP" + _digits(r, 10), _grouped(r, _digits(r, 10), [" ", "-"]), "CF7G4NRK24"]),
+        r.choice(
+            [
+                "Student ID: ",
+                "Member no. ",
+                "my Medicare ",
+                "IRD number (",
+                "Số sổ BHXH: ",
+                "MSSV ",
+                "ID No. ",
+                "Mã HV: ",
+            ]
+        )
+        + r.choice(
+            [
+                _digits(r, 8),
+                "PHP" + _digits(r, 10),
+                _grouped(r, _digits(r, 10), [" ", "-", "."]),
+                "CF7G4NRK24",
+                "SM-HN-" + _digits(r, 4),
+            ]
+        ),
         "en",
     ),
     "my_nric": lambda r: (
@@ -728,6 +747,23 @@ HELD_OUT_KEPT = {
     "0 30 / 847 29 13",
     "12-3141-0284756-00",
     "xJ8kLq2vR5tN9wY3zB6cF1dH",
+    # round 8, after round 7's fixes: a membership number after "British Rowing membership:", a number after "member"
+    # alone, a Spanish street named first and a Spanish mobile after "móvil", Working With Children checks, a
+    # university's zID, a phone spelled "oh-eight-seven ... double-four", a Dutch street named first, an Ontario plate,
+    # a named hamlet with a number ("ấp Hòa Long 3"), a mobile spelled digit by digit with dashes between groups
+    "BR-7731942",
+    "W284177365",
+    "Calle de Toledo 84, 3º B, 28005 Madrid",
+    "612 33 98 41",
+    "WWC1948273E",
+    "WWC2063518V",
+    "WWC0871142E",
+    "z5123987",
+    "oh-eight-seven, two-one-nine, double-four-eight-oh",
+    "Van Woustraat 112-2, 1073 LT Amsterdam",
+    "CKRT 417",
+    "ấp Hòa Long 3, thị trấn An Châu, H. Châu Thành, tỉnh An Giang",
+    "0 9 8 3 – 6 1 5 – 2 7 4",
 }
 
 
