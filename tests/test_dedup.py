@@ -437,10 +437,11 @@ def test_the_index_is_cumulative_a_third_crawl_lists_only_the_second(tmp_path, h
     assert stats3["earlier_index_folders"] == [str(Path(run2, "dedup_index")), str(Path(run1, "dedup_index"))]
 
 
-def test_a_later_crawl_loses_the_sentence_spans_and_boilerplate_lines_its_index_holds(tmp_path):
+def test_a_later_crawl_loses_the_sentence_spans_and_boilerplate_lines_its_index_holds(tmp_path, monkeypatch):
     """Crawl 1 holds a three-sentence paragraph in one document and a footer line in 11 (boilerplate there). In crawl
     2 one document quotes the paragraph and another carries the footer once: both are cut there, against crawl 1's
-    index, and crawl 1's documents are untouched; a run without the index cuts neither."""
+    index, and crawl 1's documents are untouched; a run without the index cuts neither. The lines and spans steps as
+    Beam jobs, as on Dask or Dataflow, cut the same."""
     rng = random.Random(9)
     words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(3000)]
 
@@ -466,6 +467,11 @@ def test_a_later_crawl_loses_the_sentence_spans_and_boilerplate_lines_its_index_
         assert rows["c2/quote"]["signals"]["dedup"]["span_sentences_removed"] == (3 if cut else 0)
         assert stats2["frequent_lines"] == (1 if cut else 0) and stats2["earlier_index_line_files"] == (1 if cut else 0)
     assert paragraph in _rows(run1, markers1)["c1/quote"]["text"]  # the earlier crawl's holder keeps it
+    _as_beam_jobs(monkeypatch)
+    run3, markers3, _ = _run(tmp_path / "crawl2-beam", {"c2.warc.gz": crawl2}, against)
+    here = Path(tmp_path / "crawl2-True" / "runs" / "r")
+    for kind, shard in markers3["c2.warc.gz"]["shards"].items():
+        assert Path(run3, shard["path"]).read_bytes() == (here / shard["path"]).read_bytes(), kind
 
 
 def test_an_index_with_other_minhash_settings_is_refused(tmp_path, hand_made):
@@ -554,8 +560,8 @@ def test_line_counts_fold_pending_hashes_whatever_the_order(monkeypatch):
 
 
 def _as_beam_jobs(monkeypatch) -> None:
-    """Make the steps a small local run does in the launcher without Beam (components, clusters, the index, the
-    summary) Beam jobs, as on a runner other than the DirectRunner (here on the in-memory runner)."""
+    """Make the steps a small local run does in the launcher without Beam (components, clusters, lines, spans, the
+    index, the summary) Beam jobs, as on a runner other than the DirectRunner (here on the in-memory runner)."""
     monkeypatch.setattr(CorpusJobs, "local", lambda self, small=False: False)
 
 
@@ -609,8 +615,8 @@ def test_numpy_components_write_the_files_the_beam_rounds_write(tmp_path, monkey
 
 
 def test_same_output_when_the_small_steps_are_beam_jobs(tmp_path, hand_made, hand_made_run, monkeypatch):
-    """The hand-made files' pass with the steps a small local run does in the launcher (components, clusters, the
-    index) as Beam jobs, as on Dask or Dataflow: every shard and index part is the one the launcher wrote."""
+    """The hand-made files' pass with the steps a small local run does in the launcher (components, clusters, lines,
+    spans, the index) as Beam jobs, as on Dask or Dataflow: every shard and index part is the one the launcher wrote."""
     first, second, _ = hand_made
     run1, markers1, stats1 = hand_made_run
     _as_beam_jobs(monkeypatch)

@@ -707,6 +707,8 @@ class Dedup:
                 | "WriteCount" >> beam.Map(lambda n, u: write_json(u, n), count)
             )
 
+        if self.jobs.local():  # a small local run: the same steps here, Beam's fixed cost being most of the job
+            return _lines_here(tasks, params, work, files.before, earlier, folder)
         self._run(build)
         return read_json(count, 0)
 
@@ -750,6 +752,8 @@ class Dedup:
                 | "WriteCount" >> beam.Map(lambda c, u: write_json(u, dict(sorted(c))), count)
             )
 
+        if self.jobs.local():  # as _lines
+            return _spans_here(tasks, self.params, work, files.before, index, folder)
         self._run(build)
         return read_json(count, 0) if storage.exists(count) else {}
 
@@ -1084,6 +1088,21 @@ class CountHashes(beam.CombineFn):
         return unique, np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64), []
 
 
+def _lines_here(tasks: list, params: _Params, work: str, before: Before, earlier: list[str], folder: str) -> int:
+    """Dedup._lines' job as plain steps in this process: a CountHashes accumulator per (line group, partition)."""
+    combine, accs = CountHashes(params.max_documents), {}
+    held: dict[int, list[np.ndarray]] = {}
+    for uri in earlier:
+        for part, hashes in _index_lines(uri, params.partitions):
+            held.setdefault(part, []).append(hashes)
+    groups = sorted({params.line_group(t[0]) for t in tasks})
+    found = (kv for task in tasks for kv in _line_hashes(task, params, work, before))
+    earlier_found = (kv for item in held.items() for kv in _earlier_lines(item, groups, params.max_documents))
+    for key, value in (*found, *earlier_found):
+        accs[key] = combine.add_input(accs.get(key) or combine.create_accumulator(), value)
+    return sum(_write_lines((key, combine.extract_output(acc)), folder) for key, acc in sorted(accs.items()))
+
+
 def _write_lines(item: tuple[tuple[int, int], np.ndarray], folder: str) -> int:
     (group, part), hashes = item
     if not len(hashes):  # no boilerplate line in this partition: no file (a small run writes none of its 16)
@@ -1143,6 +1162,29 @@ def _duplicated_spans(
     yield "removals", int(np.count_nonzero(later))
     for key, node in zip(keys[later].tolist(), nodes[later].tolist()):
         yield "remove", (_source(node), (node, key))
+
+
+def _spans_here(
+    tasks: list, params: _Params, work: str, before: Before, index: list[tuple[str, str]], folder: str
+) -> dict[str, int]:
+    """Dedup._spans' job as plain steps in this process: each partition's (span hash, node) arrays grouped by a dict."""
+    sources, first_index = [t[4] for t in tasks], len(tasks)
+    groups: dict[int, list] = {}
+    found = (kv for task in tasks for kv in _span_hashes(task, params, work, before))
+    held = (kv for k, (_, u) in enumerate(index) for kv in _index_spans((first_index + k, u), params.partitions))
+    for part, value in (*found, *held):
+        groups.setdefault(part, []).append(value)
+    counts: dict[str, int] = {}
+    removals: dict[int, list[tuple[int, int]]] = {}
+    for item in sorted(groups.items()):
+        for kind, value in _duplicated_spans(item, first_index):
+            if kind == "remove":
+                removals.setdefault(value[0], []).append(value[1])
+            else:
+                counts[kind] = counts.get(kind, 0) + value
+    for item in sorted(removals.items()):
+        _write_spans(item, folder, sources)
+    return dict(sorted(counts.items()))
 
 
 SPANS = pa.schema([pa.field("doc_id", pa.string()), pa.field("span_hash", pa.int64())])
