@@ -20,10 +20,11 @@ place: (source << 32) | row, where a source is a committed file's document table
                 of each document whose text changed scored again with its language's model (loaded once per
                 worker), so the perplexity buckets, computed after this pass, see the text that is kept
 
-Every step is a Beam job on the run's runner. A small run (under corpus.SMALL_RUN_DOCUMENTS documents) on Beam's
-local DirectRunner runs the same jobs in this process, on the in-memory runner with one worker. The edges-only steps
-(components, clusters) always run in this process there, and without Beam: Beam's fixed cost (0.2-0.3 s a job) was
-most of their time, so numpy finds the components and the clusters job's own functions run grouped by dicts.
+Every step is a Beam job on the run's runner. On Beam's local DirectRunner the edges-only steps (components,
+clusters) run in this process without Beam: Beam's fixed cost (0.2-0.3 s a job) was most of their time, so numpy
+finds the components and the clusters job's own functions run grouped by dicts; so do the lines, spans and index
+steps of a small run (under corpus.SMALL_RUN_DOCUMENTS documents), whose documents job and rewrite stay Beam jobs
+that hand each file's step to the run's warm range processes (corpus.CorpusJobs.run_on_files).
 """
 
 from __future__ import annotations
