@@ -17,6 +17,8 @@ Both steps are Beam jobs on the run's runner (CorpusJobs), one element per file:
 them, waits, and reads back the commit markers the workers wrote. A small run on Beam's local DirectRunner runs
 the same jobs in this process (Beam's in-memory runner, one worker); where its Beam job left its range processes
 warm, dedup's documents job and the rewrites hand each file's step to them, two at once (CorpusJobs.run_on_files).
+Its light steps (statistics over a few columns, edges, counts) run their jobs' own functions here without Beam
+(CorpusJobs.local), since Beam's fixed cost per job was most of their time.
 """
 
 from __future__ import annotations
