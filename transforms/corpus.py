@@ -97,6 +97,24 @@ class CorpusJobs:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def group_here(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:
+    """Beam's GroupByKey for a small local run's steps done in this process (CorpusJobs.local): each key's values."""
+    groups: dict[K, list[V]] = {}
+    for key, value in pairs:
+        groups.setdefault(key, []).append(value)
+    return groups
+
+
+def combine_here(combine: beam.CombineFn, pairs: Iterable[tuple[K, Any]]) -> dict[K, Any]:
+    """Beam's CombinePerKey in this process, with the job's own CombineFn: each key's output."""
+    accumulators: dict[K, Any] = {}
+    for key, value in pairs:
+        accumulators[key] = combine.add_input(accumulators.get(key) or combine.create_accumulator(), value)
+    return {key: combine.extract_output(acc) for key, acc in accumulators.items()}
 
 
 def _as_it_is(fn: F) -> F:
@@ -249,13 +267,9 @@ def _perplexities(name: str, run_dir: str, before: Before) -> Iterator[tuple[str
 
 
 def _cutoffs_here(files: RunFiles, percents: list[float]) -> list[tuple]:
-    """PerplexityBuckets.statistics' job as plain steps in this process: the same functions, a CountValues
-    accumulator per language."""
-    combine, accumulators = CountValues(), {}
-    for name in files.names:
-        for lang, value in _perplexities(name, files.run_dir, files.before):
-            accumulators[lang] = combine.add_input(accumulators.get(lang) or combine.create_accumulator(), value)
-    return sorted(_cutoffs((lang, combine.extract_output(acc)), percents) for lang, acc in accumulators.items())
+    """PerplexityBuckets.statistics' job as plain steps in this process: the same functions and CombineFn."""
+    values = (kv for name in files.names for kv in _perplexities(name, files.run_dir, files.before))
+    return sorted(_cutoffs(item, percents) for item in combine_here(CountValues(), values).items())
 
 
 def _merged(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ import json
 import logging
 import posixpath
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -47,7 +48,17 @@ from sieve.filters.perplexity import Perplexity
 from sieve.schemas.config import Config
 from sieve.schemas.document import Document
 from sieve.transforms import layout, storage
-from sieve.transforms.corpus import Before, CorpusJobs, RunFiles, as_dropped, read_json, rows_before, write_json
+from sieve.transforms.corpus import (
+    Before,
+    CorpusJobs,
+    RunFiles,
+    as_dropped,
+    combine_here,
+    group_here,
+    read_json,
+    rows_before,
+    write_json,
+)
 
 log = logging.getLogger("sieve")
 
@@ -348,34 +359,19 @@ def _star_edges(parts: list[str]) -> list[tuple[int, int]]:
 
 def _write_edge_parts(edges: list[tuple[int, int]], folder: str, partitions: int) -> None:
     """edges as _WriteEdges writes them: one part per hash partition that holds any."""
-    by_part: dict[int, list[tuple[int, int]]] = {}
-    for e in edges:
-        by_part.setdefault(_partition(e, partitions), []).append(e)
-    for item in by_part.items():
+    for item in group_here((_partition(e, partitions), e) for e in edges).items():
         _write_edges(item, folder)
 
 
 def _clusters_here(parts: list[str], sources: list[str], folder: str, sizes_uri: str, current: int) -> None:
-    """Dedup._clusters' job as plain steps in this process: the same functions, grouped by dicts."""
-    by_source: dict[int, list[tuple[int, int]]] = {}
-    for u, v in (e for uri in parts for e in _read_edges(uri)):
-        by_source.setdefault(_source(u), []).append((u, v))
-        by_source.setdefault(_source(v), []).append((v, v))
-    by_component: dict[int, list[tuple]] = {}
-    for item in sorted(by_source.items()):
-        for component, member in _ranked(item, sources):
-            by_component.setdefault(component, []).append(member)
-    members: dict[int, list[tuple]] = {}
-    sizes: dict[int, int] = {}
-    for item in by_component.items():
-        for kind, value in _keep(item):
-            if kind == "size":
-                sizes[value] = sizes.get(value, 0) + 1
-            else:
-                members.setdefault(value[0], []).append(value[1])
-    for item in members.items():
+    """Dedup._clusters' job as plain steps in this process: the same functions, grouped by group_here."""
+    edges = [e for uri in parts for e in _read_edges(uri)]
+    by_source = group_here(kv for u, v in edges for kv in ((_source(u), (u, v)), (_source(v), (v, v))))
+    by_component = group_here(kv for item in sorted(by_source.items()) for kv in _ranked(item, sources))
+    kept = [kv for item in by_component.items() for kv in _keep(item)]
+    for item in group_here(value for kind, value in kept if kind == "member").items():
         _write_clusters(item, folder, current)
-    write_json(sizes_uri, sorted(sizes.items()))
+    write_json(sizes_uri, sorted(Counter(value for kind, value in kept if kind == "size").items()))
 
 
 class _WriteEdges(beam.PTransform):
@@ -1090,18 +1086,13 @@ class CountHashes(beam.CombineFn):
 
 
 def _lines_here(tasks: list, params: _Params, work: str, before: Before, earlier: list[str], folder: str) -> int:
-    """Dedup._lines' job as plain steps in this process: a CountHashes accumulator per (line group, partition)."""
-    combine, accs = CountHashes(params.max_documents), {}
-    held: dict[int, list[np.ndarray]] = {}
-    for uri in earlier:
-        for part, hashes in _index_lines(uri, params.partitions):
-            held.setdefault(part, []).append(hashes)
+    """Dedup._lines' job as plain steps in this process: a CountHashes output per (line group, partition)."""
+    held = group_here(kv for uri in earlier for kv in _index_lines(uri, params.partitions))
     groups = sorted({params.line_group(t[0]) for t in tasks})
-    found = (kv for task in tasks for kv in _line_hashes(task, params, work, before))
-    earlier_found = (kv for item in held.items() for kv in _earlier_lines(item, groups, params.max_documents))
-    for key, value in (*found, *earlier_found):
-        accs[key] = combine.add_input(accs.get(key) or combine.create_accumulator(), value)
-    return sum(_write_lines((key, combine.extract_output(acc)), folder) for key, acc in sorted(accs.items()))
+    found = [kv for task in tasks for kv in _line_hashes(task, params, work, before)]
+    found += [kv for item in held.items() for kv in _earlier_lines(item, groups, params.max_documents)]
+    frequent = combine_here(CountHashes(params.max_documents), found)
+    return sum(_write_lines(item, folder) for item in sorted(frequent.items()))
 
 
 def _write_lines(item: tuple[tuple[int, int], np.ndarray], folder: str) -> int:
@@ -1168,23 +1159,18 @@ def _duplicated_spans(
 def _spans_here(
     tasks: list, params: _Params, work: str, before: Before, index: list[tuple[str, str]], folder: str
 ) -> dict[str, int]:
-    """Dedup._spans' job as plain steps in this process: each partition's (span hash, node) arrays grouped by a dict."""
+    """Dedup._spans' job as plain steps in this process: each partition's (span hash, node) arrays grouped by
+    group_here."""
     sources, first_index = [t[4] for t in tasks], len(tasks)
-    groups: dict[int, list] = {}
-    found = (kv for task in tasks for kv in _span_hashes(task, params, work, before))
-    held = (kv for k, (_, u) in enumerate(index) for kv in _index_spans((first_index + k, u), params.partitions))
-    for part, value in (*found, *held):
-        groups.setdefault(part, []).append(value)
-    counts: dict[str, int] = {}
-    removals: dict[int, list[tuple[int, int]]] = {}
-    for item in sorted(groups.items()):
-        for kind, value in _duplicated_spans(item, first_index):
-            if kind == "remove":
-                removals.setdefault(value[0], []).append(value[1])
-            else:
-                counts[kind] = counts.get(kind, 0) + value
-    for item in sorted(removals.items()):
+    found = [kv for task in tasks for kv in _span_hashes(task, params, work, before)]
+    found += [kv for k, (_, u) in enumerate(index) for kv in _index_spans((first_index + k, u), params.partitions)]
+    outcomes = [kv for item in sorted(group_here(found).items()) for kv in _duplicated_spans(item, first_index)]
+    for item in sorted(group_here(value for kind, value in outcomes if kind == "remove").items()):
         _write_spans(item, folder, sources)
+    counts: Counter = Counter()
+    for kind, value in outcomes:
+        if kind != "remove":
+            counts[kind] += value
     return dict(sorted(counts.items()))
 
 

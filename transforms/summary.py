@@ -26,7 +26,7 @@ from sieve.filters.dedup import CLUSTER_REASONS
 from sieve.schemas.errors import ConservationError
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms import storage
-from sieve.transforms.corpus import CorpusJobs, read_json, write_json
+from sieve.transforms.corpus import CorpusJobs, group_here, read_json, write_json
 from sieve.transforms.storage import StorageError
 
 PARTITION_ROWS = 1_000_000  # rows of the run per partition of the id and cluster checks (at least MIN_PARTITIONS)
@@ -147,13 +147,10 @@ def _cluster_figures(item: tuple[int, list[pa.Table]]) -> dict[str, Any]:
 
 
 def _figures_here(tasks: list[Task], partitions: int) -> list[tuple[str, Any]]:
-    """_write_figures' steps as plain loops, each partition's tables grouped by a dict."""
+    """_write_figures' steps as plain loops, each partition's tables grouped by group_here."""
     values: list[tuple[str, Any]] = [("files", _file_figures(task)) for task in tasks]
     for name, parts, figures in (("ids", _id_parts, _shared_ids), ("clusters", _cluster_parts, _cluster_figures)):
-        groups: dict[int, list[pa.Table]] = {}
-        for task in tasks:
-            for part, table in parts(task, partitions):
-                groups.setdefault(part, []).append(table)
+        groups = group_here(kv for task in tasks for kv in parts(task, partitions))
         values += [(name, figures(item)) for item in sorted(groups.items())]
     return values
 
