@@ -7,18 +7,23 @@ pages. Each matcher below answers one of those expressions, and `install` puts i
 the expression only when the expression's text is the one the matcher was written from (its digest): another
 trafilatura version keeps its own XPaths. lxml.html's parser also calls a Python lookup for the class of every element
 Python touches (forms and inputs get their own); trafilatura uses none of those classes' extras, so its parser gets
-lxml's C lookup with the same HtmlElement for every tag. tests/test_trafilatura_fast.py checks every matcher against
-its XPath, and the text with both changes against the text without, on real pages.
+lxml's C lookup with the same HtmlElement for every tag. Two of its functions do work a fast extraction never uses
+(FUNCTIONS, pinned by their source the same way). tests/test_trafilatura_fast.py checks every matcher against its
+XPath, and the text with all these changes against the text without, on real pages.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 from collections.abc import Callable
+from copy import copy
+from types import ModuleType
 
 from lxml import etree
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from trafilatura import core as C
 from trafilatura import utils as U
 from trafilatura import xpaths as X
 
@@ -235,6 +240,52 @@ MATCHERS: list[tuple[str, int, str, Callable[[HtmlElement], list[HtmlElement]]]]
 ]
 
 
+# What trafilatura's INVALID_XML_CHARS removes: one `in` test each costs 0.3 ms on a real page, its regex scan 1 ms.
+_INVALID_XML = "".join(map(chr, [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]))
+
+
+def _repair_faulty_html(htmlstring: str, beginning: str) -> str:
+    """trafilatura's repair_faulty_html, its regex removal of invalid XML characters run only on a page that has one."""
+    if any(c in htmlstring for c in _INVALID_XML):
+        htmlstring = U.INVALID_XML_CHARS.sub("", htmlstring)
+    if "doctype" in beginning:
+        firstline, _, rest = htmlstring.partition("\n")
+        htmlstring = U.DOCTYPE_TAG.sub("", firstline, count=1) + "\n" + rest
+    for line in htmlstring[:4096].splitlines()[:4]:
+        if "<html" in line and line.endswith("/>"):
+            return U.FAULTY_HTML.sub(r"\1>", htmlstring, count=1)
+    return htmlstring
+
+
+def _prepare_tree(tree: HtmlElement, options: C.Extractor, url: str | None) -> tuple[HtmlElement, HtmlElement | None]:
+    """trafilatura's _prepare_tree without the copy of the cleaned tree that only its comment capture and fallback
+    comparison read: an extraction in fast mode with comments off never reads it (0.6 ms a real page)."""
+    if not options.fast or options.comments:
+        return FUNCTIONS_REPLACED["_prepare_tree"](tree, options, url)
+    return C.convert_tags(C.tree_cleaning(copy(tree), options), options, url), None
+
+
+# (module, its functions whose source is pinned, sha256 of that source, the function replaced, the replacement).
+# _prepare_tree's pin covers its callers too: they are what never read the copy in fast mode without comments.
+FUNCTIONS: list[tuple[ModuleType, tuple[str, ...], str, str, Callable]] = [
+    (U, ("repair_faulty_html",), "7e68c7a3cb24910c", "repair_faulty_html", _repair_faulty_html),
+    (
+        C,
+        ("_prepare_tree", "_extract_and_compare", "trafilatura_sequence"),
+        "f193d16fe4765762",
+        "_prepare_tree",
+        _prepare_tree,
+    ),
+]
+# The functions install replaced, by name: what _prepare_tree falls back on and the tests compare with.
+FUNCTIONS_REPLACED: dict[str, Callable] = {}
+
+
+def source_digest(module: ModuleType, names: tuple[str, ...]) -> str:
+    """Short sha256 of the source of a module's functions, what FUNCTIONS pin."""
+    return hashlib.sha256("".join(inspect.getsource(getattr(module, n)) for n in names).encode()).hexdigest()[:16]
+
+
 def digest(expression: etree.XPath) -> str:
     """Short sha256 of an XPath's text, what MATCHERS pin."""
     return hashlib.sha256(expression.path.encode()).hexdigest()[:16]
@@ -251,8 +302,9 @@ C_LOOKUP = etree.ElementDefaultClassLookup(
 
 
 def install() -> list[str]:
-    """Put each matcher in trafilatura's list where the XPath there is the one it answers, and the C lookup in its
-    parser; returns the places swapped (idempotent: a matcher already in place counts)."""
+    """Put each matcher in trafilatura's list where the XPath there is the one it answers, each function where the
+    source there is the one it was written from, and the C lookup in its parser; returns the places swapped
+    (idempotent: a matcher or function already in place counts)."""
     U.HTML_PARSER.set_element_class_lookup(C_LOOKUP)
     done = []
     for name, index, pinned, matcher in MATCHERS:
@@ -263,4 +315,10 @@ def install() -> list[str]:
             expressions[index] = matcher
         if expressions[index] is matcher:
             done.append(f"{name}[{index}]")
+    for module, pinned_names, pinned, name, function in FUNCTIONS:
+        if getattr(module, name) is not function and source_digest(module, pinned_names) == pinned:
+            FUNCTIONS_REPLACED[name] = getattr(module, name)
+            setattr(module, name, function)
+        if getattr(module, name) is function:
+            done.append(f"{module.__name__}.{name}")
     return done

@@ -21,7 +21,8 @@ from sieve.transforms.warc import read_warc
 @pytest.fixture(scope="module")
 def replaced() -> dict:
     """Every matcher installed; (list, position) -> the XPath it replaced."""
-    assert len(P.install()) == len(P.MATCHERS)  # the trafilatura sieve pins: every expression is the one answered
+    # the trafilatura sieve pins: every expression and function is the one answered
+    assert len(P.install()) == len(P.MATCHERS) + len(P.FUNCTIONS)
     return dict(P.REPLACED)
 
 
@@ -60,11 +61,15 @@ def test_text_is_the_same_as_with_trafilaturas_own_xpaths_and_class_lookup(repla
     try:
         for (name, index), xpath in replaced.items():
             getattr(X, name)[index] = xpath
+        for module, _, _, name, _ in P.FUNCTIONS:
+            setattr(module, name, P.FUNCTIONS_REPLACED[name])
         U.HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
         assert _texts(pages) == fast
     finally:
         for (name, index), matcher in matchers.items():
             getattr(X, name)[index] = matcher
+        for module, _, _, name, function in P.FUNCTIONS:
+            setattr(module, name, function)
         U.HTML_PARSER.set_element_class_lookup(P.C_LOOKUP)
     assert len(pages) == 57 and sum(map(bool, fast)) > 100
 
@@ -95,6 +100,19 @@ def test_matchers_answer_what_their_xpaths_do_while_trafilatura_extracts_real_pa
             getattr(X, name)[index] = matcher
     assert set(asked) == set(replaced)
     assert sum(found.values()) > 1000  # the pages give the matchers real elements to find, not only empty answers
+
+
+def test_repair_faulty_html_gives_trafilaturas_own_result(replaced, pages):
+    """On the real pages, and on pages with each invalid character, a doctype and a self-closing <html/>."""
+    own = P.FUNCTIONS_REPLACED["repair_faulty_html"]
+    made = {
+        c: f'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" />\n<html lang="en" />\n<p>a{c}b</p>'
+        for c in ["", *P._INVALID_XML, "\t", "\ufffd"]
+    }
+    for html in pages + list(made.values()):
+        beginning = html[:50].lower()
+        assert P._repair_faulty_html(html, beginning) == own(html, beginning)
+    assert all("<p>ab</p>" in own(made[c], "<!doctype") for c in P._INVALID_XML)  # each one is what it removes
 
 
 TAGS = ["div", "section", "aside", "article", "main", "p", "span", "item", "list", "ol", "ul", "details", "h1", "b"]
