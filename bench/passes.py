@@ -41,8 +41,8 @@ WAYS = ("in the launcher", "in range processes")
 def timing_jobs(seconds: list[tuple[str, float]]) -> None:
     """Record each corpus job's wall seconds under the name of the function that ran it (Dedup.statistics: the
     documents job; run_passes: a rewrite)."""
-    depth = [0]  # run_on_files may hand its job to run: timed once
-    for method in ("run", "run_on_files"):
+    depth = [0]  # a job timed once, whatever it calls
+    for method in ("run", "map_here"):
         untimed = getattr(CorpusJobs, method)
 
         def timed(self, *args, _untimed=untimed, **kwargs):
@@ -52,11 +52,11 @@ def timing_jobs(seconds: list[tuple[str, float]]) -> None:
             depth[0] += 1
             start = time.perf_counter()
             try:
-                _untimed(self, *args, **kwargs)
+                return _untimed(self, *args, **kwargs)
             finally:
                 depth[0] -= 1
-            if depth[0] == 0:
-                seconds.append((frame.f_code.co_qualname, time.perf_counter() - start))
+                if depth[0] == 0:
+                    seconds.append((frame.f_code.co_qualname, time.perf_counter() - start))
 
         setattr(CorpusJobs, method, timed)
 

@@ -14,11 +14,10 @@ removes lines and sentences) keeps the original text of each row it edited in <r
 again from it; that folder is part of the run. Likewise a pass starts from the rows a later pass moved out.
 
 Both steps are Beam jobs on the run's runner (CorpusJobs), one element per file: the launching process plans
-them, waits, and reads back the commit markers the workers wrote. A small run on Beam's local DirectRunner runs
-the same jobs in this process (Beam's in-memory runner, one worker); where its Beam job left its range processes
-warm, dedup's documents job and the rewrites hand each file's step to them, two at once (CorpusJobs.run_on_files).
-Its light steps (statistics over a few columns, edges, counts) run their jobs' own functions here without Beam
-(CorpusJobs.local), since Beam's fixed cost per job was most of their time.
+them, waits, and reads back the commit markers the workers wrote. A small run on Beam's local DirectRunner
+(CorpusJobs.local) runs its jobs' own functions without Beam, since Beam's fixed cost per job was most of their
+time: the per-file steps (dedup's documents, the rewrites) in the range processes its Beam job left warm, two at
+once (CorpusJobs.map_here), the light steps (statistics over a few columns, edges, counts) in this process.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial, wraps
+from functools import lru_cache, partial
 from typing import Any, Protocol, TypeVar
 
 import apache_beam as beam
@@ -77,26 +76,21 @@ class CorpusJobs:
         """Build one Beam job and run it to completion. On Beam's local DirectRunner a small job (small, or a run
         under SMALL_RUN_DOCUMENTS documents) runs in this process, same code on the in-memory runner with one
         worker: starting worker processes costs about 5 s a job, more than such a job's work."""
-        local = self.local(small)
-        self._pipeline(build, 1 if local else self.workers, threads=False)
-
-    def run_on_files(self, build: Callable[[beam.Pipeline, Callable[[F], F]], Any]) -> None:
-        """Run a job whose bulk is a step on each file, which build(p, each) wraps with each. Where a small local run
-        has warm range processes, the job's workers are threads and each hands the step to an idle range process:
-        the run's cores share the work (worth it for dedup's documents and rewrite jobs; a job whose steps are light
-        loses more to the threads' own cost). Else each leaves the step as it is, and the job runs as run does."""
-        if self.call is None or not self.local():
-            self.run(partial(build, each=_as_it_is))
-        else:
-            self._pipeline(partial(build, each=partial(_in_range_process, self.call)), self.workers, threads=True)
-
-    def _pipeline(self, build: Callable[[beam.Pipeline], Any], workers: int, threads: bool) -> None:
-        p = beam.Pipeline(options=pipeline_options(self.runner, workers, list(self.options), threads=threads))
+        workers = 1 if self.local(small) else self.workers
+        p = beam.Pipeline(options=pipeline_options(self.runner, workers, list(self.options)))
         build(p)
         p.run().wait_until_finish()
 
+    def map_here(self, fn: Callable[..., Any], items: list[Any], *args: Any) -> list[Any]:
+        """[fn(item, *args) for item in items], a generator's items as a list, without a Beam job: the per-file step of
+        a job a small local run does (local()). Where the run's Beam job left its range processes warm, each step runs
+        in an idle one, the run's workers at once; else here, one after another."""
+        if self.call is None:
+            return [_listed(fn, item, *args) for item in items]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(lambda item: self.call(_listed, fn, item, *args), items))
 
-F = TypeVar("F", bound=Callable[..., Any])
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -115,20 +109,6 @@ def combine_here(combine: beam.CombineFn, pairs: Iterable[tuple[K, Any]]) -> dic
     for key, value in pairs:
         accumulators[key] = combine.add_input(accumulators.get(key) or combine.create_accumulator(), value)
     return {key: combine.extract_output(acc) for key, acc in accumulators.items()}
-
-
-def _as_it_is(fn: F) -> F:
-    return fn
-
-
-def _in_range_process(call: Callable[..., Any], fn: F) -> F:
-    """fn, run by call in an idle range process; a generator's items come back as a list."""
-
-    @wraps(fn)
-    def in_range_process(*args: Any) -> Any:  # a function, not a partial: Beam passes the job's arguments to one
-        return call(_listed, fn, *args)
-
-    return in_range_process  # type: ignore[return-value]
 
 
 def _listed(fn: Callable[..., Any], *args: Any) -> Any:
@@ -493,14 +473,13 @@ def _rewrites(
     before: Before,
     digest: str,
     out: OutputConfig,
-    each: Callable[[F], F],
 ) -> None:
     """The rewrite job: each file's shards and marker rewritten on a worker."""
     (
         pipeline
         | "Files" >> beam.Create(todo)
         | "Spread" >> beam.Reshuffle()
-        | "Rewrite" >> beam.Map(each(_rewrite), run_dir, p, before, digest, out)
+        | "Rewrite" >> beam.Map(_rewrite, run_dir, p, before, digest, out)
     )
 
 
@@ -532,9 +511,10 @@ def run_passes(
         todo = [n for n in names if markers[n].get("passes", {}).get(p.name) != digest]
         log.info("corpus pass %s: rewriting %d of %d files", p.name, len(todo), len(names))
         if todo:
-            jobs.run_on_files(
-                partial(_rewrites, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out)
-            )
+            if jobs.local():
+                jobs.map_here(_rewrite, todo, run_dir, p, before, digest, out)
+            else:
+                jobs.run(partial(_rewrites, todo=todo, run_dir=run_dir, p=p, before=before, digest=digest, out=out))
             with ThreadPoolExecutor(max_workers=storage.PARALLEL_REQUESTS) as pool:
                 markers.update(zip(todo, pool.map(partial(read_marker, run_dir), todo)))
         results[p.name] = {k: v for k, v in stored.items() if k != "files"}

@@ -23,8 +23,8 @@ place: (source << 32) | row, where a source is a committed file's document table
 Every step is a Beam job on the run's runner. On Beam's local DirectRunner the edges-only steps (components,
 clusters) run in this process without Beam: Beam's fixed cost (0.2-0.3 s a job) was most of their time, so numpy
 finds the components and the clusters job's own functions run grouped by dicts; so do the lines, spans and index
-steps of a small run (under corpus.SMALL_RUN_DOCUMENTS documents), whose documents job and rewrite stay Beam jobs
-that hand each file's step to the run's warm range processes (corpus.CorpusJobs.run_on_files).
+steps of a small run (under corpus.SMALL_RUN_DOCUMENTS documents), and its documents job and rewrite, whose
+per-file steps run in the run's warm range processes (corpus.CorpusJobs.map_here).
 """
 
 from __future__ import annotations
@@ -357,6 +357,21 @@ def _star_edges(parts: list[str]) -> list[tuple[int, int]]:
     return list(zip(nodes[moved].tolist(), nodes[label[moved]].tolist()))
 
 
+def _pairs_here(
+    hashes: list[tuple[tuple, Any]], params: _Params, earlier: int, sources: list[str], folder: str
+) -> dict[str, int]:
+    """The documents job's steps after each file's hashes, in this process: the same functions, grouped by
+    group_here; writes the edges to folder as _WriteEdges does and returns the pair counts."""
+    pairs = [kv for item in group_here(hashes).items() for kv in _candidates(item, params, earlier)]
+    exact = [a for kind, a in pairs if kind == "exact"]
+    band = [a for kind, a in pairs if kind == "band"]
+    firsts = group_here((sa, a[mask]) for a in band for sa, mask in _by_source(a[:, 0]))
+    seconds = group_here(kv for item in firsts.items() for kv in _first_signatures(item, sources))
+    verified = [a for item in seconds.items() for a in _verify(item, sources, params.min_jaccard)]
+    _write_edge_parts([tuple(e) for a in exact + verified for e in a.tolist()], folder, params.partitions)
+    return {kind: sum(map(len, arrays)) for kind, arrays in zip(PAIR_COUNTS, (exact, band, verified))}
+
+
 def _write_edge_parts(edges: list[tuple[int, int]], folder: str, partitions: int) -> None:
     """edges as _WriteEdges writes them: one part per hash partition that holds any."""
     for item in group_here((_partition(e, partitions), e) for e in edges).items():
@@ -437,19 +452,17 @@ class Dedup:
         edges0 = storage.join(work, "edges", "round-0")
         counts = storage.join(work, "counts")
 
-        def documents(p, each):
+        index_tasks = [(len(names) + k, u) for k, (_, u) in enumerate(index)]
+
+        def documents(p):
             hashes = (
                 p
                 | "Files" >> beam.Create(tasks)
                 | "Spread" >> beam.Reshuffle()
-                | "Documents" >> beam.FlatMap(each(_documents), params, files.before)
+                | "Documents" >> beam.FlatMap(_documents, params, files.before)
             )
             if index:
-                earlier = (
-                    p
-                    | "Index" >> beam.Create([(len(names) + k, u) for k, (_, u) in enumerate(index)])
-                    | "IndexHashes" >> beam.FlatMap(_index_hashes, params)
-                )
+                earlier = p | "Index" >> beam.Create(index_tasks) | "IndexHashes" >> beam.FlatMap(_index_hashes, params)
                 hashes = (hashes, earlier) | "AllHashes" >> beam.Flatten()
             pairs = (
                 hashes
@@ -484,9 +497,14 @@ class Dedup:
                 | "WriteEdges" >> _WriteEdges(edges0, params.partitions)
             )
 
-        self.jobs.run_on_files(documents)
+        if self.jobs.local():
+            hashes = [kv for out in self.jobs.map_here(_documents, tasks, params, files.before) for kv in out]
+            hashes += [kv for task in index_tasks for kv in _index_hashes(task, params)]
+            pair_counts = _pairs_here(hashes, params, len(names), sources, edges0)
+        else:
+            self.jobs.run(documents)
+            pair_counts = dict.fromkeys(PAIR_COUNTS, 0) | read_json(storage.join(counts, "pairs.json"), {})
         seconds["documents"] = time.perf_counter() - start
-        pair_counts = dict.fromkeys(PAIR_COUNTS, 0) | read_json(storage.join(counts, "pairs.json"), {})
         t = time.perf_counter()
         edges, rounds = self._components(edges0, work)
         seconds["components"] = time.perf_counter() - t

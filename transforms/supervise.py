@@ -101,7 +101,7 @@ def serve() -> None:
     while True:
         if prepare and not requests.poll(IDLE_SECONDS):
             # Idle after a range of a run whose passes follow: import what their steps on files need here (see
-            # CorpusJobs.run_on_files), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than
+            # CorpusJobs.map_here), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than
             # on the first step while the launcher waits for it.
             import apache_beam  # noqa: F401
 
