@@ -147,7 +147,7 @@ def run_datatrove(parts: list[Path], work: Path, workers: int, bands: int, rows:
 def signature_rate(parts: list[Path]) -> float:
     """Signatures alone, one core: documents per second (normalize, shingle, MinHash)."""
     texts = [t for p in parts for t in pq.read_table(p, columns=["text"])["text"].to_pylist()][:20000]
-    hasher = d.MinHasher(128, 1)
+    hasher = d.MinHasher(d.permutations(128, 1))
     start = time.perf_counter()
     hasher.signatures([hasher.shingle_hashes(d.words(t, False), 5) for t in texts])
     return len(texts) / (time.perf_counter() - start)

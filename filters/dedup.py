@@ -155,10 +155,30 @@ def edit(
 
 
 def preload() -> None:
-    """Import datasketch ahead of the first MinHasher (0.6 s, most of it SciPy's integration, which its LSH module
-    loads): a local run's launcher calls it in a thread while its Beam job runs, so the corpus passes that follow
-    in the same process find it loaded."""
+    """Import datasketch ahead of permutations (0.6 s, most of it SciPy's integration, which its LSH module loads):
+    a local run's launcher calls it in a thread while its Beam job runs, so the corpus passes find it loaded."""
     import datasketch  # noqa: F401
+
+
+@lru_cache(maxsize=4)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (a, b) for num_perm and seed: drawn once, by the process that
+    plans the hashing, and shipped to the processes that hash, which then need no datasketch import of their own."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    return a, b
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer on uint32 hashes: datasketch's pre-mix of every input hash (its _fmix(h, 32),
+    tested equal)."""
+    with np.errstate(over="ignore"):  # multiplication modulo 2^32
+        h = h ^ (h >> np.uint32(16))
+        h = h * np.uint32(0x85EBCA6B)
+        h = h ^ (h >> np.uint32(13))
+        h = h * np.uint32(0xC2B2AE35)
+        return h ^ (h >> np.uint32(16))
 
 
 class MinHasher:
@@ -169,15 +189,10 @@ class MinHasher:
     datasketch's MinHash.update_batch fed the same 32-bit shingle hashes (tested).
     """
 
-    def __init__(self, num_perm: int, seed: int) -> None:
-        # datasketch's package import loads every index it has and SciPy's integration (0.65 s): paid by the processes
-        # that hash, not by every process that reads this module's names
-        from datasketch import MinHash
-        from datasketch.minhash import _fmix
-
-        self.a, self.b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-        self.num_perm = num_perm
-        self._fmix = _fmix
+    def __init__(self, perms: tuple[np.ndarray, np.ndarray]) -> None:
+        """perms: datasketch's (a, b), as permutations gives them."""
+        self.a, self.b = perms
+        self.num_perm = len(self.a)
 
     @staticmethod
     def shingle_hashes(words: Sequence[str], n: int) -> np.ndarray:
@@ -199,7 +214,7 @@ class MinHasher:
         with np.errstate(over="ignore"):  # arithmetic modulo 2^32, as datasketch's affine32 scheme does
             for i, hv in enumerate(shingles):
                 if len(hv):  # (num_perm, shingles) then min along the contiguous axis: 10x reduceat's speed
-                    out[i] = (a * self._fmix(hv, 32) + b).min(axis=1)
+                    out[i] = (a * fmix32(hv) + b).min(axis=1)
         return out
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
+from datasketch.minhash import _fmix
 
 from sieve.filters import dedup as d
 from sieve.filters.perplexity import Perplexity
@@ -35,11 +36,13 @@ DISCLAIMER = "The views expressed in this article are the author's own and do no
 
 
 def test_signatures_equal_datasketch_for_the_same_shingle_hashes():
-    hasher = d.MinHasher(128, 1)
+    hasher = d.MinHasher(d.permutations(128, 1))
     shingles_ = hasher.shingle_hashes(d.words("The quick brown fox jumps over the lazy dog, twice in 2024.", False), 5)
     reference = MinHash(num_perm=128, seed=1, hashfunc=lambda x: x)
     reference.update_batch([int(x) for x in shingles_])
     assert np.array_equal(hasher.signatures([shingles_])[0], reference.hashvalues)
+    hashes = np.random.default_rng(3).integers(0, 1 << 32, 10_000, dtype=np.uint64).astype(np.uint32)
+    assert np.array_equal(d.fmix32(hashes), _fmix(hashes, 32))  # the pre-mix the hashing processes do without it
 
 
 def test_normalization_keeps_vietnamese_tones_and_drops_english_accents():

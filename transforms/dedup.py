@@ -113,6 +113,7 @@ class _Params:
         near = cfg.dedup.near
         self.exact, self.near = cfg.dedup.exact, near.enabled
         self.num_perm, self.seed = near.num_perm, near.seed
+        self.permutations: tuple[np.ndarray, np.ndarray] | None = None  # datasketch's, drawn by statistics
         self.bands, self.rows = d.lsh_params(
             near.threshold, near.num_perm, near.false_positive_weight, near.false_negative_weight
         )
@@ -165,7 +166,7 @@ def _documents(
     source, run_dir, marker, name, out = task
     rows = rows_before(run_dir, marker, before, READ)
     texts, langs = rows["text"].to_pylist(), rows["language"].to_pylist()
-    hasher = d.MinHasher(params.num_perm, params.seed)
+    hasher = d.MinHasher(params.permutations)
     exact, shingles, words = [], [], []
     for text, lang in zip(texts, langs):
         keep_accents, n, _ = params.of(lang)
@@ -440,6 +441,7 @@ class Dedup:
             -(-files.jobs.documents // self.cfg.dedup.partition_documents),
         )
         start = time.perf_counter()
+        params.permutations = d.permutations(params.num_perm, params.seed)  # shipped to the hashing processes
         self.jobs = files.jobs
         for cached in (_docs_table, _clusters_of, _frequent_lines, _spans_of):  # an earlier pass in this process
             cached.cache_clear()
@@ -723,7 +725,7 @@ class Dedup:
             )
 
         if self.jobs.local():  # a small local run: the same steps here, Beam's fixed cost being most of the job
-            return _lines_here(tasks, params, work, files.before, earlier, folder)
+            return _lines_here(self.jobs, tasks, params, work, files.before, earlier, folder)
         self._run(build)
         return read_json(count, 0)
 
@@ -768,7 +770,7 @@ class Dedup:
             )
 
         if self.jobs.local():  # as _lines
-            return _spans_here(tasks, self.params, work, files.before, index, folder)
+            return _spans_here(self.jobs, tasks, self.params, work, files.before, index, folder)
         self._run(build)
         return read_json(count, 0) if storage.exists(count) else {}
 
@@ -1103,11 +1105,14 @@ class CountHashes(beam.CombineFn):
         return unique, np.bincount(inverse, weights=weights, minlength=len(unique)).astype(np.int64), []
 
 
-def _lines_here(tasks: list, params: _Params, work: str, before: Before, earlier: list[str], folder: str) -> int:
-    """Dedup._lines' job as plain steps in this process: a CountHashes output per (line group, partition)."""
+def _lines_here(
+    jobs: CorpusJobs, tasks: list, params: _Params, work: str, before: Before, earlier: list[str], folder: str
+) -> int:
+    """Dedup._lines' job without Beam: each file's hashes by jobs.map_here, then a CountHashes output per (line
+    group, partition) in this process."""
     held = group_here(kv for uri in earlier for kv in _index_lines(uri, params.partitions))
     groups = sorted({params.line_group(t[0]) for t in tasks})
-    found = [kv for task in tasks for kv in _line_hashes(task, params, work, before)]
+    found = [kv for out in jobs.map_here(_line_hashes, tasks, params, work, before) for kv in out]
     found += [kv for item in held.items() for kv in _earlier_lines(item, groups, params.max_documents)]
     frequent = combine_here(CountHashes(params.max_documents), found)
     return sum(_write_lines(item, folder) for item in sorted(frequent.items()))
@@ -1175,12 +1180,18 @@ def _duplicated_spans(
 
 
 def _spans_here(
-    tasks: list, params: _Params, work: str, before: Before, index: list[tuple[str, str]], folder: str
+    jobs: CorpusJobs,
+    tasks: list,
+    params: _Params,
+    work: str,
+    before: Before,
+    index: list[tuple[str, str]],
+    folder: str,
 ) -> dict[str, int]:
-    """Dedup._spans' job as plain steps in this process: each partition's (span hash, node) arrays grouped by
-    group_here."""
+    """Dedup._spans' job without Beam: each file's spans by jobs.map_here, then each partition's (span hash, node)
+    arrays grouped by group_here in this process."""
     sources, first_index = [t[4] for t in tasks], len(tasks)
-    found = [kv for task in tasks for kv in _span_hashes(task, params, work, before)]
+    found = [kv for out in jobs.map_here(_span_hashes, tasks, params, work, before) for kv in out]
     found += [kv for k, (_, u) in enumerate(index) for kv in _index_spans((first_index + k, u), params.partitions)]
     outcomes = [kv for item in sorted(group_here(found).items()) for kv in _duplicated_spans(item, first_index)]
     for item in sorted(group_here(value for kind, value in outcomes if kind == "remove").items()):

@@ -202,9 +202,9 @@ def run_job(
         spread = max(len(files), SPLITS_PER_WORKER * workers)
         p = beam.Pipeline(options=pipeline_options(runner, workers, cfg.beam.options, dask_partitions=spread))
         _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir, _here)
-    if runner == "DirectRunner" and not (keep_warm and supervised):
-        # a local run's corpus passes follow in this process (transforms/corpus.py), or in the range processes kept
-        # warm for them, which prepare themselves (supervise.serve)
+    if runner == "DirectRunner":
+        # a local run's corpus passes follow: dedup draws its permutations in this process (transforms/dedup.py), and
+        # the passes run here or in the range processes kept warm for them, which prepare themselves (supervise.serve)
         threading.Thread(target=preload, name="sieve-preload", daemon=True).start()
     try:
         with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight

@@ -82,7 +82,6 @@ def serve() -> None:
     # A terminal's Ctrl-C reaches the whole process group; this process ends with its supervisor instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the stages and presidio load in the child only; the supervising parent never runs them
-    from sieve.filters.dedup import preload
     from sieve.filters.pii import scrubber
     from sieve.transforms.stages import build_filters
 
@@ -101,11 +100,10 @@ def serve() -> None:
     while True:
         if prepare and not requests.poll(IDLE_SECONDS):
             # Idle after a range of a run whose passes follow: import what their steps on files need here (see
-            # CorpusJobs.map_here), Beam, which their modules import (0.7 s), and datasketch (0.6 s), rather than
-            # on the first step while the launcher waits for it.
+            # CorpusJobs.map_here), Beam, which their modules import (0.7 s), rather than on the first step while the
+            # launcher waits for it.
             import apache_beam  # noqa: F401
 
-            preload()
             prepare = None
         if (job := _next(requests)) is None:
             break
