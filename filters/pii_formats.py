@@ -69,7 +69,7 @@ VN_SPACED_MOBILE = re.compile(
 VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
 # US numbers need separators (spaces, dots, dashes, slashes: 415/555/0143) or parentheses: ten bare digits are more
 # often an id than a phone, unless a label says what they are (below).
-US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .\-/])[2-9]\d\d[ .\-/]\d{4}" + _END)
+US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\)[ \-]?|[2-9]\d\d[ .\-/])[2-9]\d\d[ .\-/]\d{4}" + _END)
 # A value after its label may follow a remark in brackets ("Aadhaar (for payroll): ..."; "mobile (once activated): ...")
 # or, after a colon, a clause ("SIN was pasted into a ticket in 2022 by mistake: 528 ..."), as forms and notes write.
 _ASIDE = r"(?: ?\([^()\n]{0,60}\))?"
@@ -78,7 +78,8 @@ _AFTER_LABEL = r"(?:[^\d\n]{0,20}?|[^\n]{0,100}?: ?)"
 # or eight and more in any grouping, as local numbers are written ("mobile: 8234 7719", "her cell was 021 447 8812",
 # German "Mobil 0176 / 2841 9935").
 LABELLED_PHONE = re.compile(
-    r"(?i:\b(?:mob(?:ile?)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone|efon)?|handy|whatsapp)\b\.?(?: ?no\.?)?)"
+    r"(?i:\b(?:mob(?:ile?)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone|efon)?|handy|whatsapp|m[óo]vil|fijo|tel[ée]fono)\b"
+    r"\.?(?: ?no\.?)?)"
     + _ASIDE
     + r"(?: (?i:is|was|number|on)\b){0,3}\s?[:\-]?\s?(?P<id>\+?\d(?:(?: / |[ /\-])?\d){7,13})"
     + _END
@@ -157,12 +158,12 @@ SG_NRIC_NAMED = re.compile(r"\b(?:NRIC|FIN)\b" + _AFTER_LABEL + r"(?P<id>[STFGM]
 _PERSONAL_ID_LABELS = (
     r"(?:student|member|membership|patient|employee|staff|national|citizen|voter|personal|health|insurance|college"
     r"|recipient|subscriber|customer|pupil) (?:id|identification|no\.?|number|#)(?: number| no\.?| card)?"
-    r"|id (?:no\.?|number|#)|(?:national )?id card|identity card"
+    r"|id (?:no\.?|number|#)|(?:national )?id card|identity card|health card(?: no\.?| number)?|policy (?:no\.?|number|#)"
     r"|medicare(?: number| no\.?| card)?|nhs(?: number| no\.?)|ird(?: number| no\.?)?|sss(?: number| no\.?)?|nin"
     r"|mykad|ic (?:number|no\.?)|nric|tax (?:id|number|identification number)|steuer-?id|steuernummer"
     r"|personalausweis(?:-nr\.?| nr\.?)?|ausweis-?nr\.?|reisepass(?:-nr\.?| nr\.?)?|bsn|dni|nie|codice fiscale|pesel"
     r"|personnummer|bhxh|bhyt|mssv|mã số sinh viên|mã sinh viên|mã nhân viên|số định danh|mã định danh"
-    r"|mã hv|mã học viên|mã hội viên|mã người bệnh|mã bệnh nhân|mã khách hàng"
+    r"|mã hv|mã học viên|mã hội viên|mã người bệnh|mã bệnh nhân|mã bn|mã sv|mã khách hàng"
 )
 # the need: the labels themselves, searched in the lowercased text (a case-insensitive search for them cost 7x)
 _PERSONAL_ID_LABEL_LOWER = rf"\b(?:{_PERSONAL_ID_LABELS})(?![\w\-])"
@@ -286,6 +287,17 @@ EN_ADDRESS = re.compile(
     r"\b\d{1,6}[A-Z]?(?: (?:[NS][EW]|[NSEW]\.?|North|South|East|West))?(?: [A-Z0-9][a-z0-9]*){1,4} (?:"
     + _STREETS
     + r")(?![\w])(?:,? (?:Apt\.?|Suite|Unit|#) ?\w+)?"
+)
+# A US house number and street without a street type, before its city, state and ZIP code ("1193 Franklin Park S,
+# Columbus, OH 43205"): the city, state and ZIP say it is an address.
+_US_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR"
+    "|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY"
+)
+US_CITY_ADDRESS = re.compile(
+    r"\b\d{1,6}[A-Z]?(?: [A-Z0-9][a-z0-9]*){1,4}(?: [NS]?[EW]|[NS])?, [A-Z][a-z]+(?: [A-Z][a-z]+){0,2},? (?:"
+    + _US_STATES
+    + r") \d{5}(?:-\d{4})?\b"
 )
 # A UK postcode (TN12 8RL, SW1A 1AA: a street's few houses; the inward part never holds C, I, K, M, O or V, and
 # "X5 2GB" is a memory size), a PO box, and a French, Spanish or Italian street ("27 rue des Carmes"; not "via",
@@ -485,12 +497,12 @@ OURS = [
             Format(VN_PHONE, _PHONE_NEEDS),
             Format(VN_SPACED_MOBILE, _PHONE_NEEDS),
             Format(US_PHONE, _PHONE_NEEDS),
-            # its label, lowercase: eight grouped digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998")
             # its label and a digit within the 90 characters a remark and a verb may take, lowercase: eight grouped
             # digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998"), and "phone" alone is a word
             Format(
                 LABELLED_PHONE,
-                r"\b(?:mob|mobil|mobile|cell|cellphone|ph|phone|tel|telephone|telefon|handy|whatsapp)\b[^\n]{0,90}?\d",
+                r"\b(?:mob|mobil|mobile|cell|cellphone|ph|phone|tel|telephone|telefon|handy|whatsapp|m[óo]vil|fijo"
+                r"|tel[ée]fono)\b[^\n]{0,90}?\d",
                 lowered=True,
             ),
         ],
@@ -561,6 +573,7 @@ OURS = [
         "ADDRESS",
         [
             Format(EN_ADDRESS, r"\d[A-Z]? [A-Z0-9][\w.]*(?: [\w.]+){0,4} (?:" + _STREETS.replace(r"\.?", "") + ")"),
+            Format(US_CITY_ADDRESS, r"\d(?<=[A-Z]{2} \d)\d{4}"),
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
             # every need of an entity digit-led: one letter-led alternative makes the joined search try every letter
             Format(UK_POSTCODE, r"\d[A-Z]? \d[A-Z]{2}"),

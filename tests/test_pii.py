@@ -748,13 +748,12 @@ HELD_OUT_KEPT = {
     "12-3141-0284756-00",
     "xJ8kLq2vR5tN9wY3zB6cF1dH",
     # round 8, after round 7's fixes: a membership number after "British Rowing membership:", a number after "member"
-    # alone, a Spanish street named first and a Spanish mobile after "móvil", Working With Children checks, a
-    # university's zID, a phone spelled "oh-eight-seven ... double-four", a Dutch street named first, an Ontario plate,
-    # a named hamlet with a number ("ấp Hòa Long 3"), a mobile spelled digit by digit with dashes between groups
+    # alone, a Spanish street named first (its mobile after "móvil" is scrubbed since round 9), Working With Children
+    # checks, a university's zID, a phone spelled "oh-eight-seven ... double-four", a Dutch street named first, an
+    # Ontario plate, a named hamlet with a number ("ấp Hòa Long 3"), a mobile spelled digit by digit with dashes
     "BR-7731942",
     "W284177365",
     "Calle de Toledo 84, 3º B, 28005 Madrid",
-    "612 33 98 41",
     "WWC1948273E",
     "WWC2063518V",
     "WWC0871142E",
@@ -764,6 +763,20 @@ HELD_OUT_KEPT = {
     "CKRT 417",
     "ấp Hòa Long 3, thị trấn An Châu, H. Châu Thành, tỉnh An Giang",
     "0 9 8 3 – 6 1 5 – 2 7 4",
+    # round 9, after round 8's fixes (19 of 177 values leaked before this round's own: "fijo", "(614)-276-...", a
+    # health card, "policy number", "mã SV", "mã BN", a US street with its city, state and ZIP): Spanish streets named
+    # first, a Berlin number after "on", a Dutch VAT id built from its holder's BSN (the BSN alone is scrubbed, inside
+    # the VAT id it stays), a number after "policy" alone, a patient code in a results link with a one-letter token
+    # parameter, a Tokyo address
+    "Calle Sierpes 48, 3º izq., 41004 Sevilla",
+    "Calle de Ponzano 27, 2ºB, 28003 Madrid",
+    "030 – 294 71 58",
+    "NL312847567B01",
+    "312847567",
+    "MS-448190",
+    "NK-2024-03602",
+    "https://kq.nhakhoamyduc.vn/xq?bn=NK-2024-03602&t=Zk7Qp2Lx9VmR4sWc",
+    "2-14-7 Kameido, Koto-ku, Tokyo 136-0071",
 }
 
 
