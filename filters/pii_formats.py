@@ -599,6 +599,32 @@ OURS = [
 ]
 
 
+# Six digits in a row, each gap at most one space, dot or dash: every need of these entities holds it (a card, an id
+# or an account of six digits or more), so a text without it (nine English pages in ten) skips their fifteen searches
+# (0.035 ms each on a 4,000-character page) after this one. tests/test_pii.py checks their needs are all led by a digit
+# and the prefilter's property test that results do not change.
+SIX_DIGITS = re.compile(r"\d(?:[ .\-]?\d){5}")
+SIX_DIGIT_ENTITIES = frozenset(
+    {
+        "CREDIT_CARD",
+        "VN_CCCD",
+        "VN_CMND",
+        "US_SSN",
+        "PASSPORT",
+        "CA_SIN",
+        "UK_NINO",
+        "IN_AADHAAR",
+        "AU_TFN",
+        "IE_PPSN",
+        "ZA_ID",
+        "SG_NRIC",
+        "MY_NRIC",
+        "VN_TAX_CODE",
+        "BANK_ACCOUNT",
+    }
+)
+
+
 def entity_needs() -> dict[str, list[tuple[str, bool]]]:
     """Per entity, what any text one of its recognizers (sieve's or presidio's) finds something in contains, as
     (regex, whether it is searched in the lowercased text): the needs led by a digit joined into one regex, each

@@ -13,7 +13,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from sieve.filters.pii import Scrubber, install_log_scrubber, scrubber
-from sieve.filters.pii_formats import PRESIDIO_NEEDS, au_tfn, luhn, sg_nric
+from sieve.filters.pii_formats import (
+    PRESIDIO_NEEDS,
+    SIX_DIGIT_ENTITIES,
+    SIX_DIGITS,
+    au_tfn,
+    entity_needs,
+    luhn,
+    sg_nric,
+)
 from sieve.flows.synth.banks import load_bank
 from sieve.flows.synth.text import build_article
 from sieve.schemas.config import load_config
@@ -711,6 +719,16 @@ def test_presidio_is_built_only_once_a_text_needs_it():
     assert done.returncode == 0, done.stderr[-2000:]
     assert "a.warc.gz@1234567890: 12 records" in done.stderr and "call <PHONE>" in done.stderr
     assert done.stdout.strip() == "('Gọi <PHONE> nhé', {'PHONE_NUMBER': 1})"
+
+
+def test_every_need_of_a_six_digit_entity_is_led_by_a_digit():
+    """The prefilter skips SIX_DIGIT_ENTITIES on a text without SIX_DIGITS: only sound while each of their needs is a
+    digit-led regex (checked here; that each holds six digits, by the property test above and the comment there)."""
+    needs = entity_needs()
+    for entity in SIX_DIGIT_ENTITIES:
+        assert needs[entity] and all(regex.startswith(r"\d") and not low for regex, low in needs[entity]), entity
+    assert not SIX_DIGITS.search("Founded in 1998, 12 staff, 3.5 stars; visit 221B Baker St. (rule 4.2.1, 10-12 May)")
+    assert SIX_DIGITS.search("acct 12-34-56") and SIX_DIGITS.search("1.234.567 đ")
 
 
 def test_the_prefilter_knows_the_entity_of_every_presidio_recognizer_it_runs():
