@@ -74,12 +74,16 @@ US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\)[ \-]?|[2-9]\d\d
 # or, after a colon, a clause ("SIN was pasted into a ticket in 2022 by mistake: 528 ..."), as forms and notes write.
 _ASIDE = r"(?: ?\([^()\n]{0,60}\))?"
 _AFTER_LABEL = r"(?:[^\d\n]{0,20}?|[^\n]{0,100}?: ?)"
+# A phone's labels (English, German, Spanish), as LABELLED_PHONE and its need read them.
+_PHONE_LABELS = ("mob", "mobil", "mobile", "cell", "cellphone", "ph", "phone", "tel", "telephone", "telefon", "handy")
+_PHONE_LABELS += ("whatsapp", "m[óo]vil", "fijo", "tel[ée]fono")
 # Ten to twelve bare digits after a phone label ("Mob: 9845012345", "WhatsApp +919845012345"): any country's number;
 # or eight and more in any grouping, as local numbers are written ("mobile: 8234 7719", "her cell was 021 447 8812",
 # German "Mobil 0176 / 2841 9935").
 LABELLED_PHONE = re.compile(
-    r"(?i:\b(?:mob(?:ile?)?|cell(?:phone)?|ph(?:one)?|tel(?:ephone|efon)?|handy|whatsapp|m[óo]vil|fijo|tel[ée]fono)\b"
-    r"\.?(?: ?no\.?)?)"
+    r"(?i:\b(?:"
+    + "|".join(_PHONE_LABELS)
+    + r")\b\.?(?: ?no\.?)?)"
     + _ASIDE
     + r"(?: (?i:is|was|number|on)\b){0,3}\s?[:\-]?\s?(?P<id>\+?\d(?:(?: / |[ /\-])?\d){7,13})"
     + _END
@@ -501,8 +505,7 @@ OURS = [
             # digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998"), and "phone" alone is a word
             Format(
                 LABELLED_PHONE,
-                r"\b(?:mob|mobil|mobile|cell|cellphone|ph|phone|tel|telephone|telefon|handy|whatsapp|m[óo]vil|fijo"
-                r"|tel[ée]fono)\b[^\n]{0,90}?\d",
+                r"\b(?:" + "|".join(_PHONE_LABELS) + r")\b[^\n]{0,90}?\d",
                 lowered=True,
             ),
         ],
@@ -546,7 +549,9 @@ OURS = [
     Spec(
         "driver_license",
         "DRIVER_LICENSE",
-        [Format(DRIVER_LICENSE, r"licen[cs]e|giấy phép lái xe|bằng lái|gplx|\bdl\b", lowered=True)],
+        # "dl(?<=\bdl)\b" is "\bdl\b" with the boundary checked after the "d": a need led by a letter lets the search
+        # skip ahead to the letters that can start it, which a leading \b prevents (4x the time)
+        [Format(DRIVER_LICENSE, r"licen[cs]e|giấy phép lái xe|bằng lái|gplx|dl(?<=\bdl)\b", lowered=True)],
     ),
     Spec("vn_tax_code", "VN_TAX_CODE", [Format(VN_TAX_CODE, r"\d\d{9}")]),
     Spec(
