@@ -47,8 +47,6 @@ def timing_jobs(seconds: list[tuple[str, float]]) -> None:
 
         def timed(self, *args, _untimed=untimed, **kwargs):
             frame = sys._getframe(1)
-            if frame.f_code.co_name == "_run":  # Dedup._run hands its jobs on
-                frame = frame.f_back
             depth[0] += 1
             start = time.perf_counter()
             try:

@@ -72,12 +72,10 @@ class CorpusJobs:
         a small job always, any job of a run under SMALL_RUN_DOCUMENTS documents."""
         return self.runner == "DirectRunner" and (small or self.documents < SMALL_RUN_DOCUMENTS)
 
-    def run(self, build: Callable[[beam.Pipeline], Any], small: bool = False) -> None:
-        """Build one Beam job and run it to completion. On Beam's local DirectRunner a small job (small, or a run
-        under SMALL_RUN_DOCUMENTS documents) runs in this process, same code on the in-memory runner with one
-        worker: starting worker processes costs about 5 s a job, more than such a job's work."""
-        workers = 1 if self.local(small) else self.workers
-        p = beam.Pipeline(options=pipeline_options(self.runner, workers, list(self.options)))
+    def run(self, build: Callable[[beam.Pipeline], Any]) -> None:
+        """Build one Beam job on the run's runner and workers and run it to completion (a step that local() keeps in
+        this process is no Beam job)."""
+        p = beam.Pipeline(options=pipeline_options(self.runner, self.workers, list(self.options)))
         build(p)
         p.run().wait_until_finish()
 

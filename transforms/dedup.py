@@ -424,11 +424,6 @@ class Dedup:
         self.rescore = cfg.language_id.enabled and cfg.quality.perplexity.enabled
         self._perplexity: Perplexity | None = None  # built on the worker that first needs it
 
-    def _run(self, build, small: bool = False) -> None:
-        """Run one Beam job on the run's runner; an edges-only job is small (runs in this process on a
-        DirectRunner)."""
-        self.jobs.run(build, small)
-
     # -- statistics: the Beam jobs --
 
     def statistics(self, files: RunFiles) -> dict[str, Any]:
@@ -642,7 +637,7 @@ class Dedup:
 
             if not parts:
                 return edges, 0
-            self._run(one_round, small=True)
+            self.jobs.run(one_round)
             edges = out
             if read_json(changed, 0) == 0 or read_json(unsettled, 0) == 0:
                 return edges, rounds
@@ -682,7 +677,7 @@ class Dedup:
         if parts and self.jobs.local(small=True):  # as _components: the same steps, here, without Beam
             _clusters_here(parts, sources, folder, sizes_uri, len(names))
         elif parts:
-            self._run(build, small=True)
+            self.jobs.run(build)
         sizes = {str(size): n for size, n in read_json(sizes_uri, [])}
         return {
             "count": sum(sizes.values()),
@@ -726,7 +721,7 @@ class Dedup:
 
         if self.jobs.local():  # a small local run: the same steps here, Beam's fixed cost being most of the job
             return _lines_here(self.jobs, tasks, params, work, files.before, earlier, folder)
-        self._run(build)
+        self.jobs.run(build)
         return read_json(count, 0)
 
     def _spans(self, files: RunFiles, tasks: list, index: list[tuple[str, str]], work: str) -> dict[str, int]:
@@ -771,7 +766,7 @@ class Dedup:
 
         if self.jobs.local():  # as _lines
             return _spans_here(self.jobs, tasks, self.params, work, files.before, index, folder)
-        self._run(build)
+        self.jobs.run(build)
         return read_json(count, 0) if storage.exists(count) else {}
 
     def write_index(self, files: RunFiles, stats: dict[str, Any]) -> None:
@@ -805,7 +800,7 @@ class Dedup:
             for part in range(self.params.partitions) if self.params.lines else ():
                 _write_index_lines(part, groups, files.workdir, folder)
         else:
-            self._run(build)
+            self.jobs.run(build)
         lines = [storage.relative(f.uri, folder) for f in storage.list_files(storage.join(folder, "lines"))]
         meta = {"identity": self.params.index_identity(), "parts": parts, "lines": lines, "run": run}
         write_json(storage.join(folder, INDEX_META), meta | {"earlier": stats["earlier_index_folders"]})
