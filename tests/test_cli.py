@@ -122,16 +122,17 @@ def test_nonsense_synth_size_is_refused(tmp_path):
 
 def test_a_prefect_server_that_does_not_answer_is_one_line(data_dir, tmp_path):
     """PREFECT_API_URL names a server that is not running (stopped, a typo): one line naming it and what to do."""
-    from tests.conftest import free_port
+    from tests.conftest import unanswered_port
 
-    url = f"http://127.0.0.1:{free_port()}/api"
-    result = subprocess.run(
-        [SIEVE, "run", "--input", str(data_dir / "articles-sample.warc.gz"), "--output", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore", "PREFECT_API_URL": url},
-    )
+    with unanswered_port() as port:
+        url = f"http://127.0.0.1:{port}/api"
+        result = subprocess.run(
+            [SIEVE, "run", "--input", str(data_dir / "articles-sample.warc.gz"), "--output", str(tmp_path / "out")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONWARNINGS": "ignore", "PREFECT_API_URL": url},
+        )
     assert_one_line_error(result, f"PREFECT_API_URL={url}: no Prefect server answers there", "prefect server start")
     assert not (tmp_path / "out" / "manifest.json").exists()
 

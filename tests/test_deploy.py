@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from sieve.flows.deploy import PREFECT_FILE
-from tests.conftest import free_port
+from tests.conftest import unanswered_port
 from tests.test_cli import assert_one_line_error
 
 BIN = Path(sys.executable).parent
@@ -150,11 +150,12 @@ def test_sieve_deploy_registers_the_monthly_deployment_and_a_process_worker_runs
 def test_deploy_without_a_server_is_one_clear_error(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
-    unreachable = f"http://127.0.0.1:{free_port()}/api"
     assert_one_line_error(_sieve_deploy(env), "PREFECT_API_URL is not set")
-    assert_one_line_error(
-        _sieve_deploy({**env, "PREFECT_API_URL": unreachable}), f"cannot reach the Prefect server at {unreachable}"
-    )
+    with unanswered_port() as port:
+        unreachable = f"http://127.0.0.1:{port}/api"
+        assert_one_line_error(
+            _sieve_deploy({**env, "PREFECT_API_URL": unreachable}), f"cannot reach the Prefect server at {unreachable}"
+        )
 
 
 @pytest.mark.slow

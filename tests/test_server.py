@@ -9,7 +9,7 @@ import pytest
 
 from sieve.flows.server import PrefectServer, build_template, seed_database
 from sieve.schemas.errors import UsageError
-from tests.conftest import free_port
+from tests.conftest import unanswered_port
 
 
 def _tables(database) -> set[str]:
@@ -55,7 +55,8 @@ def test_a_users_server_counts_as_up_when_it_answers_whatever_it_answers(monkeyp
         monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{httpd.server_address[1]}/api")
         PrefectServer().wait_ready()
         httpd.shutdown()
-    url = f"http://127.0.0.1:{free_port()}/api"
-    monkeypatch.setenv("PREFECT_API_URL", url)
-    with pytest.raises(UsageError, match=f"PREFECT_API_URL={url}: no Prefect server answers there"):
-        PrefectServer().wait_ready()
+    with unanswered_port() as port:
+        url = f"http://127.0.0.1:{port}/api"
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        with pytest.raises(UsageError, match=f"PREFECT_API_URL={url}: no Prefect server answers there"):
+            PrefectServer().wait_ready()
