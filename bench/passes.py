@@ -7,8 +7,8 @@ Steps: the English input of bench/quality.py's side-by-side part (real article p
 Beam job (run_job) into a folder kept as it is; then --repeat rounds, each timing the two ways in turn on a fresh copy
 of that folder, at the same path (the dedup index names its run's folder): `in the launcher` runs run_passes with
 CorpusJobs.of(cfg, runner, workers); `in range processes` first starts --workers range processes for the run and has
-them import Beam and datasketch, as a finished job leaves them, then runs run_passes with CorpusJobs.of(..., run_dir).
-Every Beam job of the passes is timed. The shards, dropped rows and index of the two ways are compared byte for byte.
+them import Beam, as a finished job leaves them, then runs run_passes with CorpusJobs.of(..., run_dir).
+Every Beam job of the passes and every step handed to the range processes (map_here) is timed. The shards, dropped rows and index of the two ways are compared byte for byte.
 Prints a table and writes bench/results/passes.json.
 """
 
@@ -73,7 +73,7 @@ def passes(job: Path, run_dir: Path, files, warm: bool, workers: int, cfg, secon
         supervise.warm_up(cfg, str(run_dir), workers)
         for process in list(supervise._live):  # as an idle range process of a run with passes prepares (serve)
             process._ready()
-            process.call(exec, "import apache_beam, datasketch")
+            process.call(exec, "import apache_beam")
     start = time.perf_counter()
     try:
         jobs = CorpusJobs.of(cfg, "DirectRunner", workers, str(run_dir) if warm else None)

@@ -140,9 +140,8 @@ class Scrubber:
         """The entities some recognizer could find in text (its needs match): presidio runs for these only, which
         changes cost, never results. An entity no recognizer finds (PERSON without an NER model) is left out."""
         lowered = text.lower()
-        six = (
-            None  # whether text holds SIX_DIGITS, which every need of SIX_DIGIT_ENTITIES holds: searched once, if asked
-        )
+        # whether text holds SIX_DIGITS, which every need of SIX_DIGIT_ENTITIES holds: searched once, if asked
+        six = None
         found = []
         for e in entities:
             if e in SIX_DIGIT_ENTITIES:
