@@ -66,6 +66,7 @@ class LanguageGateConfig(_Strict):
     enabled: bool
     min_kept_language_score: Annotated[float, Field(ge=0, le=1)]
     min_line_chars: Annotated[int, Field(ge=1)]
+    head_chars: Annotated[int, Field(ge=1)]
 
 
 class CleanupConfig(_Strict):

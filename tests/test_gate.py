@@ -144,3 +144,23 @@ def test_gate_keeps_every_real_page_the_full_path_keeps(tmp_path, path):
     assert with_gate == without_gate
     if path.name in ("warcfile.warc.gz", "clueweb-quirk.warc.gz", "articles.warc.gz"):
         assert gated >= 10  # mostly non-English crawl: the gate saves the extractor real work
+
+
+def gate_drops(path: Path, cfg) -> set[str]:
+    """doc_ids the language gate alone drops from a WARC file."""
+    gate = LanguageGate(cfg)
+    return {
+        item.doc.doc_id
+        for item in read_warc(str(path), cfg.read.max_payload_bytes)
+        if item.doc is not None and not item.drop and run_filters(item.doc, [gate]) is not None
+    }
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DATA.glob("*.warc.gz")) + [DATA / "articles" / "articles.warc.gz"], ids=lambda p: p.name
+)
+def test_the_head_of_the_text_changes_no_gate_decision_on_real_pages(tmp_path, path):
+    """A kept language in the first head_chars characters lets a page through without scoring the whole text; it
+    could only let more through, and on real pages it lets none."""
+    whole = load_config(write_config(tmp_path / "c.yaml", "language_gate:\n  head_chars: 100000000\n"))
+    assert gate_drops(path, load_config()) == gate_drops(path, whole)

@@ -18,6 +18,7 @@ from sieve.filters.perplexity import (
     SHIPPED_DIR,
     LanguageModel,
     Perplexity,
+    _shuffled_order,
     load_model,
     model_paths,
     normalize_line,
@@ -130,6 +131,16 @@ def test_the_word_order_gain_from_each_line_s_pieces_is_the_gain_of_the_shuffled
     ]
     texts += odd + ["\n".join(odd), " ".join(odd)]
     assert [model.scores(t) for t in texts] == [shuffled_and_scored_again(model, t) for t in texts]
+
+
+def test_the_inlined_shuffle_draws_as_random_shuffle():
+    for seed in range(3):
+        ours, theirs = random.Random(seed), random.Random(seed)
+        for n in range(300):
+            order = list(range(n))
+            theirs.shuffle(order)
+            assert _shuffled_order(n, ours.getrandbits) == order
+        assert ours.random() == theirs.random()  # and the same draws were used up
 
 
 def test_training_writes_the_model_files_and_reference_figures(models):
