@@ -19,7 +19,8 @@ from sieve.schemas.document import Document, Drop
 
 # Two sentences the extractor glued where a paragraph break was ("on Wednesday.The stabbing"): a word's last two
 # lowercase letters, the mark, then a capitalised word. Counted as an end too ("U.S.", "Ph.D" and "e.g.The" are not).
-_GLUED_END = re.compile(r"(?<=[^\W\d_A-Z]{2}[.!?])(?=[A-Z][^\W\d_A-Z])")
+# The mark comes first, so re skips to each mark in C instead of trying the lookbehind at every position (9x faster).
+_GLUED_END = re.compile(r"[.!?](?<=[^\W\d_A-Z]{2}[.!?])(?=[A-Z][^\W\d_A-Z])")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")  # C4's terminal marks; a line ending in "..." is a teaser, not an end
 # Shapes of a stripped line of code or markup, none of which a line of prose takes (docs/quality-thresholds.md
 # measures them on real articles and Vietnamese prose). Keywords are case-sensitive: prose lines start capitalized.
@@ -119,10 +120,16 @@ def code_lines(text: str) -> dict[str, Any]:
     for line in text.split("\n"):
         stripped = line.strip()
         total += len(stripped)
-        if stripped and (_CODE_START.match(stripped) or _CODE_ANYWHERE.search(stripped) or _INDENTED_CODE.match(line)):
+        if stripped and (_CODE_START.match(stripped) or _anywhere(stripped) or _INDENTED_CODE.match(line)):
             code += len(stripped)
             n += 1
     return {"code_lines": n, "code_char_frac": round(code / total, 4) if total else 0.0}
+
+
+def _anywhere(line: str) -> bool:
+    """_CODE_ANYWHERE in a stripped line, searched only where it can match: a brace, or a line ending in one of its
+    marks (a prose line has neither; the search tried every position of it, 0.4 ms a page)."""
+    return (line[-1] in "{}[(;," or "{" in line or "}" in line) and _CODE_ANYWHERE.search(line) is not None
 
 
 def _failed_rule(line: str, t: C4Config, policy: tuple[str, ...]) -> str | None:

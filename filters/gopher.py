@@ -22,7 +22,8 @@ _BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦", "–", "—")
 # An ellipsis: "…", or a run of three dots or more, once ("Buồn quá......" holds one). A run of four or more that
 # leads to a figure is a leader, none ("Phở tái ........ 50.000đ", a table of contents' "Chapter 3 ...... 41"): text
 # .count("...") counted a price list's leaders eight at a time and dropped it (December 6, held-out round 6).
-_ELLIPSES = re.compile(r"…|(?<!\.)(?:\.{3}(?!\.)|\.{4,}+(?!\s*[+\-]?\d))")
+# The dot leads, so re skips to each dot in C; the lookbehind then checks that no dot came before it.
+_ELLIPSES = re.compile(r"…|\.(?<!\.\.)(?:\.\.(?!\.)|\.{3,}+(?!\s*[+\-]?\d))")
 
 
 def _frac(part: float, whole: float) -> float:

@@ -21,7 +21,10 @@ _PUNCTUATION += "。，、！？：；（）【】「」"  # CJK
 _NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])+(?!\S)")
 # A token that is only an operator ("=", "+", "−", "≤", "→"), or a dash or dot bullet opening a line: a formula's
 # glue or a list mark, not a word. A dash inside a line stays a token ("Top stories - Page 2" is a link list).
-_OPERATOR_TOKEN = re.compile(r"(?<!\S)[=+−×÷±<>≤≥≠≈→/·*^]+(?!\S)|^[\-–—•·*](?=\s)", re.MULTILINE)
+# Two searches, each led by its characters so re skips to them in C (a leading lookbehind was tried at every
+# position: 4x the time); they never match the same character.
+_OPERATOR_TOKEN = re.compile(r"[=+−×÷±<>≤≥≠≈→/·*^](?<!\S.)[=+−×÷±<>≤≥≠≈→/·*^]*(?!\S)")
+_BULLET_TOKEN = re.compile(r"^[\-–—•](?=\s)", re.MULTILINE)  # "·" and "*" are operator tokens already
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # A sentence ends at a run of . ! ? (then maybe a closing quote or bracket) followed by whitespace or the end.
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
@@ -68,7 +71,7 @@ class TextStats:
     def n_tokens(self) -> int:
         """Whitespace-separated tokens, numbers and symbols included, operators and bullets not (a maths lesson's
         "Δ = b² − 4ac" holds three words and a number, not six tokens of which two lack a letter)."""
-        return self.n_split - len(_OPERATOR_TOKEN.findall(self.text))
+        return self.n_split - len(_OPERATOR_TOKEN.findall(self.text)) - len(_BULLET_TOKEN.findall(self.text))
 
     @cached_property
     def n_alpha_tokens(self) -> int:

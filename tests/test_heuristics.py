@@ -3,15 +3,17 @@ they drop and the exact rule that drops it."""
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
 
 from sieve.filters.base import run_filters
-from sieve.filters.c4 import C4
+from sieve.filters.c4 import _CODE_ANYWHERE, _GLUED_END, C4, _anywhere
 from sieve.filters.fineweb import FineWeb
-from sieve.filters.gopher import GopherQuality, GopherRepetition
-from sieve.filters.textstats import text_stats, verse_lines
+from sieve.filters.gopher import _ELLIPSES, GopherQuality, GopherRepetition
+from sieve.filters.textstats import _BULLET_TOKEN, _OPERATOR_TOKEN, text_stats, verse_lines
 from sieve.schemas.config import ConfigError, load_config
 from sieve.schemas.document import Document
 from sieve.transforms.stages import build_filters
@@ -396,3 +398,26 @@ def test_verse_is_a_metered_run_of_word_lines_and_menus_tables_and_headlines_are
     for name, text in not_verse.items():
         assert not verse_lines(text.splitlines()), name
     assert _run(C4(CFG), not_verse["headlines"], "vi")[0].reason == "sentences"
+
+
+# The plain forms of the patterns that are written to lead with a character (so re skips to it in C): each fast form
+# must count what its plain form counts.
+PLAIN_GLUED_END = re.compile(r"(?<=[^\W\d_A-Z]{2}[.!?])(?=[A-Z][^\W\d_A-Z])")
+PLAIN_ELLIPSES = re.compile(r"…|(?<!\.)(?:\.{3}(?!\.)|\.{4,}+(?!\s*[+\-]?\d))")
+PLAIN_OPERATOR_TOKEN = re.compile(r"(?<!\S)[=+−×÷±<>≤≥≠≈→/·*^]+(?!\S)|^[\-–—•·*](?=\s)", re.MULTILINE)
+
+
+def test_fast_patterns_count_what_their_plain_forms_count(data_dir):
+    rng = random.Random(5)
+    alphabet = list("aZbé1_ .\n\t…-–—•·*=+−</^%,;:()[]{}!?Ñ")
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(5000)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(data_dir.glob("**/*.txt"))]
+    for text in texts:
+        assert len(_GLUED_END.findall(text)) == len(PLAIN_GLUED_END.findall(text)), text
+        assert len(_ELLIPSES.findall(text)) == len(PLAIN_ELLIPSES.findall(text)), text
+        fast = len(_OPERATOR_TOKEN.findall(text)) + len(_BULLET_TOKEN.findall(text))
+        assert fast == len(PLAIN_OPERATOR_TOKEN.findall(text)), text
+        for line in filter(None, (line.strip() for line in text.split("\n"))):
+            assert _anywhere(line) == bool(_CODE_ANYWHERE.search(line)), (
+                line
+            )  # the search, asked only where it can match
