@@ -166,3 +166,13 @@ class Normalize:
 
     def decide(self, doc: Document, signals: dict[str, Any]) -> Drop | None:
         return None
+
+
+def as_scrubbed(text: str, language: str, cfg: Config) -> str:
+    """A raw text the way the pipeline hands it to the PII scrubber: cleaned (CleanText) and normalized for its
+    language. For evaluation sets written as raw text (an OCR'd form's "thôn  Đại  Lộc ,  xã" is scrubbed as "thôn
+    Đại Lộc , xã"), and for the values listed beside them."""
+    doc = Document(warc_file="", warc_offset=0, text=clean_text(text, cfg.normalize.cleanup, cfg.extract.unicode_form))
+    doc.language = language
+    Normalize(cfg).annotate(doc)
+    return doc.text or ""

@@ -43,7 +43,7 @@ _PHONE_NEEDS = r"\d(?:[ .\-_/–()]{0,3}\d){9}"
 # A day.month.year date followed by more digits ("05.12.2023 14 giờ") is not a phone.
 _NOT_DATE = r"(?!(?:0?[1-9]|[12]\d|3[01])[./\-](?:0?[1-9]|1[0-2])[./\-](?:19|20)\d\d)"
 # Vietnamese numbers, 10 or 11 digits with the 0: mobiles (09x; 01xx before the 2018 renumbering), landlines with new
-# (024, 0236) and old (04, 08, 0511) area codes. With the country code: +84, 0084, or 84 without its plus (not 84
+# (024, 0236) and old (04, 08, 0511) area codes; a mobile's 0 may stand apart ("0.973.402.518"). With the country code: +84, 0084, or 84 without its plus (not 84
 # and a dot: "84.912.345.678 đồng" is a price).
 # No Vietnamese number is 01 and eight digits (old 01xx mobiles had eleven, landlines begin 02 or, before 2017, 03-08):
 # ten bare digits from 01 are a company's tax code ("mã số doanh nghiệp 0101234567"). Grouped, they may be a Malaysian
@@ -53,7 +53,7 @@ _VN_ONE = (
     _NOT_DATE
     + r"(?:\(?0"
     + _NOT_TAX_CODE
-    + r"[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
+    + r"(?:\.(?=[35789]))?[1-9]|(?:\(?(?:\+|00)84\)?|\(84\)?|84(?!\.))"
     + _SEP
     + r"[1-9])"
     + r"(?:\)?"
@@ -69,7 +69,10 @@ VN_SPACED_MOBILE = re.compile(
 VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
 # US numbers need separators (spaces, dots, dashes, slashes: 415/555/0143) or parentheses: ten bare digits are more
 # often an id than a phone, unless a label says what they are (below).
-US_PHONE = re.compile(_START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\)[ \-]?|[2-9]\d\d[ .\-/])[2-9]\d\d[ .\-/]\d{4}" + _END)
+_US_SEP = r"(?:[ .\-/]| [\-–] )"  # "614 - 382 - 7740" too
+US_PHONE = re.compile(
+    _START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\)[ \-]?|[2-9]\d\d" + _US_SEP + r")[2-9]\d\d" + _US_SEP + r"\d{4}" + _END
+)
 # A value after its label may follow a remark in brackets ("Aadhaar (for payroll): ..."; "mobile (once activated): ...")
 # or, after a colon, a clause ("SIN was pasted into a ticket in 2022 by mistake: 528 ..."), as forms and notes write.
 _ASIDE = r"(?: ?\([^()\n]{0,60}\))?"
@@ -81,10 +84,11 @@ _PHONE_LABELS += ("whatsapp", "m[óo]vil", "fijo", "tel[ée]fono")
 # or eight and more in any grouping, as local numbers are written ("mobile: 8234 7719", "her cell was 021 447 8812",
 # German "Mobil 0176 / 2841 9935").
 LABELLED_PHONE = re.compile(
-    r"(?i:\b(?:"
+    r"(?:(?i:\b(?:"
     + "|".join(_PHONE_LABELS)
-    + r")\b\.?(?: ?no\.?)?)"
+    + r")\b\.?(?: ?no\.?)?)|☎|📞)"
     + _ASIDE
+    + r"(?: (?i:for) [^\d\n:]{1,20}(?=:))?"  # whose phone: "Phone for courier: ..."
     + r"(?: (?i:is|was|number|on)\b){0,3}\s?[:\-]?\s?(?P<id>\+?\d(?:(?: / |[ /\-])?\d){7,13})"
     + _END
 )
@@ -118,7 +122,8 @@ INTL_PHONE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}(?:[ .\-]?\(?\d{1,5}\)?
 # Ids and accounts are ids only after a context word; the digits may be grouped. CCCD: 12 digits, CMND: 9.
 _ID_CONTEXT = (
     r"(?i:\b(?:cccd|cmnd|cmtnd|căn cước(?: công dân)?|can cuoc(?: cong dan)?|chứng minh(?: nhân dân| thư)?"
-    r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh))"
+    r"|chung minh(?: nhan dan| thu)?|số định danh(?: cá nhân)?|so dinh danh"
+    r"|số ?/ ?no\b\.?))"  # as a CCCD card or a driving licence prints its number: "Số / No.: 001196024871"
 )
 # CCCD's twelve digits may follow a name and a birth date ("CCCD mang tên Phạm Thị Hoa, sinh ngày 14/09/2003, số
 # 038.185.004.567"): a wider window, which may hold other numbers, and the first twelve digits standing alone in it.
@@ -203,10 +208,11 @@ _ACCOUNT_ABBREVIATIONS = "stk|số tk|so tk"
 
 
 def _account(labels: str, separators: str) -> re.Pattern:
-    """An account number of 6-19 digits after one of the labels (maybe numbered: "STK 1:"), its digits grouped by one
-    of the separators."""
+    """An account number of 6-19 digits after one of the labels (maybe numbered: "STK 1:", "STK thứ 2"; maybe with a
+    remark in brackets), its digits grouped by one of the separators."""
     return re.compile(
-        rf"\b(?i:{labels})\b(?: ?\d:)?[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})(?![ .\-]?\d)"
+        rf"\b(?i:{labels})\b(?: ?(?:(?i:thứ) \d:?|\d:))?{_ASIDE}[^\d\n]{{0,20}}?(?P<id>\d(?:[{separators}]?\d){{5,18}})"
+        r"(?![ .\-]?\d)"
     )
 
 
@@ -233,7 +239,7 @@ ACCOUNT_WORD = re.compile(r"\b(?i:account)\b:? ?(?P<id>\d{6,19})(?![ .\-]?\d)")
 # user:password@ in the authority, or a query/fragment key that carries a secret (also prefixed: x-api_key, x_token).
 _QUERY_KEYS = (
     r"[?&#;](?:[\w\-]*[_\-])?(?i:access[_\-]?token|auth(?:[_\-]?token)?|api[_\-]?key|key|token|secret|client[_\-]?secret"
-    r"|password|passwd|pwd|sig|signature|credential|session(?:[_\-]?id)?|sid)="
+    r"|password|passwd|pwd|pw|pass|sig|signature|credential|session(?:[_\-]?id)?|sid)="
 )
 _URL_LOGIN = r"://[^\s/?#@:]+:[^\s/?@]+@"  # a password may hold "#" ("orders_app:Hq7!vR2p#Lm9@")
 CREDENTIAL_URL = re.compile(
@@ -318,11 +324,16 @@ EU_ADDRESS = re.compile(
     r" (?:[a-zà-ÿ']+ ){0,3}[A-ZÀ-Ý][\w'\-]*"
 )
 # A street named first, its number after, as German, Dutch and Nordic pages write it, with the postcode that follows:
-# "Friedrichstraße 148, 10117 Berlin", "Keizersgracht 123, 1015 CJ Amsterdam".
+# "Friedrichstraße 148, 10117 Berlin", "Keizersgracht 123, 1015 CJ Amsterdam", "Schönhauser Allee 140, 10437 Berlin";
+# the postcode may follow on the next line, or after a floor ("Lindenstraße 47, 2. OG links\n10969 Berlin").
+_AFTER_HOUSE = r"(?:[a-zA-Z]|-?bis)?(?: ?,[^\n]{0,20}?)?(?:\n| ?, ?| )"
 _POSTCODE_NOT_YEAR = r"(?:\d{5}|(?!(?:19|20)\d\d)\d{4})"  # "Nov 19, 2019 The" is a date
 NAME_FIRST_ADDRESS = re.compile(
-    r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht|plein|vej"
-    r"|gade|gatan|vägen|veien) \d{1,4}(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
+    r"\b[A-ZÄÖÜÅØÆ][\wäöüßåøæ\-]*(?:(?i:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|laan|straat|gracht"
+    r"|plein|vej|gade|gatan|vägen|veien)| (?:Straße|Allee|Platz|Weg|Ring|Damm|Gasse|Ufer)) \d{1,4}"
+    + _AFTER_HOUSE
+    + _POSTCODE_NOT_YEAR
+    + r"(?: [A-Z]{2})? [A-ZÄÖÜÅØÆ]"
 )
 # An Indian address: a flat, house, plot or door number (or a block's letter and the flat: "B-704"), up to six
 # comma-separated parts, and the six-digit PIN code ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram,
@@ -362,9 +373,9 @@ VI_ADDRESS = re.compile(
 )
 # A named hamlet before its commune ("Thôn Đồng Xuân, xã Đại Đồng"): a village's few hundred houses, as a numbered
 # one; only the hamlet goes. Its own format, so its need (led by "xã", not a digit) stays out of VI_ADDRESS's.
-VI_HAMLET = re.compile(rf"\b(?i:xóm|thôn|ấp|bản) (?>{_VI_NAME})(?=, (?i:xã) [{_UPPER}])")
+VI_HAMLET = re.compile(rf"\b(?i:xóm|thôn|ấp|bản) (?>{_VI_NAME})(?= ?, (?i:xã) [{_UPPER}])")  # " ," as OCR writes it
 # A flat in a block: "P.1206 tòa CT2", "căn hộ 1206 toà nhà B".
-VI_APARTMENT = re.compile(r"(?<!\w)(?i:p\.|phòng|căn hộ|căn) ?\d{2,4}[A-Z]?,? (?i:tòa|toà)(?: (?i:nhà))? [\w\-]+")
+VI_APARTMENT = re.compile(r"(?<!\w)(?i:p\.|phòng|căn hộ|căn) ?\d{2,4}[A-Z]?(?: ?,)? (?i:tòa|toà)(?: (?i:nhà))? [\w\-]+")
 # A house number's first digit after a lane word (digit-led: tried at digits only), or its end before đường/phố, or
 # a slashed number before a capital.
 _VI_ADDRESS_NEEDS = (
@@ -505,7 +516,7 @@ OURS = [
             # digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998"), and "phone" alone is a word
             Format(
                 LABELLED_PHONE,
-                r"\b(?:" + "|".join(_PHONE_LABELS) + r")\b[^\n]{0,90}?\d",
+                r"(?:\b(?:" + "|".join(_PHONE_LABELS) + r")\b|☎|📞)[^\n]{0,90}?\d",
                 lowered=True,
             ),
         ],
@@ -582,7 +593,7 @@ OURS = [
             Format(VI_ADDRESS, _VI_ADDRESS_NEEDS),
             # every need of an entity digit-led: one letter-led alternative makes the joined search try every letter
             Format(UK_POSTCODE, r"\d[A-Z]? \d[A-Z]{2}"),
-            Format(NAME_FIRST_ADDRESS, r"\d(?:[a-zA-Z]|-?bis)?, " + _POSTCODE_NOT_YEAR + " "),
+            Format(NAME_FIRST_ADDRESS, r"\d" + _AFTER_HOUSE + _POSTCODE_NOT_YEAR + " "),
             Format(PO_BOX, r"\d(?<=Box \d)"),
             Format(
                 EIRCODE, r"Co\. [A-Z]|County [A-Z]|Dublin|(?i:eircode)"
@@ -591,7 +602,7 @@ OURS = [
                 EU_ADDRESS, r"\d,? (?i:rue|avenue|boulevard|chemin|allée|impasse|quai|calle|viale|piazza|jalan|lorong) "
             ),
             Format(IN_ADDRESS, _IN_ADDRESS_NEEDS),
-            Format(VI_APARTMENT, r"\d[A-Z]?,? (?i:tòa|toà) "),
+            Format(VI_APARTMENT, r"\d[A-Z]?(?: ?,)? (?i:tòa|toà) "),
             Format(VI_HAMLET, rf", (?i:xã) [{_UPPER}]"),  # searched alone: joined to the digit-led needs, 6x their time
         ],
         score=0.6,

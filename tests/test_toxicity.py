@@ -216,6 +216,9 @@ HELD_OUT_TOXIC_KEPT = {
     # round 9, unseen: a neighbour's veiled threats and contempt for people from the provinces, with no list word
     "heldout9/en/03-open-letter-neighbour-veiled-threat.txt",
     "heldout9/vi/03-bai-dang-miet-thi-dan-tinh-le.txt",
+    # round 10, unseen: a letter threatening a neighbour and her child, an ex's stalking messages, in plain words
+    "heldout10/en/03-letter-to-neighbour-threat.txt",
+    "heldout10/vi/03-tin-nhan-de-doa.txt",
 }
 
 
@@ -225,7 +228,7 @@ def test_held_out_abusive_pages_are_dropped_and_ordinary_ones_kept(stage, lang):
     lists: all but the named misses dropped; no ordinary or contact page of the held-out sets dropped."""
     toxic = [p for root in HELD_OUT_ROUNDS for p in sorted((root / lang / "toxic").glob("*.txt"))]
     kept = {f"{p.parents[2].name}/{lang}/{p.name}" for p in toxic if not _drops(stage, p, lang)}
-    assert len(toxic) == 42 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
+    assert len(toxic) == 45 and kept == {name for name in HELD_OUT_TOXIC_KEPT if f"/{lang}/" in name}
     ordinary = [
         p
         for root in HELD_OUT_ROUNDS
