@@ -87,6 +87,19 @@ def test_vietnamese_page_decodes_with_missing_or_wrong_charset(encoding, declare
     assert "Hà Nội là thủ đô của Việt Nam" in unicodedata.normalize("NFC", text)
 
 
+def test_a_legacy_page_whose_label_decodes_it_is_not_read_by_uchardet(monkeypatch):
+    """Each guess only when the one before fails: uchardet reads the whole page."""
+    import sieve.filters.extract as extract
+
+    body = to_cp1258(page(VI, ""))
+    guessed = []
+    real = extract.detect_encoding
+    monkeypatch.setattr(extract, "detect_encoding", lambda *a, **k: guessed.append(k) or real(*a, **k))
+    assert "Hà Nội là thủ đô" in unicodedata.normalize("NFC", decode_html(body, "windows-1258")) and guessed == []
+    assert "Hà Nội là thủ đô" in unicodedata.normalize("NFC", decode_html(body, None))
+    assert guessed[0] == {"from_html_meta": True}  # no label: the page's meta first (resiliparse guesses without one)
+
+
 def test_extraction_matches_hand_made_article_bodies(data_dir):
     truth = json.loads((data_dir / "articles-sample.truth.json").read_text())
     cfg = load_config()
