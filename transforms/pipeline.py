@@ -32,6 +32,7 @@ T = TypeVar("T")
 SPLIT_HERE_BYTES = 8 << 20
 # Few input files are cut into this many ranges per worker, so uneven ranges still keep every worker busy.
 SPLITS_PER_WORKER = 4
+PRELOAD_AFTER_S = 3.0  # when a local run's launcher imports datasketch for the passes, after the job's start
 # A module each SDK worker imports before it opens its data channels (Beam's --beam_plugins): it bounds the bytes a
 # worker buffers, which on the local runner otherwise grow with the run. Only the workers: nothing here imports it.
 BUFFERS_PLUGIN = "sieve.transforms.beam_buffers"
@@ -204,8 +205,12 @@ def run_job(
         _process_ranges(p | "InputRanges" >> beam.Create(ranges), cfg, run_dir, _here)
     if runner == "DirectRunner":
         # a local run's corpus passes follow: dedup draws its permutations in this process (transforms/dedup.py), and
-        # the passes run here or in the range processes kept warm for them, which prepare themselves (supervise.serve)
-        threading.Thread(target=preload, name="sieve-preload", daemon=True).start()
+        # the passes run here or in the range processes kept warm for them, which prepare themselves (supervise.serve).
+        # Once the job is under way: imported at its start, the import held the GIL the job's start needed (the first
+        # record 0.45 s later on the 12-page sample); a job shorter than the wait imports it in the passes instead.
+        preloading = threading.Timer(PRELOAD_AFTER_S, preload)
+        preloading.daemon = True
+        preloading.start()
     try:
         with workers_end_first():  # a stop ends the job's workers at once, not after their ranges in flight
             result = p.run()
