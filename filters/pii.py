@@ -139,7 +139,7 @@ class Scrubber:
     def candidates(self, text: str, entities: list[str]) -> list[str]:
         """The entities some recognizer could find in text (its needs match): presidio runs for these only, which
         changes cost, never results. An entity no recognizer finds (PERSON without an NER model) is left out."""
-        lowered = text.lower()
+        lowered = " " + text.lower()  # a space first: a lowered need may start "[^\w]" (filters/pii_formats.py Format)
         # whether text holds SIX_DIGITS, which every need of SIX_DIGIT_ENTITIES holds: searched once, if asked
         six = None
         found = []

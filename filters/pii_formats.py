@@ -14,7 +14,9 @@ class Format(NamedTuple):
     `needs`, a cheap regex every text the first one matches also matches. Cheap means led by a digit or a rare
     character: a case-insensitive word list tried at every position costs more than presidio saves. A format found
     after a case-insensitive label may instead need a lowercase keyword of the label in the lowercased text
-    (`lowered`): a plain word list skips ahead there several times faster than its case-insensitive twin."""
+    (`lowered`): a plain word list skips ahead there several times faster than its case-insensitive twin. The
+    lowercased text is searched with a space before it, so a need may start "[^\\w]" where a label starts a word: re
+    skips to a character of a class faster than it tries a boundary at every position (a third less)."""
 
     regex: re.Pattern
     needs: str
@@ -177,7 +179,7 @@ _PERSONAL_ID_LABELS = (
     r"|mã hv|mã học viên|mã hội viên|mã người bệnh|mã bệnh nhân|mã bn|mã sv|mã khách hàng"
 )
 # the need: the labels themselves, searched in the lowercased text (a case-insensitive search for them cost 7x)
-_PERSONAL_ID_LABEL_LOWER = rf"\b(?:{_PERSONAL_ID_LABELS})(?![\w\-])"
+_PERSONAL_ID_LABEL_LOWER = rf"[^\w](?:{_PERSONAL_ID_LABELS})(?![\w\-])"
 _PERSONAL_ID_LABEL = rf"\b(?i:{_PERSONAL_ID_LABELS})(?![\w\-])"
 PERSONAL_ID = re.compile(
     _PERSONAL_ID_LABEL
@@ -518,7 +520,7 @@ OURS = [
             # digits alone are years and dates ("2003 - 2007", "07 / 01 / 1998"), and "phone" alone is a word
             Format(
                 LABELLED_PHONE,
-                r"\b(?:" + "|".join(_PHONE_LABELS) + r")\b[^\n]{0,90}?\d",
+                r"[^\w](?:" + "|".join(_PHONE_LABELS) + r")\b[^\n]{0,90}?\d",
                 lowered=True,
             ),
             Format(SIGNED_PHONE, f"[{_PHONE_SIGNS}]"),
