@@ -274,7 +274,7 @@ SECRETS = [
         ),
         r"PRIVATE KEY",
     ),
-    Format(re.compile(r"\b(?:[Bb]earer|BEARER)\s+(?P<id>(?=\S*\d)[A-Za-z0-9\-._~+/]{16,}=*)"), r"[Bb]earer|BEARER"),
+    Format(re.compile(r"\b(?:[Bb]earer|BEARER)\s+(?P<id>(?=\S*\d)[A-Za-z0-9\-._~+/]{16,}=*)"), r"[Bb](?:earer|EARER)"),
     Format(re.compile(r"\beyJ[\w\-]{8,}\.eyJ[\w\-]{8,}\.[\w\-]{8,}"), r"eyJ"),  # JWT
     Format(re.compile(_ASSIGN_KEY + _ASSIGN_VALUE), r"[:=]\s*[\"']?(?=[^\s\"'<>,;]*\d)[^\s\"'<>,;]{6}"),
 ]
@@ -288,7 +288,8 @@ _DOT = r"(?:\s?[\[({<]\s?(?i:dot|\.|chấm)\s?[\])}>]\s?|\.|\s\.\s|\sDOT\s|\sch�
 OBFUSCATED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w" + _AT + r"\w[\w\-]*(?:" + _DOT + r"\w[\w\-]*)+\b")
 # Lowercase words only with both of them: "aoife at brennanstudio dot ie" ("meet at noon" has no " dot ").
 SPELLED_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]*\w at \w[\w\-]*(?: dot \w[\w\-]*)+\b")
-_AT_NEEDS = r"[\[({<]\s?(?i:at|@|a|a còng)\s?[\])}>]|\s@|@\s|\sAT\s"
+# (each alternative led by a rare character, the space checked behind it: a need led by \s is tried at every space)
+_AT_NEEDS = r"[\[({<]\s?(?i:at|@|a|a còng)\s?[\])}>]|@(?<=\s@)|@\s|AT\s(?<=\sAT\s)"
 
 # A house number and a street name: "1600 Pennsylvania Avenue", "42B Main Street"; Vietnamese "số 12 đường Lê Lợi",
 # "45A/3 Nguyễn Trãi, phường 7", "ngõ 12 phố Huế". Only the number and the street go: a city or district alone is not PII.
@@ -409,7 +410,7 @@ PRESIDIO_NEEDS: dict[str, tuple[str, str]] = {
     "EmailRecognizer": ("EMAIL_ADDRESS", r"@"),
     "IpRecognizer": ("IP_ADDRESS", r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"),
     "CreditCardRecognizer": ("CREDIT_CARD", _CARD_NEEDS),
-    "IbanRecognizer": ("IBAN_CODE", r"[A-Z]{2}\d\d[ \-]?[A-Z0-9]{4}"),
+    "IbanRecognizer": ("IBAN_CODE", r"\d(?<=[A-Z]{2}\d)\d[ \-]?[A-Z0-9]{4}"),  # digit-led: capitals are commoner
     "UsSsnRecognizer": ("US_SSN", _SSN_NEEDS),
 }
 
