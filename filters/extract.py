@@ -72,7 +72,7 @@ def extract_text(settings: ExtractConfig, html: str, main_chars: int | None = No
     else:
         text = _trafilatura(settings, html, fallback=settings.fallback == "always")
         if settings.fallback == "when_short" and _short(settings, text, html, main_chars):
-            text = _trafilatura(settings, html, fallback=True)
+            text = _trafilatura(settings, html, fallback=True, favor_precision=settings.fallback_favor_precision)
     text = text.strip()
     if settings.unicode_form != "none":
         text = unicodedata.normalize(settings.unicode_form, text)
@@ -90,10 +90,11 @@ def _trafilatura_module() -> Any:
     return trafilatura
 
 
-def _trafilatura(settings: ExtractConfig, html: str, fallback: bool) -> str:
+def _trafilatura(settings: ExtractConfig, html: str, fallback: bool, favor_precision: bool | None = None) -> str:
+    """trafilatura's text, with its fallback comparison or without; favor_precision None: the configured one."""
     text = _trafilatura_module().extract(
         html,
-        favor_precision=settings.favor_precision,
+        favor_precision=settings.favor_precision if favor_precision is None else favor_precision,
         fast=not fallback,
         include_tables=settings.include_tables,
         include_comments=False,

@@ -36,6 +36,7 @@ class ExtractConfig(_Strict):
     fallback: Literal["always", "when_short", "never"]
     fallback_min_chars: Annotated[int, Field(ge=0)]
     fallback_min_share: Annotated[float, Field(ge=0)]
+    fallback_favor_precision: bool
     include_tables: bool
     min_chars: Annotated[int, Field(ge=0)]
     unicode_form: Literal["NFC", "NFKC", "none"]

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from sieve.filters.base import run_filters
-from sieve.filters.extract import Extraction, decode_html, extract_text
+from sieve.filters.extract import Extraction, _short, _trafilatura, decode_html, extract_text
 from sieve.filters.language import LanguageId, identify
 from sieve.filters.normalize import Normalize, vietnamese_tone_style
 from sieve.filters.response import ResponseCheck
@@ -18,7 +18,7 @@ from sieve.schemas.document import Document, Drop
 from sieve.schemas.tables import DROPPED, KEPT
 from sieve.transforms.stages import build_filters
 from sieve.transforms.warc import read_warc
-from tests.conftest import write_config
+from tests.conftest import DATA, write_config
 
 VI = "Hà Nội là thủ đô của Việt Nam. Thành phố có lịch sử hơn một nghìn năm và nhiều di tích nổi tiếng."
 
@@ -113,23 +113,43 @@ def test_extraction_matches_hand_made_article_bodies(data_dir):
 
 def test_first_pass_without_the_fallback_gives_the_fallbacks_text_on_real_pages(data_dir):
     """The default runs trafilatura's fallback comparison only where its first pass is short. On the real pages of
-    tests/data (57, several languages) that gives the text of the fallback on every page, although without the
-    fallback some pages come out differently (so the rule is what keeps them right)."""
+    tests/data (57, several languages), with the fallback run as precise as the first pass, that gives the text of the
+    fallback on every page, although without the fallback some pages come out differently (so the rule is what keeps
+    them right). The default's second run favours recall instead: it differs from that only where the first pass was
+    short."""
     cfg = load_config()
-    assert cfg.extract.fallback == "when_short"
+    assert cfg.extract.fallback == "when_short" and not cfg.extract.fallback_favor_precision
     pages = [
         decode_html(item.doc.payload, item.doc.http_charset)
         for name in ("articles-sample.warc.gz", "clueweb-quirk.warc.gz", "warcfile.warc.gz")
         for item in read_warc(str(data_dir / name), cfg.read.max_payload_bytes)
         if item.doc and (item.doc.content_type or "").startswith("text/html") and item.doc.payload
     ]
+    precise = cfg.extract.model_copy(update={"fallback_favor_precision": True})
     texts = {
-        mode: [extract_text(cfg.extract.model_copy(update={"fallback": mode}), html) for html in pages]
+        mode: [extract_text(precise.model_copy(update={"fallback": mode}), html) for html in pages]
         for mode in ("when_short", "always", "never")
     }
     assert len(pages) == 57
     assert texts["when_short"] == texts["always"]
     assert sum(a != b for a, b in zip(texts["never"], texts["always"])) >= 3
+    default = [extract_text(cfg.extract, html) for html in pages]
+    short = [_short(cfg.extract, _trafilatura(cfg.extract, html, fallback=False), html, None) for html in pages]
+    assert all(a == b or was_short for a, b, was_short in zip(default, texts["when_short"], short))
+
+
+def test_a_forum_thread_keeps_every_post_where_precision_kept_the_first():
+    """tests/data/html_pages (hand-made pages): trafilatura's precision pruning keeps one post of a Vietnamese forum
+    thread; its first pass is then short against resiliparse's text, and the second run, favouring recall, keeps the
+    thread."""
+    cfg = load_config()
+    root = DATA / "html_pages"
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
+    name = "05-dien-dan-xe-may-dien-cho-con.html"
+    html = decode_html((root / "pages" / name).read_bytes(), None)
+    first = _trafilatura(cfg.extract, html, fallback=False)
+    assert _short(cfg.extract, first, html, None) and shingle_f1(first, truth[name]["article"])[1] < 0.3
+    assert shingle_f1(extract_text(cfg.extract, html), truth[name]["article"])[2] > 0.95
 
 
 def test_extraction_output_is_nfc_normalized():
