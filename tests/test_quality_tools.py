@@ -118,6 +118,18 @@ def test_rethreshold_equals_a_fresh_run_under_the_new_thresholds(run, tmp_path):
     assert row.startswith('<td class="n">50</td>') and '<td class="n">20</td>' in row
 
 
+def test_rows_dropped_by_a_stage_the_new_config_switches_off_are_re_decided(tmp_path):
+    """A row dropped by FineWeb kept its text: with FineWeb off it goes through the new stages, as in a fresh run.
+    Rows dropped before extraction stay (no text), whatever the new config switches."""
+    from sieve.flows.tools.rethreshold import redecidable
+
+    old = load_config()
+    new = load_config(_config(tmp_path / "n.yaml", tmp_path, "  fineweb: false\nlanguage_gate:\n  enabled: false\n"))
+    names = redecidable(old, new)
+    assert {"fineweb", "gopher_repetition", "perplexity", "toxicity"} <= names
+    assert not {"response", "url", "language_gate", "extract"} & names
+
+
 def test_rethreshold_refuses_settings_that_change_measurements(run, tmp_path):
     from sieve.flows.tools.rethreshold import rethreshold
 

@@ -31,7 +31,7 @@ from sieve.transforms import lease, storage
 from sieve.transforms.corpus import CorpusJobs, run_passes
 from sieve.transforms.parquet import done_marker, file_entry, shard_path
 from sieve.transforms.passes import passes_for
-from sieve.transforms.stages import build_filters
+from sieve.transforms.stages import build_filters, stage_names
 from sieve.transforms.summary import summarize
 
 # Config keys that may differ from the run's: they change decisions, not what a stage measures or writes into
@@ -86,13 +86,21 @@ def check_compatible(old: Config, new: Config) -> None:
 
 
 @lru_cache(maxsize=1)
-def _stages(config_json: str) -> tuple[Config, list[Filter], set[str]]:
-    """The new config, its stages after extraction (built once per worker process), and the stage names whose
-    dropped rows they can re-decide."""
+def _stages(config_json: str) -> tuple[Config, list[Filter]]:
+    """The new config and its stages after extraction, built once per worker process."""
     cfg = Config(**json.loads(config_json))
     filters = build_filters(cfg)
-    after = filters[[f.stage for f in filters].index("extract") + 1 :]
-    return cfg, after, {f.stage for f in after} | {p.name for p in passes_for(cfg)}
+    return cfg, filters[[f.stage for f in filters].index("extract") + 1 :]
+
+
+def redecidable(*configs: Config) -> set[str]:
+    """The stages and passes whose dropped rows can be re-decided: those after extraction (the row kept its text) in
+    any of the configs, so a row dropped by a stage the new config switches off goes through the new stages."""
+    names: set[str] = set()
+    for cfg in configs:
+        stages = stage_names(cfg)
+        names |= set(stages[stages.index("extract") + 1 :]) | {p.name for p in passes_for(cfg)}
+    return names
 
 
 def redecide(row: dict[str, Any], filters: list[Filter]) -> tuple[Document, Any]:
@@ -108,10 +116,10 @@ def redecide(row: dict[str, Any], filters: list[Filter]) -> tuple[Document, Any]
     return doc, None
 
 
-def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
+def _file(task: tuple[str, str, dict[str, Any], str, frozenset[str]]) -> dict[str, Any]:
     """Re-decide one input file's rows; write its shards and commit marker under the new run folder."""
-    old_run, new_run, marker, config_json = task
-    cfg, filters, redecidable = _stages(config_json)
+    old_run, new_run, marker, config_json, stages_redecided = task
+    cfg, filters = _stages(config_json)
     rows = [
         dict(r, _kind=kind)
         for kind, shard in sorted(marker["shards"].items())
@@ -130,7 +138,7 @@ def _file(task: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
     out: dict[str, list[dict[str, Any]]] = {"kept": [], "dropped": []}
     dropped: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: r["warc_offset"]):
-        if row["_kind"] == "dropped" and row["stage"] not in redecidable:
+        if row["_kind"] == "dropped" and row["stage"] not in stages_redecided:
             out["dropped"].append({k: row.get(k) for k in DROPPED.names})
             key = f"{row['stage']}/{row['reason']}"
         else:
@@ -168,11 +176,11 @@ def rethreshold(run_output: str, config: str | None, output: str, workers: int |
     check_compatible(old, new)
     output = check_output(output)
     with lease.holding(output, new.lease):  # one writer per output: a second run fails here, naming this one
-        return _rethreshold(run_output, manifest, new, output, workers)
+        return _rethreshold(run_output, manifest, old, new, output, workers)
 
 
 def _rethreshold(
-    run_output: str, manifest: dict[str, Any], new: Config, output: str, workers: int | None
+    run_output: str, manifest: dict[str, Any], old: Config, new: Config, output: str, workers: int | None
 ) -> dict[str, Any]:
     """The re-decision and its commit, while this run holds output's lease."""
     identity = config_identity(new)
@@ -180,7 +188,8 @@ def _rethreshold(
     files = [InputFile(**{k: i[k] for k in InputFile.__dataclass_fields__}) for i in manifest["inputs"]]
     start = time.perf_counter()
     old_markers = committed(old_run, files)
-    tasks = [(old_run, run_dir, old_markers[f.name], json.dumps(new.as_dict())) for f in files]
+    stages_redecided = frozenset(redecidable(old, new))
+    tasks = [(old_run, run_dir, old_markers[f.name], json.dumps(new.as_dict()), stages_redecided) for f in files]
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
     if workers == 1:
         markers = [_file(t) for t in tasks]
