@@ -387,13 +387,13 @@ def test_a_rerun_over_one_more_file_equals_a_fresh_run_with_both_passes(scored, 
 def test_rethreshold_measures_the_perplexity_of_the_text_as_extracted_again(scored, tmp_path):
     """A rethreshold re-decides an edited document from its text as extracted, so with that text's perplexity, not
     the one dedup measured on the text it kept."""
-    from sieve.flows.tools.rethreshold import _file
+    from sieve.flows.tools.rethreshold import _file, redecidable
 
     run, markers, _, cfg = scored
     before, stage = _rows(run, markers), Perplexity(cfg)
     redecided = {}
     for marker in markers.values():
-        new = _file((run, str(tmp_path), marker, json.dumps(cfg.as_dict())))
+        new = _file((run, str(tmp_path), marker, json.dumps(cfg.as_dict()), frozenset(redecidable(cfg))))
         redecided.update(_rows(str(tmp_path), {marker["name"]: new}))
     edited = [u for u, r in before.items() if (r["signals"]["dedup"] or {}).get("chars_removed")]
     scored_again = [u for u in edited if redecided[u]["perplexity"] is not None]
