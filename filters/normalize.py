@@ -172,7 +172,7 @@ def as_scrubbed(text: str, language: str, cfg: Config) -> str:
     """A raw text the way the pipeline hands it to the PII scrubber: cleaned (CleanText) and normalized for its
     language. For evaluation sets written as raw text (an OCR'd form's "thôn  Đại  Lộc ,  xã" is scrubbed as "thôn
     Đại Lộc , xã"), and for the values listed beside them."""
-    doc = Document(warc_file="", warc_offset=0, text=clean_text(text, cfg.normalize.cleanup, cfg.extract.unicode_form))
-    doc.language = language
+    cleaned = clean_text(text, cfg.normalize.cleanup, cfg.extract.unicode_form)
+    doc = Document(warc_file="", warc_offset=0, text=cleaned, language=language)
     Normalize(cfg).annotate(doc)
     return doc.text or ""
