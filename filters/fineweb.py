@@ -3,6 +3,7 @@ repeated lines, or one-word-per-line lists, which C4 and Gopher let through."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sieve.filters.base import PerLanguage
@@ -14,6 +15,15 @@ from sieve.schemas.document import Document, Drop
 TERMINAL_PUNCTUATION = (".", "!", "?", "…", "。", "！", "？", "।", "؟", "۔")
 # Closers after the final mark (a quote, a bracket, a table-layout pipe) do not make a line less of a sentence.
 _CLOSERS = "\"')]|» "
+# A sentence end inside a line, a word after it: a post or comment whose last sentence has no mark ("... lol. pushed it
+# back on but its loose") is a line of sentences, which a menu, a link, a title or a form is not. A full stop counts
+# after a word ending in a lowercase letter only: "TP. Hà Nội", "P. Ô Chợ Dừa", "1. Passport", "Tel. 089" are not ends.
+_INNER_END = re.compile(r"(?:([^\W\d_]{2})[.…]|[!?])[\"')\]»]*\s+[\"'(«]?[^\W\d_]")
+
+
+def _holds_sentence_end(line: str) -> bool:
+    """Whether the line ends a sentence before its last word (see _INNER_END)."""
+    return any(m[1] is None or m[1][1].islower() for m in _INNER_END.finditer(line))
 
 
 class FineWeb:
@@ -31,7 +41,9 @@ class FineWeb:
         short = self.thresholds(doc.language).short_line_chars
         n = len(lines) or 1
         chars = len(text) - text.count("\n")
-        ending = sum(line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION) for line in lines)
+        ending = sum(
+            line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION) or _holds_sentence_end(line) for line in lines
+        )
         # lines of verse (textstats.verse_lines) end as sentences do and are short by their meter, not as menus are
         verse = stats.verse
         return {

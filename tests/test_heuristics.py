@@ -361,6 +361,27 @@ def test_fineweb_counts_a_sentence_ending_before_a_closing_quote():
     assert signals["line_punct_frac"] == 1.0
 
 
+def test_fineweb_counts_a_line_of_sentences_whose_last_has_no_mark():
+    """A comment thread's posts end sentences inside the line and leave the last one bare; a menu, a title, a form's
+    abbreviations ("TP. Hà Nội", "1. Passport", "Tel. 089") and numbers hold no sentence end."""
+    thread = [
+        "right so this is weird, the gear knob just came off in my hand lol. pushed it back on but its loose",
+        "classic corsa mate. theres a plastic clip inside that snaps",
+        "bác ơi cho em hỏi! xe em cũng bị y như vậy",
+    ]
+    not_sentences = [
+        "Trang chủ | Tin tức | Liên hệ",
+        "Địa chỉ: Số 9 ngõ 168 Hào Nam, P. Ô Chợ Dừa, Q. Đống Đa, TP. Hà Nội",
+        "[x] 1. Passport, original and copies",
+        "Tel. 089 44 87 21 90 · Mobil 0176 / 2841 9935",
+        "Next page » 1 2 3 ... 87",
+    ]
+    for line in thread:
+        assert _run(FineWeb(CFG), line, "en")[1]["line_punct_frac"] == 1.0, line
+    for line in not_sentences:
+        assert _run(FineWeb(CFG), line, "en")[1]["line_punct_frac"] == 0.0, line
+
+
 def test_stats_follow_the_text_that_c4_rewrote():
     text = EN_RECIPE + "\n\nJavaScript is disabled in your browser, please turn it on to rate this recipe."
     doc = Document("hand.warc.gz", 0, text=text, language="en")
