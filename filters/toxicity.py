@@ -54,6 +54,8 @@ class PhraseMatcher:
         """Token spans of the matched terms, left to right, each the longest term starting there, none overlapping
         another or any position in skip (so "son of a bitch" is one match, and an allowed phrase is none)."""
         found: list[range] = []
+        if self.by_first.keys().isdisjoint(tokens):  # most sentences start no term: one set test in C, no loop
+            return found
         after = 0  # the end of the last match: no other starts inside it
         for i, token in enumerate(tokens):
             if i < after or token not in self.by_first:  # most tokens start no term: one dict lookup each
