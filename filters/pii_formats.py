@@ -92,6 +92,17 @@ _PHONE_AFTER_LABEL = (
     + _END
 )
 LABELLED_PHONE = re.compile(r"(?i:\b(?:" + "|".join(_PHONE_LABELS) + r")\b\.?(?: ?no\.?)?)" + _PHONE_AFTER_LABEL)
+# Ten to thirteen bare digits after a verb that asks for a phone, a name or a pronoun between ("Call Mike on
+# 6144180923", "text me 9845012345", "Reach us at 2125550147", "WhatsApp me 447700900123"): bare digits alone are more
+# often an id, and grouped numbers are found without the verb.
+_PHONE_VERBS = ("call", "text", "ring", "sms", "contact", "reach", "whatsapp", "message")
+VERB_PHONE = re.compile(
+    r"(?i:\b(?:"
+    + "|".join(_PHONE_VERBS)
+    + r")\b(?: or (?:call|text))?)"
+    + r"(?: (?:(?i:me|us|him|her|them)|[A-Z][a-z]+)){0,2}(?: (?i:on|at))?:? ?(?P<id>\+?\d{10,13})"
+    + _END
+)
 # The same after a telephone sign ("☎ 01573 / 448 21 06"): a regex and a need of its own, since a sign joined to the
 # labels' need cost a third more there.
 _PHONE_SIGNS = "☎📞"
@@ -525,6 +536,7 @@ OURS = [
                 lowered=True,
             ),
             Format(SIGNED_PHONE, f"[{_PHONE_SIGNS}]"),
+            Format(VERB_PHONE, _PHONE_NEEDS),  # ten digits at least: the numbers' own need, no cost of its own
         ],
     ),
     Spec(

@@ -327,6 +327,12 @@ _FORMATS = {
         + _digits(r, r.choice([9, 10, 11])),
         "en",
     ),
+    "phone_after_verb": lambda r: (
+        r.choice(["Call Mike on ", "text me ", "Reach us at ", "WhatsApp me +", "Call or text ", "contact: "])
+        + r.choice("2345689")
+        + _digits(r, r.choice([9, 10, 11])),
+        "en",
+    ),
     "phone_intl": lambda r: (
         r.choice(["+", "00", "+"])
         + r.choice(["44 20 7946 0958", "33 1 42 68 53 00", "65 6123 4567", "49 (0)40 890 85-433", "44 7700 900123"]),
