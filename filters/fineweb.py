@@ -1,5 +1,7 @@
 """FineWeb's own quality rules (Penedo et al. 2024): pages made of lines that are not sentences, short lines,
-repeated lines, or one-word-per-line lists, which C4 and Gopher let through."""
+repeated lines, or one-word-per-line lists, which C4 and Gopher let through. Short lines are weighed by their
+characters (FineWeb counts lines): an article's headings, contents and "See also" list are many short lines but
+little of its text (docs/quality-thresholds.md)."""
 
 from __future__ import annotations
 
@@ -46,9 +48,11 @@ class FineWeb:
         )
         # lines of verse (textstats.verse_lines) end as sentences do and are short by their meter, not as menus are
         verse = stats.verse
+        short_lines = [line for i, line in enumerate(lines) if len(line) <= short and i not in verse]
         return {
             "line_punct_frac": round((ending + len(verse)) / n, 4),
-            "short_line_frac": round(sum(len(line) <= short for i, line in enumerate(lines) if i not in verse) / n, 4),
+            "short_line_frac": round(len(short_lines) / n, 4),
+            "short_line_char_frac": round(sum(map(len, short_lines)) / chars if chars else 0.0, 4),
             "dup_line_char_frac": round(duplicates(lines)[1] / chars if chars else 0.0, 4),
             "lines_per_word": round(len(lines) / len(stats.words) if stats.words else float(len(lines)), 4),
         }
@@ -58,7 +62,13 @@ class FineWeb:
         lang = doc.language
         checks = (
             ("line_punct_frac", signals["line_punct_frac"] < t.min_line_punct_frac, "<", t.min_line_punct_frac),
-            ("short_line_frac", signals["short_line_frac"] > t.max_short_line_frac, ">", t.max_short_line_frac),
+            ("short_line_frac", _above(signals["short_line_frac"], t.max_short_line_frac), ">", t.max_short_line_frac),
+            (
+                "short_line_char_frac",
+                _above(signals["short_line_char_frac"], t.max_short_line_char_frac),
+                ">",
+                t.max_short_line_char_frac,
+            ),
             (
                 "dup_line_char_frac",
                 signals["dup_line_char_frac"] > t.max_dup_line_char_frac,
@@ -71,3 +81,8 @@ class FineWeb:
             if failed:
                 return Drop(self.stage, name, f"{signals[name]} {op} {limit} ({lang})")
         return None
+
+
+def _above(value: float, limit: float | None) -> bool:
+    """Whether value passes a limit that null switches off."""
+    return limit is not None and value > limit

@@ -141,7 +141,8 @@ class C4Config(_Strict):
 class FineWebConfig(_Strict):
     min_line_punct_frac: Annotated[float, Field(ge=0, le=1)]
     short_line_chars: Annotated[int, Field(ge=0)]
-    max_short_line_frac: Annotated[float, Field(ge=0, le=1)]
+    max_short_line_frac: Annotated[float, Field(ge=0, le=1)] | None
+    max_short_line_char_frac: Annotated[float, Field(ge=0, le=1)] | None
     max_dup_line_char_frac: Annotated[float, Field(ge=0, le=1)]
     max_lines_per_word: Annotated[float, Field(ge=0)]
 

@@ -57,7 +57,9 @@ SIGNALS["c4"] = (
     + _i32("sentences", "code_lines")
     + _f64("code_char_frac")
 )
-SIGNALS["fineweb"] = _f64("line_punct_frac", "short_line_frac", "dup_line_char_frac", "lines_per_word")
+SIGNALS["fineweb"] = _f64(
+    "line_punct_frac", "short_line_frac", "short_line_char_frac", "dup_line_char_frac", "lines_per_word"
+)
 # The n-gram fractions Gopher's paper uses; a config that asks for other n measures them but stores these.
 SIGNALS["gopher_repetition"] = _f64(
     "dup_line_frac",

@@ -343,7 +343,7 @@ def test_c4_line_rules_are_switched_per_language(tmp_path):
     "text, lang, reason",
     [
         (VI_MENU, "vi", "line_punct_frac"),
-        ("\n".join(f"Giá vàng hôm nay {d}/5." for d in range(1, 13)) + "\n" + VI_NEWS, "vi", "short_line_frac"),
+        ("\n".join(f"Giá vàng hôm nay {d}/5." for d in range(1, 31)) + "\n" + VI_NEWS, "vi", "short_line_char_frac"),
         (
             EN_NEWS + "\n" + "\n".join(["Advertisement: subscribe to our newsletter today."] * 6),
             "en",
@@ -380,6 +380,21 @@ def test_fineweb_counts_a_line_of_sentences_whose_last_has_no_mark():
         assert _run(FineWeb(CFG), line, "en")[1]["line_punct_frac"] == 1.0, line
     for line in not_sentences:
         assert _run(FineWeb(CFG), line, "en")[1]["line_punct_frac"] == 0.0, line
+
+
+def test_fineweb_weighs_short_lines_by_their_characters(tmp_path):
+    """An article's title, contents and "See also" list are most of its lines but little of its text: kept. FineWeb's
+    share of lines (0.67) stays as a signal and an option."""
+    paragraphs = EN_NEWS.split("\n")[2::2]
+    article = "\n".join(
+        ["Bike lanes", "Contents", "1 Vote", "2 Reactions", "3 Works", "Vote", paragraphs[0], "Reactions"]
+        + [paragraphs[1], "Works", paragraphs[2], "See also", "- Cycling", "- City council", "- Traffic"]
+    )
+    drop, signals, _ = _run(FineWeb(CFG), article, "en")
+    assert drop is None and signals["short_line_frac"] > 0.67 and signals["short_line_char_frac"] < 0.35
+    path = tmp_path / "lines.yaml"
+    path.write_text("languages:\n  default:\n    fineweb: {max_short_line_frac: 0.67}\n", encoding="utf-8")
+    assert _run(FineWeb(load_config(path)), article, "en")[0].reason == "short_line_frac"
 
 
 def test_stats_follow_the_text_that_c4_rewrote():
