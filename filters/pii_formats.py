@@ -353,18 +353,20 @@ NAME_FIRST_ADDRESS = re.compile(
 )
 # An Indian address: a flat, house, plot or door number (or a block's letter and the flat: "B-704"), up to six
 # comma-separated parts, and the six-digit PIN code ("Flat No. 302, Sai Krupa Apartments, 5th Cross, Malleshwaram,
-# Bengaluru – 560003").
+# Bengaluru – 560003"); "#" may stand for the number ("#402, 4th Floor, ..., Bengaluru 560011").
 _IN_HOUSE = ("Flat", "House", "Door", "Plot", "Shop")
 IN_ADDRESS = re.compile(
-    rf"\b(?:(?:{'|'.join(_IN_HOUSE)})(?: No\.?)?|No\.|[A-Z]-(?=\d)) ?\d{{1,5}}[A-Z]?(?:/\d{{1,5}})?,(?:[^,\n]{{1,40}},){{1,6}}"
-    r"[^,\n\d]{0,40}?[1-9]\d{5}(?!\d)"
+    rf"(?:\b(?:(?:{'|'.join(_IN_HOUSE)})(?: No\.?)?|No\.|[A-Z]-(?=\d))|(?<![\w#])#) ?\d{{1,5}}[A-Z]?(?:/\d{{1,5}})?,"
+    r"(?:[^,\n]{1,40},){1,6}"
+    r"[^,\n\d]{0,40}?[A-Z][A-Za-z]+(?: ?[–\-:])? ?[1-9]\d{5}(?!\d)"  # the PIN after its city or state
 )
 # Its number's first digit after every word that may come right before it, with or without a space ("Flat3", "House
 # No5", "No. 45"): fixed-width lookbehinds, so the need stays digit-led.
 _IN_ADDRESS_NEEDS = (
     r"\d(?:"
     + "|".join(rf"(?<={re.escape(w)}{s}\d)" for w in (*_IN_HOUSE, "No", "No.") for s in ("", " "))
-    + r"|(?<=\b[A-Z]-\d)\d{0,4}[A-Z]?(?:/\d{1,5})?,)"  # a block's letter: "B-704," ("COVID-19" is no flat)
+    + r"|(?<=\b[A-Z]-\d)\d{0,4}[A-Z]?(?:/\d{1,5})?,"  # a block's letter: "B-704," ("COVID-19" is no flat)
+    + r"|(?<=#\d)|(?<=# \d))"  # a flat's number after "#": "#402, 4th Floor, ..."
 )
 _UPPER = "A-ZĐÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬÈÉẺẼẸÊẾỀỂỄỆÌÍỈĨỊÒÓỎÕỌÔỐỒỔỖỘƠỚỜỞỠỢÙÚỦŨỤƯỨỪỬỮỰỲÝỶỸỴ"  # Vietnamese capitals only
 _VI_NAME = rf"[{_UPPER}][\wÀ-ỹ]*(?: [{_UPPER}0-9][\wÀ-ỹ]*){{0,4}}"

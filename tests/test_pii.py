@@ -490,7 +490,7 @@ _FORMATS = {
         "vi",
     ),
     "address_in": lambda r: (
-        f"{r.choice(['Flat No. ', 'No. ', 'Plot ', 'House No.', 'Flat', 'House No', 'Door No '])}{r.randint(1, 999)}, "
+        f"{r.choice(['Flat No. ', 'No. ', 'Plot ', 'House No.', 'Flat', 'House No', 'Door No ', '#', '# '])}{r.randint(1, 999)}, "
         f"{r.choice(['2nd Main Road, ', 'Sai Krupa Apartments, 5th Cross, ', 'Sector 62, '])}"
         f"{r.choice(['Malleshwaram, Bengaluru – ', 'Noida, Uttar Pradesh ', 'Jayanagar 4th Block, Bengaluru '])}"
         + r.choice("1256")
