@@ -152,6 +152,25 @@ def test_a_forum_thread_keeps_every_post_where_precision_kept_the_first():
     assert shingle_f1(extract_text(cfg.extract, html), truth[name]["article"])[2] > 0.95
 
 
+def test_a_forum_threads_signatures_and_poster_boxes_are_pruned_and_the_thread_kept():
+    """tests/data/html_pages' phpBB thread: a signature and a poster box under every post, which trafilatura keeps and
+    which repeat (Gopher's duplicated lines dropped the page); extract.prune_classes removes them first."""
+    cfg = load_config()
+    root = DATA / "html_pages"
+    name = "13-en-forum-dehumidifier.html"
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))[name]["article"]
+    html = decode_html((root / "pages" / name).read_bytes(), None)
+    unpruned = extract_text(cfg.extract.model_copy(update={"prune_classes": []}), html)
+    assert "Posts: 41" in unpruned and shingle_f1(unpruned, truth)[0] < 0.75
+    text = extract_text(cfg.extract, html)
+    assert "Posts: 41" not in text and shingle_f1(text, truth)[2] > 0.95
+    payload = (root / "pages" / name).read_bytes()
+    doc = Document(
+        "h.warc.gz", 0, url="https://example.com/t", http_status=200, content_type="text/html", payload=payload
+    )
+    assert run_filters(doc, build_filters(cfg)) is None
+
+
 def test_extraction_output_is_nfc_normalized():
     cfg = load_config()
     decomposed = unicodedata.normalize("NFD", VI * 3)
