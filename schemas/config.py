@@ -38,7 +38,7 @@ class ExtractConfig(_Strict):
     fallback_min_share: Annotated[float, Field(ge=0)]
     fallback_favor_precision: bool
     include_tables: bool
-    prune_classes: list[str]
+    prune_classes: dict[str, list[str]]
     min_chars: Annotated[int, Field(ge=0)]
     unicode_form: Literal["NFC", "NFKC", "none"]
 

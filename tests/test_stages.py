@@ -160,7 +160,7 @@ def test_a_forum_threads_signatures_and_poster_boxes_are_pruned_and_the_thread_k
     name = "13-en-forum-dehumidifier.html"
     truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))[name]["article"]
     html = decode_html((root / "pages" / name).read_bytes(), None)
-    unpruned = extract_text(cfg.extract.model_copy(update={"prune_classes": []}), html)
+    unpruned = extract_text(cfg.extract.model_copy(update={"prune_classes": {}}), html)
     assert "Posts: 41" in unpruned and shingle_f1(unpruned, truth)[0] < 0.75
     text = extract_text(cfg.extract, html)
     assert "Posts: 41" not in text and shingle_f1(text, truth)[2] > 0.95
