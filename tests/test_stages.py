@@ -171,6 +171,21 @@ def test_a_forum_threads_signatures_and_poster_boxes_are_pruned_and_the_thread_k
     assert run_filters(doc, build_filters(cfg)) is None
 
 
+def test_a_mediawiki_articles_edit_links_and_reference_list_are_pruned():
+    """tests/data/html_pages' MediaWiki article: its section headings come back once their edit links go, and its
+    reference list is gone (extract.prune_classes, on a page holding mw-parser-output)."""
+    cfg = load_config()
+    root = DATA / "html_pages"
+    name = "22-wiki-encyclopedia.html"
+    truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))[name]["article"]
+    html = decode_html((root / "pages" / name).read_bytes(), None)
+    unpruned = extract_text(cfg.extract.model_copy(update={"prune_classes": {}}), html)
+    text = extract_text(cfg.extract, html)
+    assert "Lịch sử" not in unpruned.splitlines() and "^ Sở Nông nghiệp" in unpruned
+    assert "Lịch sử" in text.splitlines() and "^ Sở Nông nghiệp" not in text
+    assert shingle_f1(text, truth)[2] > shingle_f1(unpruned, truth)[2] + 0.08
+
+
 def test_extraction_output_is_nfc_normalized():
     cfg = load_config()
     decomposed = unicodedata.normalize("NFD", VI * 3)
