@@ -127,6 +127,7 @@ class Scrubber:
         found = presidio.analyzer.analyze(text, presidio_lang, entities=entities, nlp_artifacts=artifacts)
         if not found:
             return text, {}
+        found += _repeats(text, found)
         from presidio_anonymizer.entities import OperatorConfig
 
         if self.pii.replace == "fake":
@@ -185,6 +186,32 @@ class Scrubber:
             if dropped and self.pii.dropped_text == "none":
                 row["text"] = None
             row["pii_counts"] = dict(counts) if self.pii.enabled else None
+
+
+# A value found once is scrubbed wherever the text repeats it: a comment quoting an id card's number without its label
+# ("Số 048095003127 đúng không bạn?") or a phone written again under a post. Short values are left alone (a name
+# part, a house number): six characters at least.
+MIN_REPEAT_CHARS = 6
+
+
+def _repeats(text: str, found: list[Any]) -> list[Any]:
+    """Spans of the text that repeat a found value elsewhere, standing alone (not inside a longer word or number) and
+    overlapping no found span, typed as the value was."""
+    from presidio_analyzer import RecognizerResult
+
+    taken = sorted((r.start, r.end) for r in found)
+    extra: list[Any] = []
+    for r in sorted(found, key=lambda r: (r.start, r.end)):
+        value = text[r.start : r.end]
+        if len(value) < MIN_REPEAT_CHARS:
+            continue
+        for m in re.finditer(re.escape(value), text):
+            start, end = m.span()
+            alone = not (start and text[start - 1].isalnum()) and not (end < len(text) and text[end].isalnum())
+            if alone and all(end <= a or start >= b for a, b in taken):
+                taken.append((start, end))
+                extra.append(RecognizerResult(r.entity_type, start, end, r.score))
+    return extra
 
 
 def _nlp_engine(spacy_models: dict[str, str]) -> Any:

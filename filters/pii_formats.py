@@ -68,13 +68,18 @@ VN_SPACED_MOBILE = re.compile(
     r"(?<![\w+.\-/–])(?<!\d )0" + _SPACED + r"[35789](?:" + _SPACED + r"\d){8}(?! ?[.\-]? ?\d)"
 )
 # A range or pair written without spaces ("0912345678-0987654321") is one match: each alone is inside a longer number.
-VN_PHONE = re.compile(_START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
+# Not inside a row of space-separated numbers: a timetable's "0716 0748 0818 48" holds ten digits from 07. The token
+# before is all digits there; after an order code ("MB2031 0903112233") a number stands alone.
+_NOT_IN_ROW = "".join(f"(?<!{lead}" + r"\d" * n + " )" for n in range(1, 5) for lead in (r"\s", "^"))
+VN_PHONE = re.compile(_NOT_IN_ROW + _START + _VN_ONE + r"(?:\s?[\-/–]\s?" + _VN_ONE + ")*" + _END)
 # US numbers need separators (spaces, dots, dashes, slashes: 415/555/0143) or parentheses: ten bare digits are more
 # often an id than a phone, unless a label says what they are (below).
 _US_SEP = r"(?:[ .\-/]| [\-–] )"  # "614 - 382 - 7740" too
 US_PHONE = re.compile(
     _START + r"(?:\+?1[ .\-])?(?:\([2-9]\d\d\)[ \-]?|[2-9]\d\d" + _US_SEP + r")[2-9]\d\d" + _US_SEP + r"\d{4}" + _END
 )
+# An Indian mobile written five and five ("99005 18834", "98450-12345"), alone: not in a row of numbers.
+IN_MOBILE = re.compile(_NOT_IN_ROW + r"(?<![\w+.\-/])[6-9]\d{4}[ \-]\d{5}(?![\w]|[ .\-]?\d)")
 # A value after its label may follow a remark in brackets ("Aadhaar (for payroll): ..."; "mobile (once activated): ...")
 # or, after a colon, a clause ("SIN was pasted into a ticket in 2022 by mistake: 528 ..."), as forms and notes write.
 _ASIDE = r"(?: ?\([^()\n]{0,60}\))?"
@@ -528,6 +533,7 @@ OURS = [
         "PHONE_NUMBER",
         [
             Format(VN_PHONE, _PHONE_NEEDS),
+            Format(IN_MOBILE, _PHONE_NEEDS),
             Format(VN_SPACED_MOBILE, _PHONE_NEEDS),
             Format(US_PHONE, _PHONE_NEEDS),
             # its label and a digit within the 90 characters a remark and a verb may take, lowercase: eight grouped

@@ -42,7 +42,7 @@ os.environ["OMP_NUM_THREADS"] = "1"
 
 DATA = Path(__file__).parent / "data"
 # Pages written apart from sieve's code, one folder per round (tests/data/README.md): each <lang>/{ordinary,pii,toxic,junk}.
-HELD_OUT_ROUNDS = [DATA / f"heldout{n}" for n in ("", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")]
+HELD_OUT_ROUNDS = [DATA / f"heldout{n}" for n in ("", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")]
 # The fifth round's abusive pages (threats, group hate, misogyny, harassment without swear words or slurs), which no
 # list catches: tests/test_heldout.py and tests/test_toxicity.py name them kept.
 FIFTH_ROUND_ABUSE = [

@@ -333,6 +333,14 @@ _FORMATS = {
         + _digits(r, r.choice([9, 10, 11])),
         "en",
     ),
+    "phone_in_five_five": lambda r: (
+        r.choice(["(", "Mr. Anil Kulkarni ", "call "])
+        + r.choice("6789")
+        + _digits(r, 4)
+        + r.choice([" ", "-"])
+        + _digits(r, 5),
+        "en",
+    ),
     "phone_intl": lambda r: (
         r.choice(["+", "00", "+"])
         + r.choice(["44 20 7946 0958", "33 1 42 68 53 00", "65 6123 4567", "49 (0)40 890 85-433", "44 7700 900123"]),
