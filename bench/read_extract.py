@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,11 +81,43 @@ def hand_made_pages() -> dict[str, list[tuple[str, str]]]:
     return pages
 
 
+# datatrove's extractor as bench/quality.py runs it, in datatrove's own venv, on the same decoded HTML.
+DATATROVE_EXTRACT = """
+import json, sys
+from datatrove.pipeline.extractors import Trafilatura
+extractor = Trafilatura(favour_precision=True, deduplicate=False, timeout=10)
+pages = json.load(open(sys.argv[1], encoding="utf-8"))
+json.dump([extractor.extract(html) or "" for html in pages], open(sys.argv[2], "w", encoding="utf-8"))
+"""
+
+
+def datatrove_row(pages: list[tuple[str, str]], hand_made: dict[str, list[tuple[str, str]]]) -> dict:
+    """The extractor table's row for datatrove 0.10.1's Trafilatura(favour_precision): its text of the real articles
+    and the hand-made pages scored as sieve's (NFC first, as sieve's extraction leaves its text)."""
+    from quality import datatrove_python  # bench/quality.py: makes datatrove's venv on first use
+
+    htmls = [html for html, _ in pages] + [html for hand in hand_made.values() for html, _ in hand]
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "pages.json", Path(tmp) / "texts.json"
+        src.write_text(json.dumps(htmls), encoding="utf-8")
+        subprocess.run([str(datatrove_python()), "-c", DATATROVE_EXTRACT, str(src), str(out)], check=True)
+        texts = [unicodedata.normalize("NFC", t) for t in json.loads(out.read_text(encoding="utf-8"))]
+    scores = [shingle_f1(text, body) for text, (_, body) in zip(texts, pages)]
+    row = {"extractor": "datatrove 0.10.1, Trafilatura(favour_precision)", "pages": len(pages)}
+    row |= {name: round(sum(s[i] for s in scores) / len(scores), 3) for i, name in enumerate(("precision", "recall"))}
+    row |= {"f1": round(sum(s[2] for s in scores) / len(scores), 3), "cpu_ms_per_page": None}
+    rest = iter(texts[len(pages) :])
+    for lang, hand in hand_made.items():
+        f1 = [shingle_f1(next(rest), want)[2] for _, want in hand]
+        row[f"hand-made {lang} f1 ({len(hand)})"] = round(sum(f1) / len(f1), 3)
+    return row | {"differs_from_always": "-"}
+
+
 def extractor_modes(path: Path, truth_path: Path, cfg) -> list[dict]:
     """Per extractor setting: mean word-4-gram precision, recall and F1 against the hand-made article bodies (the
     benchmark's metric) and the same F1 on the hand-made CMS pages per language, CPU ms per page (decoded once, extraction alone, one process; the first pass measures
     resiliparse's text itself, as it does with the language gate off), and on how many of the articles and of the
-    other real pages its text differs from the fallback on every page."""
+    other real pages its text differs from the fallback on every page; and datatrove's extractor on the same pages."""
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     pages = [
         (decode_html(record.reader.read(), record.http_charset), truth[url]["articleBody"])
@@ -121,7 +154,7 @@ def extractor_modes(path: Path, truth_path: Path, cfg) -> list[dict]:
     for row in rows:
         differ = [a != b for a, b in zip(texts[row["extractor"]], texts[ALWAYS])]
         row["differs_from_always"] = f"{sum(differ[: len(pages)])} + {sum(differ[len(pages) :])} of {len(other)}"
-    return rows
+    return rows + [datatrove_row(pages, hand_made)]
 
 
 def beam_job(path: Path, cfg, workers: int) -> dict:
