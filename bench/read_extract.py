@@ -101,23 +101,39 @@ def datatrove_row(pages: list[tuple[str, str]], hand_made: dict[str, list[tuple[
         src, out = Path(tmp) / "pages.json", Path(tmp) / "texts.json"
         src.write_text(json.dumps(htmls), encoding="utf-8")
         subprocess.run([str(datatrove_python()), "-c", DATATROVE_EXTRACT, str(src), str(out)], check=True)
-        texts = [unicodedata.normalize("NFC", t) for t in json.loads(out.read_text(encoding="utf-8"))]
-    scores = [shingle_f1(text, body) for text, (_, body) in zip(texts, pages)]
+        texts = iter(unicodedata.normalize("NFC", t) for t in json.loads(out.read_text(encoding="utf-8")))
+    articles = [next(texts) for _ in pages]
+    hand_texts = {lang: [next(texts) for _ in hand] for lang, hand in hand_made.items()}
     row = {"extractor": "datatrove 0.10.1, Trafilatura(favour_precision)", "pages": len(pages)}
-    row |= {name: round(sum(s[i] for s in scores) / len(scores), 3) for i, name in enumerate(("precision", "recall"))}
-    row |= {"f1": round(sum(s[2] for s in scores) / len(scores), 3), "cpu_ms_per_page": None}
-    rest = iter(texts[len(pages) :])
+    return (
+        row | f1_columns(articles, pages, hand_texts, hand_made) | {"cpu_ms_per_page": None, "differs_from_always": "-"}
+    )
+
+
+def f1_columns(
+    articles: list[str],
+    pages: list[tuple[str, str]],
+    hand_texts: dict[str, list[str]],
+    hand_made: dict[str, list[tuple[str, str]]],
+) -> dict:
+    """An extractor's mean word-4-gram precision, recall and F1 on the real articles (its texts against their bodies)
+    and its F1 on the hand-made pages per language."""
+    scores = [shingle_f1(text, body) for text, (_, body) in zip(articles, pages)]
+    row = {
+        key: round(sum(s[i] for s in scores) / len(scores), 3) for i, key in enumerate(("precision", "recall", "f1"))
+    }
     for lang, hand in hand_made.items():
-        f1 = [shingle_f1(next(rest), want)[2] for _, want in hand]
+        f1 = [shingle_f1(text, want)[2] for text, (_, want) in zip(hand_texts[lang], hand)]
         row[f"hand-made {lang} f1 ({len(hand)})"] = round(sum(f1) / len(f1), 3)
-    return row | {"differs_from_always": "-"}
+    return row
 
 
 def extractor_modes(path: Path, truth_path: Path, cfg) -> list[dict]:
     """Per extractor setting: mean word-4-gram precision, recall and F1 against the hand-made article bodies (the
-    benchmark's metric) and the same F1 on the hand-made CMS pages per language, CPU ms per page (decoded once, extraction alone, one process; the first pass measures
-    resiliparse's text itself, as it does with the language gate off), and on how many of the articles and of the
-    other real pages its text differs from the fallback on every page; and datatrove's extractor on the same pages."""
+    benchmark's metric) and F1 on the hand-made CMS pages per language, CPU ms per page (decoded once, extraction
+    alone, one process; the first pass measures resiliparse's text itself, as it does with the language gate off),
+    and on how many of the articles and of the other real pages its text differs from the fallback on every page;
+    and datatrove's extractor on the same pages."""
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     pages = [
         (decode_html(record.reader.read(), record.http_charset), truth[url]["articleBody"])
@@ -138,19 +154,13 @@ def extractor_modes(path: Path, truth_path: Path, cfg) -> list[dict]:
         cpu = time.process_time()
         texts[name] = [extract_text(settings, html) for html, _ in pages]
         ms = 1000 * (time.process_time() - cpu) / len(pages)
-        scores = [shingle_f1(text, body) for text, (_, body) in zip(texts[name], pages)]
-        means = [round(sum(s[i] for s in scores) / len(scores), 3) for i in range(3)]
-        texts[name] += [extract_text(settings, html) for html in other]
+        hand_texts = {lang: [extract_text(settings, html) for html, _ in hand] for lang, hand in hand_made.items()}
         rows.append(
-            {"extractor": name, "pages": len(pages), "precision": means[0], "recall": means[1]}
-            | {"f1": means[2], "cpu_ms_per_page": round(ms, 1)}
-            | {
-                f"hand-made {lang} f1 ({len(hand)})": round(
-                    sum(shingle_f1(extract_text(settings, html), want)[2] for html, want in hand) / len(hand), 3
-                )
-                for lang, hand in hand_made.items()
-            }
+            {"extractor": name, "pages": len(pages)}
+            | f1_columns(texts[name], pages, hand_texts, hand_made)
+            | {"cpu_ms_per_page": round(ms, 1)}
         )
+        texts[name] += [extract_text(settings, html) for html in other]
     for row in rows:
         differ = [a != b for a, b in zip(texts[row["extractor"]], texts[ALWAYS])]
         row["differs_from_always"] = f"{sum(differ[: len(pages)])} + {sum(differ[len(pages) :])} of {len(other)}"
